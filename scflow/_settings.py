@@ -1,0 +1,40 @@
+"""Global settings, scanpy style: ``scflow.settings.verbosity``."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+__all__ = ["settings", "logger"]
+
+logger = logging.getLogger("scflow")
+_LEVELS = {0: logging.ERROR, 1: logging.WARNING, 2: logging.INFO, 3: logging.INFO,
+           4: logging.DEBUG}
+
+
+@dataclass
+class _Settings:
+    """``verbosity``: 0 errors, 1 warnings and progress bars (default), 2 info, 3 hints,
+    4 debug, as in scanpy."""
+
+    _verbosity: int = 1
+
+    @property
+    def verbosity(self) -> int:
+        return self._verbosity
+
+    @verbosity.setter
+    def verbosity(self, value: int) -> None:
+        value = int(value)
+        if not 0 <= value <= 4:
+            raise ValueError(f"verbosity must be between 0 and 4, got {value}")
+        self._verbosity = value
+        logger.setLevel(_LEVELS[value])
+
+
+settings = _Settings()
+logger.setLevel(_LEVELS[settings.verbosity])
+if not logger.handlers:
+    _h = logging.StreamHandler()
+    _h.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(_h)

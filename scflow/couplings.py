@@ -1,0 +1,329 @@
+"""Couplings between two empirical distributions, and sampling from their plans.
+
+A coupling computes a transport plan between two point clouds (``plan``) and draws index
+pairs from it (``sample``). Plans are solved by POT (exact network simplex, Sinkhorn in the
+log domain, unbalanced Sinkhorn) on the caller's tensors and stay on their device. A solver
+that stops before convergence says so with a :class:`ConvergenceWarning`; a plan that is
+unusable (not finite, no mass) raises :class:`ConvergenceError`. Nothing is ever replaced by
+a uniform plan behind the caller's back.
+
+:class:`DiscretePlan` keeps a plan in a form that draws pairs, or a next index given a
+current one, on the device in O(batch log nnz); :func:`sample_trajectories` chains
+consecutive plans into whole trajectories (one index per timepoint), the K-knot
+generalisation of a pair.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import ot
+import torch
+from torch import Tensor
+
+__all__ = [
+    "ConvergenceError",
+    "ConvergenceWarning",
+    "DiscretePlan",
+    "Independent",
+    "ExactOT",
+    "EntropicOT",
+    "UnbalancedOT",
+    "sample_trajectories",
+    "squared_distances",
+]
+
+
+class ConvergenceWarning(UserWarning):
+    """An OT solver stopped before reaching its tolerance; the plan is approximate."""
+
+
+class ConvergenceError(RuntimeError):
+    """An OT solver returned a plan that cannot be used (not finite or without mass)."""
+
+
+def squared_distances(x0: Tensor, x1: Tensor) -> Tensor:
+    """Squared Euclidean cost matrix ``(n, m)``, on the inputs' device."""
+    return ot.dist(x0, x1, metric="sqeuclidean")
+
+
+def _uniform(n: int, like: Tensor) -> Tensor:
+    return torch.full((n,), 1.0 / n, dtype=like.dtype, device=like.device)
+
+
+def _check_points(x0: Tensor, x1: Tensor) -> None:
+    if x0.dim() != 2 or x1.dim() != 2:
+        raise ValueError(f"x0 and x1 must be 2-D (cells, dims); got {tuple(x0.shape)}, "
+                         f"{tuple(x1.shape)}")
+    if x0.shape[1] != x1.shape[1]:
+        raise ValueError(f"x0 and x1 must have the same number of dims; got {x0.shape[1]} "
+                         f"and {x1.shape[1]}")
+    if len(x0) == 0 or len(x1) == 0:
+        raise ValueError("x0 and x1 must each hold at least one point")
+
+
+def _check_plan(plan: Tensor, name: str) -> Tensor:
+    if not torch.isfinite(plan).all():
+        raise ConvergenceError(f"{name} returned a plan with non-finite entries; try a larger "
+                               "reg or more iterations")
+    if plan.sum() <= 0:
+        raise ConvergenceError(f"{name} returned a plan without mass; try a larger reg")
+    return plan
+
+
+class DiscretePlan:
+    """A transport plan kept as its positive entries and their cumulative mass.
+
+    Parameters
+    ----------
+    plan
+        Non-negative ``(n, m)`` matrix. It need not sum to one.
+
+    Notes
+    -----
+    Drawing ``k`` pairs is one ``searchsorted`` over the cumulative mass of the nonzero
+    entries: exact plans have at most ``n + m - 1`` of them, so this is cheap and needs no
+    ``n x m`` memory after construction.
+    """
+
+    def __init__(self, plan: Tensor) -> None:
+        if plan.dim() != 2:
+            raise ValueError(f"plan must be 2-D, got shape {tuple(plan.shape)}")
+        if (plan < 0).any() or not torch.isfinite(plan).all():
+            raise ValueError("plan must be finite and non-negative")
+        self.shape = tuple(plan.shape)
+        rows, cols = torch.nonzero(plan, as_tuple=True)  # row-major order
+        w = plan[rows, cols].to(torch.float64)
+        total = w.sum()
+        if total <= 0:
+            raise ValueError("plan has no mass")
+        self.rows, self.cols = rows, cols
+        self.mass = w / total
+        self.cdf = torch.cumsum(self.mass, 0)
+        counts = torch.bincount(rows, minlength=self.shape[0])
+        self.row_ptr = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
+        start = torch.cat([self.cdf.new_zeros(1), self.cdf])
+        self._row_start = start[self.row_ptr[:-1]]
+        self._row_mass = start[self.row_ptr[1:]] - self._row_start
+
+    @property
+    def device(self) -> torch.device:
+        return self.cdf.device
+
+    @property
+    def nnz(self) -> int:
+        return int(self.rows.numel())
+
+    def row_marginal(self) -> Tensor:
+        """Mass of each source point (sums to one)."""
+        return self._row_mass.clone()
+
+    def col_marginal(self) -> Tensor:
+        """Mass of each target point (sums to one)."""
+        return torch.zeros(self.shape[1], dtype=self.mass.dtype, device=self.device).index_add_(
+            0, self.cols, self.mass)
+
+    def _draw(self, lo: Tensor, width: Tensor, generator: torch.Generator | None) -> Tensor:
+        u = torch.rand(lo.shape, generator=generator, device=self.device, dtype=torch.float64)
+        k = torch.searchsorted(self.cdf, lo + u * width, right=True)
+        return k.clamp_(max=self.nnz - 1)
+
+    def sample_pairs(self, n: int, generator: torch.Generator | None = None
+                     ) -> tuple[Tensor, Tensor]:
+        """Draw ``n`` index pairs ``(i, j)`` with probability proportional to the plan."""
+        zeros = torch.zeros(n, dtype=torch.float64, device=self.device)
+        k = self._draw(zeros, torch.ones_like(zeros), generator)
+        return self.rows[k], self.cols[k]
+
+    def sample_given_rows(self, i: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """Draw one target index for each source index in ``i`` from the plan's row ``i``."""
+        i = i.to(self.device)
+        mass = self._row_mass[i]
+        if (mass <= 0).any():
+            bad = i[mass <= 0][:5].tolist()
+            raise ValueError(f"rows {bad} of the plan carry no mass: no conditional to draw from")
+        k = self._draw(self._row_start[i], mass, generator)
+        # guard against float round-off at segment ends
+        k = torch.minimum(torch.maximum(k, self.row_ptr[i]), self.row_ptr[i + 1] - 1)
+        return self.cols[k]
+
+
+def sample_trajectories(plans: list[DiscretePlan], n: int | None = None, *,
+                        start: Tensor | None = None,
+                        generator: torch.Generator | None = None) -> Tensor:
+    """Chain consecutive plans into trajectories: one index per timepoint.
+
+    Parameters
+    ----------
+    plans
+        Plans between timepoints ``k`` and ``k + 1``; plan ``k`` has as many columns as
+        plan ``k + 1`` has rows.
+    n
+        Number of trajectories, their first index drawn from the first plan's row marginal.
+    start
+        Alternatively, the first indices themselves.
+    generator
+        Random generator on the plans' device.
+
+    Returns
+    -------
+    ``(n, len(plans) + 1)`` long tensor of indices into each timepoint.
+    """
+    if not plans:
+        raise ValueError("plans must hold at least one plan")
+    for a, b in zip(plans, plans[1:], strict=False):
+        if a.shape[1] != b.shape[0]:
+            raise ValueError(f"consecutive plans do not chain: {a.shape} then {b.shape}")
+    if start is None:
+        if n is None:
+            raise ValueError("give n or start")
+        start, _ = plans[0].sample_pairs(n, generator)
+    idx = [start.to(plans[0].device)]
+    for plan in plans:
+        idx.append(plan.sample_given_rows(idx[-1], generator))
+    return torch.stack(idx, dim=1)
+
+
+class _PlanCoupling:
+    """Shared ``sample``: solve the plan, then draw pairs from it."""
+
+    def plan(self, x0: Tensor, x1: Tensor) -> Tensor:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def discrete_plan(self, x0: Tensor, x1: Tensor) -> DiscretePlan:
+        """The plan between the two clouds, ready to draw pairs from."""
+        return DiscretePlan(self.plan(x0, x1).detach())
+
+    def sample(self, x0: Tensor, x1: Tensor, n: int | None = None,
+               generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """Draw ``n`` (default ``len(x0)``) index pairs ``(i, j)`` from the plan."""
+        return self.discrete_plan(x0, x1).sample_pairs(n or len(x0), generator)
+
+
+@dataclass(frozen=True)
+class Independent(_PlanCoupling):
+    """The product coupling: ``i`` and ``j`` drawn independently and uniformly (I-CFM)."""
+
+    def plan(self, x0: Tensor, x1: Tensor) -> Tensor:
+        _check_points(x0, x1)
+        return torch.outer(_uniform(len(x0), x0), _uniform(len(x1), x1))
+
+    def sample(self, x0, x1, n=None, generator=None):
+        _check_points(x0, x1)
+        n = n or len(x0)
+        i = torch.randint(len(x0), (n,), generator=generator, device=x0.device)
+        j = torch.randint(len(x1), (n,), generator=generator, device=x1.device)
+        return i, j
+
+
+@dataclass(frozen=True)
+class ExactOT(_PlanCoupling):
+    """Exact optimal transport plan for the squared Euclidean cost (POT's network simplex).
+
+    Parameters
+    ----------
+    num_iter_max
+        Iteration cap of the network simplex. Reaching it gives a feasible but not optimal
+        plan, reported by a :class:`ConvergenceWarning`.
+    """
+
+    num_iter_max: int = 10_000_000
+
+    def plan(self, x0: Tensor, x1: Tensor) -> Tensor:
+        _check_points(x0, x1)
+        cost = squared_distances(x0, x1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            plan, log = ot.emd(_uniform(len(x0), cost), _uniform(len(x1), cost), cost,
+                               numItermax=self.num_iter_max, log=True)
+        if log.get("result_code", 1) != 1:
+            warnings.warn(f"ExactOT: network simplex stopped before optimality "
+                          f"({log.get('warning')}); raise num_iter_max", ConvergenceWarning,
+                          stacklevel=2)
+        return _check_plan(plan, "ExactOT")
+
+
+def _sinkhorn_error(plan: Tensor, a: Tensor, b: Tensor) -> float:
+    return float((plan.sum(1) - a).abs().sum() + (plan.sum(0) - b).abs().sum())
+
+
+@dataclass(frozen=True)
+class EntropicOT(_PlanCoupling):
+    """Entropic OT plan (Sinkhorn, log domain) for the squared Euclidean cost.
+
+    Parameters
+    ----------
+    reg
+        Entropic regularisation, in units of the cost (squared distance). SB-CFM with a
+        Brownian reference of diffusion ``sigma`` uses ``reg = 2 sigma**2``.
+    num_iter_max, tol
+        Iteration cap and marginal-violation tolerance; stopping at the cap with a larger
+        violation is reported by a :class:`ConvergenceWarning`.
+    normalize_cost
+        Divide the cost by its maximum first (as TorchCFM's option of that name).
+    """
+
+    reg: float = 0.05
+    num_iter_max: int = 5000
+    tol: float = 1e-6
+    normalize_cost: bool = False
+
+    def __post_init__(self) -> None:
+        if not (self.reg > 0 and math.isfinite(self.reg)):
+            raise ValueError(f"reg must be a finite number > 0, got {self.reg!r}")
+
+    def plan(self, x0: Tensor, x1: Tensor) -> Tensor:
+        _check_points(x0, x1)
+        cost = squared_distances(x0, x1)
+        if self.normalize_cost:
+            cost = cost / cost.max()
+        a, b = _uniform(len(x0), cost), _uniform(len(x1), cost)
+        plan = ot.sinkhorn(a, b, cost, self.reg, method="sinkhorn_log",
+                           numItermax=self.num_iter_max, stopThr=self.tol, warn=False)
+        _check_plan(plan, "EntropicOT")
+        err = _sinkhorn_error(plan, a, b)
+        if err > 10 * self.tol:
+            warnings.warn(f"EntropicOT: Sinkhorn stopped after {self.num_iter_max} iterations "
+                          f"with marginal error {err:.2e} > tol {self.tol:.0e}; raise "
+                          "num_iter_max or reg", ConvergenceWarning, stacklevel=2)
+        return plan
+
+
+@dataclass(frozen=True)
+class UnbalancedOT(_PlanCoupling):
+    """Unbalanced entropic OT (Chizat et al. 2018): marginals relaxed by KL of weight ``reg_m``.
+
+    Cells may gain or lose mass (growth and death); pairs are drawn from the normalised
+    plan, and :meth:`plan` keeps the unnormalised one so growth can be read off its rows.
+    """
+
+    reg: float = 0.05
+    reg_m: float = 1.0
+    num_iter_max: int = 5000
+    tol: float = 1e-6
+    normalize_cost: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("reg", "reg_m"):
+            v = getattr(self, name)
+            if not (v > 0 and math.isfinite(v)):
+                raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
+
+    def plan(self, x0: Tensor, x1: Tensor) -> Tensor:
+        _check_points(x0, x1)
+        cost = squared_distances(x0, x1)
+        if self.normalize_cost:
+            cost = cost / cost.max()
+        a, b = _uniform(len(x0), cost), _uniform(len(x1), cost)
+        plan, log = ot.unbalanced.sinkhorn_unbalanced(
+            a, b, cost, self.reg, self.reg_m, method="sinkhorn_stabilized",
+            numItermax=self.num_iter_max, stopThr=self.tol, log=True)
+        _check_plan(plan, "UnbalancedOT")
+        errs = log.get("err", [])
+        if len(errs) and float(errs[-1]) > self.tol:
+            warnings.warn(f"UnbalancedOT: stopped after {self.num_iter_max} iterations with "
+                          f"error {float(errs[-1]):.2e} > tol {self.tol:.0e}",
+                          ConvergenceWarning, stacklevel=2)
+        return plan

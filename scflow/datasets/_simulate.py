@@ -1,0 +1,245 @@
+"""A synthetic time course drawn from a known bifurcating stochastic process.
+
+Each cell is a particle of an overdamped Langevin process in ``latent_dim`` dimensions,
+
+    dX = -grad_x U(X, s) ds + diffusion dW,    s = day / (n_timepoints - 1) in [0, 1],
+
+with the pitchfork potential
+
+    U(x, s) = -v x_1 + x_2**4 / 4 - mu(s) x_2**2 / 2 + sum_{k>2} x_k**2 / 2,
+    mu(s) = mu_max (s - s_c) / (1 - s_c),
+
+so every cell moves along axis 1 at constant speed ``v`` while the single valley of axis 2
+(``mu < 0`` before ``s_c``) splits into two valleys at ``x_2 = +-sqrt(mu(s))`` that deepen
+with time. Running the process on the unit interval keeps the same landscape for any number
+of timepoints: more timepoints only observe it more often. Each particle is observed at one
+timepoint only, as in a real snapshot experiment, but its whole path is kept.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+
+__all__ = ["simulate", "true_paths"]
+
+_SPEED = 4.0  # v: distance travelled along axis 1 over the whole course
+_MU_MAX = 16.0  # mu at the last timepoint: branches end near x_2 = +-4
+_S_SPLIT = 0.1  # s_c: fraction of the course before the valley splits
+_INIT_SD = 0.3  # spread of the cells at day 0
+_MEASUREMENT_SD = 0.05  # isotropic gene-space measurement noise
+_STEPS_PER_UNIT = 400  # Euler-Maruyama steps over the unit interval (at least 50 per interval)
+
+
+def _drift(x: np.ndarray, s: float) -> np.ndarray:
+    """``-grad_x U(x, s)`` for an ``(n, latent_dim)`` array."""
+    mu = _MU_MAX * (s - _S_SPLIT) / (1.0 - _S_SPLIT)
+    out = -x
+    out[:, 0] = _SPEED
+    out[:, 1] = mu * x[:, 1] - x[:, 1] ** 3
+    return out
+
+
+def _check(name: str, value: Any, ok: bool, expected: str) -> None:
+    if not ok:
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
+
+
+def _check_int(name: str, value: Any, lower: int, expected: str, upper: int | None = None) -> None:
+    ok = isinstance(value, int | np.integer) and not isinstance(value, bool)
+    ok = ok and lower <= value and (upper is None or value <= upper)
+    _check(name, value, ok, expected)
+
+
+def simulate(
+    n_cells: int = 2000,
+    n_timepoints: int = 5,
+    *,
+    n_genes: int = 50,
+    latent_dim: int = 2,
+    n_pcs: int = 10,
+    diffusion: float = 0.1,
+    random_state: int = 0,
+) -> ad.AnnData:
+    """Simulate snapshots of a bifurcating process with the true cell paths kept.
+
+    Cells start near the origin, drift along latent axis 1 and split into an ``"upper"``
+    and a ``"lower"`` branch along axis 2 (see the module docstring for the potential).
+    Latent states are mapped into ``n_genes`` genes by a fixed random linear map plus a
+    positive offset, and observed with small isotropic noise (sd 0.05).
+
+    Parameters
+    ----------
+    n_cells
+        Number of cells, split evenly at random over the timepoints (at least
+        ``10 * n_timepoints``).
+    n_timepoints
+        Number of timepoints (at least 2); cells are observed at days ``0, 1, ...,
+        n_timepoints - 1``.
+    n_genes
+        Number of genes (at least ``latent_dim``).
+    latent_dim
+        Dimension of the latent process (at least 2; axes beyond the second are
+        Ornstein-Uhlenbeck noise around 0).
+    n_pcs
+        Number of principal components computed (1 to ``min(n_genes, n_cells)``).
+    diffusion
+        Noise scale of the Langevin dynamics per unit of the rescaled time (>= 0).
+    random_state
+        Seed of the ``numpy.random.Generator`` that draws everything.
+
+    Returns
+    -------
+    anndata.AnnData
+        ``X`` (float32 expression), ``obs["day"]`` (float), ``obs["time_label"]`` (ordered
+        ``"t0"``, ``"t1"``, ...), ``obs["t_idx"]``, ``obs["branch"]`` (``"lower"`` /
+        ``"upper"``: the sign of latent axis 2 at the last timepoint), ``obsm["X_pca"]`` with
+        ``varm["PCs"]`` and ``uns["pca"]`` (``mean``, ``variance``, ``variance_ratio``) such
+        that ``X_pca = (X - mean) @ PCs``, ``obsm["X_latent"]`` (observed latent state),
+        ``obsm["X_true_path_latent"]`` ``(n, T * latent_dim)`` and
+        ``obsm["X_true_path_pca"]`` ``(n, T * n_pcs)``: each cell's whole path at every
+        timepoint, latent and noise-free in PCA coordinates; reshape with
+        ``.reshape(n, T, d)`` or :func:`true_paths`. ``uns["scflow_dataset"]`` records the
+        parameters.
+
+    Raises
+    ------
+    ValueError
+        If an argument is out of range (the message names it).
+
+    Examples
+    --------
+    >>> adata = simulate(600, 3, random_state=1)
+    >>> true_paths(adata, "latent").shape
+    (600, 3, 2)
+    """
+    _check_int("n_timepoints", n_timepoints, 2, "an integer >= 2")
+    min_cells = 10 * n_timepoints
+    _check_int("n_cells", n_cells, min_cells, f"an integer >= 10 * n_timepoints ({min_cells})")
+    _check_int("latent_dim", latent_dim, 2, "an integer >= 2")
+    _check_int("n_genes", n_genes, latent_dim, f"an integer >= latent_dim ({latent_dim})")
+    max_pcs = min(n_genes, n_cells)
+    _check_int("n_pcs", n_pcs, 1, f"an integer in 1..min(n_genes, n_cells) ({max_pcs})", max_pcs)
+    _check_int("random_state", random_state, 0, "a non-negative integer")
+    ok = isinstance(diffusion, int | float | np.number) and np.isfinite(diffusion)
+    _check("diffusion", diffusion, ok and diffusion >= 0, "a finite number >= 0")
+    n, T, d = int(n_cells), int(n_timepoints), int(latent_dim)
+    rng = np.random.default_rng(random_state)
+
+    # Latent paths by Euler-Maruyama on s in [0, 1], recorded at every timepoint.
+    per_interval = max(50, int(np.ceil(_STEPS_PER_UNIT / (T - 1))))
+    ds = 1.0 / ((T - 1) * per_interval)
+    x = rng.normal(0.0, _INIT_SD, size=(n, d))
+    paths = np.empty((n, T, d))
+    paths[:, 0] = x
+    for k in range(1, T):
+        for j in range(per_interval):
+            s = ((k - 1) * per_interval + j) * ds
+            x = x + _drift(x, s) * ds + diffusion * np.sqrt(ds) * rng.standard_normal((n, d))
+        paths[:, k] = x
+
+    # Gene space: a fixed linear map, a positive offset and measurement noise.
+    # Each gene reads a random direction of the latent space with a weight in [0.2, 1]: it
+    # moves by at most |x| around an offset of 8 to 12, so values stay positive unless a
+    # large diffusion carries cells beyond |x| = 8.
+    loadings = rng.normal(size=(d, n_genes))
+    loadings *= rng.uniform(0.2, 1.0, size=n_genes) / np.linalg.norm(loadings, axis=0)
+    offset = rng.uniform(8.0, 12.0, size=n_genes)
+    t_idx = np.sort(rng.permutation(np.arange(n) % T))  # balanced, cells ordered by time
+    latent = paths[np.arange(n), t_idx]
+    noise = rng.normal(0.0, _MEASUREMENT_SD, size=(n, n_genes))
+    X = (latent @ loadings + offset + noise).astype(np.float32)
+
+    # PCA by SVD on the centred matrix, sign fixed so each PC's largest loading is positive.
+    mean = X.mean(axis=0, dtype=np.float64)
+    _, sing, vt = np.linalg.svd(X - mean, full_matrices=False)
+    pcs = vt[:n_pcs].T
+    signs = np.sign(pcs[np.abs(pcs).argmax(axis=0), np.arange(n_pcs)])
+    pcs = pcs * signs
+    variance = sing**2 / (n - 1)
+    X_pca = (X - mean) @ pcs
+    clean_pca = (paths @ loadings + offset - mean) @ pcs  # (n, T, n_pcs), noise-free
+
+    days = np.arange(T, dtype=np.float64)
+    labels = [f"t{k}" for k in range(T)]
+    branch = np.where(paths[:, -1, 1] > 0, "upper", "lower")
+    obs = pd.DataFrame(
+        {
+            "day": days[t_idx],
+            "time_label": pd.Categorical.from_codes(t_idx, categories=labels, ordered=True),
+            "t_idx": t_idx.astype(np.int64),
+            "branch": pd.Categorical(branch, categories=["lower", "upper"]),
+        },
+        index=pd.Index([f"cell{i}" for i in range(n)]),
+    )
+    var = pd.DataFrame(index=pd.Index([f"gene{g + 1}" for g in range(n_genes)]))
+    adata = ad.AnnData(X=X, obs=obs, var=var)
+    adata.obsm["X_pca"] = X_pca.astype(np.float32)
+    adata.obsm["X_latent"] = latent
+    adata.obsm["X_true_path_latent"] = paths.reshape(n, T * d)
+    adata.obsm["X_true_path_pca"] = clean_pca.reshape(n, T * n_pcs)
+    adata.varm["PCs"] = pcs
+    adata.uns["pca"] = {
+        "mean": mean,
+        "variance": variance[:n_pcs],
+        "variance_ratio": variance[:n_pcs] / variance.sum(),
+    }
+    adata.uns["scflow_dataset"] = {
+        "name": "simulate",
+        "use_rep": "X_pca",
+        "citation": "scflow.datasets.simulate (synthetic)",
+        "source": "pitchfork overdamped Langevin process, see scflow.datasets._simulate",
+        "n_timepoints": T,
+        "params": {
+            "n_cells": n,
+            "n_timepoints": T,
+            "n_genes": int(n_genes),
+            "latent_dim": d,
+            "n_pcs": int(n_pcs),
+            "diffusion": float(diffusion),
+            "random_state": int(random_state),
+            "speed": _SPEED,
+            "mu_max": _MU_MAX,
+            "s_split": _S_SPLIT,
+            "init_sd": _INIT_SD,
+            "measurement_sd": _MEASUREMENT_SD,
+            "steps_per_interval": per_interval,
+        },
+    }
+    return adata
+
+
+def true_paths(adata: ad.AnnData, rep: str = "pca") -> np.ndarray:
+    """The true path of every cell of a :func:`simulate` data set, as ``(n, T, d)``.
+
+    Parameters
+    ----------
+    adata
+        The output of :func:`simulate` (or a subset of its cells).
+    rep
+        ``"pca"`` (noise-free gene-space path in the data set's PCA coordinates) or
+        ``"latent"`` (the latent process itself).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``paths[i, k]`` is cell ``i``'s state at day ``k``.
+
+    Raises
+    ------
+    ValueError
+        If ``rep`` is neither ``"pca"`` nor ``"latent"``.
+    KeyError
+        If ``adata.obsm`` has no ``"X_true_path_<rep>"``.
+    """
+    _check("rep", rep, rep in ("pca", "latent"), '"pca" or "latent"')
+    key = f"X_true_path_{rep}"
+    if key not in adata.obsm:
+        raise KeyError(f"adata.obsm has no {key!r}: expected the output of scflow simulate()")
+    flat = np.asarray(adata.obsm[key])
+    info = adata.uns.get("scflow_dataset", {})
+    T = int(info.get("n_timepoints", 0)) or len(adata.obs["time_label"].cat.categories)
+    return flat.reshape(flat.shape[0], T, flat.shape[1] // T)

@@ -1,0 +1,210 @@
+"""The trained field: an MLP velocity ``v(t, x)`` (and a score ``s(t, x)`` for SB-CFM).
+
+A :class:`FlowModel` serialises to plain arrays and plain values only (``to_dict``), with
+a format version, so it can live in ``adata.uns`` and in ``.npz`` files; loading never
+unpickles anything, and saving is atomic.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+__all__ = ["MLP", "FlowModel", "FORMAT_VERSION"]
+
+FORMAT_VERSION = 1
+_FORMAT = "scflow.FlowModel"
+_ACTIVATIONS = {"selu": nn.SELU, "relu": nn.ReLU, "silu": nn.SiLU, "tanh": nn.Tanh,
+                "gelu": nn.GELU, "elu": nn.ELU}
+
+
+class MLP(nn.Module):
+    """``(t, x) -> R^dim``: time concatenated to the state, as in TorchCFM's ``MLP``."""
+
+    def __init__(self, dim: int, hidden: Sequence[int] = (64, 64, 64),
+                 activation: str = "selu") -> None:
+        super().__init__()
+        if activation not in _ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, "
+                             f"got {activation!r}")
+        widths = [dim + 1, *hidden]
+        layers: list[nn.Module] = []
+        for a, b in zip(widths[:-1], widths[1:], strict=True):
+            layers += [nn.Linear(a, b), _ACTIVATIONS[activation]()]
+        layers.append(nn.Linear(widths[-1], dim))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, t: Tensor, x: Tensor) -> Tensor:
+        t = t.to(x.dtype)
+        if t.dim() == 0:
+            t = t.expand(len(x))
+        return self.net(torch.cat([x, t.reshape(-1, 1)], dim=1))
+
+
+def _check_hidden(hidden: Sequence[int]) -> tuple[int, ...]:
+    hidden = tuple(int(h) for h in hidden)
+    if not hidden or any(h <= 0 for h in hidden):
+        raise ValueError(f"hidden must be a non-empty sequence of positive widths, got {hidden}")
+    return hidden
+
+
+class FlowModel(nn.Module):
+    """A learned time-dependent velocity field over a ``dim``-dimensional embedding.
+
+    Parameters
+    ----------
+    dim
+        Dimension of the (scaled) state.
+    hidden, activation
+        Layer widths and activation of the MLPs.
+    score
+        Also hold a score network (SB-CFM), so trajectories can be drawn as an SDE.
+    sigma
+        Diffusion coefficient of the SDE (per unit of model time) for SB-CFM.
+    meta
+        Plain values kept with the model: method, timepoints, scaler, training options.
+    """
+
+    def __init__(self, dim: int, hidden: Sequence[int] = (64, 64, 64),
+                 activation: str = "selu", *, score: bool = False, sigma: float = 0.0,
+                 meta: Mapping[str, Any] | None = None) -> None:
+        super().__init__()
+        if int(dim) <= 0:
+            raise ValueError(f"dim must be a positive integer, got {dim!r}")
+        self.dim, self.hidden, self.activation = int(dim), _check_hidden(hidden), activation
+        self.sigma = float(sigma)
+        self.velocity_net = MLP(self.dim, self.hidden, activation)
+        self.score_net = MLP(self.dim, self.hidden, activation) if score else None
+        self.meta: dict[str, Any] = dict(meta or {})
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def has_score(self) -> bool:
+        return self.score_net is not None
+
+    def _check_x(self, x: Tensor) -> None:
+        if x.dim() != 2 or x.shape[1] != self.dim:
+            raise ValueError(f"x must have shape (n, {self.dim}) for this model, "
+                             f"got {tuple(x.shape)}")
+
+    def velocity(self, t: Tensor | float, x: Tensor) -> Tensor:
+        """The velocity ``v(t, x)`` at model time ``t`` (scalar or ``(n,)``)."""
+        self._check_x(x)
+        return self.velocity_net(torch.as_tensor(t, device=x.device), x)
+
+    def score(self, t: Tensor | float, x: Tensor) -> Tensor:
+        """The score ``grad log p_t(x)`` (SB-CFM models only)."""
+        if self.score_net is None:
+            raise ValueError("this model has no score network; fit it with method='sbcfm'")
+        self._check_x(x)
+        return self.score_net(torch.as_tensor(t, device=x.device), x)
+
+    def sde_drift(self, t: Tensor | float, x: Tensor) -> Tensor:
+        """Drift of the SDE with the same marginals: ``v + sigma**2 / 2 * score``."""
+        return self.velocity(t, x) + 0.5 * self.sigma**2 * self.score(t, x)
+
+    forward = velocity
+
+    # ----- serialisation: plain arrays and values only -----
+    def to_dict(self) -> dict[str, Any]:
+        """Everything needed to rebuild the model, as plain values and numpy arrays."""
+        return {
+            "format": _FORMAT,
+            "version": FORMAT_VERSION,
+            "config": {"dim": self.dim, "hidden": list(self.hidden),
+                       "activation": self.activation, "score": self.has_score,
+                       "sigma": self.sigma},
+            "meta": _plain(self.meta),
+            "weights": {k: v.detach().cpu().numpy().copy()
+                        for k, v in self.state_dict().items()},
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], device: str | torch.device = "cpu") -> FlowModel:
+        """Rebuild a model from :meth:`to_dict` output; rejects other formats and versions."""
+        if not isinstance(d, Mapping) or d.get("format") != _FORMAT:
+            raise ValueError("not a scflow model: expected a mapping with format "
+                             f"{_FORMAT!r}")
+        version = int(np.asarray(d.get("version", -1)))
+        if version != FORMAT_VERSION:
+            raise ValueError(f"scflow model format version {version} is not supported "
+                             f"(expected {FORMAT_VERSION})")
+        cfg = d["config"]
+        model = cls(int(np.asarray(cfg["dim"])), [int(h) for h in np.asarray(cfg["hidden"])],
+                    str(cfg["activation"]), score=bool(np.asarray(cfg["score"])),
+                    sigma=float(np.asarray(cfg["sigma"])), meta=dict(d.get("meta", {})))
+        own = model.state_dict()
+        weights = d["weights"]
+        if set(weights) != set(own):
+            raise ValueError(f"model weights do not match the architecture: missing "
+                             f"{sorted(set(own) - set(weights))}, unexpected "
+                             f"{sorted(set(weights) - set(own))}")
+        state = {}
+        for k, ref in own.items():
+            arr = np.asarray(weights[k])
+            if arr.shape != tuple(ref.shape):
+                raise ValueError(f"weight {k!r} has shape {arr.shape}, expected "
+                                 f"{tuple(ref.shape)}")
+            state[k] = torch.from_numpy(arr.astype(np.float32, copy=True))
+        model.load_state_dict(state)
+        return model.to(device)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the model to an ``.npz`` file atomically (old file intact on a crash)."""
+        d = self.to_dict()
+        arrays = {f"w/{k}": v for k, v in d["weights"].items()}
+        header = {k: d[k] for k in ("format", "version", "config", "meta")}
+        arrays["header"] = np.array(json.dumps(header, default=_json_default))
+        path = Path(path)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, **arrays)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> FlowModel:
+        """Read a model written by :meth:`save` (no pickle: ``allow_pickle=False``)."""
+        with np.load(path, allow_pickle=False) as z:
+            if "header" not in z.files:
+                raise ValueError(f"{path} is not a scflow model file (no header)")
+            header = json.loads(str(z["header"]))
+            weights = {k[2:]: z[k] for k in z.files if k.startswith("w/")}
+        return cls.from_dict({**header, "weights": weights}, device=device)
+
+
+def _plain(obj: Any) -> Any:
+    """Turn tensors and numpy scalars into plain values and arrays (JSON/h5ad friendly)."""
+    if isinstance(obj, Tensor):
+        return obj.detach().cpu().numpy()
+    if isinstance(obj, Mapping):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(f"cannot store {type(obj).__name__} in a model file")

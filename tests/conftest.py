@@ -1,0 +1,41 @@
+"""Shared fixtures: small AnnData objects and the real-data directory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+
+def _data_dir() -> Path | None:
+    env = os.environ.get("SCFLOW_DATA_DIR")
+    if env and Path(env).is_dir():
+        return Path(env)
+    here = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+    return here.resolve() if here.is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def data_dir(monkeypatch_session=None) -> Path:
+    """The real data sets. Skips locally when absent, fails in CI (``CI=true``)."""
+    path = _data_dir()
+    if path is None:
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail("SCFLOW_DATA_DIR is not set to the shared data sets, and CI must use them")
+        pytest.skip("real data not available (set SCFLOW_DATA_DIR)")
+    os.environ["SCFLOW_DATA_DIR"] = str(path)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _seed_torch():
+    torch.manual_seed(0)
+    yield
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)
