@@ -233,7 +233,7 @@ class ExactOT(_PlanCoupling):
 
     def plan(self, x0: Tensor, x1: Tensor) -> Tensor:
         _check_points(x0, x1)
-        cost = squared_distances(x0, x1)
+        cost = squared_distances(x0.double(), x1.double())
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             plan, log = ot.emd(_uniform(len(x0), cost), _uniform(len(x1), cost), cost,
@@ -242,11 +242,13 @@ class ExactOT(_PlanCoupling):
             warnings.warn(f"ExactOT: network simplex stopped before optimality "
                           f"({log.get('warning')}); raise num_iter_max", ConvergenceWarning,
                           stacklevel=2)
-        return _check_plan(plan, "ExactOT")
+        return _check_plan(plan, "ExactOT").to(x0.dtype)
 
 
 def _sinkhorn_error(plan: Tensor, a: Tensor, b: Tensor) -> float:
-    return float((plan.sum(1) - a).abs().sum() + (plan.sum(0) - b).abs().sum())
+    """Marginal violation, in the Euclidean norm that POT's ``stopThr`` uses."""
+    return float(torch.linalg.vector_norm(plan.sum(1) - a)
+                 + torch.linalg.vector_norm(plan.sum(0) - b))
 
 
 @dataclass(frozen=True)
@@ -276,7 +278,7 @@ class EntropicOT(_PlanCoupling):
 
     def plan(self, x0: Tensor, x1: Tensor) -> Tensor:
         _check_points(x0, x1)
-        cost = squared_distances(x0, x1)
+        cost = squared_distances(x0.double(), x1.double())  # solved in float64
         if self.normalize_cost:
             cost = cost / cost.max()
         a, b = _uniform(len(x0), cost), _uniform(len(x1), cost)
@@ -288,7 +290,7 @@ class EntropicOT(_PlanCoupling):
             warnings.warn(f"EntropicOT: Sinkhorn stopped after {self.num_iter_max} iterations "
                           f"with marginal error {err:.2e} > tol {self.tol:.0e}; raise "
                           "num_iter_max or reg", ConvergenceWarning, stacklevel=2)
-        return plan
+        return plan.to(x0.dtype)
 
 
 @dataclass(frozen=True)
@@ -313,7 +315,7 @@ class UnbalancedOT(_PlanCoupling):
 
     def plan(self, x0: Tensor, x1: Tensor) -> Tensor:
         _check_points(x0, x1)
-        cost = squared_distances(x0, x1)
+        cost = squared_distances(x0.double(), x1.double())  # solved in float64
         if self.normalize_cost:
             cost = cost / cost.max()
         a, b = _uniform(len(x0), cost), _uniform(len(x1), cost)
@@ -326,4 +328,4 @@ class UnbalancedOT(_PlanCoupling):
             warnings.warn(f"UnbalancedOT: stopped after {self.num_iter_max} iterations with "
                           f"error {float(errs[-1]):.2e} > tol {self.tol:.0e}",
                           ConvergenceWarning, stacklevel=2)
-        return plan
+        return plan.to(x0.dtype)

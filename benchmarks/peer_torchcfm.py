@@ -1,0 +1,138 @@
+"""scflow beside the TorchCFM library itself, same data, network, steps and protocol.
+
+Leave-one-timepoint-out (DESIGN.md): whiten, index time, bridge ``k-1 -> k+1``, push the
+cells of ``k-1`` with 100 Euler steps, exact W1 against all cells of ``k``. TorchCFM runs
+with its own flow matchers (``ExactOptimalTransportConditionalFlowMatcher``,
+``ConditionalFlowMatcher``, ``SchrodingerBridgeConditionalFlowMatcher``), its own ``MLP``
+(64 x 3, SELU) and its own ODE stack (torchdyn ``NeuralODE``, euler). Every fit is timed.
+
+Needs the optional peer: ``pip install torchcfm torch==2.13.0`` (pin torch so pip keeps
+the installed build). Run::
+
+    SCFLOW_DATA_DIR=../shared/data python benchmarks/peer_torchcfm.py --datasets emt_umap
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+import scflow
+from scflow.benchmark import leave_one_out_tc
+from scflow.metrics import mmd, sampling_floor, wasserstein
+from scflow.timecourse import TimeCourse
+
+HERE = Path(__file__).resolve().parent
+
+
+def torchcfm_fit_push(tc: TimeCourse, method: str, k: int, seed: int, n_steps: int,
+                      batch_size: int, sigma: float, lr: float = 1e-3) -> np.ndarray:
+    """Train TorchCFM's model on all intervals but ``k`` and push ``k-1`` to ``k``."""
+    from torchcfm.conditional_flow_matching import (
+        ConditionalFlowMatcher,
+        ExactOptimalTransportConditionalFlowMatcher,
+        SchrodingerBridgeConditionalFlowMatcher,
+    )
+    from torchcfm.models.models import MLP
+    from torchcfm.utils import torch_wrapper
+    from torchdyn.core import NeuralODE
+
+    torch.manual_seed(seed)
+    np.random.seed(seed)  # TorchCFM's OT sampler draws with the global numpy state
+    fm = {"otcfm": ExactOptimalTransportConditionalFlowMatcher(sigma=sigma),
+          "icfm": ConditionalFlowMatcher(sigma=sigma),
+          "sbcfm": SchrodingerBridgeConditionalFlowMatcher(sigma=sigma)}[method]
+    model = MLP(dim=tc.dim, time_varying=True, w=64)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    keep = [i for i in range(tc.n_timepoints) if i != k]
+    for _ in range(n_steps):
+        ts, xts, uts = [], [], []
+        for a, b in zip(keep[:-1], keep[1:], strict=True):
+            x0 = tc.xs[a][torch.randint(len(tc.xs[a]), (batch_size,))]
+            x1 = tc.xs[b][torch.randint(len(tc.xs[b]), (batch_size,))]
+            t, xt, ut = fm.sample_location_and_conditional_flow(x0, x1)
+            span = float(tc.times[b] - tc.times[a])
+            ts.append(tc.times[a] + t * span)
+            xts.append(xt)
+            uts.append(ut / span)
+        t, xt, ut = torch.cat(ts).float(), torch.cat(xts), torch.cat(uts)
+        loss = ((model(torch.cat([xt, t[:, None]], dim=-1)) - ut) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    node = NeuralODE(torch_wrapper(model), solver="euler")
+    with torch.no_grad():
+        span = torch.linspace(float(tc.times[k - 1]), float(tc.times[k]), 101)
+        traj = node.trajectory(tc.xs[k - 1], t_span=span)
+    return traj[-1].numpy()
+
+
+def run(dataset: str, methods: list[str], seeds: list[int], n_steps: int, batch_size: int
+        ) -> pd.DataFrame:
+    adata = getattr(scflow.datasets, dataset)()
+    rep = adata.uns["scflow_dataset"]["use_rep"]
+    tc = TimeCourse.from_arrays(adata.obsm[rep], adata.obs["day"], whiten=True)
+    rows = []
+    for k in range(1, tc.n_timepoints - 1):
+        floor = sampling_floor(tc.xs[k])
+        for method in methods:
+            for seed in seeds:
+                start = time.perf_counter()
+                pred = torchcfm_fit_push(tc, method, k, seed, n_steps, batch_size,
+                                         scflow.train.DEFAULT_SIGMA[method]
+                                         if method != "sbcfm" else 1.0)
+                rows.append({"library": "torchcfm", "method": method, "holdout_index": k,
+                             "seed": seed, "w1": wasserstein(pred, tc.xs[k]),
+                             "mmd": mmd(pred, tc.xs[k]), "floor": floor,
+                             "seconds": time.perf_counter() - start})
+    ours = leave_one_out_tc(tc, [*methods, "static_ot"], seeds, n_steps=n_steps,
+                            batch_size=batch_size, progress=False)
+    ours = ours.assign(library="scflow")
+    df = pd.concat([pd.DataFrame(rows), ours[list(rows[0])]], ignore_index=True)
+    return df.assign(dataset=dataset)
+
+
+def markdown(df: pd.DataFrame) -> str:
+    g = df.groupby(["dataset", "holdout_index", "library", "method"], sort=False)
+    s = g.agg(w1=("w1", "mean"), w1_std=("w1", "std"), floor=("floor", "mean"),
+              seconds=("seconds", "mean")).reset_index()
+    lines = ["| data | held-out | library | method | W1 (mean ± std) | floor | s / fit |",
+             "|---|---|---|---|---|---|---|"]
+    for r in s.itertuples():
+        lines.append(f"| {r.dataset} | {r.holdout_index} | {r.library} | {r.method} | "
+                     f"{r.w1:.3f} ± {np.nan_to_num(r.w1_std):.3f} | {r.floor:.3f} | "
+                     f"{r.seconds:.1f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--datasets", default="emt,emt_umap,weinreb,bargaje")
+    p.add_argument("--methods", default="otcfm,icfm")
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--n-steps", type=int, default=3000)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--out", default=str(HERE / "results"))
+    args = p.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    methods = args.methods.split(",")
+    frames = []
+    for name in args.datasets.split(","):
+        df = run(name, methods, seeds, args.n_steps, args.batch_size)
+        frames.append(df)
+        print(markdown(df), flush=True)
+        (out / f"peer_torchcfm_{name}.json").write_text(json.dumps(
+            {"args": vars(args), "rows": df.to_dict(orient="records")}, indent=1))
+    (out / "peer_torchcfm.md").write_text(markdown(pd.concat(frames)) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,21 @@
+"""Gather the sections written under ``benchmarks/results/*.md`` into ``BENCHMARKS.md``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ORDER = ["leave_one_out", "peer_torchcfm", "speed"]
+
+
+def main() -> None:
+    parts = {p.stem: p.read_text() for p in sorted((HERE / "results").glob("*.md"))}
+    intro = (HERE / "INTRO.md").read_text() if (HERE / "INTRO.md").exists() else ""
+    body = [parts.pop(k) for k in ORDER if k in parts] + list(parts.values())
+    (HERE.parent / "BENCHMARKS.md").write_text("# Benchmarks\n\n" + intro + "\n"
+                                               + "\n".join(body))
+    print(f"wrote {HERE.parent / 'BENCHMARKS.md'}")
+
+
+if __name__ == "__main__":
+    main()
