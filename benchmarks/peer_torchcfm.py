@@ -44,7 +44,7 @@ def torchcfm_fit_push(tc: TimeCourse, method: str, k: int, seed: int, n_steps: i
     from torchdyn.core import NeuralODE
 
     torch.manual_seed(seed)
-    np.random.seed(seed)  # TorchCFM's OT sampler draws with the global numpy state
+    np.random.seed(seed)  # noqa: NPY002 - the peer draws its OT pairs from the global state
     fm = {"otcfm": ExactOptimalTransportConditionalFlowMatcher(sigma=sigma),
           "icfm": ConditionalFlowMatcher(sigma=sigma),
           "sbcfm": SchrodingerBridgeConditionalFlowMatcher(sigma=sigma)}[method]

@@ -15,6 +15,17 @@ __version__ = "0.1.0"
 _LAZY = ("tl", "pl", "datasets")  # the AnnData-facing parts: imported on first use
 
 
+def load_model(adata, key: str = "scflow", *, device="cpu") -> FlowModel:
+    """The :class:`FlowModel` that :func:`scflow.tl.fit` stored in ``adata.uns[key]``.
+
+    Raises ``KeyError`` when ``adata.uns[key]`` holds no model, ``ValueError`` when the
+    stored model has another format or version. See :func:`scflow.tl.load_model`.
+    """
+    from .tl._store import load_model as _load  # AnnData-facing: imported on first use
+
+    return _load(adata, key, device=device)
+
+
 def __getattr__(name: str):
     if name in _LAZY:
         import importlib
@@ -24,5 +35,6 @@ def __getattr__(name: str):
 
 __all__ = [
     "FlowMatcher", "FlowModel", "FlowSample", "TimeCourse", "couplings", "datasets", "fit_flow",
-    "icfm", "integrate", "metrics", "otcfm", "paths", "pl", "sbcfm", "settings", "tl",
+    "icfm", "integrate", "load_model", "metrics", "otcfm", "paths", "pl", "sbcfm", "settings",
+    "tl",
 ]

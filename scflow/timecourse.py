@@ -157,7 +157,8 @@ class TimeCourse:
         for k, lab in enumerate(ordered):
             sel = codes == k
             if sel.sum() < min_cells:
-                raise ValueError(f"timepoint {lab!r} has {int(sel.sum())} cells; at least "
+                shown = lab.item() if isinstance(lab, np.generic) else lab
+                raise ValueError(f"timepoint {shown!r} has {int(sel.sum())} cells; at least "
                                  f"{min_cells} are needed")
             xs.append(torch.as_tensor(xs_np[sel], dtype=torch.float32, device=device))
         if time_scale == "index":

@@ -22,6 +22,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from ._settings import settings
+from .checkpoint import Checkpointer, fit_config
 from .couplings import DiscretePlan, EntropicOT, ExactOT, Independent
 from .matching import FlowMatcher
 from .model import FlowModel
@@ -32,6 +33,7 @@ __all__ = ["fit_flow", "resolve_device", "DEFAULT_SIGMA", "NEURAL_METHODS", "COU
 
 NEURAL_METHODS = ("icfm", "otcfm", "sbcfm")
 COUPLING_MODES = ("global", "minibatch")
+LR_SCHEDULES = ("constant", "cosine")
 #: default sigma per method (SB-CFM's is the Brownian diffusion per unit of model time)
 DEFAULT_SIGMA = {"icfm": 0.1, "otcfm": 0.1, "sbcfm": 0.5}
 
@@ -106,7 +108,9 @@ def fit_flow(tc: TimeCourse, method: str = "otcfm", *, holdout: int | None = Non
              sigma: float | None = None, hidden: Sequence[int] = (64, 64, 64),
              activation: str = "selu", coupling: str = "global",
              device: str | torch.device = "auto", random_state: int = 0,
-             progress: bool | None = None) -> FlowModel:
+             lr_schedule: str = "constant", ema: float | None = 0.999,
+             progress: bool | None = None, checkpoint: str | None = None,
+             checkpoint_every: int = 500) -> FlowModel:
     """Fit a :class:`FlowModel` on a time course.
 
     Parameters
@@ -129,8 +133,20 @@ def fit_flow(tc: TimeCourse, method: str = "otcfm", *, holdout: int | None = Non
         ``"auto"``, ``"cpu"``, ``"cuda"``...
     random_state
         Seed of the weights and of every draw.
+    lr_schedule
+        ``"constant"`` or ``"cosine"`` (annealed to 1% of ``lr`` over ``n_steps``).
+    ema
+        Keep an exponential moving average of the weights with this decay (e.g. 0.999)
+        and return it (default; it lowered held-out W1 on EMT 10-D); ``None`` returns the
+        last weights.
     progress
-        Show a progress bar (default: when ``scflow.settings.verbosity >= 1``).
+        Show a progress bar (default: at ``scflow.settings.verbosity >= 1`` on a terminal or
+        in Jupyter, not when output goes to a file).
+    checkpoint, checkpoint_every
+        A file to save the training state to every ``checkpoint_every`` steps (and at the
+        end), atomically; if it exists, training resumes from it, and gives the same weights
+        as an uninterrupted run. A checkpoint of another configuration (data, method,
+        seed, ``n_steps``, ``batch_size``, ``lr``...) is refused with a ``ValueError``.
 
     Returns
     -------
@@ -138,6 +154,10 @@ def fit_flow(tc: TimeCourse, method: str = "otcfm", *, holdout: int | None = Non
     """
     if method not in NEURAL_METHODS:
         raise ValueError(f"method must be one of {NEURAL_METHODS}, got {method!r}")
+    if lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
+    if ema is not None and not 0 < ema < 1:
+        raise ValueError(f"ema must be a decay in (0, 1) or None, got {ema!r}")
     if coupling not in COUPLING_MODES:
         raise ValueError(f"coupling must be one of {COUPLING_MODES}, got {coupling!r}")
     n_steps = _positive("n_steps", n_steps)
@@ -161,23 +181,49 @@ def fit_flow(tc: TimeCourse, method: str = "otcfm", *, holdout: int | None = Non
     model.to(dev).train()
     intervals = _intervals(tc, method, sigma, coupling, holdout)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
+    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, n_steps, eta_min=0.01 * lr)
+             if lr_schedule == "cosine" else None)
+    params = [p for p in model.parameters()]
+    averaged = [p.detach().clone() for p in params] if ema else None
     losses = torch.zeros(n_steps, device=dev)
-    show = settings.verbosity >= 1 if progress is None else progress
-    bar = tqdm(range(n_steps), desc=f"scflow {method}", disable=not show, leave=False)
+    start, ck = 0, None
+    if checkpoint is not None:
+        config = fit_config(tc.xs, tc.times, method=method, holdout=holdout, n_steps=n_steps,
+                            batch_size=batch_size, lr=lr, sigma=sigma, hidden=hidden,
+                            activation=activation, coupling=coupling, device=dev.type,
+                            random_state=int(random_state), lr_schedule=lr_schedule, ema=ema)
+        ck = Checkpointer(checkpoint, checkpoint_every, config, model=model, optimizer=opt,
+                          scheduler=sched, ema=averaged, generator=g, losses=losses)
+        start = ck.resume()
+    # default: a bar at verbosity >= 1 on a terminal or in Jupyter, none in logs (tqdm's None)
+    disable = (None if settings.verbosity >= 1 else True) if progress is None else not progress
+    bar = tqdm(range(start, n_steps), desc=f"scflow {method}", disable=disable, leave=False)
+    show = not bar.disable
     for step in bar:
         loss = _step_loss(model, intervals, batch_size, g)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if sched is not None:
+            sched.step()
+        if averaged is not None:  # EMA, its decay ramped up so short runs are not stale
+            with torch.no_grad():
+                torch._foreach_lerp_(averaged, params, 1 - min(ema, (1 + step) / (10 + step)))
         losses[step] = loss.detach()
+        if ck is not None:
+            ck.after_step(step + 1)
         if show and (step + 1) % 100 == 0:
             bar.set_postfix(loss=f"{losses[step - 99: step + 1].mean().item():.4f}")
+    if averaged is not None:
+        with torch.no_grad():
+            torch._foreach_copy_(params, averaged)
     model.eval()
     model.meta.update(
         method=method, sigma=sigma, coupling=coupling, holdout=-1 if holdout is None
         else int(holdout), times=np.asarray(tc.times, dtype=np.float64),
         scaler_mean=np.asarray(tc.mean), scaler_scale=np.asarray(tc.scale),
-        n_steps=n_steps, batch_size=batch_size, lr=lr, random_state=int(random_state),
+        n_steps=n_steps, batch_size=batch_size, lr=lr, lr_schedule=lr_schedule,
+        ema=0.0 if ema is None else float(ema), random_state=int(random_state),
         loss=losses.cpu().numpy().astype(np.float64))
     return model
 

@@ -135,13 +135,18 @@ def test_simulated_trajectories_follow_true_paths_better_than_independent_pairin
     start = adata.obs["t_idx"].to_numpy() == 1
     last = float(tc.times[-1])
 
-    def error(method: str) -> float:
+    x0 = torch.as_tensor(tc.transform(x[start]), dtype=torch.float32)
+    ends = {}
+    for method in ("otcfm", "icfm"):
         model = scflow.fit_flow(tc, method, n_steps=800, progress=False, random_state=0)
-        x0 = torch.as_tensor(tc.transform(x[start]), dtype=torch.float32)
-        end = tc.inverse_transform(integrate(model, x0, 1.0, last, n_steps=300).numpy())
-        return float(np.linalg.norm(end - truth[start], axis=1).mean())
+        ends[method] = tc.inverse_transform(integrate(model, x0, 1.0, last, n_steps=300).numpy())
 
-    e_ot, e_ind = error("otcfm"), error("icfm")
-    spread = float(np.linalg.norm(truth[start] - truth[start].mean(0), axis=1).mean())
-    assert e_ot < 0.5 * e_ind, (e_ot, e_ind)
-    assert e_ot < 0.5 * spread, (e_ot, spread)  # far better than guessing the mean end point
+    def error(end: np.ndarray, target: np.ndarray) -> float:
+        return float(np.linalg.norm(end - target, axis=1).mean())
+
+    e_ot, e_ind = error(ends["otcfm"], truth[start]), error(ends["icfm"], truth[start])
+    # the same predicted end points paired with other cells' true ends: no per-cell fidelity
+    shuffled = error(ends["otcfm"], truth[start][np.random.default_rng(0).permutation(
+        int(start.sum()))])
+    assert e_ot < e_ind, (e_ot, e_ind)
+    assert e_ot < 0.3 * shuffled, (e_ot, shuffled)

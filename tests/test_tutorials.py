@@ -46,7 +46,10 @@ def test_there_are_tutorials():
 def test_tutorial_runs(path, data_dir, tmp_path, monkeypatch):
     _kernel_runs_this_python()
     monkeypatch.setenv("SCFLOW_DATA_DIR", str(data_dir))
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # torch in the kernel: 1 thread on shared cores
+    # one thread for torch in the kernel (on shared cores more run ~20x slower); numba, which
+    # scanpy loads, would otherwise reset torch's OpenMP pool to all cores
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("NUMBA_NUM_THREADS", "1")
     monkeypatch.delenv("MPLBACKEND", raising=False)
     work = tmp_path / path.name
     shutil.copy(path, work)

@@ -1,5 +1,11 @@
-"""Plots: read only from AnnData or result tables; accept ``ax=``, ``show=``, ``return_fig=``."""
+"""Plots: read only from AnnData or result tables; accept ``ax=``, ``show=``, ``return_fig=``.
+
+Computing and plotting are separate: run the matching ``scflow.tl`` function first; a plot
+whose input is missing raises a ``KeyError`` naming it.
+"""
 
 from ._benchmark import leave_one_out
+from ._fit import holdout, loss
+from ._flow import trajectories, velocity_stream
 
-__all__ = ["leave_one_out"]
+__all__ = ["holdout", "leave_one_out", "loss", "trajectories", "velocity_stream"]

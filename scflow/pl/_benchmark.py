@@ -43,7 +43,8 @@ def leave_one_out(df: pd.DataFrame, *, metric: str = "w1", ax: Axes | None = Non
         for i, h in enumerate(holdouts):
             ax.hlines(floor[h], i - 0.45, i + 0.45, colors="k", linestyles="--", lw=1,
                       label="sampling floor" if i == 0 else None)
-    ax.set_xticks(x, [str(h) for h in holdouts])
+    ax.set_xticks(x, [f"{h:.4g}" if isinstance(h, (int, float, np.number)) else str(h)
+                      for h in holdouts])
     ax.set_xlabel("held-out timepoint")
     ax.set_ylabel(metric.upper())
     if title:

@@ -1,5 +1,16 @@
-"""Tools on AnnData, scanpy style."""
+"""Tools on AnnData, scanpy style: fit a flow, then read velocities, paths and fates off it.
+
+Every tool takes ``adata`` first and keyword-only options; the ones that write return
+``None`` (or the modified copy with ``copy=True``) and validate everything before writing.
+"""
 
 from ._benchmark import leave_one_out
+from ._fate import fate
+from ._fit import fit
+from ._gene_trends import gene_trends
+from ._store import load_model
+from ._trajectories import predict, trajectories
+from ._velocity import velocity
 
-__all__ = ["leave_one_out"]
+__all__ = ["fate", "fit", "gene_trends", "leave_one_out", "load_model", "predict",
+           "trajectories", "velocity"]

@@ -47,5 +47,14 @@ def time_course(adata: AnnData, time_key: str, use_rep: str, *, n_dims: int | No
                 whiten: bool, time_scale: str, device="cpu") -> TimeCourse:
     """Build the tensors of the engine; raises on bad input before anything is written."""
     x = get_rep(adata, use_rep)
-    return TimeCourse.from_arrays(x, get_times(adata, time_key), n_dims=n_dims, whiten=whiten,
-                                  time_scale=time_scale, device=device)
+    times = get_times(adata, time_key)
+    try:
+        return TimeCourse.from_arrays(x, times, n_dims=n_dims, whiten=whiten,
+                                      time_scale=time_scale, device=device)
+    except ValueError as err:  # name the argument at fault
+        msg = str(err)
+        if "representation" in msg:
+            raise ValueError(f"use_rep={use_rep!r}: {msg}") from None
+        if "time label" in msg or "timepoint" in msg:
+            raise ValueError(f"time_key={time_key!r}: {msg}") from None
+        raise

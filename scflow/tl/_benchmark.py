@@ -8,7 +8,8 @@ import pandas as pd
 from anndata import AnnData
 
 from ..benchmark import ALL_METHODS, leave_one_out_tc
-from ._anndata import check_adata, time_course
+from ._anndata import check_adata, get_times, time_course
+from ._times import Timeline
 
 
 def leave_one_out(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
@@ -56,20 +57,8 @@ def leave_one_out(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pc
                      time_scale=time_scale)
     idx = None
     if holdouts is not None:
-        labels = [str(v) for v in tc.labels]
-        idx = []
-        for h in holdouts:
-            if str(h) not in labels and not any(_same(h, v) for v in tc.labels):
-                raise ValueError(f"holdouts: {h!r} is not a timepoint of obs[{time_key!r}] "
-                                 f"({list(tc.labels)})")
-            idx.append(next(k for k, v in enumerate(tc.labels) if str(v) == str(h)
-                            or _same(h, v)))
+        timeline = Timeline.from_column(tc, get_times(adata, time_key))
+        idx = [timeline.require_index(h, "holdouts") for h in holdouts]
     return leave_one_out_tc(tc, methods, seeds, holdouts=idx, n_euler=n_euler, device=device,
                             progress=progress, **train_kwargs)
 
-
-def _same(a, b) -> bool:
-    try:
-        return float(a) == float(b)
-    except (TypeError, ValueError):
-        return False

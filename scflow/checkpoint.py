@@ -1,0 +1,189 @@
+"""Checkpoint and resume of :func:`scflow.fit_flow`.
+
+A checkpoint holds everything the training loop needs to go on as if it had never stopped:
+the model weights, the optimiser state, the learning-rate scheduler and EMA states (if any),
+the state of the training ``torch.Generator``, the number of steps done, the losses so far,
+and a fingerprint of the configuration (data, method, seed, step counts, learning rate...).
+
+The file is written with ``torch.save`` to a temporary file that then replaces the old one
+(``os.replace``), so a crash leaves the previous checkpoint intact; it is read with
+``torch.load(..., weights_only=True)``: tensors, dicts, lists and plain values only, no
+pickled objects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["Checkpointer", "fit_config", "fingerprint", "load_checkpoint", "save_checkpoint"]
+
+FORMAT = "scflow-checkpoint"
+VERSION = 1
+
+
+def fit_config(xs, times, **options: Any) -> dict[str, Any]:
+    """The configuration a checkpoint belongs to: the data (shapes and a digest) and options."""
+    h = hashlib.sha256()
+    for x in xs:
+        h.update(np.ascontiguousarray(x.detach().cpu().numpy()).tobytes())
+    cfg = {"data_shapes": [list(x.shape) for x in xs], "data_sha256": h.hexdigest(),
+           "times": [float(t) for t in np.asarray(times, dtype=np.float64)]}
+    for k, v in options.items():
+        cfg[k] = _plain(v)
+    return cfg
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return [_plain(u) for u in v]
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        return float(v)
+    return None if v is None else str(v)
+
+
+def fingerprint(config: dict[str, Any]) -> str:
+    """sha256 of the configuration, written as canonical JSON."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
+    """Write ``state`` to ``path`` atomically (temporary file, fsync, ``os.replace``)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(state, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a checkpoint (no pickle: ``weights_only=True``), on the CPU."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise ValueError(f"checkpoint {str(path)!r} cannot be read as a scflow checkpoint: "
+                         f"{err}") from err
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise ValueError(f"{str(path)!r} is not a scflow checkpoint")
+    if state.get("version") != VERSION:
+        raise ValueError(f"checkpoint {str(path)!r} has format version "
+                         f"{state.get('version')!r}; this scflow reads version {VERSION}")
+    return state
+
+
+class Checkpointer:
+    """Saves the training state every ``every`` steps to ``path`` and resumes from it.
+
+    Parameters
+    ----------
+    path
+        The checkpoint file.
+    every
+        Steps between two checkpoints (the last step is always saved).
+    config
+        :func:`fit_config` of the run; a checkpoint of another configuration is refused.
+    model, optimizer, scheduler, ema, generator, losses
+        The training objects; ``scheduler`` and ``ema`` may be ``None``; ``ema`` is a module
+        (e.g. ``AveragedModel``) or a list of averaged tensors, restored in place. ``losses``
+        is the tensor of per-step losses, filled in place on resume.
+    """
+
+    def __init__(self, path: str | os.PathLike, every: int, config: dict[str, Any], *,
+                 model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler,
+                 ema: torch.nn.Module | list[torch.Tensor] | None,
+                 generator: torch.Generator,
+                 losses: torch.Tensor) -> None:
+        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
+            raise ValueError(f"checkpoint_every must be a positive integer, got {every!r}")
+        if not isinstance(path, (str, os.PathLike)) or not str(path):
+            raise ValueError(f"checkpoint must be a file path, got {path!r}")
+        self.path = Path(path)
+        if self.path.is_dir():
+            raise ValueError(f"checkpoint={str(path)!r} is a directory; expected a file path")
+        if not self.path.parent.is_dir():
+            raise ValueError(f"checkpoint={str(path)!r}: folder {str(self.path.parent)!r} "
+                             "does not exist")
+        self.every = int(every)
+        self.config = config
+        self.fingerprint = fingerprint(config)
+        self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
+        self.ema, self.generator, self.losses = ema, generator, losses
+
+    def resume(self) -> int:
+        """Load the checkpoint if there is one; the number of steps already done (else 0)."""
+        if not self.path.exists():
+            return 0
+        state = load_checkpoint(self.path)
+        if state["fingerprint"] != self.fingerprint:
+            old = json.loads(state["config"])
+            diff = sorted(k for k in set(old) | set(self.config)
+                          if old.get(k) != self.config.get(k))
+            raise ValueError(f"checkpoint {str(self.path)!r} was written by a run with another "
+                             f"configuration (differs in: {', '.join(diff)}); remove it or "
+                             "pass another checkpoint path")
+        step = int(state["step"])
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        if self.ema is not None:
+            _load_ema(self.ema, state["ema"])
+        self.generator.set_state(state["generator"])
+        self.losses[:step] = state["losses"].to(self.losses.device)
+        return step
+
+    def after_step(self, step: int) -> None:
+        """Called with the number of steps done; saves every ``every`` steps and at the end."""
+        if step % self.every == 0 or step == len(self.losses):
+            self.save(step)
+
+    def save(self, step: int) -> None:
+        def cpu(sd):
+            return {k: v.detach().cpu().clone() for k, v in sd.items()}
+
+        save_checkpoint(self.path, {
+            "format": FORMAT, "version": VERSION, "fingerprint": self.fingerprint,
+            "config": json.dumps(self.config, sort_keys=True), "step": int(step),
+            "model": cpu(self.model.state_dict()),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": {} if self.scheduler is None else self.scheduler.state_dict(),
+            "ema": _ema_state(self.ema),
+            "generator": self.generator.get_state(),
+            "losses": self.losses[:step].detach().cpu().clone(),
+        })
+
+
+def _ema_state(ema) -> dict[str, torch.Tensor]:
+    if ema is None:
+        return {}
+    if isinstance(ema, torch.nn.Module):
+        return {k: v.detach().cpu().clone() for k, v in ema.state_dict().items()}
+    return {str(i): t.detach().cpu().clone() for i, t in enumerate(ema)}
+
+
+def _load_ema(ema, state: dict[str, torch.Tensor]) -> None:
+    if isinstance(ema, torch.nn.Module):
+        ema.load_state_dict(state)
+        return
+    if sorted(state) != sorted(str(i) for i in range(len(ema))):
+        raise ValueError("the checkpoint's EMA state does not match the model")
+    with torch.no_grad():
+        for i, t in enumerate(ema):
+            t.copy_(state[str(i)])

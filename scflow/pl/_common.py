@@ -1,0 +1,81 @@
+"""Reading plot inputs out of AnnData, with errors that say which tool to run first."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+from anndata import AnnData
+
+from ..tl._anndata import get_rep, get_times
+from ..tl._store import FitRecord, read_fit
+
+
+def fit_record(adata: AnnData, key: str) -> FitRecord:
+    if not isinstance(adata, AnnData):
+        raise TypeError(f"adata must be an AnnData, got {type(adata).__name__}")
+    return read_fit(adata, key)
+
+
+def result(adata: AnnData, key: str, field: str, tool: str) -> Mapping:
+    """``adata.uns[key][field]``, or a ``KeyError`` telling which ``tl`` function writes it."""
+    fit_record(adata, key)
+    value = adata.uns[key].get(field)
+    if value is None:
+        raise KeyError(f"adata.uns[{key!r}][{field!r}] is missing; run "
+                       f"scflow.tl.{tool}(adata, key={key!r}) first")
+    return value
+
+
+def resolve_basis(adata: AnnData, basis: str | None, use_rep: str) -> str:
+    """An obsm key from ``basis`` (``"umap"`` or ``"X_umap"``); default the fit's ``use_rep``."""
+    if basis is None or basis == use_rep:
+        return use_rep
+    for name in (basis, f"X_{basis}"):
+        if name in adata.obsm:
+            return name
+    raise KeyError(f"basis={basis!r} is not in adata.obsm (keys: {list(adata.obsm.keys())})")
+
+
+def check_dims(dims: Sequence[int], n: int) -> tuple[int, int]:
+    try:
+        a, b = (int(d) for d in dims)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"dims must be two dimension indices, got {dims!r}") from err
+    if a == b or not (0 <= a < n and 0 <= b < n):
+        raise ValueError(f"dims must be two different indices in [0, {n}), got {dims!r}")
+    return a, b
+
+
+def cell_index(adata: AnnData, rec: FitRecord) -> np.ndarray:
+    """Timepoint index of every cell."""
+    return rec.timeline.cell_index(get_times(adata, rec.time_key))
+
+
+def basis_coords(adata: AnnData, basis: str) -> np.ndarray:
+    return np.asarray(get_rep(adata, basis), dtype=np.float64)
+
+
+def knn_project(points: np.ndarray, ref: np.ndarray, ref_basis: np.ndarray, k: int = 10,
+                chunk: int = 4096) -> np.ndarray:
+    """Place points in another embedding: inverse-distance mean of their ``k`` nearest
+    reference cells' coordinates there (an approximation for display only)."""
+    p = torch.as_tensor(points, dtype=torch.float32)
+    r = torch.as_tensor(ref, dtype=torch.float32)
+    rb = torch.as_tensor(ref_basis, dtype=torch.float32)
+    k = min(int(k), len(r))
+    out = []
+    for i in range(0, len(p), chunk):
+        dist, nn = torch.cdist(p[i: i + chunk], r).topk(k, dim=1, largest=False)
+        w = 1.0 / (dist + 1e-6)
+        out.append((w[..., None] * rb[nn]).sum(1) / w.sum(1, keepdim=True))
+    return torch.cat(out).numpy().astype(np.float64)
+
+
+def axis_labels(ax, basis: str, dims: tuple[int, int]) -> None:
+    name = basis.removeprefix("X_") if basis != "X" else "X"
+    ax.set_xlabel(f"{name} {dims[0] + 1}")
+    ax.set_ylabel(f"{name} {dims[1] + 1}")
+    ax.set_xticks([])
+    ax.set_yticks([])

@@ -1,0 +1,166 @@
+"""``tl.fit``: learn the velocity field of a time course stored in an AnnData."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
+
+import numpy as np
+from anndata import AnnData
+
+from .._settings import logger
+from ..model import _check_hidden
+from ..timecourse import TimeCourse
+from ..train import COUPLING_MODES, NEURAL_METHODS, fit_flow, resolve_device
+from ._anndata import check_adata, get_times, time_course
+from ._store import check_key, h5ad_safe, log_added, seed
+from ._times import Timeline
+
+__all__ = ["fit"]
+
+
+def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
+        n_dims: int | None = None, method: str = "otcfm", time_scale: str = "index",
+        holdout=None, key_added: str = "scflow", device: str = "auto", random_state: int = 0,
+        copy: bool = False, n_steps: int = 3000, batch_size: int = 256, lr: float = 1e-3,
+        sigma: float | None = None, hidden: Sequence[int] = (64, 64, 64),
+        coupling: str = "global", whiten: bool = True, lr_schedule: str = "constant",
+        ema: float | None = 0.999, checkpoint: str | None = None,
+        checkpoint_every: int = 500) -> AnnData | None:
+    """Learn one time-dependent velocity field that carries each timepoint onto the next.
+
+    Cells are grouped by ``obs[time_key]``, the first ``n_dims`` dimensions of ``use_rep``
+    are standardised on all cells (``whiten``), and a conditional flow matching model is
+    trained across every consecutive interval (:func:`scflow.fit_flow`).
+
+    Parameters
+    ----------
+    adata
+        Annotated data, one row per cell.
+    time_key
+        Column of ``obs`` with each cell's time: numbers (e.g. days), or strings /
+        categories that order (``"day 2"``, ``"8h"``, or an ordered categorical).
+    use_rep
+        Key of ``obsm`` (e.g. ``"X_pca"``), or ``"X"`` (dense or sparse).
+    n_dims
+        Use the first ``n_dims`` dimensions of ``use_rep`` (default: all).
+    method
+        ``"otcfm"`` (exact OT pairs, linear paths), ``"sbcfm"`` (entropic OT, Brownian
+        bridges, with a score network for stochastic trajectories) or ``"icfm"``.
+    time_scale
+        ``"index"``: timepoint ``k`` is at model time ``k``; ``"real"``: the numeric time
+        values, shifted to start at 0.
+    holdout
+        A timepoint to leave out, in the units of ``obs[time_key]`` (its value or label);
+        must be interior. Its neighbours are bridged as one interval.
+    key_added
+        Key of ``adata.uns`` to write the fit to.
+    device
+        ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``...
+    random_state
+        Seed of the weights and of every draw.
+    copy
+        Return a modified copy instead of writing to ``adata``.
+    n_steps, batch_size, lr
+        Adam steps, pairs drawn from each interval per step, learning rate.
+    sigma
+        Path noise (OT-/I-CFM, default 0.1) or Brownian diffusion (SB-CFM, default 0.5).
+    hidden
+        Widths of the hidden layers of the MLP.
+    coupling
+        ``"global"`` (one plan per interval, solved once) or ``"minibatch"`` (TorchCFM).
+    whiten
+        Standardise each dimension (mean 0, std 1) before training.
+    lr_schedule, ema
+        ``"constant"`` or ``"cosine"`` learning rate; decay of the weight average that is
+        kept (``None``: the last weights). See :func:`scflow.fit_flow`.
+    checkpoint, checkpoint_every
+        A file to save the training state to every ``checkpoint_every`` steps; when it
+        exists, training resumes from it (see :func:`scflow.fit_flow`).
+
+    Returns
+    -------
+    ``None``, or the modified copy when ``copy=True``. Writes ``adata.uns[key_added]``,
+    a dict of plain values and arrays that ``write_h5ad`` keeps:
+
+    ``params``
+        ``time_key``, ``use_rep``, ``n_dims`` (resolved), ``method``, ``time_scale``,
+        ``holdout`` (label as a string, ``""`` for none), ``holdout_index`` (``-1`` for
+        none), ``whiten``, ``n_steps``, ``batch_size``, ``lr``, ``sigma`` (resolved),
+        ``hidden``, ``coupling``, ``random_state``, ``device``, ``scflow_version``.
+    ``timepoints``
+        ``labels`` (strings), ``values`` (numeric), ``times`` (model times), ``n_cells``,
+        ``numeric`` (whether ``obs[time_key]`` is numeric).
+    ``scaler``
+        ``mean`` and ``scale``: ``x_model = (x - mean) / scale``.
+    ``loss``
+        Training loss of every step.
+    ``model``
+        :meth:`scflow.FlowModel.to_dict` output; :func:`scflow.load_model` rebuilds it.
+    """
+    check_adata(adata, writing=not copy)
+    check_key(key_added, "key_added")
+    if method not in NEURAL_METHODS:
+        raise ValueError(f"method must be one of {NEURAL_METHODS}, got {method!r}")
+    if coupling not in COUPLING_MODES:
+        raise ValueError(f"coupling must be one of {COUPLING_MODES}, got {coupling!r}")
+    if not isinstance(whiten, (bool, np.bool_)):
+        raise ValueError(f"whiten must be True or False, got {whiten!r}")
+    hidden = _check_hidden(hidden)
+    random_state = seed(random_state)
+    dev = resolve_device(device)
+    tc = time_course(adata, time_key, use_rep, n_dims=n_dims, whiten=bool(whiten),
+                     time_scale=time_scale)
+    timeline = Timeline.from_column(tc, get_times(adata, time_key))
+    k = None
+    if holdout is not None:
+        k = timeline.require_index(holdout, "holdout")
+        if not 0 < k < tc.n_timepoints - 1:
+            raise ValueError(f"holdout={holdout!r} must be an interior timepoint (not the first "
+                             f"or last of {timeline.describe()})")
+    logger.info(f"fitting {method} on {use_rep!r} ({tc.dim} dims, {tc.n_timepoints} "
+                f"timepoints, {n_steps} steps)")
+    model = fit_flow(tc, method, holdout=k, n_steps=n_steps, batch_size=batch_size, lr=lr,
+                     sigma=sigma, hidden=hidden, coupling=coupling, device=dev,
+                     lr_schedule=lr_schedule, ema=ema,
+                     random_state=random_state, checkpoint=checkpoint,
+                     checkpoint_every=checkpoint_every)
+    if copy:
+        adata = adata.copy()
+    _write_fit(adata, model, tc, timeline, key_added, holdout_index=k, time_key=time_key,
+               use_rep=use_rep, whiten=bool(whiten), time_scale=time_scale, device=str(device))
+    log_added((key_added, f"fitted {method} model, loss, scaler, timepoints", "adata.uns"))
+    return adata if copy else None
+
+
+def _write_fit(adata: AnnData, model, tc: TimeCourse, timeline: Timeline, key_added: str, *,
+               holdout_index: int | None, time_key: str, use_rep: str, whiten: bool,
+               time_scale: str, device: str) -> None:
+    meta = model.meta
+    model_dict = model.to_dict()
+    loss = np.asarray(model_dict["meta"].pop("loss"), dtype=np.float64)
+    try:
+        ver = version("scflow")
+    except PackageNotFoundError:  # pragma: no cover
+        ver = "unknown"
+    k = -1 if holdout_index is None else int(holdout_index)
+    params = {
+        "time_key": time_key, "use_rep": use_rep, "n_dims": tc.dim,
+        "method": meta["method"], "time_scale": time_scale,
+        "holdout": "" if k < 0 else str(timeline.labels[k]), "holdout_index": k,
+        "whiten": whiten, "n_steps": meta["n_steps"], "batch_size": meta["batch_size"],
+        "lr": meta["lr"], "sigma": meta["sigma"], "hidden": np.asarray(model.hidden),
+        "coupling": meta["coupling"], "random_state": meta["random_state"],
+        "lr_schedule": meta["lr_schedule"], "ema": meta["ema"],
+        "device": device, "scflow_version": ver,
+    }
+    adata.uns[key_added] = h5ad_safe({
+        "params": params,
+        "timepoints": {"labels": timeline.labels, "values": timeline.values,
+                       "times": timeline.times,
+                       "n_cells": np.asarray([len(x) for x in tc.xs], dtype=np.int64),
+                       "numeric": timeline.numeric},
+        "scaler": {"mean": tc.mean, "scale": tc.scale},
+        "loss": loss,
+        "model": model_dict,
+    })

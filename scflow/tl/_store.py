@@ -1,0 +1,169 @@
+"""What ``tl.fit`` keeps in ``adata.uns``: writing it h5ad-safe, reading it back, logging.
+
+``adata.uns[key]`` holds only dicts, strings, Python scalars and numpy arrays (strings as
+``object`` arrays), exactly the types ``anndata.read_h5ad`` gives back, so the record is the
+same before and after ``write_h5ad``. ``None`` is never stored: an absent ``holdout`` is
+``""`` (label) and ``-1`` (index), and is restored to ``None`` on reading.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from anndata import AnnData
+
+from .._settings import logger
+from ..model import FlowModel
+from ._times import Timeline
+
+__all__ = ["FitRecord", "h5ad_safe", "load_model", "read_fit", "log_added"]
+
+
+def h5ad_safe(obj: Any) -> Any:
+    """The same content in the types ``read_h5ad`` returns (dicts, scalars, arrays)."""
+    if isinstance(obj, Mapping):
+        return {str(k): h5ad_safe(v) for k, v in obj.items()}
+    if obj is None:
+        raise TypeError("None cannot be stored in adata.uns (h5ad); use a sentinel")
+    if isinstance(obj, torch.Tensor):
+        obj = obj.detach().cpu().numpy()
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return float(obj)
+    if isinstance(obj, str):
+        return obj
+    if isinstance(obj, (list, tuple)):
+        obj = np.asarray(obj)
+    if isinstance(obj, np.ndarray):
+        if obj.ndim == 0:
+            return h5ad_safe(obj.item())
+        if obj.dtype.kind in "USO":
+            return np.asarray([str(v) for v in obj.ravel()], dtype=object).reshape(obj.shape)
+        return obj.copy()
+    raise TypeError(f"cannot store {type(obj).__name__} in adata.uns")
+
+
+def check_key(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not value or "/" in value:
+        raise ValueError(f"{name} must be a non-empty string without '/', got {value!r}")
+    return value
+
+
+def positive_int(value: Any, name: str) -> int:
+    if (isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer))
+            or value < 1):
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def seed(value: Any, name: str = "random_state") -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    return int(value)
+
+
+def log_added(*items: tuple[str, str, str]) -> None:
+    """Scanpy's log line: ``added 'name', what (where)`` for each field written."""
+    lines = ["    added"] + [f"    {name!r}, {what} ({where})" for name, what, where in items]
+    logger.info("\n".join(lines))
+
+
+@dataclass(frozen=True)
+class FitRecord:
+    """The fit stored under ``adata.uns[key]``, decoded."""
+
+    key: str
+    params: dict
+    timeline: Timeline
+    mean: np.ndarray
+    scale: np.ndarray
+
+    @property
+    def use_rep(self) -> str:
+        return str(self.params["use_rep"])
+
+    @property
+    def time_key(self) -> str:
+        return str(self.params["time_key"])
+
+    @property
+    def n_dims(self) -> int:
+        return int(self.params["n_dims"])
+
+    def to_model(self, x: np.ndarray) -> np.ndarray:
+        return (np.asarray(x, dtype=np.float64)[:, : self.n_dims] - self.mean) / self.scale
+
+    def to_rep(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(x, dtype=np.float64) * self.scale + self.mean
+
+
+def _missing(key: str) -> KeyError:
+    return KeyError(f"adata.uns[{key!r}] holds no scflow model; run "
+                    f"scflow.tl.fit(adata, key_added={key!r}) first")
+
+
+def read_fit(adata: AnnData, key: str) -> FitRecord:
+    """Decode ``adata.uns[key]``; ``KeyError`` when no fit is stored there."""
+    if not isinstance(key, str):
+        raise ValueError(f"key must be a string, got {key!r}")
+    rec = adata.uns.get(key)
+    if not isinstance(rec, Mapping) or "model" not in rec:
+        raise _missing(key)
+    try:
+        params = dict(rec["params"])
+        tp = rec["timepoints"]
+        holdout_index = int(params.get("holdout_index", -1))
+        params["holdout"] = None if holdout_index < 0 else params.get("holdout")
+        timeline = Timeline(np.asarray(tp["labels"], dtype=object),
+                            np.asarray(tp["values"], dtype=np.float64),
+                            np.asarray(tp["times"], dtype=np.float64),
+                            bool(tp["numeric"]), holdout_index)
+        mean = np.asarray(rec["scaler"]["mean"], dtype=np.float64)
+        scale = np.asarray(rec["scaler"]["scale"], dtype=np.float64)
+    except (KeyError, TypeError) as err:
+        raise ValueError(f"adata.uns[{key!r}] is not a scflow fit record (missing {err}); "
+                         "refit with scflow.tl.fit") from err
+    return FitRecord(key, params, timeline, mean, scale)
+
+
+def load_model(adata: AnnData, key: str = "scflow", *,
+               device: str | torch.device = "cpu") -> FlowModel:
+    """The :class:`~scflow.FlowModel` stored by :func:`scflow.tl.fit` in ``adata.uns[key]``.
+
+    Parameters
+    ----------
+    adata
+        Annotated data holding a fit (also after ``write_h5ad`` / ``read_h5ad``).
+    key
+        The ``key_added`` of :func:`scflow.tl.fit`.
+    device
+        Where to put the model.
+
+    Returns
+    -------
+    The model, in evaluation mode, with ``meta["loss"]`` the training loss.
+
+    Raises
+    ------
+    KeyError
+        If ``adata.uns[key]`` holds no model.
+    ValueError
+        If the stored model has another format or version.
+    """
+    if not isinstance(key, str):
+        raise ValueError(f"key must be a string, got {key!r}")
+    rec = adata.uns.get(key)
+    if not isinstance(rec, Mapping) or "model" not in rec:
+        raise _missing(key)
+    model = FlowModel.from_dict(rec["model"], device=device)
+    if "loss" in rec:
+        model.meta["loss"] = np.asarray(rec["loss"], dtype=np.float64)
+    return model.eval()
+

@@ -1,0 +1,148 @@
+"""Times in the user's units (``obs[time_key]``) and the model's time, both ways."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..timecourse import TimeCourse
+
+_RTOL = 1e-5
+
+
+def _is_number(t) -> bool:
+    return (isinstance(t, (int, float, np.integer, np.floating))
+            and not isinstance(t, (bool, np.bool_)))
+
+
+def label_str(label) -> str:
+    """How a timepoint label is stored: the string itself, or a number written with ``%g``."""
+    if _is_number(label):
+        return f"{float(label):.12g}"
+    return str(label)
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """The fitted timepoints: labels, their numeric values and model times.
+
+    Times given by the user are matched to a timepoint (a label, or a number equal to a
+    timepoint's value); any other number is placed on the model's time axis by linear
+    interpolation in the values (linear extrapolation past either end).
+    """
+
+    labels: np.ndarray
+    values: np.ndarray
+    times: np.ndarray
+    numeric: bool
+    holdout_index: int = -1
+
+    @classmethod
+    def from_column(cls, tc: TimeCourse, col: pd.Series) -> Timeline:
+        """The timeline of a time course built from the ``obs`` column ``col``."""
+        numeric = pd.api.types.is_numeric_dtype(col.dtype) and not isinstance(
+            col.dtype, pd.CategoricalDtype)
+        return cls.from_tc(tc, numeric)
+
+    @classmethod
+    def from_tc(cls, tc: TimeCourse, numeric: bool, holdout_index: int = -1) -> Timeline:
+        return cls(np.asarray([label_str(v) for v in tc.labels], dtype=object),
+                   np.asarray(tc.values, dtype=np.float64),
+                   np.asarray(tc.times, dtype=np.float64), bool(numeric), int(holdout_index))
+
+    @property
+    def n(self) -> int:
+        return len(self.labels)
+
+    @property
+    def monotone(self) -> bool:
+        return bool(np.all(np.diff(self.values) > 0) and np.isfinite(self.values).all())
+
+    # ----- user time -> timepoint / model time -----
+    def index_of(self, t) -> int | None:
+        """The timepoint ``t`` names (a label or, for numbers, a value), else ``None``."""
+        if isinstance(t, str):
+            hits = np.flatnonzero(self.labels == t)
+            return int(hits[0]) if len(hits) else None
+        if _is_number(t) and math.isfinite(float(t)):
+            if not self.numeric:
+                hits = np.flatnonzero(self.labels == label_str(t))
+                if len(hits):
+                    return int(hits[0])
+            hits = np.flatnonzero(np.isclose(self.values, float(t), rtol=_RTOL, atol=1e-12))
+            return int(hits[0]) if len(hits) else None
+        return None
+
+    def require_index(self, t, name: str) -> int:
+        """Like :meth:`index_of`, but a ``ValueError`` naming ``name`` when not a timepoint."""
+        k = self.index_of(t)
+        if k is None:
+            raise ValueError(f"{name}={t!r} is not an observed timepoint; expected one of "
+                             f"{self.describe()}")
+        return k
+
+    def model_time(self, t, name: str) -> float:
+        """Model time of a user time: a timepoint's, or interpolated/extrapolated."""
+        k = self.index_of(t)
+        if k is not None:
+            return float(self.times[k])
+        if not _is_number(t) or not math.isfinite(float(t)):
+            raise ValueError(f"{name}={t!r} is neither a timepoint ({self.describe()}) nor a "
+                             "finite number on that time axis")
+        if not self.monotone:
+            raise ValueError(f"{name}={t!r}: the time labels hold no increasing numbers, so only "
+                             f"the timepoints themselves can be used: {self.describe()}")
+        return float(_interp(float(t), self.values, self.times))
+
+    def is_extrapolation(self, model_t: float) -> bool:
+        return bool(model_t > self.times[-1] + 1e-12 or model_t < self.times[0] - 1e-12)
+
+    def to_obs(self, model_t) -> np.ndarray:
+        """Numeric value (``obs`` units) of model times."""
+        model_t = np.asarray(model_t, dtype=np.float64)
+        if not self.monotone:
+            return model_t
+        return np.vectorize(lambda s: _interp(s, self.times, self.values))(model_t)
+
+    def describe(self) -> list:
+        return [float(v) for v in self.values] if self.numeric else list(self.labels)
+
+    def value_at(self, k: int):
+        """Timepoint ``k`` as stored in an ``obs`` column: its value, or its label."""
+        return float(self.values[k]) if self.numeric else str(self.labels[k])
+
+    def value_of(self, t):
+        """``t`` as stored in an ``obs`` column: a float for numeric time, else the label."""
+        k = self.index_of(t)
+        if self.numeric:
+            return float(self.values[k]) if k is not None else float(t)
+        return str(self.labels[k]) if k is not None else label_str(t)
+
+    # ----- cells -> timepoints -----
+    def cell_index(self, col: pd.Series, name: str = "time_key") -> np.ndarray:
+        """Timepoint index of each cell from its ``obs[time_key]``; ``ValueError`` if unknown."""
+        if pd.api.types.is_numeric_dtype(col.dtype) and not isinstance(
+                col.dtype, pd.CategoricalDtype):
+            v = col.to_numpy(dtype=np.float64)
+            close = np.isclose(v[:, None], self.values[None, :], rtol=_RTOL, atol=1e-12)
+            idx = np.where(close.any(1), close.argmax(1), -1)
+        else:
+            lookup = {lab: k for k, lab in enumerate(self.labels)}
+            idx = np.asarray([lookup.get(label_str(v), -1) for v in col], dtype=np.int64)
+        if (idx < 0).any():
+            bad = pd.unique(col[idx < 0].astype(str))[:5]
+            raise ValueError(f"{name}: cells have times {list(bad)} that are not timepoints of "
+                             f"the fitted model ({self.describe()})")
+        return idx.astype(np.int64)
+
+
+def _interp(x: float, xp: np.ndarray, fp: np.ndarray) -> float:
+    """Piecewise-linear, extended linearly past both ends."""
+    if x < xp[0]:
+        return float(fp[0] + (x - xp[0]) * (fp[1] - fp[0]) / (xp[1] - xp[0]))
+    if x > xp[-1]:
+        return float(fp[-1] + (x - xp[-1]) * (fp[-1] - fp[-2]) / (xp[-1] - xp[-2]))
+    return float(np.interp(x, xp, fp))

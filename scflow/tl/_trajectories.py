@@ -1,0 +1,234 @@
+"""``tl.trajectories`` and ``tl.predict``: carry cells along the learned field."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from anndata import AnnData
+
+from .._settings import logger
+from ..integrate import SOLVERS
+from ._anndata import check_adata, get_times
+from ._store import FitRecord, h5ad_safe, load_model, log_added, positive_int, read_fit, seed
+from ._velocity import device, push, rep_of
+
+__all__ = ["trajectories", "predict"]
+
+
+def check_solver(rec: FitRecord, solver: str, stochastic: bool, t0: float, t1: float) -> None:
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
+    if not isinstance(stochastic, (bool, np.bool_)):
+        raise ValueError(f"stochastic must be True or False, got {stochastic!r}")
+    if stochastic and rec.params.get("method") != "sbcfm":
+        raise ValueError("stochastic=True needs a model fitted with method='sbcfm' (it has a "
+                         f"score network); this one is {rec.params.get('method')!r}")
+    if stochastic and t1 < t0:
+        raise ValueError("stochastic=True integrates forward in time only: the end time must "
+                         "come after the start time")
+
+
+def select_cells(adata: AnnData, cells) -> np.ndarray:
+    """Boolean mask from obs_names, integer positions or a boolean mask."""
+    if isinstance(cells, str):
+        cells = [cells]
+    arr = np.asarray(cells.to_numpy() if isinstance(cells, pd.Series | pd.Index) else cells)
+    if arr.dtype == bool:
+        if arr.shape != (adata.n_obs,):
+            raise ValueError(f"cells: a boolean mask must have length n_obs={adata.n_obs}, got "
+                             f"shape {arr.shape}")
+        return arr
+    mask = np.zeros(adata.n_obs, dtype=bool)
+    if arr.dtype.kind in "iu":
+        if arr.size and (arr.min() < -adata.n_obs or arr.max() >= adata.n_obs):
+            raise ValueError(f"cells: positions must be in [0, {adata.n_obs}), got {arr}")
+        mask[arr] = True
+        return mask
+    pos = adata.obs_names.get_indexer(arr.astype(str))
+    if (pos < 0).any():
+        raise KeyError(f"cells: {list(arr[pos < 0][:5])} are not in adata.obs_names")
+    mask[pos] = True
+    return mask
+
+
+def start_cells(adata: AnnData, rec: FitRecord, k: int | None, time, name: str) -> np.ndarray:
+    if k is None:
+        raise ValueError(f"{name}={time!r} is not an observed timepoint, so it has no cells; "
+                         f"pass cells= or one of {rec.timeline.describe()}")
+    return rec.timeline.cell_index(get_times(adata, rec.time_key)) == k
+
+
+def trajectories(adata: AnnData, *, key: str = "scflow", start_time=None, end_time=None,
+                 n_steps: int = 100, solver: str = "euler", stochastic: bool = False,
+                 cells: Sequence | np.ndarray | None = None, n_save: int | None = None,
+                 random_state: int = 0, copy: bool = False) -> AnnData | None:
+    """Integrate cells along the learned field and store their paths.
+
+    Parameters
+    ----------
+    adata
+        Annotated data with a fit under ``uns[key]``.
+    key
+        The fit's ``key_added``.
+    start_time, end_time
+        Times in the units of ``obs[time_key]`` (default: first and last timepoints); any
+        time on that axis is allowed, ``end_time`` before ``start_time`` runs backwards.
+    n_steps
+        Fixed integration steps over ``[start_time, end_time]``.
+    solver
+        ``"euler"``, ``"midpoint"``, ``"rk4"`` or ``"dopri5"``.
+    stochastic
+        Euler–Maruyama on the SDE of an SB-CFM model (``method="sbcfm"`` only).
+    cells
+        Cells to start (obs_names, positions or a boolean mask), all placed at
+        ``start_time``; default: every cell of ``start_time``, which must then be a timepoint.
+    n_save
+        Keep ``n_save + 1`` evenly spaced states (must divide ``n_steps``; default every step).
+    random_state
+        Seed of the SDE noise.
+    copy
+        Return a modified copy instead of writing to ``adata``.
+
+    Returns
+    -------
+    ``None``, or the modified copy when ``copy=True``. Writes
+    ``adata.uns[key]["trajectories"]``, a dict with
+
+    ``paths``
+        ``(n_save + 1, n_cells, n_dims)`` states in the representation's units.
+    ``times``, ``model_times``
+        The saved times in ``obs`` units (numeric value) and in model time.
+    ``cells``
+        obs_names of the starting cells.
+    ``solver``, ``stochastic``, ``n_steps``, ``random_state``
+        How they were computed.
+    """
+    check_adata(adata, writing=not copy)
+    rec = read_fit(adata, key)
+    tl = rec.timeline
+    n_steps = positive_int(n_steps, "n_steps")
+    n_save = n_steps if n_save is None else positive_int(n_save, "n_save")
+    if n_steps % n_save:
+        raise ValueError(f"n_save must divide n_steps ({n_steps}), got {n_save}")
+    random_state = seed(random_state)
+    t0 = tl.times[0] if start_time is None else tl.model_time(start_time, "start_time")
+    t1 = tl.times[-1] if end_time is None else tl.model_time(end_time, "end_time")
+    if t0 == t1:
+        raise ValueError(f"end_time must differ from start_time (both at model time {t0:g})")
+    check_solver(rec, solver, stochastic, t0, t1)
+    if cells is None:
+        k0 = 0 if start_time is None else tl.index_of(start_time)
+        mask = start_cells(adata, rec, k0, start_time, "start_time")
+    else:
+        mask = select_cells(adata, cells)
+    if not mask.any():
+        raise ValueError("cells: no cells selected to integrate")
+    x = rep_of(adata, rec)[mask]
+    model = load_model(adata, key, device=device())
+    path = push(model, rec, x, t0, t1, n_steps=n_steps, solver=solver,
+                stochastic=bool(stochastic), random_state=random_state, n_save=n_save)
+    grid = np.linspace(t0, t1, n_save + 1)
+    if copy:
+        adata = adata.copy()
+    adata.uns[key]["trajectories"] = h5ad_safe({
+        "paths": path.astype(np.float32), "times": tl.to_obs(grid), "model_times": grid,
+        "cells": np.asarray(adata.obs_names[mask], dtype=object), "solver": solver,
+        "stochastic": bool(stochastic), "n_steps": n_steps, "random_state": random_state})
+    log_added((f"{key}/trajectories", f"{int(mask.sum())} paths of {n_save + 1} states",
+               "adata.uns"))
+    return adata if copy else None
+
+
+def predict(adata: AnnData, time, *, key: str = "scflow", from_time=None, n_steps: int = 100,
+            solver: str = "euler", stochastic: bool = False,
+            random_state: int = 0) -> AnnData:
+    """The predicted population at any time, observed or not.
+
+    Every cell of ``from_time`` is carried along the field to ``time``. Times between
+    timepoints are placed on the model's time axis by linear interpolation; times past the
+    last timepoint are extrapolated (with a warning).
+
+    Parameters
+    ----------
+    adata
+        Annotated data with a fit under ``uns[key]``; not modified.
+    time
+        Target time, in the units of ``obs[time_key]`` (a timepoint's value or label, or any
+        number on that axis).
+    key
+        The fit's ``key_added``.
+    from_time
+        Timepoint whose cells are pushed; default the latest trained timepoint at or before
+        ``time`` (a held-out timepoint is skipped). At a trained timepoint that is the
+        timepoint itself, whose cells are returned unchanged: pass an earlier ``from_time``
+        to see what the model predicts there.
+    n_steps, solver
+        Integration steps over ``[from_time, time]`` and the ODE solver.
+    stochastic
+        Sample the SDE of an SB-CFM model instead of the ODE.
+    random_state
+        Seed of the SDE noise.
+
+    Returns
+    -------
+    A new AnnData, one row per pushed cell, with the prediction in ``.X`` and
+    ``.obsm[use_rep]`` (first ``n_dims`` dims, representation units),
+    ``obs["source_cell"]`` (obs_name of the source cell), ``obs[time_key]`` (= ``time``)
+    and ``uns["scflow_predict"]`` (the parameters, model times, ``extrapolated``).
+    """
+    check_adata(adata, writing=False)
+    rec = read_fit(adata, key)
+    tl = rec.timeline
+    n_steps = positive_int(n_steps, "n_steps")
+    random_state = seed(random_state)
+    t1 = tl.model_time(time, "time")
+    if from_time is None:
+        ks = [k for k in range(tl.n) if k != tl.holdout_index and tl.times[k] <= t1 + 1e-12]
+        if not ks:
+            raise ValueError(f"time={time!r} is before the first timepoint; pass from_time to "
+                             "integrate backwards")
+        k0 = ks[-1]
+    else:
+        k0 = tl.require_index(from_time, "from_time")
+    t0 = float(tl.times[k0])
+    check_solver(rec, solver, stochastic, t0, t1)
+    mask = start_cells(adata, rec, k0, from_time, "from_time")
+    x = rep_of(adata, rec)[mask]
+    if tl.is_extrapolation(t1):
+        logger.warning(f"time={time!r} is outside the observed timepoints "
+                       f"({tl.describe()[0]!r} to {tl.describe()[-1]!r}): extrapolating")
+    if t1 == t0:
+        pred = x.copy()
+    else:
+        model = load_model(adata, key, device=device())
+        pred = push(model, rec, x, t0, t1, n_steps=n_steps, solver=solver,
+                    stochastic=bool(stochastic), random_state=random_state)
+    return _prediction(adata, rec, pred, mask, time, t1, k0, t0, n_steps=n_steps,
+                       solver=solver, stochastic=bool(stochastic), random_state=random_state)
+
+
+def _prediction(adata: AnnData, rec: FitRecord, pred: np.ndarray, mask: np.ndarray, time,
+                t1: float, k0: int, t0: float, **opts) -> AnnData:
+    tl = rec.timeline
+    src = np.asarray(adata.obs_names[mask])
+    if rec.use_rep == "X":
+        var = adata.var_names[: rec.n_dims].astype(str)
+    else:
+        var = [f"{rec.use_rep.removeprefix('X_')}{j + 1}" for j in range(rec.n_dims)]
+    value = tl.value_of(time)
+    obs = pd.DataFrame({"source_cell": src.astype(str)},
+                       index=pd.Index([f"{s}-pred" for s in src]))
+    obs[rec.time_key] = (np.full(len(src), value) if tl.numeric
+                         else pd.Categorical([value] * len(src)))
+    out = AnnData(X=pred.astype(np.float32), obs=obs, var=pd.DataFrame(index=pd.Index(var)))
+    out.obsm[rec.use_rep] = pred.astype(np.float32)
+    out.uns["scflow_predict"] = h5ad_safe({
+        "key": rec.key, "use_rep": rec.use_rep, "time_key": rec.time_key, "time": value,
+        "model_time": t1, "from_time": tl.value_at(k0),
+        "from_model_time": t0,
+        "extrapolated": tl.is_extrapolation(t1), **opts})
+    logger.info(f"    predicted {len(src)} cells at {rec.time_key}={value!r} from the cells "
+                f"of {tl.describe()[k0]!r}")
+    return out

@@ -1,0 +1,224 @@
+"""Checkpoint and resume: a run killed mid-training resumes to the same weights."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from scflow import TimeCourse, fit_flow
+from scflow.checkpoint import load_checkpoint
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+N_STEPS = 400
+TRAIN = ["--n-steps", str(N_STEPS), "--batch-size", "256", "--hidden", "128,128,128",
+         "--device", "cpu", "--method", "otcfm", "--random-state", "3"]
+
+
+def _h5ad(path) -> None:
+    rng = np.random.default_rng(0)
+    day = np.repeat([0.0, 1.0, 2.0, 3.0], 80)
+    x = rng.normal(size=(len(day), 4))
+    x[:, 0] += day
+    obs = pd.DataFrame({"day": day}, index=[f"c{i}" for i in range(len(day))])
+    adata = ad.AnnData(np.zeros((len(day), 2), dtype=np.float32), obs=obs)
+    adata.obsm["X_pca"] = x
+    adata.write_h5ad(path)
+
+
+def _cli(*args) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "scflow", "fit", *map(str, args), *TRAIN],
+                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def _weights(path) -> dict[str, torch.Tensor]:
+    rec = ad.read_h5ad(path).uns["scflow"]
+    return {k: torch.from_numpy(np.asarray(v)) for k, v in rec["model"]["weights"].items()}
+
+
+def test_killed_run_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path):
+    data, ck = tmp_path / "d.h5ad", tmp_path / "ck.pt"
+    _h5ad(data)
+    ref = _cli(data, "--out", tmp_path / "ref.h5ad")  # uninterrupted, in parallel
+    run = _cli(data, "--out", tmp_path / "run.h5ad", "--checkpoint", ck,
+               "--checkpoint-every", "50")
+    deadline, step = time.monotonic() + 120, 0
+    while step < 100:
+        assert run.poll() is None, f"finished before it could be killed:\n{run.stdout.read()}"
+        assert time.monotonic() < deadline, "no checkpoint with step >= 100 in time"
+        if ck.exists():
+            step = int(load_checkpoint(ck)["step"])
+        time.sleep(0.02)
+    os.kill(run.pid, signal.SIGKILL)
+    assert run.wait() == -signal.SIGKILL
+    run.stdout.close()
+    state = load_checkpoint(ck)
+    assert 100 <= state["step"] < N_STEPS and state["step"] % 50 == 0
+    assert len(state["losses"]) == state["step"]
+    assert not (tmp_path / "run.h5ad").exists()
+
+    resumed = _cli(data, "--out", tmp_path / "run.h5ad", "--checkpoint", ck,
+                   "--checkpoint-every", "50")
+    for p in (ref, resumed):
+        out, _ = p.communicate(timeout=180)
+        assert p.returncode == 0, out.decode()
+    a, b = _weights(tmp_path / "ref.h5ad"), _weights(tmp_path / "run.h5ad")
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    la = ad.read_h5ad(tmp_path / "ref.h5ad").uns["scflow"]["loss"]
+    lb = ad.read_h5ad(tmp_path / "run.h5ad").uns["scflow"]["loss"]
+    np.testing.assert_array_equal(la, lb)
+    assert load_checkpoint(ck)["step"] == N_STEPS
+
+
+@pytest.fixture(scope="module")
+def tc() -> TimeCourse:
+    rng = np.random.default_rng(1)
+    lab = np.repeat([0, 1, 2], 40)
+    x = rng.normal(size=(len(lab), 3)) + lab[:, None]
+    return TimeCourse.from_arrays(x, lab)
+
+
+SMALL = dict(n_steps=40, batch_size=16, hidden=(8, 8), device="cpu", progress=False)
+
+
+def _interrupted(tc, ck, at, **kw):
+    """Run until ``at`` steps are checkpointed, then stop as a crash would."""
+    from scflow import checkpoint as mod
+
+    orig = mod.Checkpointer.after_step
+
+    def crash(self, step):
+        orig(self, step)
+        if step == at:
+            raise KeyboardInterrupt
+
+    mod.Checkpointer.after_step = crash
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            fit_flow(tc, checkpoint=ck, checkpoint_every=10, **SMALL, **kw)
+    finally:
+        mod.Checkpointer.after_step = orig
+
+
+@pytest.mark.parametrize("kw", [{}, {"ema": None}, {"method": "sbcfm"}, {"coupling": "minibatch"},
+                                {"lr_schedule": "cosine", "ema": 0.9}])
+def test_resume_in_process_is_exact(tc, tmp_path, kw):
+    ck = tmp_path / "ck.pt"
+    ref = fit_flow(tc, **SMALL, **kw)
+    _interrupted(tc, ck, 20, **kw)
+    state = load_checkpoint(ck)
+    assert state["step"] == 20
+    assert {"model", "optimizer", "scheduler", "ema", "generator", "losses",
+            "fingerprint", "config"} <= set(state)
+    res = fit_flow(tc, checkpoint=ck, checkpoint_every=10, **SMALL, **kw)
+    for (k, v), w in zip(ref.state_dict().items(), res.state_dict().values(), strict=True):
+        assert torch.equal(v, w), k
+    np.testing.assert_array_equal(ref.meta["loss"], res.meta["loss"])
+    # a finished checkpoint gives the finished model again, without training
+    again = fit_flow(tc, checkpoint=ck, checkpoint_every=10, **SMALL, **kw)
+    assert all(torch.equal(v, w) for v, w in zip(res.state_dict().values(),
+                                                  again.state_dict().values(), strict=True))
+
+
+@pytest.mark.parametrize("change", [{"random_state": 1}, {"n_steps": 50}, {"batch_size": 8},
+                                    {"lr": 1e-2}, {"method": "icfm"}])
+def test_checkpoint_of_another_config_is_refused(tc, tmp_path, change):
+    ck = tmp_path / "ck.pt"
+    fit_flow(tc, checkpoint=ck, checkpoint_every=10, **SMALL)
+    before = ck.read_bytes()
+    with pytest.raises(ValueError, match=f"another configuration.*{next(iter(change))}"):
+        fit_flow(tc, checkpoint=ck, checkpoint_every=10, **{**SMALL, **change})
+    assert ck.read_bytes() == before
+
+
+def test_checkpoint_of_other_data_is_refused(tc, tmp_path):
+    ck = tmp_path / "ck.pt"
+    fit_flow(tc, checkpoint=ck, **SMALL)
+    other = TimeCourse([x + 1 for x in tc.xs], tc.times, tc.labels, tc.values, tc.mean,
+                       tc.scale)
+    with pytest.raises(ValueError, match="data_sha256"):
+        fit_flow(other, checkpoint=ck, **SMALL)
+
+
+def test_bad_checkpoint_arguments_and_files(tc, tmp_path):
+    with pytest.raises(ValueError, match="checkpoint_every must be a positive integer"):
+        fit_flow(tc, checkpoint=tmp_path / "ck.pt", checkpoint_every=0, **SMALL)
+    with pytest.raises(ValueError, match="is a directory"):
+        fit_flow(tc, checkpoint=tmp_path, **SMALL)
+    with pytest.raises(ValueError, match="does not exist"):
+        fit_flow(tc, checkpoint=tmp_path / "nope" / "ck.pt", **SMALL)
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="cannot be read as a scflow checkpoint"):
+        fit_flow(tc, checkpoint=junk, **SMALL)
+    other = tmp_path / "other.pt"
+    torch.save({"a": torch.zeros(1)}, other)
+    with pytest.raises(ValueError, match="not a scflow checkpoint"):
+        fit_flow(tc, checkpoint=other, **SMALL)
+    assert not list(tmp_path.glob(".*.tmp"))  # no temporary file left behind
+
+
+def test_pickled_objects_are_not_loaded(tmp_path):
+    """``weights_only=True``: a checkpoint holding an arbitrary object is rejected."""
+    bad = tmp_path / "bad.pt"
+    torch.save({"format": "scflow-checkpoint", "obj": _Evil()}, bad)
+    with pytest.raises(ValueError, match="cannot be read"):
+        load_checkpoint(bad)
+
+
+class _Evil:
+    pass
+
+
+def test_tl_fit_threads_the_checkpoint(blobs_small, tmp_path):
+    import scflow
+
+    ck = tmp_path / "ck.pt"
+    scflow.tl.fit(blobs_small, n_dims=2, n_steps=30, batch_size=16, hidden=(8,),
+                  checkpoint=str(ck), checkpoint_every=10)
+    assert load_checkpoint(ck)["step"] == 30
+    w = blobs_small.uns["scflow"]["model"]["weights"]
+    again = blobs_small.copy()
+    scflow.tl.fit(again, n_dims=2, n_steps=30, batch_size=16, hidden=(8,),
+                  checkpoint=str(ck), checkpoint_every=10)
+    assert all(np.array_equal(w[k], again.uns["scflow"]["model"]["weights"][k]) for k in w)
+
+
+@pytest.fixture
+def blobs_small() -> ad.AnnData:
+    rng = np.random.default_rng(2)
+    day = np.repeat([0.0, 1.0, 2.0], 30)
+    adata = ad.AnnData(np.zeros((len(day), 2), dtype=np.float32),
+                       obs=pd.DataFrame({"day": day}, index=[f"c{i}" for i in range(90)]))
+    adata.obsm["X_pca"] = rng.normal(size=(len(day), 3)) + day[:, None]
+    return adata
+
+
+def test_cli_fit_in_process_and_bad_paths(blobs_small, tmp_path, capsys):
+    from scflow.cli import main
+
+    src = tmp_path / "in.h5ad"
+    blobs_small.write_h5ad(src)
+    out = tmp_path / "out.h5ad"
+    assert main(["fit", str(src), "--n-steps", "5", "--batch-size", "8", "--hidden", "8",
+                 "--device", "cpu", "--n-dims", "2", "--out", str(out)]) == 0
+    assert "wrote" in capsys.readouterr().out
+    rec = ad.read_h5ad(out).uns["scflow"]
+    assert rec["params"]["n_steps"] == 5 and rec["params"]["n_dims"] == 2
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    with pytest.raises(SystemExit, match="does not exist"):
+        main(["fit", str(tmp_path / "nope.h5ad"), "--out", str(out)])
+    with pytest.raises(SystemExit, match="output folder"):
+        main(["fit", str(src), "--out", str(tmp_path / "no" / "out.h5ad")])
+    with pytest.raises(KeyError, match="time_key='when'"):
+        main(["fit", str(src), "--time-key", "when", "--out", str(tmp_path / "x.h5ad")])
+    assert not (tmp_path / "x.h5ad").exists()

@@ -1,0 +1,115 @@
+"""tl.fate and tl.gene_trends: fates by nearest real cells, gene expression along paths."""
+
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+from _blobs import N_PER, snapshot
+
+import scflow
+
+
+def test_fate_fields_and_values(fitted):
+    assert scflow.tl.fate(fitted, "branch") is None
+    fate, prob = fitted.obs["fate"], fitted.obs["fate_prob"]
+    last = (fitted.obs["day"] == 4.0).to_numpy()
+    assert isinstance(fate.dtype, pd.CategoricalDtype)
+    assert set(fate.cat.categories) == {"down", "up"}
+    assert fate[last].isna().all() and fate[~last].notna().all()
+    assert prob[last].isna().all() and ((prob[~last] > 0) & (prob[~last] <= 1)).all()
+    # once the branches have split (days 1, 2), cells go where their branch goes
+    split = fitted.obs["day"].isin([1.0, 2.0]).to_numpy()
+    agree = (fate[split].astype(str) == fitted.obs["branch"][split].astype(str)).mean()
+    assert agree > 0.85
+    t = fitted.uns["fate"]["transitions"]
+    table = pd.DataFrame(t["values"], index=t["index"], columns=t["columns"])
+    assert list(table.index) == ["down", "up"] and list(table.columns) == ["down", "up"]
+    np.testing.assert_allclose(table.sum(1), 1.0)
+    assert t["counts"].sum() == 3 * N_PER
+    assert table.loc["up", "up"] > 0.7 and table.loc["down", "down"] > 0.7
+    p = fitted.uns["fate"]["params"]
+    assert (p["groupby"], p["from_time"], p["to_time"], p["n_neighbors"]) == (
+        "branch", "", "4", 15)
+
+
+def test_fate_from_one_time_copy_and_h5ad(fitted, tmp_path):
+    out = scflow.tl.fate(fitted, "branch", from_time=1.0, to_time=2.0, n_neighbors=5,
+                         key_added="f12", copy=True)
+    assert "f12" not in fitted.obs and "f12" not in fitted.uns
+    pushed = out.obs["f12"].notna().to_numpy()
+    np.testing.assert_array_equal(pushed, (out.obs["day"] == 1.0).to_numpy())
+    assert set(np.round(out.obs["f12_prob"][pushed] * 5, 6)) <= {1.0, 2.0, 3.0, 4.0, 5.0}
+    out.write_h5ad(tmp_path / "f.h5ad")
+    back = ad.read_h5ad(tmp_path / "f.h5ad")
+    np.testing.assert_array_equal(back.uns["f12"]["transitions"]["values"],
+                                  out.uns["f12"]["transitions"]["values"])
+    assert back.obs["f12"].isna().sum() == out.obs["f12"].isna().sum()
+
+
+@pytest.mark.parametrize(("args", "kwargs", "exc", "match"), [
+    (("nope",), {}, KeyError, "groupby"),
+    (("branch",), {"from_time": 4.0}, ValueError, "from_time"),
+    (("branch",), {"to_time": 3.0}, ValueError, "to_time"),
+    (("branch",), {"n_neighbors": 0}, ValueError, "n_neighbors"),
+    (("branch",), {"key_added": "a/b"}, ValueError, "key_added"),
+    (("branch",), {"key_added": "scflow"}, ValueError, "overwrite"),
+    (("branch",), {"key": "nope"}, KeyError, "tl.fit"),
+])
+def test_fate_rejects_bad_input(fitted, args, kwargs, exc, match):
+    before = snapshot(fitted)
+    with pytest.raises(exc, match=match):
+        scflow.tl.fate(fitted, *args, **kwargs)
+    assert snapshot(fitted) == before
+
+
+def test_gene_trends_values(fitted):
+    df = scflow.tl.gene_trends(fitted, ["g0", "g5"], n_steps=20, n_save=4)
+    assert list(df.columns) == ["gene", "time", "model_time", "group", "mean", "std",
+                                "n_cells"]
+    assert len(df) == 2 * 5 and set(df["group"]) == {"all"} and (df["n_cells"] == N_PER).all()
+    # at the start, the expression is the PCA reconstruction of the day-0 cells
+    day0 = (fitted.obs["day"] == 0.0).to_numpy()
+    pcs = fitted.varm["PCs"][:, :3]
+    recon = fitted.X.mean(0) + fitted.obsm["X_pca"][day0, :3] @ pcs.T
+    start = df[df["time"] == 0.0].set_index("gene")
+    np.testing.assert_allclose(start.loc[["g0", "g5"], "mean"], recon[:, [0, 5]].mean(0),
+                               rtol=1e-4)
+    # at the end, close to the mean expression of the last timepoint
+    last = fitted.X[(fitted.obs["day"] == 4.0).to_numpy()].mean(0)
+    end = df[df["time"] == 4.0].set_index("gene")["mean"]
+    spread = np.abs(fitted.X[:, [0, 5]].mean(0) - fitted.X[day0][:, [0, 5]].mean(0))
+    assert (np.abs(end.loc[["g0", "g5"]].to_numpy() - last[[0, 5]]) < 0.5 * spread).all()
+    stored = fitted.uns["scflow"]["gene_trends"]
+    assert sorted(stored) == sorted(df.columns)
+    np.testing.assert_array_equal(stored["mean"], df["mean"].to_numpy())
+
+
+def test_gene_trends_per_fate(fitted):
+    scflow.tl.fate(fitted, "branch")
+    df = scflow.tl.gene_trends(fitted, "g1", groupby="fate", n_steps=10, n_save=2)
+    assert set(df["group"]) <= {"up", "down"} and df["n_cells"].groupby(df["group"]).first(
+        ).sum() == N_PER
+    assert len(df) == 3 * df["group"].nunique()
+
+
+@pytest.mark.parametrize(("genes", "kwargs", "exc", "match"), [
+    (["g0", "nope"], {}, KeyError, "nope"),
+    ([], {}, ValueError, "genes"),
+    ("g0", {"groupby": "fate"}, KeyError, "tl.fate"),
+    ("g0", {"n_steps": 10, "n_save": 3}, ValueError, "n_save"),
+    ("g0", {"start_time": 1.5}, ValueError, "start_time"),
+])
+def test_gene_trends_rejects_bad_input(fitted, genes, kwargs, exc, match):
+    before = snapshot(fitted)
+    with pytest.raises(exc, match=match):
+        scflow.tl.gene_trends(fitted, genes, **kwargs)
+    assert snapshot(fitted) == before
+
+
+def test_gene_trends_needs_pcs(fitted):
+    del fitted.varm["PCs"]
+    with pytest.raises(KeyError, match="PCs"):
+        scflow.tl.gene_trends(fitted, "g0")
+    assert "gene_trends" not in fitted.uns["scflow"]
