@@ -16,12 +16,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from ._io import atomic_file
 
 __all__ = ["Checkpointer", "fit_config", "fingerprint", "load_checkpoint", "save_checkpoint"]
 
@@ -60,17 +61,8 @@ def fingerprint(config: dict[str, Any]) -> str:
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
     """Write ``state`` to ``path`` atomically (temporary file, fsync, ``os.replace``)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(state, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as fh:
+        torch.save(state, fh)
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

@@ -245,6 +245,16 @@ class ExactOT(_PlanCoupling):
         return _check_plan(plan, "ExactOT").to(x0.dtype)
 
 
+def _entropic_problem(x0: Tensor, x1: Tensor, normalize_cost: bool
+                      ) -> tuple[Tensor, Tensor, Tensor]:
+    """Cost (float64, optionally divided by its maximum) and uniform marginals."""
+    _check_points(x0, x1)
+    cost = squared_distances(x0.double(), x1.double())
+    if normalize_cost:
+        cost = cost / cost.max()
+    return cost, _uniform(len(x0), cost), _uniform(len(x1), cost)
+
+
 def _sinkhorn_error(plan: Tensor, a: Tensor, b: Tensor) -> float:
     """Marginal violation, in the Euclidean norm that POT's ``stopThr`` uses."""
     return float(torch.linalg.vector_norm(plan.sum(1) - a)
@@ -277,11 +287,7 @@ class EntropicOT(_PlanCoupling):
             raise ValueError(f"reg must be a finite number > 0, got {self.reg!r}")
 
     def plan(self, x0: Tensor, x1: Tensor) -> Tensor:
-        _check_points(x0, x1)
-        cost = squared_distances(x0.double(), x1.double())  # solved in float64
-        if self.normalize_cost:
-            cost = cost / cost.max()
-        a, b = _uniform(len(x0), cost), _uniform(len(x1), cost)
+        cost, a, b = _entropic_problem(x0, x1, self.normalize_cost)
         plan = ot.sinkhorn(a, b, cost, self.reg, method="sinkhorn_log",
                            numItermax=self.num_iter_max, stopThr=self.tol, warn=False)
         _check_plan(plan, "EntropicOT")
@@ -314,11 +320,7 @@ class UnbalancedOT(_PlanCoupling):
                 raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
 
     def plan(self, x0: Tensor, x1: Tensor) -> Tensor:
-        _check_points(x0, x1)
-        cost = squared_distances(x0.double(), x1.double())  # solved in float64
-        if self.normalize_cost:
-            cost = cost / cost.max()
-        a, b = _uniform(len(x0), cost), _uniform(len(x1), cost)
+        cost, a, b = _entropic_problem(x0, x1, self.normalize_cost)
         plan, log = ot.unbalanced.sinkhorn_unbalanced(
             a, b, cost, self.reg, self.reg_m, method="sinkhorn_stabilized",
             numItermax=self.num_iter_max, stopThr=self.tol, log=True)

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
+
+from ._io import atomic_file
 
 __all__ = ["MLP", "FlowModel", "FORMAT_VERSION"]
 
@@ -166,17 +166,8 @@ class FlowModel(nn.Module):
         arrays = {f"w/{k}": v for k, v in d["weights"].items()}
         header = {k: d[k] for k in ("format", "version", "config", "meta")}
         arrays["header"] = np.array(json.dumps(header, default=_json_default))
-        path = Path(path)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, **arrays)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_file(path) as fh:
+            np.savez(fh, **arrays)
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> FlowModel:
