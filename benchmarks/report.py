@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["leave_one_out", "peer_torchcfm", "speed"]
+ORDER = ["benchmark_emt", "benchmark_emt_umap", "benchmark_weinreb", "benchmark_bargaje",
+         "peer_torchcfm", "speed"]
 
 
 def main() -> None:

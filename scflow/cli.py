@@ -97,6 +97,13 @@ def _markdown(summary: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _section(c: dict, table: str) -> str:
+    """A Markdown section for BENCHMARKS.md: what was run, how, and the table."""
+    return (f"## Leave one timepoint out: {c['dataset']} ({c['use_rep']}, "
+            f"{c['n_dims'] or 'all'} dims, whitened, {c['time_scale']} time, seeds "
+            f"{c['seeds']}, {c['n_steps']} steps)\n\n`{c['command']}`\n\n{table}\n")
+
+
 def _benchmark(args: argparse.Namespace) -> int:
     from . import pl, tl
     from .benchmark import summarize
@@ -126,7 +133,7 @@ def _benchmark(args: argparse.Namespace) -> int:
         (out / f"benchmark_{name}.json").write_text(json.dumps(
             {"config": config, "rows": df.to_dict(orient="records"),
              "summary": summary.to_dict(orient="records")}, indent=1, default=str))
-        (out / f"benchmark_{name}.md").write_text(f"# {name}\n\n{table}\n")
+        (out / f"benchmark_{name}.md").write_text(_section(config, table))
         pl.leave_one_out(df, title=f"{name}: leave one timepoint out", show=False,
                          save=str(out / f"benchmark_{name}.png"))
         print(f"wrote {out}/benchmark_{name}.{{json,md,png}}")
