@@ -16,6 +16,9 @@ __all__ = ["main"]
 #: protocol settings per data set where they differ from the defaults
 DATASET_DEFAULTS = {"simulate": {"n_dims": 5}}
 REAL_DATASETS = ("emt", "emt_umap", "weinreb", "bargaje")
+#: the published benchmark files: loaded from the path given with --path
+PUBLISHED_DATASETS = ("eb", "cite", "multi")
+PROTOCOLS = ("leave_one_out", "rollout", "rollout_holdout")
 
 
 def _ints(s: str) -> list[int]:
@@ -29,10 +32,16 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lr", type=float, default=1e-3)
     g.add_argument("--sigma", type=float, default=None, help="default per method")
     g.add_argument("--hidden", type=_ints, default=[64, 64, 64], help="e.g. 64,64,64")
-    g.add_argument("--coupling", choices=("global", "minibatch"), default="global")
+    g.add_argument("--coupling", choices=("global", "minibatch", "auto"), default="global",
+                   help="auto: global plans up to 4000 x 4000 cells per interval, minibatch "
+                        "OT above")
     g.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant")
     g.add_argument("--ema", type=float, default=0.999, help="weight-average decay; 0: none")
     g.add_argument("--device", default="auto")
+    g.add_argument("--spline", choices=("natural", "pchip"), default="natural",
+                   help="mmfm / static_spline: spline through the chained cells")
+    g.add_argument("--window", type=int, default=None,
+                   help="mmfm / static_spline: knots on each side of a segment (default all)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,9 +51,22 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--dataset", default="default",
                    help="simulate, emt, emt_umap, weinreb, bargaje, or 'default' (simulate, "
                         "plus emt when SCFLOW_DATA_DIR holds it)")
-    b.add_argument("--methods", default="otcfm,sbcfm,icfm,static_ot")
+    b.add_argument("--protocol", choices=PROTOCOLS, default="leave_one_out",
+                   help="leave_one_out (TorchCFM's table); rollout: train on all, push the "
+                        "first timepoint through every later one (raw units); "
+                        "rollout_holdout: its hold-one-out variant")
+    b.add_argument("--methods", default=None,
+                   help="default: otcfm,sbcfm,icfm,mmfm,static_ot,static_spline "
+                        "(rollout: otcfm,mmfm)")
     b.add_argument("--seeds", type=_ints, default=[0, 1, 2])
     b.add_argument("--n-dims", type=int, default=None)
+    b.add_argument("--whiten", choices=("auto", "yes", "no"), default="auto",
+                   help="auto: as published (leave_one_out: whitened, except eb/cite/multi "
+                        "above 5 dims; rollout: raw units)")
+    b.add_argument("--path", default=None,
+                   help="your copy of the eb / cite / multi file (checked by sha256)")
+    b.add_argument("--sha256", default=None,
+                   help="expected sha256 of --path (default: the published file's)")
     b.add_argument("--time-scale", choices=("index", "real"), default="index")
     b.add_argument("--out", default="results", help="folder for the table, JSON and figure")
     _train_args(b)
@@ -53,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--time-key", default="day")
     f.add_argument("--use-rep", default="X_pca")
     f.add_argument("--n-dims", type=int, default=None)
-    f.add_argument("--method", choices=("otcfm", "sbcfm", "icfm"), default="otcfm")
+    f.add_argument("--method", choices=("otcfm", "sbcfm", "icfm", "mmfm"), default="otcfm")
     f.add_argument("--time-scale", choices=("index", "real"), default="index")
     f.add_argument("--key-added", default="scflow")
     f.add_argument("--random-state", type=int, default=0)
@@ -65,20 +87,34 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _load(name: str):
+def _load(name: str, path: str | None = None, sha256: str | None = None):
     from . import datasets
 
     if name == "simulate":
         return datasets.simulate()
     if name in REAL_DATASETS:
         return getattr(datasets, name)()
+    if name in PUBLISHED_DATASETS:
+        if path is None:
+            raise SystemExit(f"scflow: --dataset {name} needs --path, your copy of its file")
+        return getattr(datasets, name)(path, sha256=sha256)
     raise SystemExit(f"scflow: unknown --dataset {name!r}; expected simulate or one of "
-                     f"{', '.join(REAL_DATASETS)}")
+                     f"{', '.join(REAL_DATASETS + PUBLISHED_DATASETS)}")
 
 
-def _default_datasets() -> list[str]:
-    names = ["simulate"]
+def _whiten(args: argparse.Namespace, name: str, n_dims: int | None) -> bool:
+    if args.whiten != "auto":
+        return args.whiten == "yes"
+    if args.protocol != "leave_one_out":
+        return False  # the roll-out papers report raw units
+    return not (name in PUBLISHED_DATASETS and (n_dims is None or n_dims > 5))
+
+
+def _default_datasets(protocol: str = "leave_one_out") -> list[str]:
     root = os.environ.get("SCFLOW_DATA_DIR")
+    if protocol != "leave_one_out":  # the two files the roll-out papers report on
+        return ["emt", "weinreb"]
+    names = ["simulate"]
     if root and (Path(root) / "emt_cook2020_deepruot_10d").is_dir():
         names.append("emt")
     return names
@@ -99,48 +135,148 @@ def _markdown(summary: pd.DataFrame) -> str:
 
 def _section(c: dict, table: str) -> str:
     """A Markdown section for BENCHMARKS.md: what was run, how, and the table."""
-    return (f"## Leave one timepoint out: {c['dataset']} ({c['use_rep']}, "
-            f"{c['n_dims'] or 'all'} dims, whitened, {c['time_scale']} time, seeds "
-            f"{c['seeds']}, {c['n_steps']} steps)\n\n`{c['command']}`\n\n{table}\n")
+    return f"{_title(c)}\n\n`{c['command']}`\n\n{table}\n"
+
+
+DEFAULT_METHODS = {"leave_one_out": "otcfm,sbcfm,icfm,mmfm,static_ot,static_spline",
+                   "rollout": "otcfm,mmfm", "rollout_holdout": "otcfm,mmfm,static_spline"}
 
 
 def _benchmark(args: argparse.Namespace) -> int:
-    from . import pl, tl
     from .benchmark import summarize
 
-    names = _default_datasets() if args.dataset == "default" else args.dataset.split(",")
+    names = (_default_datasets(args.protocol) if args.dataset == "default"
+             else args.dataset.split(","))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    methods = [m.strip() for m in (args.methods or DEFAULT_METHODS[args.protocol]).split(",")
+               if m.strip()]
     train = dict(n_steps=args.n_steps, batch_size=args.batch_size, lr=args.lr,
                  sigma=args.sigma, hidden=tuple(args.hidden), coupling=args.coupling,
-                 lr_schedule=args.lr_schedule, ema=args.ema or None)
+                 lr_schedule=args.lr_schedule, ema=args.ema or None, spline=args.spline,
+                 window=args.window)
     for name in names:
-        adata = _load(name)
+        adata = _load(name, args.path, args.sha256)
         info = dict(adata.uns.get("scflow_dataset", {}))
         n_dims = args.n_dims or DATASET_DEFAULTS.get(name, {}).get("n_dims")
         use_rep = str(info.get("use_rep", "X_pca"))
-        df = tl.leave_one_out(adata, "day", use_rep=use_rep, methods=methods,
-                              seeds=args.seeds, n_dims=n_dims, time_scale=args.time_scale,
-                              device=args.device, **train)
-        summary = summarize(df)
-        table = _markdown(summary)
-        print(f"\n## {name} ({use_rep}, {n_dims or 'all'} dims, whitened, "
-              f"{args.time_scale} time)\n\n{table}\n", flush=True)
-        config = {"dataset": name, "use_rep": use_rep, "n_dims": n_dims, "methods": methods,
+        whiten = _whiten(args, name, n_dims)
+        config = {"dataset": name, "protocol": args.protocol, "use_rep": use_rep,
+                  "n_dims": n_dims, "whiten": whiten, "methods": methods,
                   "seeds": args.seeds, "time_scale": args.time_scale, **train,
                   "command": " ".join(["scflow", *sys.argv[1:]])}
-        (out / f"benchmark_{name}.json").write_text(json.dumps(
+        if args.protocol == "leave_one_out":
+            df = _leave_one_out(adata, name, use_rep, methods, args, n_dims, whiten, train)
+            summary = summarize(df)
+            table = _markdown(summary) + _published_loo(name, summary)
+            stem = f"benchmark_{name}"
+        else:
+            df = _rollout(adata, use_rep, methods, args, n_dims, whiten, train)
+            table = _rollout_markdown(df, name)
+            summary = df.groupby(["method", "protocol", "time_index"], sort=False)[
+                ["w1", "w2", "floor", "seconds"]].agg(["mean", "std"])
+            summary.columns = [f"{a}_{b}" for a, b in summary.columns]
+            summary = summary.reset_index()
+            stem = f"{args.protocol}_{name}"
+        print(f"\n{_title(config)}\n\n{table}\n", flush=True)
+        (out / f"{stem}.json").write_text(json.dumps(
             {"config": config, "rows": df.to_dict(orient="records"),
              "summary": summary.to_dict(orient="records")}, indent=1, default=str))
-        (out / f"benchmark_{name}.md").write_text(_section(config, table))
-        pl.leave_one_out(df, title=f"{name}: leave one timepoint out", show=False,
-                         save=str(out / f"benchmark_{name}.png"))
-        print(f"wrote {out}/benchmark_{name}.{{json,md,png}}")
+        (out / f"{stem}.md").write_text(_section(config, table))
+        print(f"wrote {out}/{stem}.{{json,md{',png' if args.protocol == 'leave_one_out' else ''}}}")
     return 0
 
 
+def _leave_one_out(adata, name, use_rep, methods, args, n_dims, whiten, train):
+    from . import pl, tl
+
+    df = tl.leave_one_out(adata, "day", use_rep=use_rep, methods=methods, seeds=args.seeds,
+                          n_dims=n_dims, whiten=whiten, time_scale=args.time_scale,
+                          device=args.device, **train)
+    pl.leave_one_out(df, title=f"{name}: leave one timepoint out", show=False,
+                     save=str(Path(args.out) / f"benchmark_{name}.png"))
+    return df
+
+
+def _rollout(adata, use_rep, methods, args, n_dims, whiten, train):
+    from .rollout import rollout_tc
+    from .tl._anndata import time_course
+
+    tc = time_course(adata, "day", use_rep, n_dims=n_dims, whiten=whiten,
+                     time_scale=args.time_scale)
+    holdouts = (None if args.protocol == "rollout" else list(range(1, tc.n_timepoints)))
+    return rollout_tc(tc, methods, args.seeds, holdouts=holdouts, device=args.device,
+                      **train)
+
+
+def _ms(values: pd.Series) -> str:
+    m, s = values.mean(), values.std()
+    return f"{m:.4f}" if pd.isna(s) else f"{m:.4f} ± {s:.4f}"
+
+
+def _rollout_markdown(df: pd.DataFrame, name: str) -> str:
+    """W1 (and W2) per method and timepoint; the published rows and the floor beside."""
+    from .published import ROLLOUT, ROLLOUT_HOLDOUT
+
+    ks = sorted(df["time_index"].unique())
+    labels = {int(r.time_index): r.timepoint for r in df.itertuples()}
+    head = "| method | " + " | ".join(f"W1 t{k} ({labels[k]})" for k in ks) + " | " + \
+        " | ".join(f"W2 t{k}" for k in ks) + " |"
+    lines = [head, "|" + "---|" * (1 + 2 * len(ks))]
+    for method, g in df.groupby("method", sort=False):
+        w1 = [_ms(g.loc[g.time_index == k, "w1"]) if (g.time_index == k).any() else "–"
+              for k in ks]
+        w2 = [_ms(g.loc[g.time_index == k, "w2"]) if (g.time_index == k).any() else "–"
+              for k in ks]
+        lines.append(f"| scflow {method} | " + " | ".join(w1 + w2) + " |")
+    published = (ROLLOUT if (df["protocol"] == "all").all() else ROLLOUT_HOLDOUT).get(name, {})
+    for method, vals in published.items():
+        cells = [f"{vals[k - 1]:.4f}" if k - 1 < len(vals) else "–" for k in ks]
+        lines.append(f"| published {method} | " + " | ".join(cells + ["–"] * len(ks)) + " |")
+    floor = [f"{df.loc[df.time_index == k, 'floor'].iloc[0]:.4f}" for k in ks]
+    lines.append("| sampling floor | " + " | ".join(floor + ["–"] * len(ks)) + " |")
+    return "\n".join(lines)
+
+
+def _published_loo(name: str, summary: pd.DataFrame) -> str:
+    """The published mean held-out W1 beside ours (EB / Cite / Multi)."""
+    from .published import LEAVE_ONE_OUT
+
+    if name not in LEAVE_ONE_OUT:
+        return ""
+    ours = summary.groupby("method", sort=False)["w1_mean"].mean()
+    lines = ["", "", "Mean held-out W1 over timepoints, ours beside the published:", "",
+             "| method | scflow | published |", "|---|---|---|"]
+    for method, value in LEAVE_ONE_OUT[name].items():
+        mine = f"{ours[method]:.3f}" if method in ours else "–"
+        lines.append(f"| {method} | {mine} | {value:.3f} |")
+    for method in ours.index:
+        if method not in LEAVE_ONE_OUT[name]:
+            lines.append(f"| {method} | {ours[method]:.3f} | – |")
+    return "\n".join(lines)
+
+
+def _title(c: dict) -> str:
+    what = {"leave_one_out": "Leave one timepoint out", "rollout": "Roll-out from t0",
+            "rollout_holdout": "Roll-out from t0, hold one out"}[c["protocol"]]
+    return (f"## {what}: {c['dataset']} ({c['use_rep']}, {c['n_dims'] or 'all'} dims, "
+            f"{'whitened' if c['whiten'] else 'raw units'}, {c['time_scale']} time, seeds "
+            f"{c['seeds']}, {c['n_steps']} steps)")
+
+
 def _fit(args: argparse.Namespace) -> int:
+    """``scflow fit``; under ``torchrun`` every process trains, rank 0 alone writes."""
+    from . import distributed
+
+    own = distributed.init(device=args.device) if distributed.launched() else False
+    try:
+        return _fit_one(args, write=distributed.is_main())
+    finally:
+        if own:
+            distributed.destroy()
+
+
+def _fit_one(args: argparse.Namespace, *, write: bool) -> int:
     import anndata as ad
 
     from . import tl
@@ -156,7 +292,9 @@ def _fit(args: argparse.Namespace) -> int:
            random_state=args.random_state, n_steps=args.n_steps, batch_size=args.batch_size,
            lr=args.lr, sigma=args.sigma, hidden=tuple(args.hidden), coupling=args.coupling,
            lr_schedule=args.lr_schedule, ema=args.ema or None, checkpoint=args.checkpoint,
-           checkpoint_every=args.checkpoint_every)
+           checkpoint_every=args.checkpoint_every, spline=args.spline, window=args.window)
+    if not write:  # data parallel: another process (rank 0) writes the file
+        return 0
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp.h5ad")
     try:
         adata.write_h5ad(tmp)

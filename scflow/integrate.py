@@ -66,6 +66,8 @@ def integrate(model: FlowModel, x0: Tensor, t0: float, t1: float, *, n_steps: in
     n_save = n_steps if n_save is None else int(n_save)
     if n_save < 1 or n_steps % n_save:
         raise ValueError(f"n_save must divide n_steps ({n_steps}), got {n_save!r}")
+    if not return_path:  # keep the end states only: memory O(cells), not O(cells x steps)
+        n_save = 1
     x0 = x0.to(model.device, torch.float32)
     model._check_x(x0)
     was_training = model.training
@@ -86,8 +88,9 @@ def _ode(model, x0, t0, t1, n_steps, n_save, solver, rtol, atol, generator) -> T
     if solver == "dopri5":
         return odeint(_Field(model), x0, grid[:: n_steps // n_save], method="dopri5",
                       rtol=rtol, atol=atol)
-    path = odeint(_Field(model), x0, grid, method=solver)
-    return path[:: n_steps // n_save]
+    # step on the full grid, but store only the saved states (the same steps and values)
+    return odeint(_Field(model), x0, grid[:: n_steps // n_save], method=solver,
+                  options={"grid_constructor": lambda func, y0, t: grid})
 
 
 def _sde(model, x0, t0, t1, n_steps, n_save, solver, rtol, atol, generator) -> Tensor:

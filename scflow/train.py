@@ -21,21 +21,33 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from . import distributed as _dist
 from ._settings import settings
 from .checkpoint import Checkpointer, fit_config
-from .couplings import DiscretePlan, EntropicOT, ExactOT, Independent
+from .couplings import (
+    DiscretePlan,
+    EntropicOT,
+    ExactOT,
+    Independent,
+    TimeCourseCoupling,
+    sample_trajectories,
+)
 from .matching import FlowMatcher
 from .model import FlowModel
-from .paths import BrownianBridgePath, LinearPath
+from .paths import SPLINE_KINDS, BrownianBridgePath, LinearPath, SplinePath
 from .timecourse import TimeCourse
 
 __all__ = ["fit_flow", "resolve_device", "DEFAULT_SIGMA", "NEURAL_METHODS", "COUPLING_MODES"]
 
-NEURAL_METHODS = ("icfm", "otcfm", "sbcfm")
-COUPLING_MODES = ("global", "minibatch")
+NEURAL_METHODS = ("icfm", "otcfm", "sbcfm", "mmfm")
+COUPLING_MODES = ("global", "minibatch", "auto")
+#: ``coupling="auto"``: the global plan while every interval's n x m cost matrix holds at
+#: most this many entries (4000 x 4000 cells: 128 MB in float64, ~12 s of exact OT in 50-D),
+#: minibatch OT above (memory O(batch^2) per step, flat in the number of cells)
+AUTO_GLOBAL_MAX_ENTRIES = 16_000_000
 LR_SCHEDULES = ("constant", "cosine")
 #: default sigma per method (SB-CFM's is the Brownian diffusion per unit of model time)
-DEFAULT_SIGMA = {"icfm": 0.1, "otcfm": 0.1, "sbcfm": 0.5}
+DEFAULT_SIGMA = {"icfm": 0.1, "otcfm": 0.1, "sbcfm": 0.5, "mmfm": 0.1}
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -89,6 +101,36 @@ def _intervals(tc: TimeCourse, method: str, sigma: float, coupling: str,
     return out
 
 
+@dataclass
+class _Chain:
+    """Multi-marginal training data: the kept populations, their times and chained plans."""
+
+    xs: list[Tensor]
+    times: Tensor
+    plans: list[DiscretePlan]
+    path: SplinePath
+    basis: Tensor | None
+
+
+def _chain(tc: TimeCourse, sigma: float, holdout: int | None, spline: str,
+           window: int | None) -> _Chain:
+    keep = [k for k in range(tc.n_timepoints) if k != holdout]
+    xs = [tc.xs[k] for k in keep]
+    times = torch.as_tensor(np.asarray(tc.times)[keep], dtype=xs[0].dtype, device=xs[0].device)
+    path = SplinePath(sigma, kind=spline, window=window)
+    plans = TimeCourseCoupling(ExactOT()).plans(xs)
+    return _Chain(xs, times, plans, path, path.basis(times))
+
+
+def _resolve_coupling(coupling: str, tc: TimeCourse, holdout: int | None) -> str:
+    """``"auto"``: ``"global"`` if every interval's ``n x m`` plan is small, else minibatch."""
+    if coupling != "auto":
+        return coupling
+    keep = [len(x) for k, x in enumerate(tc.xs) if k != holdout]
+    largest = max(a * b for a, b in zip(keep[:-1], keep[1:], strict=True))
+    return "global" if largest <= AUTO_GLOBAL_MAX_ENTRIES else "minibatch"
+
+
 def _draw(iv: _Interval, batch_size: int, g: torch.Generator):
     """Pairs ``(x0, x1)`` of one interval for one step."""
     if iv.plan is not None:
@@ -110,7 +152,8 @@ def fit_flow(tc: TimeCourse, method: str = "otcfm", *, holdout: int | None = Non
              device: str | torch.device = "auto", random_state: int = 0,
              lr_schedule: str = "constant", ema: float | None = 0.999,
              progress: bool | None = None, checkpoint: str | None = None,
-             checkpoint_every: int = 500) -> FlowModel:
+             checkpoint_every: int = 500, spline: str = "natural",
+             window: int | None = None, distributed: bool | None = None) -> FlowModel:
     """Fit a :class:`FlowModel` on a time course.
 
     Parameters
@@ -118,7 +161,9 @@ def fit_flow(tc: TimeCourse, method: str = "otcfm", *, holdout: int | None = Non
     tc
         The time course (cells per timepoint, model times).
     method
-        ``"icfm"``, ``"otcfm"`` or ``"sbcfm"``.
+        ``"icfm"``, ``"otcfm"``, ``"sbcfm"`` or ``"mmfm"`` (multi-marginal: trajectories
+        drawn through every kept timepoint by chaining the exact OT plans, the path a
+        :class:`~scflow.paths.SplinePath` through them).
     holdout
         Index of a timepoint to leave out (interior only); its neighbours are bridged.
     n_steps, batch_size, lr
@@ -128,9 +173,13 @@ def fit_flow(tc: TimeCourse, method: str = "otcfm", *, holdout: int | None = Non
     hidden, activation
         MLP widths and activation.
     coupling
-        ``"global"`` (one plan per interval, solved once) or ``"minibatch"``.
+        ``"global"`` (one plan per interval, solved once), ``"minibatch"`` (a plan on
+        each step's batch: memory O(batch^2), flat in the number of cells) or ``"auto"``
+        (global while every interval's ``n x m`` is at most
+        :data:`AUTO_GLOBAL_MAX_ENTRIES`, minibatch above).
     device
-        ``"auto"``, ``"cpu"``, ``"cuda"``...
+        ``"auto"``, ``"cpu"``, ``"cuda"``... (under ``torchrun``, ``cuda`` is the GPU
+        ``LOCAL_RANK``).
     random_state
         Seed of the weights and of every draw.
     lr_schedule
@@ -147,6 +196,17 @@ def fit_flow(tc: TimeCourse, method: str = "otcfm", *, holdout: int | None = Non
         end), atomically; if it exists, training resumes from it, and gives the same weights
         as an uninterrupted run. A checkpoint of another configuration (data, method,
         seed, ``n_steps``, ``batch_size``, ``lr``...) is refused with a ``ValueError``.
+    spline, window
+        ``mmfm`` only: the spline kind (``"natural"`` or ``"pchip"``) and its window (knots
+        on each side of a segment; ``None``: all).
+    distributed
+        Data-parallel training over a ``torch.distributed`` process group
+        (:mod:`scflow.distributed`): every process holds the same global plans and draws
+        the same global batch, and computes the loss on its equal slice of it; gradients
+        are averaged, so the run follows the single-process one. ``None`` (default): when
+        a group of more than one process is initialised; ``True``: initialise it from
+        ``torchrun``'s variables if needed. ``batch_size`` must be divisible by the
+        number of processes. Only rank 0 writes the checkpoint.
 
     Returns
     -------
@@ -158,6 +218,10 @@ def fit_flow(tc: TimeCourse, method: str = "otcfm", *, holdout: int | None = Non
         raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
     if ema is not None and not 0 < ema < 1:
         raise ValueError(f"ema must be a decay in (0, 1) or None, got {ema!r}")
+    if spline not in SPLINE_KINDS:
+        raise ValueError(f"spline must be one of {SPLINE_KINDS}, got {spline!r}")
+    if method == "mmfm" and coupling != "global":
+        raise ValueError(f"coupling must be 'global' for method 'mmfm', got {coupling!r}")
     if coupling not in COUPLING_MODES:
         raise ValueError(f"coupling must be one of {COUPLING_MODES}, got {coupling!r}")
     n_steps = _positive("n_steps", n_steps)
@@ -171,15 +235,26 @@ def fit_flow(tc: TimeCourse, method: str = "otcfm", *, holdout: int | None = Non
     if holdout is not None and not 0 < int(holdout) < tc.n_timepoints - 1:
         raise ValueError(f"holdout must be an interior timepoint index (1..{tc.n_timepoints - 2})"
                          f", got {holdout!r}")
+    coupling = _resolve_coupling(coupling, tc, holdout)
     dev = resolve_device(device)
+    parallel = _dist.resolve(distributed, dev)
+    if parallel:  # one device per process; each takes an equal slice of every batch
+        _dist.check_batch_size(batch_size)
+        dev = _dist.device_for(dev)
+        _dist.check_device(dev)
     tc = tc.to(dev)
+    if parallel:
+        _dist.check_same_data(tc.xs)
     g = torch.Generator(device=dev).manual_seed(int(random_state))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(random_state))
         model = FlowModel(tc.dim, hidden, activation, score=method == "sbcfm",
                           sigma=sigma if method == "sbcfm" else 0.0)
     model.to(dev).train()
-    intervals = _intervals(tc, method, sigma, coupling, holdout)
+    intervals = (_chain(tc, sigma, holdout, spline, window) if method == "mmfm"
+                 else _intervals(tc, method, sigma, coupling, holdout))
+    if parallel:  # one global plan: rank 0's, bit for bit on every process
+        _dist.broadcast_plans(_dist.plans_of(intervals))
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, n_steps, eta_min=0.01 * lr)
              if lr_schedule == "cosine" else None)
@@ -191,16 +266,23 @@ def fit_flow(tc: TimeCourse, method: str = "otcfm", *, holdout: int | None = Non
         config = fit_config(tc.xs, tc.times, method=method, holdout=holdout, n_steps=n_steps,
                             batch_size=batch_size, lr=lr, sigma=sigma, hidden=hidden,
                             activation=activation, coupling=coupling, device=dev.type,
-                            random_state=int(random_state), lr_schedule=lr_schedule, ema=ema)
+                            random_state=int(random_state), lr_schedule=lr_schedule, ema=ema,
+                            spline=spline, window=window)
         ck = Checkpointer(checkpoint, checkpoint_every, config, model=model, optimizer=opt,
                           scheduler=sched, ema=averaged, generator=g, losses=losses)
         start = ck.resume()
+    ddp = None
+    if parallel:
+        start = _dist.same_start(start, dev)
+        ddp = _dist.DataParallel(model, dev)
+        if ddp.rank != 0:  # one progress bar, rank 0's
+            progress = False
     # default: a bar at verbosity >= 1 on a terminal or in Jupyter, none in logs (tqdm's None)
     disable = (None if settings.verbosity >= 1 else True) if progress is None else not progress
     bar = tqdm(range(start, n_steps), desc=f"scflow {method}", disable=disable, leave=False)
     show = not bar.disable
     for step in bar:
-        loss = _step_loss(model, intervals, batch_size, g)
+        loss = _step_loss(model, intervals, batch_size, g, ddp)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -209,8 +291,8 @@ def fit_flow(tc: TimeCourse, method: str = "otcfm", *, holdout: int | None = Non
         if averaged is not None:  # EMA, its decay ramped up so short runs are not stale
             with torch.no_grad():
                 torch._foreach_lerp_(averaged, params, 1 - min(ema, (1 + step) / (10 + step)))
-        losses[step] = loss.detach()
-        if ck is not None:
+        losses[step] = loss.detach() if ddp is None else ddp.mean(loss)
+        if ck is not None and (ddp is None or ddp.rank == 0):
             ck.after_step(step + 1)
         if show and (step + 1) % 100 == 0:
             bar.set_postfix(loss=f"{losses[step - 99: step + 1].mean().item():.4f}")
@@ -225,11 +307,34 @@ def fit_flow(tc: TimeCourse, method: str = "otcfm", *, holdout: int | None = Non
         n_steps=n_steps, batch_size=batch_size, lr=lr, lr_schedule=lr_schedule,
         ema=0.0 if ema is None else float(ema), random_state=int(random_state),
         loss=losses.cpu().numpy().astype(np.float64))
+    if method == "mmfm":
+        model.meta.update(spline=spline, window=-1 if window is None else int(window))
     return model
 
 
-def _step_loss(model: FlowModel, intervals: list[_Interval], batch_size: int,
-               g: torch.Generator) -> Tensor:
+def _chain_batch(ch: _Chain, batch_size: int, g: torch.Generator
+                 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """``batch_size`` trajectories per segment, each with one time in its segment."""
+    nseg = len(ch.xs) - 1
+    n = batch_size * nseg
+    idx = sample_trajectories(ch.plans, n, generator=g)
+    knots = torch.stack([x[idx[:, k]] for k, x in enumerate(ch.xs)], dim=1)
+    seg = torch.arange(nseg, device=knots.device).repeat_interleave(batch_size)
+    u = torch.rand(n, generator=g, device=knots.device, dtype=knots.dtype)
+    t = ch.times[seg] + u * (ch.times[seg + 1] - ch.times[seg])
+    eps = ch.path.noise(knots, g)
+    mu, dmu = ch.path.mean_and_velocity(t, knots, ch.times, ch.basis)
+    sig = ch.path.sigma_t(t, ch.times)
+    xt = mu + sig[:, None] * eps
+    ut = dmu + ch.path.dsigma_t(t, ch.times)[:, None] * eps
+    return t, xt, ut, eps, sig
+
+
+def _batch(model: FlowModel, intervals: list[_Interval] | _Chain, batch_size: int,
+           g: torch.Generator) -> tuple[Tensor, Tensor, Tensor, Tensor | None, Tensor | None]:
+    """One step's training data in model time: ``t, x_t, u_t`` (and ``eps, sigma_t``)."""
+    if isinstance(intervals, _Chain):
+        return _chain_batch(intervals, batch_size, g)
     ts, xts, uts, eps, sig = [], [], [], [], []
     for iv in intervals:
         x0, x1 = _draw(iv, batch_size, g)
@@ -240,10 +345,22 @@ def _step_loss(model: FlowModel, intervals: list[_Interval], batch_size: int,
         if model.has_score:
             eps.append(fs.eps)
             sig.append(iv.matcher.path.sigma_t(fs.t))
-    t, xt, ut = torch.cat(ts), torch.cat(xts), torch.cat(uts)
-    loss = (model.velocity(t, xt) - ut).pow(2).sum(1).mean()
+    if not model.has_score:
+        return torch.cat(ts), torch.cat(xts), torch.cat(uts), None, None
+    return torch.cat(ts), torch.cat(xts), torch.cat(uts), torch.cat(eps), torch.cat(sig)
+
+
+def _step_loss(model: FlowModel, intervals: list[_Interval] | _Chain, batch_size: int,
+               g: torch.Generator, ddp: _dist.DataParallel | None = None) -> Tensor:
+    t, xt, ut, eps, sig = _batch(model, intervals, batch_size, g)
+    if ddp is not None:  # data parallel: this process's equal slice of the global batch
+        t, xt, ut, eps, sig = ddp.shard(t, xt, ut, eps, sig)
+        v, st = ddp(t, xt)
+    else:
+        v = model.velocity(t, xt)
+        st = model.score(t, xt) if model.has_score else None
+    loss = (v - ut).pow(2).sum(1).mean()
     if model.has_score:
         # denoising score matching, weighted by sigma_t^2: |sigma_t s + eps|^2
-        st = model.score(t, xt)
-        loss = loss + (torch.cat(sig)[:, None] * st + torch.cat(eps)).pow(2).sum(1).mean()
+        loss = loss + (sig[:, None] * st + eps).pow(2).sum(1).mean()
     return loss

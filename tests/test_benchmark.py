@@ -73,3 +73,36 @@ def test_otcfm_on_real_emt_beats_untrained_and_matches_static_ot(data_dir):
     # the gap above the sampling floor is what a method controls: OT-CFM's is at most
     # static OT's (within 15% of that gap)
     assert w_ot - floor <= 1.15 * (w_static - floor)
+
+
+def test_static_spline_is_seeded_and_in_the_table(line_course):
+    df = leave_one_out_tc(line_course, ["static_spline", "static_ot"], seeds=[0, 1])
+    sp = df[df.method == "static_spline"]
+    assert len(sp) == 4 and (sp["w1"] > 0).all()
+    for k in (1, 2):  # straight, evenly spaced blobs: both references land on the blob
+        stay = wasserstein(line_course.xs[k - 1], line_course.xs[k])
+        assert (df[df["holdout_index"] == k]["w1"] < 0.3 * stay).all()
+    from scflow.benchmark import static_spline_predict
+    a = static_spline_predict(line_course, 1.0, start=0, holdout=1, random_state=0)
+    b = static_spline_predict(line_course, 1.0, start=0, holdout=1, random_state=0)
+    c = static_spline_predict(line_course, 1.0, start=0, holdout=1, random_state=1)
+    assert torch.equal(a, b) and a.shape == line_course.xs[0].shape
+    assert not torch.equal(a, c) or len(line_course.xs[2]) == len(line_course.xs[0])
+    with pytest.raises(ValueError, match="start must be a kept timepoint"):
+        static_spline_predict(line_course, 1.0, start=1, holdout=1)
+
+
+@pytest.mark.data
+def test_multi_marginal_beats_static_ot_on_real_emt_umap(data_dir):
+    """EMT UMAP 3-D, whitened, index time, held-out 1d (index 2): the spline through chained
+    exact plans (with and without a network) against the McCann midpoint, same run."""
+    adata = scflow.datasets.emt_umap()
+    tc = TimeCourse.from_arrays(adata.obsm["X_umap"], adata.obs["day"], whiten=True)
+    df = leave_one_out_tc(tc, ["mmfm", "static_spline", "static_ot"], seeds=[0],
+                          holdouts=[2], n_steps=1500, progress=False)
+    w = df.set_index("method")["w1"]
+    floor = float(df["floor"].iloc[0])
+    print(f"EMT UMAP held-out 1d: {w.to_dict()}, floor {floor:.3f}")
+    # gap above the sampling floor at most half of static OT's
+    assert w["static_spline"] - floor < 0.5 * (w["static_ot"] - floor)
+    assert w["mmfm"] - floor < 0.5 * (w["static_ot"] - floor)

@@ -167,3 +167,43 @@ def test_no_warnings_on_easy_problems():
         warnings.simplefilter("error")
         C.ExactOT().plan(x, y)
         C.EntropicOT(0.5).plan(x, y)
+
+
+def test_time_course_coupling_through_a_middle_timepoint_recovers_permutations():
+    n = 40
+    x0 = _cloud(n, seed=21)
+    g = torch.Generator().manual_seed(5)
+    perms = [torch.randperm(n, generator=g) for _ in range(3)]
+    xs = [x0]
+    for p in perms:
+        xs.append(xs[-1][p])  # every timepoint a permuted copy of the first
+    coupling = C.TimeCourseCoupling(C.ExactOT())
+    start = torch.arange(n)
+    traj = coupling.sample(xs, at=2, start=start, generator=torch.Generator().manual_seed(0))
+    assert traj.shape == (n, 4)
+    torch.testing.assert_close(traj[:, 2], start)  # passes through the given cells
+    for k, x in enumerate(xs):  # backward and forward, every knot is the same cell
+        torch.testing.assert_close(x[traj[:, k]], xs[2])
+    drawn = coupling.sample(xs, 200, generator=torch.Generator().manual_seed(1))
+    for k, x in enumerate(xs):
+        torch.testing.assert_close(x[drawn[:, k]], x0[drawn[:, 0]])
+    # the two-timepoint case is the pair coupling itself
+    pair = coupling.sample(xs[:2], at=0, start=start)
+    i, j = C.ExactOT().discrete_plan(xs[0], xs[1]).sample_pairs(5)
+    torch.testing.assert_close(xs[1][pair[:, 1]], xs[0])
+    assert i.shape == j.shape == (5,)
+    with pytest.raises(ValueError, match="start"):
+        coupling.sample(xs, 5, at=1)
+    with pytest.raises(ValueError, match="coupling"):
+        C.TimeCourseCoupling("exact")
+    with pytest.raises(ValueError, match="at must"):
+        C.sample_trajectories_through(coupling.plans(xs), 7, start)
+
+
+def test_transposed_plan_draws_backwards():
+    x0, x1 = _cloud(30, seed=2), _cloud(45, seed=3)
+    plan = C.ExactOT().plan(x0, x1)
+    back = C.transpose_plan(C.DiscretePlan(plan))
+    assert back.shape == (45, 30)
+    torch.testing.assert_close(back.row_marginal(), plan.sum(0).double() / plan.sum())
+    torch.testing.assert_close(back.col_marginal(), plan.sum(1).double() / plan.sum())

@@ -132,3 +132,123 @@ def test_ve_path_closed_form():
 def test_bad_parameters_raise(make):
     with pytest.raises(ValueError, match="sigma|beta"):
         make()
+
+
+# ----- SplinePath: paths through K knots -----
+SPLINES = [P.SplinePath(0.0), P.SplinePath(0.2, kind="pchip"), P.SplinePath(0.3, window=2),
+           P.SplinePath(0.5, brownian=True), P.SplinePath(0.4, kind="pchip", brownian=True)]
+KNOT_TIMES = torch.tensor([0.0, 0.5, 1.7, 2.0, 3.0, 4.5], dtype=torch.float64)
+
+
+def _knots(n=40, d=3, seed=0, times=KNOT_TIMES):
+    g = torch.Generator().manual_seed(seed)
+    xs = torch.randn(n, len(times), d, generator=g, dtype=torch.float64).cumsum(1)
+    t = times[0] + (times[-1] - times[0]) * torch.rand(n, generator=g, dtype=torch.float64)
+    return t, xs, torch.randn(n, d, generator=g, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("path", SPLINES, ids=repr)
+def test_spline_passes_through_every_knot(path):
+    _, xs, _ = _knots()
+    for k, tk in enumerate(KNOT_TIMES):
+        t = torch.full((len(xs),), float(tk), dtype=torch.float64)
+        torch.testing.assert_close(path.mu_t(t, xs, KNOT_TIMES), xs[:, k])
+        if path.brownian:  # pinned at the knots
+            assert float(path.sigma_t(t, KNOT_TIMES).abs().max()) < 1e-6
+
+
+@pytest.mark.parametrize("path", SPLINES, ids=repr)
+def test_spline_velocity_is_time_derivative(path):
+    t, xs, eps = _knots()
+    # keep away from knots, where a windowed or Brownian path is only piecewise smooth
+    gap = (t[:, None] - KNOT_TIMES[None]).abs().min(1).values
+    t, xs, eps = t[gap > 1e-3], xs[gap > 1e-3], eps[gap > 1e-3]
+    h = 1e-6
+    fd = (path.sample_xt(t + h, xs, KNOT_TIMES, eps)
+          - path.sample_xt(t - h, xs, KNOT_TIMES, eps)) / (2 * h)
+    torch.testing.assert_close(path.target_velocity(t, xs, KNOT_TIMES, eps), fd, rtol=1e-5,
+                               atol=1e-5)
+    torch.testing.assert_close(path.dmu_t(t, xs, KNOT_TIMES),
+                               (path.mu_t(t + h, xs, KNOT_TIMES)
+                                - path.mu_t(t - h, xs, KNOT_TIMES)) / (2 * h),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_natural_spline_matches_scipy_and_is_smooth_at_knots():
+    scipy_interp = pytest.importorskip("scipy.interpolate")
+    t, xs, _ = _knots(n=10)
+    for kind, ref in (("natural", lambda y: scipy_interp.CubicSpline(KNOT_TIMES.numpy(), y,
+                                                                     bc_type="natural")),
+                      ("pchip", lambda y: scipy_interp.PchipInterpolator(KNOT_TIMES.numpy(),
+                                                                         y))):
+        mu, dmu = P.SplinePath(kind=kind).mean_and_velocity(t, xs, KNOT_TIMES)
+        for r in range(len(t)):
+            f = ref(xs[r].numpy())
+            torch.testing.assert_close(mu[r], torch.from_numpy(f(t[r].item())))
+            torch.testing.assert_close(dmu[r], torch.from_numpy(f(t[r].item(), 1)))
+    # natural: first derivative continuous across an interior knot, second zero at the ends
+    path = P.SplinePath()
+    tk = float(KNOT_TIMES[2])
+    left = path.dmu_t(torch.full((10,), tk - 1e-9, dtype=torch.float64), xs, KNOT_TIMES)
+    right = path.dmu_t(torch.full((10,), tk + 1e-9, dtype=torch.float64), xs, KNOT_TIMES)
+    torch.testing.assert_close(left, right, rtol=1e-6, atol=1e-6)
+    h = 1e-4
+    ends = torch.full((10,), float(KNOT_TIMES[0]) + h, dtype=torch.float64)
+    curv = (path.dmu_t(ends + h, xs, KNOT_TIMES) - path.dmu_t(ends, xs, KNOT_TIMES)) / h
+    assert float(curv.abs().max()) < 1e-2
+
+
+def test_spline_with_two_knots_is_the_linear_path_and_window_one_is_piecewise_linear():
+    g = torch.Generator().manual_seed(7)
+    x0, x1 = torch.randn(50, 4, generator=g, dtype=torch.float64), torch.randn(50, 4,
+                                                                               generator=g,
+                                                                               dtype=torch.float64)
+    t = torch.rand(50, generator=g, dtype=torch.float64)
+    eps = torch.randn(50, 4, generator=g, dtype=torch.float64)
+    two = torch.tensor([0.0, 1.0], dtype=torch.float64)
+    xs = torch.stack([x0, x1], 1)
+    for spline, pair in ((P.SplinePath(0.3), P.LinearPath(0.3)),
+                         (P.SplinePath(0.3, kind="pchip"), P.LinearPath(0.3)),
+                         (P.SplinePath(0.7, brownian=True), P.BrownianBridgePath(0.7))):
+        torch.testing.assert_close(spline.sample_xt(t, xs, two, eps),
+                                   pair.sample_xt(t, x0, x1, eps), rtol=0, atol=1e-12)
+        torch.testing.assert_close(spline.target_velocity(t, xs, two, eps),
+                                   pair.target_velocity(t, x0, x1, eps), rtol=0, atol=1e-9)
+        torch.testing.assert_close(spline.score(t, eps, two), pair.score(t, eps))
+    # window=1: straight lines between consecutive knots
+    t, xs, _ = _knots()
+    i = torch.searchsorted(KNOT_TIMES, t, right=True) - 1
+    s = ((t - KNOT_TIMES[i]) / (KNOT_TIMES[i + 1] - KNOT_TIMES[i]))[:, None]
+    rows = torch.arange(len(t))
+    torch.testing.assert_close(P.SplinePath(window=1).mu_t(t, xs, KNOT_TIMES),
+                               (1 - s) * xs[rows, i] + s * xs[rows, i + 1])
+
+
+def test_spline_pchip_does_not_overshoot_monotone_knots():
+    t, xs, _ = _knots(n=200, d=2)
+    xs = xs.abs().cumsum(1)  # increasing in time in every coordinate
+    mu = P.SplinePath(kind="pchip").mu_t(t, xs, KNOT_TIMES)
+    i = torch.searchsorted(KNOT_TIMES, t, right=True).clamp(max=len(KNOT_TIMES) - 1) - 1
+    rows = torch.arange(len(t))
+    assert bool((mu >= xs[rows, i] - 1e-12).all() and (mu <= xs[rows, i + 1] + 1e-12).all())
+    # the natural spline through the same knots does overshoot somewhere
+    nat = P.SplinePath().mu_t(t, xs, KNOT_TIMES)
+    assert bool(((nat < xs[rows, i] - 1e-9) | (nat > xs[rows, i + 1] + 1e-9)).any())
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: P.SplinePath(-1.0), "sigma"), (lambda: P.SplinePath(kind="linear"), "kind"),
+    (lambda: P.SplinePath(window=0), "window"), (lambda: P.SplinePath(window=2.5), "window"),
+    (lambda: P.SplinePath(kind="pchip", window=2), "window"),
+    (lambda: P.SplinePath(0.0, brownian=True), "brownian")])
+def test_spline_bad_parameters_raise(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_spline_bad_knots_raise():
+    t, xs, _ = _knots()
+    with pytest.raises(ValueError, match="increasing"):
+        P.SplinePath().mu_t(t, xs, KNOT_TIMES.flip(0))
+    with pytest.raises(ValueError, match="xs must have shape"):
+        P.SplinePath().mu_t(t, xs[:, :3], KNOT_TIMES)

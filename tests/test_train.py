@@ -150,3 +150,49 @@ def test_simulated_trajectories_follow_true_paths_better_than_independent_pairin
         int(start.sum()))])
     assert e_ot < e_ind, (e_ot, e_ind)
     assert e_ot < 0.3 * shuffled, (e_ot, shuffled)
+
+
+@pytest.fixture(scope="module")
+def arc_course() -> TimeCourse:
+    """Five blobs along a half circle (0, 45, ..., 180 degrees), 120 cells each."""
+    rng = np.random.default_rng(3)
+    angles = np.deg2rad([0, 45, 90, 135, 180])
+    centres = 3 * np.stack([np.cos(angles), np.sin(angles)], 1)
+    x = np.concatenate([rng.normal(c, 0.15, size=(120, 2)) for c in centres])
+    return TimeCourse.from_arrays(x, np.repeat(np.arange(5), 120), whiten=False)
+
+
+def test_mmfm_bends_through_a_held_out_timepoint_that_straight_lines_miss(arc_course):
+    """Held-out 90 degrees: pairwise OT-CFM bridges 45 -> 135 in a straight chord; the
+    spline through the chained cells follows the arc."""
+    tc, k = arc_course, 2
+    stay = wasserstein(tc.xs[k - 1], tc.xs[k])
+    scores = {}
+    for method in ("otcfm", "mmfm"):
+        model = scflow.fit_flow(tc, method, holdout=k, n_steps=400, batch_size=128,
+                                random_state=0, progress=False)
+        scores[method] = wasserstein(integrate(model, tc.xs[k - 1], k - 1, k), tc.xs[k])
+    from scflow.benchmark import static_spline_predict
+    scores["static_spline"] = wasserstein(
+        static_spline_predict(tc, k, start=k - 1, holdout=k), tc.xs[k])
+    print(scores, stay)
+    assert scores["static_spline"] < 0.5 * scores["otcfm"]
+    assert scores["mmfm"] < 0.6 * scores["otcfm"]
+    assert scores["mmfm"] < 0.5 * stay
+
+
+def test_mmfm_options_recorded_and_checked(arc_course):
+    model = scflow.fit_flow(arc_course, "mmfm", n_steps=20, spline="pchip", window=None,
+                            progress=False)
+    assert model.meta["method"] == "mmfm" and model.meta["spline"] == "pchip"
+    assert model.meta["window"] == -1
+    other = scflow.fit_flow(arc_course, "mmfm", n_steps=20, window=2, progress=False)
+    assert other.meta["window"] == 2
+    # same seed, another spline: other targets, so another loss curve
+    assert not np.allclose(model.meta["loss"], other.meta["loss"])
+    with pytest.raises(ValueError, match="spline must be one of"):
+        scflow.fit_flow(arc_course, "mmfm", n_steps=5, spline="cubic")
+    with pytest.raises(ValueError, match="coupling must be 'global' for method 'mmfm'"):
+        scflow.fit_flow(arc_course, "mmfm", n_steps=5, coupling="minibatch")
+    with pytest.raises(ValueError, match="window"):
+        scflow.fit_flow(arc_course, "mmfm", n_steps=5, window=0)

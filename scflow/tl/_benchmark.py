@@ -35,14 +35,16 @@ def leave_one_out(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pc
     use_rep
         Key of ``obsm`` (or ``"X"``).
     methods
-        Among ``"icfm"``, ``"otcfm"``, ``"sbcfm"``, ``"static_ot"``.
+        Among ``"icfm"``, ``"otcfm"``, ``"sbcfm"``, ``"mmfm"``, ``"static_ot"``,
+        ``"static_spline"``.
     seeds
         Random states, one fit each.
     holdouts
         Time labels (in the units of ``obs[time_key]``) to hold out; default every
         interior timepoint.
     **train_kwargs
-        ``n_steps``, ``batch_size``, ``lr``, ``sigma``, ``hidden``, ``coupling``.
+        ``n_steps``, ``batch_size``, ``lr``, ``sigma``, ``hidden``, ``coupling``; ``spline``
+        and ``window`` for ``mmfm`` and ``static_spline``.
 
     Returns
     -------

@@ -26,7 +26,8 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
         sigma: float | None = None, hidden: Sequence[int] = (64, 64, 64),
         coupling: str = "global", whiten: bool = True, lr_schedule: str = "constant",
         ema: float | None = 0.999, checkpoint: str | None = None,
-        checkpoint_every: int = 500) -> AnnData | None:
+        checkpoint_every: int = 500, spline: str = "natural",
+        window: int | None = None) -> AnnData | None:
     """Learn one time-dependent velocity field that carries each timepoint onto the next.
 
     Cells are grouped by ``obs[time_key]``, the first ``n_dims`` dimensions of ``use_rep``
@@ -46,7 +47,9 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
         Use the first ``n_dims`` dimensions of ``use_rep`` (default: all).
     method
         ``"otcfm"`` (exact OT pairs, linear paths), ``"sbcfm"`` (entropic OT, Brownian
-        bridges, with a score network for stochastic trajectories) or ``"icfm"``.
+        bridges, with a score network for stochastic trajectories), ``"icfm"``, or
+        ``"mmfm"`` (multi-marginal: whole trajectories drawn by chaining the exact OT plans
+        of every interval, splines through them).
     time_scale
         ``"index"``: timepoint ``k`` is at model time ``k``; ``"real"``: the numeric time
         values, shifted to start at 0.
@@ -68,7 +71,8 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
     hidden
         Widths of the hidden layers of the MLP.
     coupling
-        ``"global"`` (one plan per interval, solved once) or ``"minibatch"`` (TorchCFM).
+        ``"global"`` (one plan per interval, solved once), ``"minibatch"`` (TorchCFM), or
+        ``"auto"`` (global up to 4000 x 4000 cells per interval, minibatch above).
     whiten
         Standardise each dimension (mean 0, std 1) before training.
     lr_schedule, ema
@@ -77,6 +81,9 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
     checkpoint, checkpoint_every
         A file to save the training state to every ``checkpoint_every`` steps; when it
         exists, training resumes from it (see :func:`scflow.fit_flow`).
+    spline, window
+        ``method="mmfm"`` only: ``"natural"`` cubic or ``"pchip"`` spline, and the number
+        of knots on each side of a segment that it is fitted through (``None``: all).
 
     Returns
     -------
@@ -87,7 +94,8 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
         ``time_key``, ``use_rep``, ``n_dims`` (resolved), ``method``, ``time_scale``,
         ``holdout`` (label as a string, ``""`` for none), ``holdout_index`` (``-1`` for
         none), ``whiten``, ``n_steps``, ``batch_size``, ``lr``, ``sigma`` (resolved),
-        ``hidden``, ``coupling``, ``random_state``, ``device``, ``scflow_version``.
+        ``hidden``, ``coupling``, ``random_state``, ``device``, ``scflow_version`` (and
+        ``spline``, ``window`` for ``mmfm``, ``window`` ``-1`` for all knots).
     ``timepoints``
         ``labels`` (strings), ``values`` (numeric), ``times`` (model times), ``n_cells``,
         ``numeric`` (whether ``obs[time_key]`` is numeric).
@@ -124,7 +132,7 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
                      sigma=sigma, hidden=hidden, coupling=coupling, device=dev,
                      lr_schedule=lr_schedule, ema=ema,
                      random_state=random_state, checkpoint=checkpoint,
-                     checkpoint_every=checkpoint_every)
+                     checkpoint_every=checkpoint_every, spline=spline, window=window)
     if copy:
         adata = adata.copy()
     _write_fit(adata, model, tc, timeline, key_added, holdout_index=k, time_key=time_key,
@@ -154,6 +162,8 @@ def _write_fit(adata: AnnData, model, tc: TimeCourse, timeline: Timeline, key_ad
         "lr_schedule": meta["lr_schedule"], "ema": meta["ema"],
         "device": device, "scflow_version": ver,
     }
+    if meta["method"] == "mmfm":
+        params.update(spline=meta["spline"], window=meta["window"])
     adata.uns[key_added] = h5ad_safe({
         "params": params,
         "timepoints": {"labels": timeline.labels, "values": timeline.values,
