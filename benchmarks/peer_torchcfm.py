@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -31,31 +32,30 @@ from scflow.timecourse import TimeCourse
 HERE = Path(__file__).resolve().parent
 
 
-def torchcfm_fit_push(tc: TimeCourse, method: str, k: int, seed: int, n_steps: int,
-                      batch_size: int, sigma: float, lr: float = 1e-3) -> np.ndarray:
-    """Train TorchCFM's model on all intervals but ``k`` and push ``k-1`` to ``k``."""
+def torchcfm_train(tc: TimeCourse, method: str, k: int, seed: int, n_steps: int,
+                   batch_size: int, sigma: float, lr: float = 1e-3,
+                   device: str = "cpu") -> torch.nn.Module:
+    """TorchCFM's own matcher and MLP (64 x 3, SELU), trained on all intervals but ``k``."""
     from torchcfm.conditional_flow_matching import (
         ConditionalFlowMatcher,
         ExactOptimalTransportConditionalFlowMatcher,
         SchrodingerBridgeConditionalFlowMatcher,
     )
     from torchcfm.models.models import MLP
-    from torchcfm.utils import torch_wrapper
-    from torchdyn.core import NeuralODE
 
     torch.manual_seed(seed)
     np.random.seed(seed)  # noqa: NPY002 - the peer draws its OT pairs from the global state
     fm = {"otcfm": ExactOptimalTransportConditionalFlowMatcher(sigma=sigma),
           "icfm": ConditionalFlowMatcher(sigma=sigma),
           "sbcfm": SchrodingerBridgeConditionalFlowMatcher(sigma=sigma)}[method]
-    model = MLP(dim=tc.dim, time_varying=True, w=64)
+    model = MLP(dim=tc.dim, time_varying=True, w=64).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     keep = [i for i in range(tc.n_timepoints) if i != k]
     for _ in range(n_steps):
         ts, xts, uts = [], [], []
         for a, b in zip(keep[:-1], keep[1:], strict=True):
-            x0 = tc.xs[a][torch.randint(len(tc.xs[a]), (batch_size,))]
-            x1 = tc.xs[b][torch.randint(len(tc.xs[b]), (batch_size,))]
+            x0 = tc.xs[a][torch.randint(len(tc.xs[a]), (batch_size,), device=device)]
+            x1 = tc.xs[b][torch.randint(len(tc.xs[b]), (batch_size,), device=device)]
             t, xt, ut = fm.sample_location_and_conditional_flow(x0, x1)
             span = float(tc.times[b] - tc.times[a])
             ts.append(tc.times[a] + t * span)
@@ -66,15 +66,30 @@ def torchcfm_fit_push(tc: TimeCourse, method: str, k: int, seed: int, n_steps: i
         opt.zero_grad()
         loss.backward()
         opt.step()
+    return model
+
+
+def torchcfm_push(model: torch.nn.Module, tc: TimeCourse, k: int) -> torch.Tensor:
+    """Push the cells of ``k - 1`` to ``k`` with torchdyn's Euler, 100 steps."""
+    from torchcfm.utils import torch_wrapper
+    from torchdyn.core import NeuralODE
+
     node = NeuralODE(torch_wrapper(model), solver="euler")
+    dev = tc.xs[k - 1].device
     with torch.no_grad():
-        span = torch.linspace(float(tc.times[k - 1]), float(tc.times[k]), 101)
-        traj = node.trajectory(tc.xs[k - 1], t_span=span)
-    return traj[-1].numpy()
+        span = torch.linspace(float(tc.times[k - 1]), float(tc.times[k]), 101, device=dev)
+        return node.trajectory(tc.xs[k - 1], t_span=span)[-1]
 
 
-def run(dataset: str, methods: list[str], seeds: list[int], n_steps: int, batch_size: int
-        ) -> pd.DataFrame:
+def torchcfm_fit_push(tc: TimeCourse, method: str, k: int, seed: int, n_steps: int,
+                      batch_size: int, sigma: float, lr: float = 1e-3) -> np.ndarray:
+    """Train TorchCFM's model on all intervals but ``k`` and push ``k-1`` to ``k``."""
+    model = torchcfm_train(tc, method, k, seed, n_steps, batch_size, sigma, lr)
+    return torchcfm_push(model, tc, k).numpy()
+
+
+def run(dataset: str, methods: list[str], seeds: list[int], n_steps: int, batch_size: int,
+        ours_methods: list[str]) -> pd.DataFrame:
     adata = getattr(scflow.datasets, dataset)()
     rep = adata.uns["scflow_dataset"]["use_rep"]
     tc = TimeCourse.from_arrays(adata.obsm[rep], adata.obs["day"], whiten=True)
@@ -91,7 +106,7 @@ def run(dataset: str, methods: list[str], seeds: list[int], n_steps: int, batch_
                              "seed": seed, "w1": wasserstein(pred, tc.xs[k]),
                              "mmd": mmd(pred, tc.xs[k]), "floor": floor,
                              "seconds": time.perf_counter() - start})
-    ours = leave_one_out_tc(tc, [*methods, "static_ot"], seeds, n_steps=n_steps,
+    ours = leave_one_out_tc(tc, ours_methods, seeds, n_steps=n_steps,
                             batch_size=batch_size, progress=False)
     ours = ours.assign(library="scflow")
     df = pd.concat([pd.DataFrame(rows), ours[list(rows[0])]], ignore_index=True)
@@ -111,10 +126,34 @@ def markdown(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def goals(df: pd.DataFrame) -> str:
+    """Per data set: scflow's best model against TorchCFM's OT-CFM and static OT."""
+    lines = ["| data | scflow best (mean W1 over held-out times) | TorchCFM otcfm | static_ot | "
+             "floor | best < both? | best <= 0.9 x TorchCFM where it is > 1.2 x floor? |",
+             "|---|---|---|---|---|---|---|"]
+    for name, d in df.groupby("dataset", sort=False):
+        m = d.groupby(["library", "method"])["w1"].mean()
+        floor = d["floor"].mean()
+        neural = [k for k in m.index if k[0] == "scflow" and not k[1].startswith("static")]
+        if ("torchcfm", "otcfm") not in m.index or not neural:
+            continue
+        best = min(neural, key=lambda k: m[k])
+        peer, static = m[("torchcfm", "otcfm")], m.get(("scflow", "static_ot"), float("nan"))
+        needs = peer > 1.2 * floor
+        lines.append(f"| {name} | {best[1]} {m[best]:.3f} | {peer:.3f} | {static:.3f} | "
+                     f"{floor:.3f} | {'yes' if m[best] < min(peer, static) else 'no'} | "
+                     + (f"{m[best] / peer:.2f} x: {'yes' if m[best] <= 0.9 * peer else 'no'}"
+                        if needs else "not required (TorchCFM within 20% of the floor)")
+                     + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--datasets", default="emt,emt_umap,weinreb,bargaje")
-    p.add_argument("--methods", default="otcfm,icfm")
+    p.add_argument("--methods", default="otcfm,icfm", help="TorchCFM's methods")
+    p.add_argument("--ours", default="otcfm,mmfm,static_ot,static_spline",
+                   help="scflow's methods, in the same run")
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--n-steps", type=int, default=3000)
     p.add_argument("--batch-size", type=int, default=256)
@@ -126,12 +165,18 @@ def main() -> None:
     methods = args.methods.split(",")
     frames = []
     for name in args.datasets.split(","):
-        df = run(name, methods, seeds, args.n_steps, args.batch_size)
+        df = run(name, methods, seeds, args.n_steps, args.batch_size, args.ours.split(","))
         frames.append(df)
         print(markdown(df), flush=True)
         (out / f"peer_torchcfm_{name}.json").write_text(json.dumps(
             {"args": vars(args), "rows": df.to_dict(orient="records")}, indent=1))
-    (out / "peer_torchcfm.md").write_text(markdown(pd.concat(frames)) + "\n")
+    df = pd.concat(frames)
+    command = "python benchmarks/peer_torchcfm.py " + " ".join(sys.argv[1:])
+    (out / "peer_torchcfm.md").write_text(
+        f"## scflow beside the TorchCFM library (leave one timepoint out, same run)\n\n"
+        f"`{command}`\n\nSeeds {args.seeds}, {args.n_steps} steps, batch {args.batch_size} "
+        f"per interval, MLP 64x3 SELU for both libraries; whitened, index time.\n\n"
+        f"{goals(df)}\n\n{markdown(df)}\n")
 
 
 if __name__ == "__main__":

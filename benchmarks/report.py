@@ -5,14 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["benchmark_emt", "benchmark_emt_umap", "benchmark_weinreb", "benchmark_bargaje",
-         "peer_torchcfm", "speed"]
+ORDER = ["benchmark_emt_umap", "benchmark_emt", "benchmark_weinreb", "benchmark_bargaje",
+         "peer_torchcfm", "rollout_emt", "rollout_weinreb", "rollout_holdout_emt",
+         "rollout_holdout_weinreb", "speed", "scale"]
 
 
 def main() -> None:
     parts = {p.stem: p.read_text() for p in sorted((HERE / "results").glob("*.md"))}
     intro = (HERE / "INTRO.md").read_text() if (HERE / "INTRO.md").exists() else ""
     body = [parts.pop(k) for k in ORDER if k in parts] + list(parts.values())
+    if (HERE / "STUDIES.md").exists():  # what was tried, and which defaults won
+        body.append((HERE / "STUDIES.md").read_text())
     (HERE.parent / "BENCHMARKS.md").write_text("# Benchmarks\n\n" + intro + "\n"
                                                + "\n".join(body))
     print(f"wrote {HERE.parent / 'BENCHMARKS.md'}")

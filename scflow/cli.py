@@ -164,7 +164,7 @@ def _benchmark(args: argparse.Namespace) -> int:
         config = {"dataset": name, "protocol": args.protocol, "use_rep": use_rep,
                   "n_dims": n_dims, "whiten": whiten, "methods": methods,
                   "seeds": args.seeds, "time_scale": args.time_scale, **train,
-                  "command": " ".join(["scflow", *sys.argv[1:]])}
+                  "command": " ".join(["scflow", *args.argv])}
         if args.protocol == "leave_one_out":
             df = _leave_one_out(adata, name, use_rep, methods, args, n_dims, whiten, train)
             summary = summarize(df)
@@ -219,7 +219,8 @@ def _rollout_markdown(df: pd.DataFrame, name: str) -> str:
     from .published import ROLLOUT, ROLLOUT_HOLDOUT
 
     ks = sorted(df["time_index"].unique())
-    labels = {int(r.time_index): r.timepoint for r in df.itertuples()}
+    labels = {int(r.time_index): (f"{r.timepoint:.4g}" if isinstance(r.timepoint, float)
+                                  else r.timepoint) for r in df.itertuples()}
     head = "| method | " + " | ".join(f"W1 t{k} ({labels[k]})" for k in ks) + " | " + \
         " | ".join(f"W2 t{k}" for k in ks) + " |"
     lines = [head, "|" + "---|" * (1 + 2 * len(ks))]
@@ -307,7 +308,9 @@ def _fit_one(args: argparse.Namespace, *, write: bool) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
+    args.argv = argv  # the command, as recorded beside each table
     if args.command == "benchmark":
         return _benchmark(args)
     if args.command == "fit":

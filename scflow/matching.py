@@ -78,8 +78,13 @@ class FlowMatcher:
         return self.sample_pairs(x0, x1, t, generator)._replace(i=i, j=j)
 
     def sample_pairs(self, x0: Tensor, x1: Tensor, t: Tensor | None = None,
-                     generator: torch.Generator | None = None) -> FlowSample:
-        """Path points and targets for pairs already drawn (``x0[k]`` with ``x1[k]``)."""
+                     generator: torch.Generator | None = None, *,
+                     with_score: bool = True) -> FlowSample:
+        """Path points and targets for pairs already drawn (``x0[k]`` with ``x1[k]``).
+
+        ``with_score=False`` skips the score target (and its check that ``sigma_t > 0``,
+        which waits for the device): the training loop's fast path.
+        """
         n = len(x1)
         if t is None:
             t = torch.rand(n, generator=generator, device=x1.device, dtype=x1.dtype)
@@ -88,8 +93,9 @@ class FlowMatcher:
         eps = self.path.noise(x0, x1, generator)
         xt = self.path.sample_xt(t, x0, x1, eps)
         ut = self.path.target_velocity(t, x0, x1, eps)
-        sig = self.path.sigma_t(t)
-        score = self.path.score(t, eps) if bool((sig > 0).all()) else None
+        score = None
+        if with_score and bool((self.path.sigma_t(t) > 0).all()):
+            score = self.path.score(t, eps)
         return FlowSample(t, x0, x1, xt, ut, eps, score)
 
 

@@ -338,7 +338,7 @@ def _batch(model: FlowModel, intervals: list[_Interval] | _Chain, batch_size: in
     ts, xts, uts, eps, sig = [], [], [], [], []
     for iv in intervals:
         x0, x1 = _draw(iv, batch_size, g)
-        fs = iv.matcher.sample_pairs(x0, x1, generator=g)
+        fs = iv.matcher.sample_pairs(x0, x1, generator=g, with_score=False)
         ts.append(iv.t0 + fs.t * iv.span)
         xts.append(fs.xt)
         uts.append(fs.ut / iv.span)

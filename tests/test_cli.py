@@ -40,3 +40,52 @@ def test_python_dash_m_entry_point():
     res = subprocess.run([sys.executable, "-m", "scflow", "--help"], capture_output=True,
                          text=True, check=True)
     assert "benchmark" in res.stdout
+
+
+def test_benchmark_on_a_published_file_prints_the_published_numbers(tmp_path, capsys):
+    """EB's file format (TrajectoryNet's npz), written here; checked by its sha256."""
+    import hashlib
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(5), 40)
+    pcs = (rng.normal(size=(200, 100)) + labels[:, None] * 0.5).astype(np.float32)
+    path = tmp_path / "eb_velocity_v5.npz"
+    np.savez(path, pcs=pcs, sample_labels=labels)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    rc = main(["benchmark", "--dataset", "eb", "--path", str(path), "--sha256", digest,
+               "--n-dims", "5", "--methods", "static_ot", "--seeds", "0",
+               "--out", str(tmp_path)])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "5 dims, whitened" in out
+    assert "| otcfm | – | 0.790 |" in out and "| Metric FM (best known) | – | 0.713 |" in out
+    data = json.loads((tmp_path / "benchmark_eb.json").read_text())
+    ours = np.mean([r["w1"] for r in data["rows"]])
+    assert f"| static_ot | {ours:.3f} | – |" in out
+    # above 5 dims the published protocol does not whiten
+    main(["benchmark", "--dataset", "eb", "--path", str(path), "--sha256", digest,
+          "--n-dims", "50", "--methods", "static_ot", "--seeds", "0", "--out", str(tmp_path)])
+    assert "50 dims, raw units" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="needs --path"):
+        main(["benchmark", "--dataset", "eb", "--out", str(tmp_path)])
+    with pytest.raises(ValueError, match="sha256"):
+        main(["benchmark", "--dataset", "eb", "--path", str(path), "--sha256", "0" * 64,
+              "--methods", "static_ot", "--out", str(tmp_path)])
+
+
+@pytest.mark.data
+def test_rollout_protocol_prints_ours_beside_the_published_table(data_dir, tmp_path, capsys):
+    rc = main(["benchmark", "--protocol", "rollout", "--dataset", "weinreb", "--methods",
+               "otcfm", "--seeds", "0", "--n-steps", "50", "--out", str(tmp_path)])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "Roll-out from t0: weinreb" in out and "raw units" in out
+    assert "| published Var-RUOT | 0.1200 | 0.1431 |" in out
+    assert "| sampling floor |" in out
+    data = json.loads((tmp_path / "rollout_weinreb.json").read_text())
+    assert {r["time_index"] for r in data["rows"]} == {1, 2}
+    assert all(r["protocol"] == "all" and r["w1"] > 0 for r in data["rows"])
+    md = (tmp_path / "rollout_weinreb.md").read_text()
+    assert md.startswith("## Roll-out from t0") and "scflow benchmark" in md

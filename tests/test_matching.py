@@ -60,3 +60,16 @@ def test_gaussian_prior_path_without_coupling():
         fm.sample(x0[:3], x1)
     with pytest.raises(ValueError, match="t must have shape"):
         fm.sample(x0, x1, t=torch.rand(3))
+
+
+def test_sample_pairs_without_score_draws_the_same_points():
+    from scflow.matching import sbcfm
+
+    g = torch.Generator().manual_seed(0)
+    x0, x1 = torch.randn(32, 3, generator=g), torch.randn(32, 3, generator=g)
+    m = sbcfm(0.5)
+    a = m.sample_pairs(x0, x1, generator=torch.Generator().manual_seed(1))
+    b = m.sample_pairs(x0, x1, generator=torch.Generator().manual_seed(1), with_score=False)
+    assert a.score is not None and b.score is None
+    torch.testing.assert_close(a.xt, b.xt)
+    torch.testing.assert_close(a.ut, b.ut)

@@ -184,3 +184,20 @@ def test_import_scflow_does_not_import_anndata():
     code = ("import sys, scflow; assert callable(scflow.load_model); "
             "assert 'anndata' not in sys.modules, 'anndata imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_fit_mmfm_records_its_spline_and_round_trips(blobs, tmp_path):
+    out = scflow.tl.fit(blobs, use_rep="X_pca", n_dims=3, method="mmfm", spline="pchip",
+                        window=None, n_steps=40, holdout=2.0, copy=True)
+    p = out.uns["scflow"]["params"]
+    assert (p["method"], p["spline"], p["window"], p["holdout_index"]) == ("mmfm", "pchip",
+                                                                           -1, 2)
+    path = tmp_path / "mmfm.h5ad"
+    out.write_h5ad(path)
+    back = ad.read_h5ad(path)
+    assert_same(out.uns["scflow"], back.uns["scflow"])
+    pred = scflow.tl.predict(back, 2.0)  # from the timepoint before the held-out one
+    assert pred.n_obs == N_PER and np.isfinite(pred.obsm["X_pca"]).all()
+    with pytest.raises(ValueError, match="spline must be one of"):
+        scflow.tl.fit(blobs, use_rep="X_pca", method="mmfm", spline="akima", n_steps=5)
+    assert "scflow" not in blobs.uns
