@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["benchmark_emt_umap", "benchmark_emt", "benchmark_weinreb", "benchmark_bargaje",
+ORDER = ["benchmark_emt_umap", "benchmark_emt", "benchmark_emt_5d", "benchmark_weinreb",
+         "benchmark_bargaje",
          "peer_torchcfm", "rollout_emt", "rollout_weinreb", "rollout_holdout_emt",
          "rollout_holdout_weinreb", "speed", "scale"]
 

@@ -166,10 +166,11 @@ def _benchmark(args: argparse.Namespace) -> int:
                   "seeds": args.seeds, "time_scale": args.time_scale, **train,
                   "command": " ".join(["scflow", *args.argv])}
         if args.protocol == "leave_one_out":
-            df = _leave_one_out(adata, name, use_rep, methods, args, n_dims, whiten, train)
+            stem = f"benchmark_{name}" + (f"_{args.n_dims}d" if args.n_dims else "")
+            df = _leave_one_out(adata, name, use_rep, methods, args, n_dims, whiten, train,
+                                stem)
             summary = summarize(df)
             table = _markdown(summary) + _published_loo(name, summary)
-            stem = f"benchmark_{name}"
         else:
             df = _rollout(adata, use_rep, methods, args, n_dims, whiten, train)
             table = _rollout_markdown(df, name)
@@ -177,7 +178,7 @@ def _benchmark(args: argparse.Namespace) -> int:
                 ["w1", "w2", "floor", "seconds"]].agg(["mean", "std"])
             summary.columns = [f"{a}_{b}" for a, b in summary.columns]
             summary = summary.reset_index()
-            stem = f"{args.protocol}_{name}"
+            stem = f"{args.protocol}_{name}" + (f"_{args.n_dims}d" if args.n_dims else "")
         print(f"\n{_title(config)}\n\n{table}\n", flush=True)
         (out / f"{stem}.json").write_text(json.dumps(
             {"config": config, "rows": df.to_dict(orient="records"),
@@ -187,14 +188,14 @@ def _benchmark(args: argparse.Namespace) -> int:
     return 0
 
 
-def _leave_one_out(adata, name, use_rep, methods, args, n_dims, whiten, train):
+def _leave_one_out(adata, name, use_rep, methods, args, n_dims, whiten, train, stem):
     from . import pl, tl
 
     df = tl.leave_one_out(adata, "day", use_rep=use_rep, methods=methods, seeds=args.seeds,
                           n_dims=n_dims, whiten=whiten, time_scale=args.time_scale,
                           device=args.device, **train)
     pl.leave_one_out(df, title=f"{name}: leave one timepoint out", show=False,
-                     save=str(Path(args.out) / f"benchmark_{name}.png"))
+                     save=str(Path(args.out) / f"{stem}.png"))
     return df
 
 

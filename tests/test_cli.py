@@ -61,13 +61,14 @@ def test_benchmark_on_a_published_file_prints_the_published_numbers(tmp_path, ca
     out = capsys.readouterr().out
     assert "5 dims, whitened" in out
     assert "| otcfm | – | 0.790 |" in out and "| Metric FM (best known) | – | 0.713 |" in out
-    data = json.loads((tmp_path / "benchmark_eb.json").read_text())
+    data = json.loads((tmp_path / "benchmark_eb_5d.json").read_text())
     ours = np.mean([r["w1"] for r in data["rows"]])
     assert f"| static_ot | {ours:.3f} | – |" in out
     # above 5 dims the published protocol does not whiten
     main(["benchmark", "--dataset", "eb", "--path", str(path), "--sha256", digest,
           "--n-dims", "50", "--methods", "static_ot", "--seeds", "0", "--out", str(tmp_path)])
     assert "50 dims, raw units" in capsys.readouterr().out
+    assert (tmp_path / "benchmark_eb_50d.md").is_file()
     with pytest.raises(SystemExit, match="needs --path"):
         main(["benchmark", "--dataset", "eb", "--out", str(tmp_path)])
     with pytest.raises(ValueError, match="sha256"):
