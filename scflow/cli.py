@@ -288,24 +288,50 @@ def _fit_one(args: argparse.Namespace, *, write: bool) -> int:
         raise SystemExit(f"scflow fit: input file {str(src)!r} does not exist")
     if not out.parent.is_dir():
         raise SystemExit(f"scflow fit: output folder {str(out.parent)!r} does not exist")
-    adata = ad.read_h5ad(src)
-    tl.fit(adata, args.time_key, use_rep=args.use_rep, n_dims=args.n_dims, method=args.method,
-           time_scale=args.time_scale, key_added=args.key_added, device=args.device,
-           random_state=args.random_state, n_steps=args.n_steps, batch_size=args.batch_size,
-           lr=args.lr, sigma=args.sigma, hidden=tuple(args.hidden), coupling=args.coupling,
-           lr_schedule=args.lr_schedule, ema=args.ema or None, checkpoint=args.checkpoint,
-           checkpoint_every=args.checkpoint_every, spline=args.spline, window=args.window)
+    # backed: only obs, obsm and the columns of use_rep that are used are read into memory
+    adata = ad.read_h5ad(src, backed="r")
+    try:
+        tl.fit(adata, args.time_key, use_rep=args.use_rep, n_dims=args.n_dims,
+               method=args.method, time_scale=args.time_scale, key_added=args.key_added,
+               device=args.device, random_state=args.random_state, n_steps=args.n_steps,
+               batch_size=args.batch_size, lr=args.lr, sigma=args.sigma,
+               hidden=tuple(args.hidden), coupling=args.coupling,
+               lr_schedule=args.lr_schedule, ema=args.ema or None,
+               checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every,
+               spline=args.spline, window=args.window)
+        record = adata.uns[args.key_added]
+    finally:
+        adata.file.close()
     if not write:  # data parallel: another process (rank 0) writes the file
         return 0
+    _write_with_uns(src, out, args.key_added, record)
+    print(f"wrote {out} (model in uns[{args.key_added!r}])")
+    return 0
+
+
+def _write_with_uns(src: Path, out: Path, key: str, record: dict) -> None:
+    """``out``: a copy of ``src`` with ``uns[key] = record``, streamed, written atomically.
+
+    The input is copied byte for byte (``X`` and layers never pass through memory) and the
+    record is written into the copy's ``uns`` with anndata's element writer.
+    """
+    import shutil
+
+    import h5py
+    from anndata.io import write_elem
+
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp.h5ad")
     try:
-        adata.write_h5ad(tmp)
+        shutil.copyfile(src, tmp)
+        with h5py.File(tmp, "a") as f:
+            uns = f.require_group("uns")
+            if key in uns:
+                del uns[key]
+            write_elem(uns, key, record)
         os.replace(tmp, out)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    print(f"wrote {out} (model in uns[{args.key_added!r}])")
-    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -220,7 +220,7 @@ def fit_flow(tc: TimeCourse, method: str = "otcfm", *, holdout: int | None = Non
         raise ValueError(f"ema must be a decay in (0, 1) or None, got {ema!r}")
     if spline not in SPLINE_KINDS:
         raise ValueError(f"spline must be one of {SPLINE_KINDS}, got {spline!r}")
-    if method == "mmfm" and coupling != "global":
+    if method == "mmfm" and coupling not in ("global", "auto"):
         raise ValueError(f"coupling must be 'global' for method 'mmfm', got {coupling!r}")
     if coupling not in COUPLING_MODES:
         raise ValueError(f"coupling must be one of {COUPLING_MODES}, got {coupling!r}")
@@ -236,6 +236,10 @@ def fit_flow(tc: TimeCourse, method: str = "otcfm", *, holdout: int | None = Non
         raise ValueError(f"holdout must be an interior timepoint index (1..{tc.n_timepoints - 2})"
                          f", got {holdout!r}")
     coupling = _resolve_coupling(coupling, tc, holdout)
+    if method == "mmfm" and coupling != "global":
+        raise ValueError("coupling='auto' would use minibatch plans here (an interval holds "
+                         f"more than {AUTO_GLOBAL_MAX_ENTRIES} cell pairs) and method 'mmfm' "
+                         "chains global plans; subsample the timepoints or use 'otcfm'")
     dev = resolve_device(device)
     parallel = _dist.resolve(distributed, dev)
     if parallel:  # one device per process; each takes an equal slice of every batch

@@ -8,19 +8,26 @@ from anndata import AnnData
 
 from ..timecourse import TimeCourse
 
+#: rows of a backed or sparse ``X`` densified at a time
+CHUNK_ROWS = 10_000
 
-def check_adata(adata: AnnData, *, writing: bool = True) -> None:
+
+def check_adata(adata: AnnData, *, writing: bool = True, backed_ok: bool = False) -> None:
     if not isinstance(adata, AnnData):
         raise TypeError(f"adata must be an AnnData, got {type(adata).__name__}")
     if writing and adata.is_view:
         raise ValueError("adata is a view; pass adata.copy() so scflow can write to it")
-    if adata.isbacked:
+    if adata.isbacked and not backed_ok:
         raise ValueError("adata is backed (opened with backed='r'); load it into memory with "
                          "adata.to_memory() first")
 
 
-def get_rep(adata: AnnData, use_rep: str) -> np.ndarray:
-    """The representation ``obsm[use_rep]`` (or ``X``), dense."""
+def get_rep(adata: AnnData, use_rep: str, n_dims: int | None = None) -> np.ndarray:
+    """The representation ``obsm[use_rep]`` (or ``X``), dense, its first ``n_dims`` columns.
+
+    A sparse or backed (on-disk) ``X`` is read ``CHUNK_ROWS`` rows at a time and only the
+    columns asked for are made dense, so memory is O(cells x n_dims), not O(cells x genes).
+    """
     if use_rep == "X":
         x = adata.X
     elif use_rep in adata.obsm:
@@ -28,12 +35,23 @@ def get_rep(adata: AnnData, use_rep: str) -> np.ndarray:
     else:
         raise KeyError(f"use_rep={use_rep!r} is not in adata.obsm (keys: "
                        f"{list(adata.obsm.keys())}); pass 'X' or an obsm key")
-    if sp.issparse(x):
-        x = x.toarray()
-    x = np.asarray(x)
-    if x.ndim != 2:
-        raise ValueError(f"use_rep={use_rep!r} must be 2-D (cells, dims), got {x.shape}")
-    return x
+    if x is None or len(getattr(x, "shape", ())) != 2:
+        raise ValueError(f"use_rep={use_rep!r} must be 2-D (cells, dims), got "
+                         f"{getattr(x, 'shape', None)}")
+    if n_dims is not None and not 1 <= n_dims <= x.shape[1]:
+        raise ValueError(f"n_dims must be between 1 and {x.shape[1]} (the representation's "
+                         f"dims), got {n_dims!r}")
+    cols = x.shape[1] if n_dims is None else int(n_dims)
+    if sp.issparse(x) or not isinstance(x, np.ndarray):  # sparse, backed, or array-like
+        parts = []
+        for start in range(0, x.shape[0], CHUNK_ROWS):
+            part = x[start:start + CHUNK_ROWS]
+            part = part[:, :cols]
+            parts.append(part.toarray() if sp.issparse(part) else np.asarray(part))
+        x = np.concatenate(parts) if parts else np.zeros((0, cols))
+    else:
+        x = x[:, :cols]
+    return np.asarray(x)
 
 
 def get_times(adata: AnnData, time_key: str):
@@ -46,7 +64,10 @@ def get_times(adata: AnnData, time_key: str):
 def time_course(adata: AnnData, time_key: str, use_rep: str, *, n_dims: int | None,
                 whiten: bool, time_scale: str, device="cpu") -> TimeCourse:
     """Build the tensors of the engine; raises on bad input before anything is written."""
-    x = get_rep(adata, use_rep)
+    if n_dims is not None and (isinstance(n_dims, bool)
+                               or not isinstance(n_dims, (int, np.integer)) or n_dims < 1):
+        raise ValueError(f"n_dims must be a positive integer or None, got {n_dims!r}")
+    x = get_rep(adata, use_rep, n_dims)
     times = get_times(adata, time_key)
     try:
         return TimeCourse.from_arrays(x, times, n_dims=n_dims, whiten=whiten,

@@ -29,7 +29,8 @@ def leave_one_out(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pc
     Parameters
     ----------
     adata
-        Annotated data; not modified.
+        Annotated data; not modified. May be backed (``backed="r"``): only the columns
+        used are read.
     time_key
         Column of ``obs`` with each cell's time.
     use_rep
@@ -51,7 +52,7 @@ def leave_one_out(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pc
     A long DataFrame: ``method``, ``holdout``, ``holdout_index``, ``seed``, ``w1``, ``w2``,
     ``mmd``, ``floor`` (sampling floor of the held-out time), ``seconds``.
     """
-    check_adata(adata, writing=False)
+    check_adata(adata, writing=False, backed_ok=True)
     unknown = [m for m in methods if m not in ALL_METHODS]
     if unknown:
         raise ValueError(f"methods must be among {ALL_METHODS}, got {unknown}")

@@ -37,7 +37,10 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
     Parameters
     ----------
     adata
-        Annotated data, one row per cell.
+        Annotated data, one row per cell. It may be backed (``read_h5ad(...,
+        backed="r")``): only ``obs[time_key]`` and the first ``n_dims`` columns of
+        ``use_rep`` are read into memory (a backed or sparse ``X`` row-chunk by
+        row-chunk), and the fit is written to ``adata.uns`` in memory.
     time_key
         Column of ``obs`` with each cell's time: numbers (e.g. days), or strings /
         categories that order (``"day 2"``, ``"8h"``, or an ordered categorical).
@@ -106,7 +109,11 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
     ``model``
         :meth:`scflow.FlowModel.to_dict` output; :func:`scflow.load_model` rebuilds it.
     """
-    check_adata(adata, writing=not copy)
+    check_adata(adata, writing=not copy, backed_ok=True)
+    if copy and adata.isbacked:
+        raise ValueError("copy=True needs an in-memory AnnData; adata is backed (opened with "
+                         "backed='r'): fit it in place (only adata.uns is written) or call "
+                         "adata.to_memory() first")
     check_key(key_added, "key_added")
     if method not in NEURAL_METHODS:
         raise ValueError(f"method must be one of {NEURAL_METHODS}, got {method!r}")

@@ -112,9 +112,13 @@ def test_view_and_backed(blobs, tmp_path):
     blobs.write_h5ad(path)
     backed = ad.read_h5ad(path, backed="r")
     try:
-        with pytest.raises(ValueError, match=r"adata is backed.*to_memory\(\)"):
-            scflow.tl.fit(backed, "day", **FAST)
+        with pytest.raises(ValueError, match=r"copy=True needs an in-memory.*to_memory\(\)"):
+            scflow.tl.fit(backed, "day", copy=True, **FAST)
         assert "scflow" not in backed.uns
+        scflow.tl.fit(backed, "day", **FAST)  # fit reads a backed file; writes uns only
+        with pytest.raises(ValueError, match=r"adata is backed.*to_memory\(\)"):
+            scflow.tl.velocity(backed)  # tools that write per-cell results need memory
+        assert "velocity_scflow" not in backed.obsm
     finally:
         backed.file.close()
     assert "scflow" not in ad.read_h5ad(path).uns
