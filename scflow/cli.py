@@ -320,18 +320,15 @@ def _write_with_uns(src: Path, out: Path, key: str, record: dict) -> None:
     import h5py
     from anndata.io import write_elem
 
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp.h5ad")
-    try:
+    from ._io import atomic_path
+
+    with atomic_path(out, suffix=".tmp.h5ad") as tmp:
         shutil.copyfile(src, tmp)
         with h5py.File(tmp, "a") as f:
             uns = f.require_group("uns")
             if key in uns:
                 del uns[key]
             write_elem(uns, key, record)
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
+from .._io import atomic_file
 from ._real import check_sha256, dataset_info, embedding_adata, time_obs
 
 __all__ = ["EB_URL", "CITE_URL", "MULTI_URL", "PUBLISHED", "cite", "eb", "multi"]
@@ -95,23 +95,17 @@ def _download(url: str, dest: str | os.PathLike[str], sha256: str, timeout: floa
     dest.parent.mkdir(parents=True, exist_ok=True)
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
     digest = hashlib.sha256()
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=timeout) as resp:
-            for block in iter(lambda: resp.read(1 << 20), b""):
-                digest.update(block)
-                out.write(block)
+    with atomic_file(dest, suffix=".part") as out, \
+            urllib.request.urlopen(request, timeout=timeout) as resp:
+        for block in iter(lambda: resp.read(1 << 20), b""):
+            digest.update(block)
+            out.write(block)
         actual = digest.hexdigest()
-        if actual != sha256.lower():
+        if actual != sha256.lower():  # raising here removes the temporary file
             raise ValueError(
                 f"sha256 mismatch for the download of {url} to {dest}: expected "
                 f"{sha256.lower()}, got {actual}; nothing was written."
             )
-        os.replace(tmp_name, dest)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        raise
     return dest
 
 
