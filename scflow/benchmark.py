@@ -20,12 +20,11 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from .couplings import ExactOT, TimeCourseCoupling
+from .couplings import ExactOT, sample_trajectories_through
 from .integrate import integrate
 from .metrics import mmd, sampling_floor, wasserstein
-from .paths import SplinePath
 from .timecourse import TimeCourse
-from .train import NEURAL_METHODS, fit_flow
+from .train import NEURAL_METHODS, _chain, fit_flow
 
 __all__ = ["leave_one_out_tc", "static_ot_interpolant", "static_spline_predict",
            "STATIC_METHODS", "ALL_METHODS"]
@@ -61,21 +60,28 @@ def static_spline_predict(tc: TimeCourse, t: float, *, start: int, holdout: int 
     keep = [k for k in range(tc.n_timepoints) if k != holdout]
     if start not in keep:
         raise ValueError(f"start must be a kept timepoint index {keep}, got {start!r}")
-    xs = [tc.xs[k] for k in keep]
-    dev = xs[0].device
+    chain = _chain(tc, 0.0, holdout, spline, window)  # the set-up mmfm trains on
+    dev = chain.times.device
     g = torch.Generator(device=dev).manual_seed(int(random_state))
     cells = torch.arange(len(tc.xs[start]), device=dev)
-    idx = TimeCourseCoupling(ExactOT()).sample(xs, at=keep.index(start), start=cells,
-                                               generator=g)
-    knots = torch.stack([x[idx[:, r]] for r, x in enumerate(xs)], dim=1)
-    times = torch.as_tensor([float(tc.times[k]) for k in keep], dtype=knots.dtype, device=dev)
+    idx = sample_trajectories_through(chain.plans, keep.index(start), cells, generator=g)
+    knots = torch.stack([x[idx[:, r]] for r, x in enumerate(chain.xs)], dim=1)
     tt = torch.full((len(cells),), float(t), dtype=knots.dtype, device=dev)
-    return SplinePath(0.0, kind=spline, window=window).mu_t(tt, knots, times)
+    return chain.path.mean_and_velocity(tt, knots, chain.times, chain.basis)[0]
 
 
-def _scores(pred: Tensor, real: Tensor, weights: Tensor | None = None) -> dict[str, float]:
+def spline_options(train_kwargs: dict) -> dict:
+    """The ``spline`` and ``window`` among training options, for ``static_spline``."""
+    return {key: train_kwargs[key] for key in ("spline", "window") if key in train_kwargs}
+
+
+def _scores(pred: Tensor, real: Tensor, weights: Tensor | None = None, *,
+            with_mmd: bool = True) -> dict[str, float]:
+    real = real.to(pred.device)
     out = {"w1": wasserstein(pred, real, a=weights), "w2": wasserstein(pred, real, p=2,
                                                                       a=weights)}
+    if not with_mmd:
+        return out
     if weights is None:
         out["mmd"] = mmd(pred, real)
     else:  # MMD of the weighted cloud: resample it to the size of the real one
@@ -140,12 +146,11 @@ def leave_one_out_tc(tc: TimeCourse, methods: Sequence[str] = ALL_METHODS,
                 rows += [{"method": method, **base, "seed": int(s), **scores} for s in seeds]
                 continue
             if method == "static_spline":  # random chain draws: one per seed
-                spline_opts = {key: train_kwargs[key] for key in ("spline", "window")
-                               if key in train_kwargs}
                 for seed in seeds:
                     start = time.perf_counter()
                     pred = static_spline_predict(tc, t_k, start=k - 1, holdout=k,
-                                                 random_state=seed, **spline_opts)
+                                                 random_state=seed,
+                                                 **spline_options(train_kwargs))
                     rows.append({"method": method, **base, "seed": int(seed),
                                  **_scores(pred, x_real),
                                  "seconds": time.perf_counter() - start})
@@ -155,7 +160,7 @@ def leave_one_out_tc(tc: TimeCourse, methods: Sequence[str] = ALL_METHODS,
                 model = fit_flow(tc, method, holdout=k, device=device, random_state=seed,
                                  progress=progress, **train_kwargs)
                 pred = integrate(model, x_prev.to(model.device), t_prev, t_k, n_steps=n_euler)
-                scores = _scores(pred, x_real.to(pred.device))
+                scores = _scores(pred, x_real)
                 rows.append({"method": method, **base, "seed": int(seed), **scores,
                              "seconds": time.perf_counter() - start})
     return pd.DataFrame(rows, columns=["method", "holdout", "holdout_index", "seed", "w1",

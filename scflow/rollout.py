@@ -23,9 +23,15 @@ from collections.abc import Sequence
 import pandas as pd
 from torch import Tensor
 
-from .benchmark import ALL_METHODS, static_ot_interpolant, static_spline_predict
+from .benchmark import (
+    ALL_METHODS,
+    _scores,
+    spline_options,
+    static_ot_interpolant,
+    static_spline_predict,
+)
 from .integrate import integrate
-from .metrics import sampling_floor, wasserstein
+from .metrics import sampling_floor
 from .model import FlowModel
 from .timecourse import TimeCourse
 from .train import NEURAL_METHODS, fit_flow
@@ -55,11 +61,6 @@ def roll_out(model: FlowModel, x0: Tensor, times: Sequence[float], *,
                       n_steps=max(1, round(n_euler * (float(b) - float(a)))))
         out.append(x)
     return out
-
-
-def _score(pred: Tensor, real: Tensor) -> dict[str, float]:
-    real = real.to(pred.device)
-    return {"w1": wasserstein(pred, real), "w2": wasserstein(pred, real, p=2)}
 
 
 def rollout_tc(tc: TimeCourse, methods: Sequence[str] = ("otcfm", "mmfm"),
@@ -129,35 +130,28 @@ def rollout_tc(tc: TimeCourse, methods: Sequence[str] = ("otcfm", "mmfm"),
                                  progress=progress, **train_kwargs)
                 preds = roll_out(model, tc.xs[0], tc.times, n_euler=n_euler)
                 for k, pred in enumerate(preds, start=1):
-                    row(method, None, k, seed, _score(pred, tc.xs[k]),
+                    row(method, None, k, seed, _scores(pred, tc.xs[k], with_mmd=False),
                         time.perf_counter() - start)
                 continue
             for k in holdouts:
                 start = time.perf_counter()
-                last = k == tc.n_timepoints - 1
+                # the last timepoint held out: train on those before it, extrapolate
+                sub, hold = (_truncate(tc, k), None) if k == tc.n_timepoints - 1 else (tc, k)
                 if method == "static_ot":
-                    if last:
+                    if hold is None:
                         continue  # no right neighbour: nothing to interpolate
                     s = (tc.times[k] - tc.times[k - 1]) / (tc.times[k + 1] - tc.times[k - 1])
                     pts, w = static_ot_interpolant(tc.xs[k - 1], tc.xs[k + 1], float(s))
-                    scores = {"w1": wasserstein(pts, tc.xs[k], a=w),
-                              "w2": wasserstein(pts, tc.xs[k], p=2, a=w)}
+                    scores = _scores(pts, tc.xs[k], w, with_mmd=False)
                 elif method == "static_spline":
-                    opts = {key: train_kwargs[key] for key in ("spline", "window")
-                            if key in train_kwargs}
-                    sub = _truncate(tc, k) if last else tc
                     pred = static_spline_predict(sub, float(tc.times[k]), start=0,
-                                                 holdout=None if last else k,
-                                                 random_state=seed, **opts)
-                    scores = _score(pred, tc.xs[k])
+                                                 holdout=hold, random_state=seed,
+                                                 **spline_options(train_kwargs))
+                    scores = _scores(pred, tc.xs[k], with_mmd=False)
                 else:
-                    if last:
-                        model = fit_flow(_truncate(tc, k), method, device=device,
-                                         random_state=seed, progress=progress, **train_kwargs)
-                    else:
-                        model = fit_flow(tc, method, holdout=k, device=device,
-                                         random_state=seed, progress=progress, **train_kwargs)
+                    model = fit_flow(sub, method, holdout=hold, device=device,
+                                     random_state=seed, progress=progress, **train_kwargs)
                     pred = roll_out(model, tc.xs[0], tc.times[: k + 1], n_euler=n_euler)[-1]
-                    scores = _score(pred, tc.xs[k])
+                    scores = _scores(pred, tc.xs[k], with_mmd=False)
                 row(method, k, k, seed, scores, time.perf_counter() - start)
     return pd.DataFrame(rows, columns=ROLLOUT_COLUMNS)
