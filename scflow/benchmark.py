@@ -167,9 +167,15 @@ def leave_one_out_tc(tc: TimeCourse, methods: Sequence[str] = ALL_METHODS,
                                        "w2", "mmd", "floor", "seconds"])
 
 
-def summarize(df: pd.DataFrame) -> pd.DataFrame:
-    """Mean ± std of each score over seeds, per method and held-out timepoint."""
-    g = df.groupby(["method", "holdout_index", "holdout"], sort=False)
-    out = g[["w1", "w2", "mmd", "floor", "seconds"]].agg(["mean", "std"])
+def summarize(df: pd.DataFrame, by: Sequence[str] = ("method", "holdout_index", "holdout")
+              ) -> pd.DataFrame:
+    """Mean ± std of each score over seeds, per method and held-out (or scored) timepoint.
+
+    ``by``: the grouping columns (the roll-out table groups by ``method``, ``protocol``,
+    ``time_index``). Every score column present (``w1``, ``w2``, ``mmd``, ``floor``,
+    ``seconds``) is summarised.
+    """
+    scores = [c for c in ("w1", "w2", "mmd", "floor", "seconds") if c in df.columns]
+    out = df.groupby(list(by), sort=False)[scores].agg(["mean", "std"])
     out.columns = [f"{a}_{b}" for a, b in out.columns]
     return out.reset_index()

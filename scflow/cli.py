@@ -174,10 +174,7 @@ def _benchmark(args: argparse.Namespace) -> int:
         else:
             df = _rollout(adata, use_rep, methods, args, n_dims, whiten, train)
             table = _rollout_markdown(df, name)
-            summary = df.groupby(["method", "protocol", "time_index"], sort=False)[
-                ["w1", "w2", "floor", "seconds"]].agg(["mean", "std"])
-            summary.columns = [f"{a}_{b}" for a, b in summary.columns]
-            summary = summary.reset_index()
+            summary = summarize(df, by=("method", "protocol", "time_index"))
             stem = f"{args.protocol}_{name}" + (f"_{args.n_dims}d" if args.n_dims else "")
         print(f"\n{_title(config)}\n\n{table}\n", flush=True)
         (out / f"{stem}.json").write_text(json.dumps(
