@@ -366,19 +366,28 @@ class SplinePath:
 
     # ----- where each time falls -----
     @staticmethod
-    def _segment(t: Tensor, times: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Segment index of each time, its left knot time and the segment length."""
-        times = _check_times(times).to(t.dtype)
+    def _segment(t: Tensor, times: Tensor, check: bool = True
+                 ) -> tuple[Tensor, Tensor, Tensor]:
+        """Segment index of each time, its left knot time and the segment length.
+
+        ``check=False`` skips validating ``times`` (already done when a basis was built:
+        the check waits for the device, so the training loop does it once)."""
+        times = (_check_times(times) if check else times).to(t.dtype)
         i = torch.searchsorted(times, t.detach(), right=True) - 1
         i = i.clamp_(0, len(times) - 2)
         left = times[i]
         return i, left, times[i + 1] - left
 
-    def basis(self, times: Tensor) -> Tensor | None:
-        """Precompute what depends on the knot times only (natural splines); pass it on."""
+    def basis(self, times: Tensor) -> Tensor:
+        """Validate the knot times and precompute what depends on them only; pass it on.
+
+        Natural splines: the ``(K - 1, 2, K)`` second-derivative maps; PCHIP: the knot
+        spacings ``(K - 1,)``.
+        """
+        times = _check_times(times)
         if self.kind != "natural":
-            return None
-        return _natural_second_derivatives(_check_times(times), self.window)
+            return times[1:] - times[:-1]
+        return _natural_second_derivatives(times, self.window)
 
     def mean_and_velocity(self, t: Tensor, xs: Tensor, times: Tensor,
                           basis: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -386,23 +395,23 @@ class SplinePath:
         if xs.dim() != 3 or xs.shape[1] != len(times) or xs.shape[0] != t.shape[0]:
             raise ValueError(f"xs must have shape (n, K, d) = ({t.shape[0]}, {len(times)}, d)"
                              f", got {tuple(xs.shape)}")
-        i, left, h = self._segment(t, times)
+        if basis is None:
+            basis = self.basis(times)  # validates the times
+        i, left, h = self._segment(t, times, check=False)
         s = ((t - left) / h).to(xs.dtype)
         hc = h.to(xs.dtype)[:, None]
         rows = torch.arange(len(t), device=xs.device)
         y0, y1 = xs[rows, i], xs[rows, i + 1]
         sc = s[:, None]
         if self.kind == "natural":
-            c = self.basis(times) if basis is None else basis
-            c = c.to(device=xs.device, dtype=xs.dtype)[i]  # (n, 2, K)
+            c = basis.to(device=xs.device, dtype=xs.dtype)[i]  # (n, 2, K)
             m = torch.einsum("nek,nkd->ned", c, xs)  # second derivatives at both ends
             a, b = 1 - sc, sc
             mu = a * y0 + b * y1 + ((a**3 - a) * m[:, 0] + (b**3 - b) * m[:, 1]) * hc**2 / 6
             dmu = ((y1 - y0) / hc
                    + (-(3 * a**2 - 1) * m[:, 0] + (3 * b**2 - 1) * m[:, 1]) * hc / 6)
             return mu, dmu
-        kt = _check_times(times).to(xs.dtype)
-        d = _pchip_slopes(kt[1:] - kt[:-1], xs)
+        d = _pchip_slopes(basis.to(device=xs.device, dtype=xs.dtype), xs)
         d0, d1 = d[rows, i], d[rows, i + 1]
         s2, s3 = sc**2, sc**3
         mu = ((2 * s3 - 3 * s2 + 1) * y0 + (s3 - 2 * s2 + sc) * hc * d0

@@ -109,7 +109,7 @@ class _Chain:
     times: Tensor
     plans: list[DiscretePlan]
     path: SplinePath
-    basis: Tensor | None
+    basis: Tensor  #: what the spline needs of the knot times, validated once
 
 
 def _chain(tc: TimeCourse, sigma: float, holdout: int | None, spline: str,
