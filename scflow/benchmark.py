@@ -8,11 +8,15 @@ Non-neural references: ``static_ot``, the McCann interpolant of the exact OT pla
 ``k - 1`` and ``k + 1`` at the held-out time (the midpoint in index time), scored with the
 plan's weights; ``static_spline``, each cell of ``k - 1`` followed through the exact plans of
 the kept timepoints (backward and forward), a spline in time through the cells drawn,
-evaluated at the held-out time.
+evaluated at the held-out time; ``static_partial``, the growth-aware interpolant of the exact
+*partial* OT plan between ``k - 1`` and ``k + 1`` (each population weighted by its relative
+size, by default its number of cells): matched mass moves along straight lines, unmatched
+mass appears (growth) or fades (death) in place, linearly in time.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 
@@ -20,16 +24,16 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from .couplings import ExactOT, sample_trajectories_through
+from .couplings import ExactOT, PartialOT, sample_trajectories_through
 from .integrate import integrate
 from .metrics import mmd, sampling_floor, wasserstein
 from .timecourse import TimeCourse
 from .train import NEURAL_METHODS, _chain, fit_flow
 
-__all__ = ["leave_one_out_tc", "static_ot_interpolant", "static_spline_predict",
-           "STATIC_METHODS", "ALL_METHODS"]
+__all__ = ["leave_one_out_tc", "static_ot_interpolant", "static_partial_interpolant",
+           "static_spline_predict", "STATIC_METHODS", "ALL_METHODS"]
 
-STATIC_METHODS = ("static_ot", "static_spline")
+STATIC_METHODS = ("static_ot", "static_spline", "static_partial")
 ALL_METHODS = (*NEURAL_METHODS, *STATIC_METHODS)
 
 
@@ -41,6 +45,43 @@ def static_ot_interpolant(x0: Tensor, x1: Tensor, s: float = 0.5) -> tuple[Tenso
     plan = ExactOT().plan(x0, x1)
     i, j = torch.nonzero(plan, as_tuple=True)
     return (1 - s) * x0[i] + s * x1[j], plan[i, j]
+
+
+def static_partial_interpolant(x0: Tensor, x1: Tensor, s: float = 0.5,
+                               mass: tuple[float, float] | None = None
+                               ) -> tuple[Tensor, Tensor]:
+    """Growth-aware interpolant at fraction ``s`` of the exact partial OT plan.
+
+    The two populations weigh their relative sizes (``mass``; default their numbers of
+    cells, see :class:`~scflow.couplings.PartialOT`). Matched mass moves along straight
+    lines, as in :func:`static_ot_interpolant`; the unmatched rest of the larger population
+    appears where it is observed (growth, weight ``s``) or fades where it was (death, weight
+    ``1 - s``), so the total mass changes linearly in time: the interpolation of the
+    generalised Wasserstein distance (Piccoli & Rossi 2014) between the two.
+
+    Returns the points and their masses (total ``(1 - s) mass0 + s mass1``, scaled so that
+    the larger mass is one).
+    """
+    if not 0.0 <= float(s) <= 1.0:
+        raise ValueError(f"s must be in [0, 1], got {s!r}")
+    coupling = PartialOT(mass=mass)
+    a, b = coupling.masses(x0, x1)
+    plan = coupling.plan(x0, x1).double()
+    i, j = torch.nonzero(plan, as_tuple=True)
+    died = (a - plan.sum(1)).clamp_(min=0)
+    born = (b - plan.sum(0)).clamp_(min=0)
+    keep0, keep1 = died > 1e-12 * a, born > 1e-12 * b
+    pts = torch.cat([(1 - s) * x0[i] + s * x1[j], x0[keep0], x1[keep1]])
+    w = torch.cat([plan[i, j], (1 - s) * died[keep0], s * born[keep1]])
+    return pts, w.to(x0.dtype)
+
+
+def static_pair_predict(method: str, x0: Tensor, x1: Tensor, s: float,
+                        mass: tuple[float, float] | None = None) -> tuple[Tensor, Tensor]:
+    """``static_ot`` or ``static_partial`` between two neighbours, at fraction ``s``."""
+    if method == "static_partial":
+        return static_partial_interpolant(x0, x1, s, mass)
+    return static_ot_interpolant(x0, x1, s)
 
 
 def static_spline_predict(tc: TimeCourse, t: float, *, start: int, holdout: int | None = None,
@@ -75,6 +116,21 @@ def spline_options(train_kwargs: dict) -> dict:
     return {key: train_kwargs[key] for key in ("spline", "window") if key in train_kwargs}
 
 
+def check_mass(mass: Sequence[float] | None, n_timepoints: int) -> None:
+    """Raise unless ``mass`` is ``None`` or one finite number > 0 per timepoint."""
+    if mass is None:
+        return
+    values = list(mass)
+    if len(values) != n_timepoints or not all(
+            isinstance(v, (int, float)) and math.isfinite(v) and v > 0 for v in values):
+        raise ValueError(f"mass must hold one finite number > 0 per timepoint "
+                         f"({n_timepoints}), got {mass!r}")
+
+
+def _pair_mass(mass: Sequence[float] | None, k0: int, k1: int) -> tuple[float, float] | None:
+    return None if mass is None else (float(mass[k0]), float(mass[k1]))
+
+
 def _scores(pred: Tensor, real: Tensor, weights: Tensor | None = None, *,
             with_mmd: bool = True) -> dict[str, float]:
     real = real.to(pred.device)
@@ -96,7 +152,7 @@ def leave_one_out_tc(tc: TimeCourse, methods: Sequence[str] = ALL_METHODS,
                      seeds: Sequence[int] = (0, 1, 2), *,
                      holdouts: Sequence[int] | None = None, n_euler: int = 100,
                      device: str | torch.device = "auto", progress: bool | None = None,
-                     **train_kwargs) -> pd.DataFrame:
+                     mass: Sequence[float] | None = None, **train_kwargs) -> pd.DataFrame:
     """Run the protocol on a :class:`TimeCourse` (scale it first, e.g. ``whiten=True``).
 
     Parameters
@@ -104,13 +160,17 @@ def leave_one_out_tc(tc: TimeCourse, methods: Sequence[str] = ALL_METHODS,
     tc
         The time course (model times set by its ``time_scale``).
     methods
-        Any of ``icfm``, ``otcfm``, ``sbcfm``, ``mmfm``, ``static_ot``, ``static_spline``.
+        Any of ``icfm``, ``otcfm``, ``sbcfm``, ``mmfm``, ``static_ot``, ``static_spline``,
+        ``static_partial``.
     seeds
         One fit per seed and held-out timepoint.
     holdouts
         Timepoint indices to hold out (default: every interior one).
     n_euler
         Euler steps from ``k - 1`` to ``k``.
+    mass
+        ``static_partial``: the relative size of the population at every timepoint (default
+        its number of cells).
     **train_kwargs
         Passed to :func:`scflow.fit_flow` (``n_steps``, ``batch_size``, ``lr``, ``sigma``,
         ``hidden``, ``coupling``...).
@@ -124,6 +184,7 @@ def leave_one_out_tc(tc: TimeCourse, methods: Sequence[str] = ALL_METHODS,
     unknown = [m for m in methods if m not in ALL_METHODS]
     if unknown:
         raise ValueError(f"methods must be among {ALL_METHODS}, got {unknown}")
+    check_mass(mass, tc.n_timepoints)
     interior = list(range(1, tc.n_timepoints - 1))
     if not interior:
         raise ValueError("leave-one-out needs at least three timepoints")
@@ -138,10 +199,11 @@ def leave_one_out_tc(tc: TimeCourse, methods: Sequence[str] = ALL_METHODS,
         base = {"holdout": tc.labels[k], "holdout_index": k,
                 "floor": sampling_floor(x_real)}
         for method in methods:
-            if method == "static_ot":  # deterministic: solved once, one row per seed
+            if method in ("static_ot", "static_partial"):  # deterministic: one row per seed
                 start = time.perf_counter()
-                pts, w = static_ot_interpolant(x_prev, x_next,
-                                               (t_k - t_prev) / (t_next - t_prev))
+                pts, w = static_pair_predict(method, x_prev, x_next,
+                                             (t_k - t_prev) / (t_next - t_prev),
+                                             _pair_mass(mass, k - 1, k + 1))
                 scores = {**_scores(pts, x_real, w), "seconds": time.perf_counter() - start}
                 rows += [{"method": method, **base, "seed": int(s), **scores} for s in seeds]
                 continue

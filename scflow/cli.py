@@ -25,6 +25,10 @@ def _ints(s: str) -> list[int]:
     return [int(v) for v in s.split(",") if v.strip()]
 
 
+def _floats(s: str) -> list[float]:
+    return [float(v) for v in s.split(",") if v.strip()]
+
+
 def _train_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("training (same names as scflow.tl.fit)")
     g.add_argument("--n-steps", type=int, default=3000)
@@ -68,7 +72,13 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--sha256", default=None,
                    help="expected sha256 of --path (default: the published file's)")
     b.add_argument("--time-scale", choices=("index", "real"), default="index")
+    b.add_argument("--mass", type=_floats, default=None,
+                   help="static_partial: relative population size at each timepoint, e.g. "
+                        "1,2.6,4 (default: the numbers of cells)")
     b.add_argument("--out", default="results", help="folder for the table, JSON and figure")
+    b.add_argument("--append", action="store_true",
+                   help="add these methods to the table already in --out (its rows of other "
+                        "methods are kept, rows of these methods replaced)")
     _train_args(b)
     f = sub.add_parser("fit", help="fit a flow on an .h5ad file; write it with the model in uns")
     f.add_argument("file", help="input .h5ad")
@@ -135,7 +145,8 @@ def _markdown(summary: pd.DataFrame) -> str:
 
 def _section(c: dict, table: str) -> str:
     """A Markdown section for BENCHMARKS.md: what was run, how, and the table."""
-    return f"{_title(c)}\n\n`{c['command']}`\n\n{table}\n"
+    commands = " and then ".join(f"`{cmd}`" for cmd in _commands(c))
+    return f"{_title(c)}\n\n{commands}\n\n{table}\n"
 
 
 DEFAULT_METHODS = {"leave_one_out": "otcfm,sbcfm,icfm,mmfm,static_ot,static_spline",
@@ -165,17 +176,29 @@ def _benchmark(args: argparse.Namespace) -> int:
                   "n_dims": n_dims, "whiten": whiten, "methods": methods,
                   "seeds": args.seeds, "time_scale": args.time_scale, **train,
                   "command": " ".join(["scflow", *args.argv])}
+        prefix = "benchmark" if args.protocol == "leave_one_out" else args.protocol
+        stem = f"{prefix}_{name}" + (f"_{args.n_dims}d" if args.n_dims else "")
+        previous = _previous(out / f"{stem}.json", config) if args.append else None
         if args.protocol == "leave_one_out":
-            stem = f"benchmark_{name}" + (f"_{args.n_dims}d" if args.n_dims else "")
-            df = _leave_one_out(adata, name, use_rep, methods, args, n_dims, whiten, train,
-                                stem)
+            df = _leave_one_out(adata, use_rep, methods, args, n_dims, whiten, train)
+        else:
+            df = _rollout(adata, use_rep, methods, args, n_dims, whiten, train)
+        if previous is not None:  # keep the other methods' rows, in their order
+            old_config, old = previous
+            old = old[~old["method"].isin(methods)]
+            df = pd.concat([old, df], ignore_index=True)
+            config["methods"] = list(dict.fromkeys([*old["method"], *methods]))
+            config["command"] = [*_commands(old_config), config["command"]]
+        if args.protocol == "leave_one_out":
+            from . import pl
+
+            pl.leave_one_out(df, title=f"{name}: leave one timepoint out", show=False,
+                             save=str(out / f"{stem}.png"))
             summary = summarize(df)
             table = _markdown(summary) + _published_loo(name, summary)
         else:
-            df = _rollout(adata, use_rep, methods, args, n_dims, whiten, train)
             table = _rollout_markdown(df, name)
             summary = summarize(df, by=("method", "protocol", "time_index"))
-            stem = f"{args.protocol}_{name}" + (f"_{args.n_dims}d" if args.n_dims else "")
         print(f"\n{_title(config)}\n\n{table}\n", flush=True)
         (out / f"{stem}.json").write_text(json.dumps(
             {"config": config, "rows": df.to_dict(orient="records"),
@@ -185,15 +208,31 @@ def _benchmark(args: argparse.Namespace) -> int:
     return 0
 
 
-def _leave_one_out(adata, name, use_rep, methods, args, n_dims, whiten, train, stem):
-    from . import pl, tl
+def _commands(config: dict) -> list[str]:
+    c = config["command"]
+    return list(c) if isinstance(c, list) else [c]
 
-    df = tl.leave_one_out(adata, "day", use_rep=use_rep, methods=methods, seeds=args.seeds,
-                          n_dims=n_dims, whiten=whiten, time_scale=args.time_scale,
-                          device=args.device, **train)
-    pl.leave_one_out(df, title=f"{name}: leave one timepoint out", show=False,
-                     save=str(Path(args.out) / f"{stem}.png"))
-    return df
+
+def _previous(path: Path, config: dict) -> tuple[dict, pd.DataFrame] | None:
+    """The table already at ``path`` for ``--append``; it must come from the same set-up."""
+    if not path.exists():
+        return None
+    old = json.loads(path.read_text())
+    fixed = ("dataset", "protocol", "use_rep", "n_dims", "whiten", "seeds", "time_scale")
+    differ = {k: old["config"].get(k) for k in fixed if old["config"].get(k) != config[k]}
+    if differ:
+        raise SystemExit(f"scflow: --append: {path} was made with other settings "
+                         f"({', '.join(f'{k}={v!r}' for k, v in differ.items())}); run "
+                         "without --append, or with the same settings")
+    return old["config"], pd.DataFrame(old["rows"])
+
+
+def _leave_one_out(adata, use_rep, methods, args, n_dims, whiten, train):
+    from . import tl
+
+    return tl.leave_one_out(adata, "day", use_rep=use_rep, methods=methods, seeds=args.seeds,
+                            n_dims=n_dims, whiten=whiten, time_scale=args.time_scale,
+                            device=args.device, mass=args.mass, **train)
 
 
 def _rollout(adata, use_rep, methods, args, n_dims, whiten, train):
@@ -204,7 +243,7 @@ def _rollout(adata, use_rep, methods, args, n_dims, whiten, train):
                      time_scale=args.time_scale)
     holdouts = (None if args.protocol == "rollout" else list(range(1, tc.n_timepoints)))
     return rollout_tc(tc, methods, args.seeds, holdouts=holdouts, device=args.device,
-                      **train)
+                      mass=args.mass, **train)
 
 
 def _ms(values: pd.Series) -> str:

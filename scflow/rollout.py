@@ -9,8 +9,9 @@ with ``n_euler`` steps per unit of model time.
 In the hold-one-out variant the held-out timepoint may be the last one: the model is then
 trained on the timepoints before it and the roll-out extrapolates. ``static_spline``
 (follow each first-timepoint cell through the exact plans of the kept timepoints, a spline
-through them, evaluated at the held-out time) and ``static_ot`` (McCann interpolant of the
-neighbours; interior only) are the non-neural references there. On the train-on-all
+through them, evaluated at the held-out time), ``static_ot`` (McCann interpolant of the
+neighbours; interior only) and ``static_partial`` (its growth-aware, partial-OT form) are the
+non-neural references there. On the train-on-all
 protocol a non-neural method would return the observed cells themselves, so only neural
 methods are scored.
 """
@@ -25,9 +26,11 @@ from torch import Tensor
 
 from .benchmark import (
     ALL_METHODS,
+    _pair_mass,
     _scores,
+    check_mass,
     spline_options,
-    static_ot_interpolant,
+    static_pair_predict,
     static_spline_predict,
 )
 from .integrate import integrate
@@ -66,7 +69,7 @@ def roll_out(model: FlowModel, x0: Tensor, times: Sequence[float], *,
 def rollout_tc(tc: TimeCourse, methods: Sequence[str] = ("otcfm", "mmfm"),
                seeds: Sequence[int] = (0, 1, 2), *, holdouts: Sequence[int] | None = None,
                n_euler: int = 100, device: str = "auto", progress: bool | None = None,
-               **train_kwargs) -> pd.DataFrame:
+               mass: Sequence[float] | None = None, **train_kwargs) -> pd.DataFrame:
     """Run the roll-out protocol on a :class:`TimeCourse` (raw units: ``whiten=False``).
 
     Parameters
@@ -75,7 +78,7 @@ def rollout_tc(tc: TimeCourse, methods: Sequence[str] = ("otcfm", "mmfm"),
         The time course; time should be the timepoint index.
     methods
         Neural methods (``icfm``, ``otcfm``, ``sbcfm``, ``mmfm``); with ``holdouts`` also
-        ``static_spline`` and ``static_ot``.
+        ``static_spline``, ``static_ot`` and ``static_partial``.
     seeds
         One fit per seed (and held-out timepoint).
     holdouts
@@ -84,6 +87,9 @@ def rollout_tc(tc: TimeCourse, methods: Sequence[str] = ("otcfm", "mmfm"),
         extrapolation): train without it, roll out from ``t_0``, score at it.
     n_euler
         Euler steps per unit of model time.
+    mass
+        ``static_partial``: the relative population size at every timepoint (default the
+        numbers of cells).
     **train_kwargs
         Passed to :func:`scflow.fit_flow`.
 
@@ -99,6 +105,7 @@ def rollout_tc(tc: TimeCourse, methods: Sequence[str] = ("otcfm", "mmfm"),
         raise ValueError(f"methods must be among {ALL_METHODS}, got {unknown}")
     if tc.n_timepoints < 2:
         raise ValueError("the roll-out protocol needs at least two timepoints")
+    check_mass(mass, tc.n_timepoints)
     if holdouts is None:
         static = [m for m in methods if m not in NEURAL_METHODS]
         if static:
@@ -137,11 +144,12 @@ def rollout_tc(tc: TimeCourse, methods: Sequence[str] = ("otcfm", "mmfm"),
                 start = time.perf_counter()
                 # the last timepoint held out: train on those before it, extrapolate
                 sub, hold = (_truncate(tc, k), None) if k == tc.n_timepoints - 1 else (tc, k)
-                if method == "static_ot":
+                if method in ("static_ot", "static_partial"):
                     if hold is None:
                         continue  # no right neighbour: nothing to interpolate
                     s = (tc.times[k] - tc.times[k - 1]) / (tc.times[k + 1] - tc.times[k - 1])
-                    pts, w = static_ot_interpolant(tc.xs[k - 1], tc.xs[k + 1], float(s))
+                    pts, w = static_pair_predict(method, tc.xs[k - 1], tc.xs[k + 1], float(s),
+                                                 _pair_mass(mass, k - 1, k + 1))
                     scores = _scores(pts, tc.xs[k], w, with_mmd=False)
                 elif method == "static_spline":
                     pred = static_spline_predict(sub, float(tc.times[k]), start=0,

@@ -28,6 +28,33 @@ def test_benchmark_on_simulated_default(tmp_path, capsys):
     assert (tmp_path / "benchmark_simulate.png").stat().st_size > 1000
 
 
+def test_append_adds_methods_to_the_table_already_written(tmp_path, capsys):
+    base = ["benchmark", "--dataset", "simulate", "--seeds", "0", "--out", str(tmp_path)]
+    main([*base, "--methods", "otcfm,static_ot", "--n-steps", "60"])
+    first = json.loads((tmp_path / "benchmark_simulate.json").read_text())
+    otcfm = [r for r in first["rows"] if r["method"] == "otcfm"]
+    assert main([*base, "--methods", "static_ot,static_partial", "--append"]) == 0
+    data = json.loads((tmp_path / "benchmark_simulate.json").read_text())
+    methods = [r["method"] for r in data["rows"]]
+    # otcfm kept as it was, static_ot replaced (not doubled), static_partial added
+    assert methods.count("otcfm") == 3 and methods.count("static_ot") == 3
+    assert methods.count("static_partial") == 3
+    assert [r for r in data["rows"] if r["method"] == "otcfm"] == otcfm
+    assert data["config"]["methods"] == ["otcfm", "static_ot", "static_partial"]
+    assert len(data["config"]["command"]) == 2 and "--append" in data["config"]["command"][1]
+    md = (tmp_path / "benchmark_simulate.md").read_text()
+    assert md.count("| otcfm |") == 3 and md.count("| static_partial |") == 3
+    assert "and then `scflow benchmark" in md
+    # another set-up is refused before anything is written
+    before = (tmp_path / "benchmark_simulate.json").read_bytes()
+    with pytest.raises(SystemExit, match="other settings .*seeds"):
+        main(["benchmark", "--dataset", "simulate", "--seeds", "0,1", "--out",
+              str(tmp_path), "--methods", "static_ot", "--append"])
+    with pytest.raises(ValueError, match="mass must hold one finite number > 0"):
+        main([*base, "--methods", "static_partial", "--mass", "1,2", "--append"])
+    assert (tmp_path / "benchmark_simulate.json").read_bytes() == before
+
+
 def test_unknown_dataset_and_method_fail_clearly(tmp_path):
     with pytest.raises(SystemExit, match="unknown --dataset"):
         main(["benchmark", "--dataset", "nope", "--out", str(tmp_path)])

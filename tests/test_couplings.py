@@ -207,3 +207,46 @@ def test_transposed_plan_draws_backwards():
     assert back.shape == (45, 30)
     torch.testing.assert_close(back.row_marginal(), plan.sum(0).double() / plan.sum())
     torch.testing.assert_close(back.col_marginal(), plan.sum(1).double() / plan.sum())
+
+
+def test_partial_plan_of_equal_masses_is_the_exact_plan():
+    x, y = _cloud(30, seed=5), _cloud(30, seed=6) + 1
+    partial = C.PartialOT().plan(x, y)
+    exact = C.ExactOT().plan(x, y)
+    cost = C.squared_distances(x, y)
+    assert float((partial * cost).sum()) == pytest.approx(float((exact * cost).sum()),
+                                                          rel=1e-9)
+    torch.testing.assert_close(partial.sum(1), torch.full((30,), 1 / 30, dtype=x.dtype))
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_partial_plan_matches_the_smaller_population_to_its_nearest_cells(flip):
+    # 3 cells near the origin; 6 cells: 3 copies of them shifted by 0.01, 3 far away
+    x = _cloud(3, d=2, seed=7)
+    far = _cloud(3, d=2, seed=8) + 50.0
+    y = torch.cat([x + 0.01, far])
+    a, b = (y, x) if flip else (x, y)
+    plan = C.PartialOT().plan(a, b)
+    masses = C.PartialOT().masses(a, b)
+    # mass per cell: the larger population (6 cells) weighs one
+    torch.testing.assert_close(masses[1 if not flip else 0], torch.full((6,), 1 / 6,
+                                                                        dtype=x.dtype))
+    torch.testing.assert_close(masses[0 if not flip else 1], torch.full((3,), 1 / 6,
+                                                                        dtype=x.dtype))
+    near = plan[:3, :3] if not flip else plan[:3, :3].T
+    torch.testing.assert_close(near, torch.eye(3, dtype=x.dtype) / 6)  # each to its copy
+    assert float(plan.sum()) == pytest.approx(0.5)
+    far_block = plan[:, 3:] if not flip else plan[3:, :]
+    assert float(far_block.sum()) == 0.0  # the far cells are born (or die), not moved
+    # given masses override the counts: equal sizes move everything
+    full = C.PartialOT(mass=(1.0, 1.0)).plan(a, b)
+    assert float(full.sum()) == pytest.approx(1.0)
+
+
+def test_partial_ot_rejects_bad_masses():
+    with pytest.raises(ValueError, match="mass must be two finite numbers"):
+        C.PartialOT(mass=(1.0, -2.0))
+    with pytest.raises(ValueError, match="mass must be two finite numbers"):
+        C.PartialOT(mass=(1.0,))
+    with pytest.raises(ValueError, match="n_dummies"):
+        C.PartialOT(n_dummies=0)

@@ -39,12 +39,13 @@ def test_train_on_all_scores_every_later_timepoint(line_course):
 
 
 def test_hold_one_out_variant_includes_the_extrapolated_last_timepoint(line_course):
-    df = rollout_tc(line_course, ["otcfm", "static_spline", "static_ot"], seeds=[0],
-                    holdouts=[2, 3], n_steps=300, progress=False)
+    df = rollout_tc(line_course, ["otcfm", "static_spline", "static_ot", "static_partial"],
+                    seeds=[0], holdouts=[2, 3], n_steps=300, progress=False)
     assert set(df["protocol"]) == {"holdout"}
     assert (df["holdout_index"] == df["time_index"]).all()
     # static OT has no right neighbour at the last timepoint: no row there
     assert set(df.loc[df.method == "static_ot", "time_index"]) == {2}
+    assert set(df.loc[df.method == "static_partial", "time_index"]) == {2}
     assert set(df.loc[df.method == "otcfm", "time_index"]) == {2, 3}
     for r in df.itertuples():
         stay = wasserstein(line_course.xs[0], line_course.xs[r.time_index])
@@ -58,6 +59,8 @@ def test_rollout_bad_arguments(line_course):
         rollout_tc(line_course, ["otcfm"], seeds=[0], holdouts=[0])
     with pytest.raises(ValueError, match="methods must be among"):
         rollout_tc(line_course, ["magic"], seeds=[0])
+    with pytest.raises(ValueError, match="mass must hold one finite number"):
+        rollout_tc(line_course, ["static_partial"], seeds=[0], holdouts=[2], mass=[1, 2])
 
 
 @pytest.mark.data
