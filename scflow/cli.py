@@ -60,8 +60,9 @@ def _parser() -> argparse.ArgumentParser:
                         "first timepoint through every later one (raw units); "
                         "rollout_holdout: its hold-one-out variant")
     b.add_argument("--methods", default=None,
-                   help="default: otcfm,sbcfm,icfm,mmfm,static_ot,static_spline "
-                        "(rollout: otcfm,mmfm)")
+                   help="default: otcfm,sbcfm,icfm,mmfm,static_ot,static_spline,"
+                        "static_partial (rollout: otcfm,mmfm; rollout_holdout: "
+                        "otcfm,mmfm,static_spline)")
     b.add_argument("--seeds", type=_ints, default=[0, 1, 2])
     b.add_argument("--n-dims", type=int, default=None)
     b.add_argument("--whiten", choices=("auto", "yes", "no"), default="auto",
@@ -149,7 +150,7 @@ def _section(c: dict, table: str) -> str:
     return f"{_title(c)}\n\n{commands}\n\n{table}\n"
 
 
-DEFAULT_METHODS = {"leave_one_out": "otcfm,sbcfm,icfm,mmfm,static_ot,static_spline",
+DEFAULT_METHODS = {"leave_one_out": "otcfm,sbcfm,icfm,mmfm,static_ot,static_spline,static_partial",
                    "rollout": "otcfm,mmfm", "rollout_holdout": "otcfm,mmfm,static_spline"}
 
 
