@@ -128,14 +128,14 @@ def merge(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 def markdown(df: pd.DataFrame) -> str:
     g = df.groupby(["dataset", "holdout_index", "library", "method"], sort=False)
-    s = g.agg(w1=("w1", "mean"), w1_std=("w1", "std"), floor=("floor", "mean"),
-              seconds=("seconds", "mean")).reset_index()
-    lines = ["| data | held-out | library | method | W1 (mean ± std) | floor | s / fit |",
-             "|---|---|---|---|---|---|---|"]
+    s = g.agg(w1=("w1", "mean"), w1_std=("w1", "std"), seeds=("seed", "nunique"),
+              floor=("floor", "mean"), seconds=("seconds", "mean")).reset_index()
+    lines = ["| data | held-out | library | method | W1 (mean ± std) | seeds | floor | s / fit |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in s.itertuples():
+        w1 = f"{r.w1:.3f}" if r.seeds < 2 else f"{r.w1:.3f} ± {r.w1_std:.3f}"
         lines.append(f"| {r.dataset} | {r.holdout_index} | {r.library} | {r.method} | "
-                     f"{r.w1:.3f} ± {np.nan_to_num(r.w1_std):.3f} | {r.floor:.3f} | "
-                     f"{r.seconds:.1f} |")
+                     f"{w1} | {r.seeds} | {r.floor:.3f} | {r.seconds:.1f} |")
     return "\n".join(lines)
 
 
@@ -164,6 +164,17 @@ def goals(df: pd.DataFrame) -> str:
                 + (f"{m[best] / peer:.2f} x: {'yes' if m[best] <= 0.9 * peer else 'no'}"
                    if needs else "not required (TorchCFM within 20% of the floor)") + " |")
     return "\n".join(lines)
+
+
+def _runs(result: dict) -> list[dict]:
+    """The arguments of each run behind a JSON result (a merged one lists its runs)."""
+    return [*result.get("runs", []), *([result["args"]] if result["args"]["datasets"] else [])]
+
+
+def _commands(result: dict) -> list[str]:
+    runs = _runs(result)
+    return [f"python benchmarks/peer_torchcfm.py --datasets {a['datasets']} --methods "
+            f"'{a['methods']}' --ours {a['ours']} --seeds {a['seeds']}" for a in runs]
 
 
 def main() -> None:
@@ -197,14 +208,18 @@ def main() -> None:
     df = merge(frames)
     for name, d in df.groupby("dataset", sort=False):  # the merged rows, one file each
         (out / f"peer_torchcfm_{name}.json").write_text(json.dumps(
-            {"args": vars(args), "runs": [e["args"] for e in earlier],
+            {"args": vars(args), "runs": [a for e in earlier for a in _runs(e)],
              "rows": d.to_dict(orient="records")}, indent=1))
-    command = "python benchmarks/peer_torchcfm.py " + " ".join(sys.argv[1:])
+    commands = [c for e in earlier for c in _commands(e)]
+    if names:
+        commands.append("python benchmarks/peer_torchcfm.py " + " ".join(sys.argv[1:]))
+    commands = "\n".join(f"- `{c}`" for c in dict.fromkeys(commands))
     (out / "peer_torchcfm.md").write_text(
         f"## scflow beside the TorchCFM library (leave one timepoint out; both libraries in "
-        f"every run)\n\n"
-        f"`{command}`\n\nSeeds {','.join(map(str, sorted(df['seed'].unique())))} "
-        f"(runs merged: {len(earlier) + bool(names)}), {args.n_steps} steps, batch "
+        f"every run)\n\nThe runs merged here (each writes its JSON; `--datasets '' --merge "
+        f"FILES...` reports them together):\n\n{commands}\n\n"
+        f"Seeds {','.join(map(str, sorted(df['seed'].unique())))} (the number per row is in "
+        f"the table), {args.n_steps} steps, batch "
         f"{args.batch_size} per interval, MLP 64x3 SELU for both libraries; whitened, "
         f"index time.\n\n"
         f"{goals(df)}\n\n{markdown(df)}\n")
