@@ -76,12 +76,22 @@ def static_partial_interpolant(x0: Tensor, x1: Tensor, s: float = 0.5,
     return pts, w.to(x0.dtype)
 
 
-def static_pair_predict(method: str, x0: Tensor, x1: Tensor, s: float,
-                        mass: tuple[float, float] | None = None) -> tuple[Tensor, Tensor]:
-    """``static_ot`` or ``static_partial`` between two neighbours, at fraction ``s``."""
+PAIR_METHODS = ("static_ot", "static_partial")
+
+
+def static_pair_predict(method: str, tc: TimeCourse, k: int,
+                        mass: Sequence[float] | None = None) -> tuple[Tensor, Tensor]:
+    """``static_ot`` or ``static_partial`` at timepoint ``k``, from ``k - 1`` and ``k + 1``.
+
+    ``mass``: the relative population size at every timepoint (``static_partial``; default
+    the numbers of cells). Returns the weighted points, as the interpolants do.
+    """
+    t_prev, t_k, t_next = (float(tc.times[i]) for i in (k - 1, k, k + 1))
+    s = (t_k - t_prev) / (t_next - t_prev)
     if method == "static_partial":
-        return static_partial_interpolant(x0, x1, s, mass)
-    return static_ot_interpolant(x0, x1, s)
+        pair = None if mass is None else (float(mass[k - 1]), float(mass[k + 1]))
+        return static_partial_interpolant(tc.xs[k - 1], tc.xs[k + 1], s, pair)
+    return static_ot_interpolant(tc.xs[k - 1], tc.xs[k + 1], s)
 
 
 def static_spline_predict(tc: TimeCourse, t: float, *, start: int, holdout: int | None = None,
@@ -125,10 +135,6 @@ def check_mass(mass: Sequence[float] | None, n_timepoints: int) -> None:
             isinstance(v, (int, float)) and math.isfinite(v) and v > 0 for v in values):
         raise ValueError(f"mass must hold one finite number > 0 per timepoint "
                          f"({n_timepoints}), got {mass!r}")
-
-
-def _pair_mass(mass: Sequence[float] | None, k0: int, k1: int) -> tuple[float, float] | None:
-    return None if mass is None else (float(mass[k0]), float(mass[k1]))
 
 
 def _scores(pred: Tensor, real: Tensor, weights: Tensor | None = None, *,
@@ -194,16 +200,14 @@ def leave_one_out_tc(tc: TimeCourse, methods: Sequence[str] = ALL_METHODS,
         raise ValueError(f"holdouts must be interior timepoint indices {interior}, got {bad}")
     rows = []
     for k in holdouts:
-        x_prev, x_real, x_next = tc.xs[k - 1], tc.xs[k], tc.xs[k + 1]
-        t_prev, t_k, t_next = (float(tc.times[i]) for i in (k - 1, k, k + 1))
+        x_prev, x_real = tc.xs[k - 1], tc.xs[k]
+        t_prev, t_k = float(tc.times[k - 1]), float(tc.times[k])
         base = {"holdout": tc.labels[k], "holdout_index": k,
                 "floor": sampling_floor(x_real)}
         for method in methods:
-            if method in ("static_ot", "static_partial"):  # deterministic: one row per seed
+            if method in PAIR_METHODS:  # deterministic: solved once, one row per seed
                 start = time.perf_counter()
-                pts, w = static_pair_predict(method, x_prev, x_next,
-                                             (t_k - t_prev) / (t_next - t_prev),
-                                             _pair_mass(mass, k - 1, k + 1))
+                pts, w = static_pair_predict(method, tc, k, mass)
                 scores = {**_scores(pts, x_real, w), "seconds": time.perf_counter() - start}
                 rows += [{"method": method, **base, "seed": int(s), **scores} for s in seeds]
                 continue
