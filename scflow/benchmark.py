@@ -16,7 +16,6 @@ mass appears (growth) or fades (death) in place, linearly in time.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 
@@ -24,7 +23,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from .couplings import ExactOT, PartialOT, sample_trajectories_through
+from .couplings import ExactOT, PartialOT, positive_number, sample_trajectories_through
 from .integrate import integrate
 from .metrics import mmd, sampling_floor, wasserstein
 from .timecourse import TimeCourse
@@ -131,8 +130,7 @@ def check_mass(mass: Sequence[float] | None, n_timepoints: int) -> None:
     if mass is None:
         return
     values = list(mass)
-    if len(values) != n_timepoints or not all(
-            isinstance(v, (int, float)) and math.isfinite(v) and v > 0 for v in values):
+    if len(values) != n_timepoints or not all(positive_number(v) for v in values):
         raise ValueError(f"mass must hold one finite number > 0 per timepoint "
                          f"({n_timepoints}), got {mass!r}")
 

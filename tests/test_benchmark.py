@@ -151,6 +151,12 @@ def test_static_partial_in_the_table_takes_masses(line_course):
     assert grown.set_index("holdout_index").loc[2, "w1"] != pytest.approx(w[("static_ot", 2)])
     with pytest.raises(ValueError, match="mass must hold one finite number > 0 per timepoint"):
         leave_one_out_tc(line_course, ["static_partial"], mass=[1.0, 2.0])
+    with pytest.raises(ValueError, match="mass must hold one finite number > 0 per timepoint"):
+        leave_one_out_tc(line_course, ["static_partial"], mass=[1.0, 1.0, 1.0, "4"])
+    # NumPy numbers (e.g. counts from obs) are numbers: the same rows as Python floats
+    as_numpy = leave_one_out_tc(line_course, ["static_partial"], seeds=[0],
+                                mass=np.array([1, 1, 1, 4]))
+    assert as_numpy["w1"].tolist() == grown["w1"].tolist()
 
 
 @pytest.mark.data

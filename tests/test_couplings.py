@@ -248,5 +248,18 @@ def test_partial_ot_rejects_bad_masses():
         C.PartialOT(mass=(1.0, -2.0))
     with pytest.raises(ValueError, match="mass must be two finite numbers"):
         C.PartialOT(mass=(1.0,))
+    with pytest.raises(ValueError, match="mass must be two finite numbers"):
+        C.PartialOT(mass=(True, 1.0))
+    with pytest.raises(ValueError, match="mass must be two finite numbers"):
+        C.PartialOT(mass=np.array([np.nan, 1.0]))
     with pytest.raises(ValueError, match="n_dummies"):
         C.PartialOT(n_dummies=0)
+
+
+def test_partial_ot_takes_numpy_masses():
+    """Masses from NumPy (e.g. cell counts of ``obs.value_counts()``) give the same plan
+    as the same numbers in Python."""
+    x, y = _cloud(4, d=2, seed=1), _cloud(6, d=2, seed=2)
+    expected = C.PartialOT(mass=(2.0, 3.0)).plan(x, y)
+    for mass in (np.array([2, 3]), (np.int64(2), np.float32(3.0))):
+        torch.testing.assert_close(C.PartialOT(mass=mass).plan(x, y), expected)
