@@ -43,9 +43,11 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--ema", type=float, default=0.999, help="weight-average decay; 0: none")
     g.add_argument("--device", default="auto")
     g.add_argument("--spline", choices=("natural", "pchip"), default="natural",
-                   help="mmfm / static_spline: spline through the chained cells")
+                   help="mmfm / static_spline: spline through the chained cells; "
+                        "static_mean_spline: through the timepoints' means")
     g.add_argument("--window", type=int, default=None,
-                   help="mmfm / static_spline: knots on each side of a segment (default all)")
+                   help="mmfm / static_spline / static_mean_spline: knots on each side of a "
+                        "segment (default all)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -61,8 +63,8 @@ def _parser() -> argparse.ArgumentParser:
                         "rollout_holdout: its hold-one-out variant")
     b.add_argument("--methods", default=None,
                    help="default: otcfm,sbcfm,icfm,mmfm,static_ot,static_spline,"
-                        "static_partial (rollout: otcfm,mmfm; rollout_holdout: "
-                        "otcfm,mmfm,static_spline)")
+                        "static_partial,static_mean_spline (rollout: otcfm,mmfm; "
+                        "rollout_holdout: otcfm,mmfm,static_spline)")
     b.add_argument("--seeds", type=_ints, default=[0, 1, 2])
     b.add_argument("--n-dims", type=int, default=None)
     b.add_argument("--whiten", choices=("auto", "yes", "no"), default="auto",
@@ -150,7 +152,8 @@ def _section(c: dict, table: str) -> str:
     return f"{_title(c)}\n\n{commands}\n\n{table}\n"
 
 
-DEFAULT_METHODS = {"leave_one_out": "otcfm,sbcfm,icfm,mmfm,static_ot,static_spline,static_partial",
+DEFAULT_METHODS = {"leave_one_out": ("otcfm,sbcfm,icfm,mmfm,static_ot,static_spline,"
+                                     "static_partial,static_mean_spline"),
                    "rollout": "otcfm,mmfm", "rollout_holdout": "otcfm,mmfm,static_spline"}
 
 

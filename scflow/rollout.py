@@ -10,8 +10,9 @@ In the hold-one-out variant the held-out timepoint may be the last one: the mode
 trained on the timepoints before it and the roll-out extrapolates. ``static_spline``
 (follow each first-timepoint cell through the exact plans of the kept timepoints, a spline
 through them, evaluated at the held-out time), ``static_ot`` (McCann interpolant of the
-neighbours; interior only) and ``static_partial`` (its growth-aware, partial-OT form) are the
-non-neural references there. On the train-on-all
+neighbours; interior only), ``static_partial`` (its growth-aware, partial-OT form) and
+``static_mean_spline`` (static OT re-centred on the spline through the timepoints' means;
+interior only) are the non-neural references there. On the train-on-all
 protocol a non-neural method would return the observed cells themselves, so only neural
 methods are scored.
 """
@@ -78,7 +79,7 @@ def rollout_tc(tc: TimeCourse, methods: Sequence[str] = ("otcfm", "mmfm"),
         The time course; time should be the timepoint index.
     methods
         Neural methods (``icfm``, ``otcfm``, ``sbcfm``, ``mmfm``); with ``holdouts`` also
-        ``static_spline``, ``static_ot`` and ``static_partial``.
+        ``static_spline``, ``static_ot``, ``static_partial`` and ``static_mean_spline``.
     seeds
         One fit per seed (and held-out timepoint).
     holdouts
@@ -149,7 +150,8 @@ def rollout_tc(tc: TimeCourse, methods: Sequence[str] = ("otcfm", "mmfm"),
                     if hold is None:
                         continue  # no right neighbour: nothing to interpolate
                     if (method, k) not in solved:
-                        pts, w = static_pair_predict(method, tc, k, mass)
+                        pts, w = static_pair_predict(method, tc, k, mass,
+                                                     **spline_options(train_kwargs))
                         solved[method, k] = (_scores(pts, tc.xs[k], w, with_mmd=False),
                                              time.perf_counter() - start)
                     scores, seconds = solved[method, k]

@@ -39,13 +39,15 @@ def test_train_on_all_scores_every_later_timepoint(line_course):
 
 
 def test_hold_one_out_variant_includes_the_extrapolated_last_timepoint(line_course):
-    df = rollout_tc(line_course, ["otcfm", "static_spline", "static_ot", "static_partial"],
+    df = rollout_tc(line_course, ["otcfm", "static_spline", "static_ot", "static_partial",
+                                  "static_mean_spline"],
                     seeds=[0], holdouts=[2, 3], n_steps=300, progress=False)
     assert set(df["protocol"]) == {"holdout"}
     assert (df["holdout_index"] == df["time_index"]).all()
     # static OT has no right neighbour at the last timepoint: no row there
     assert set(df.loc[df.method == "static_ot", "time_index"]) == {2}
     assert set(df.loc[df.method == "static_partial", "time_index"]) == {2}
+    assert set(df.loc[df.method == "static_mean_spline", "time_index"]) == {2}
     assert set(df.loc[df.method == "otcfm", "time_index"]) == {2, 3}
     for r in df.itertuples():
         stay = wasserstein(line_course.xs[0], line_course.xs[r.time_index])

@@ -37,7 +37,7 @@ def leave_one_out(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pc
         Key of ``obsm`` (or ``"X"``).
     methods
         Among ``"icfm"``, ``"otcfm"``, ``"sbcfm"``, ``"mmfm"``, ``"static_ot"``,
-        ``"static_spline"``, ``"static_partial"``.
+        ``"static_spline"``, ``"static_partial"``, ``"static_mean_spline"``.
     seeds
         Random states, one fit each.
     holdouts
@@ -45,9 +45,9 @@ def leave_one_out(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pc
         interior timepoint.
     **train_kwargs
         ``n_steps``, ``batch_size``, ``lr``, ``sigma``, ``hidden``, ``coupling``; ``spline``
-        and ``window`` for ``mmfm`` and ``static_spline``; ``mass`` for ``static_partial``
-        (the relative population size at each timepoint, in time order; default the numbers
-        of cells).
+        and ``window`` for ``mmfm``, ``static_spline`` and ``static_mean_spline``; ``mass``
+        for ``static_partial`` (the relative population size at each timepoint, in time
+        order; default the numbers of cells).
 
     Returns
     -------
