@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -35,7 +36,9 @@ def test_there_are_tutorials():
     names = [p.name for p in NOTEBOOKS]
     assert {"01_quickstart_emt.ipynb", "02_gene_space_schiebinger.ipynb",
             "03_benchmark.ipynb"} <= set(names)
-    for path in NOTEBOOKS:  # committed without outputs
+    for path in NOTEBOOKS:  # committed without outputs, valid nbformat 4.5 (cell ids)
+        raw = json.loads(path.read_text())
+        assert all("id" in c for c in raw["cells"]), f"{path.name}: a cell has no id"
         nb = nbformat.read(path, as_version=4)
         assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), path.name
 
