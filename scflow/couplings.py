@@ -377,11 +377,11 @@ class UnbalancedOT(_PlanCoupling):
         return plan.to(x0.dtype)
 
 
-
 def positive_number(value: object) -> bool:
     """Whether ``value`` is one finite real number > 0 (Python or NumPy; not a bool)."""
     return (isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
             and math.isfinite(value) and value > 0)
+
 
 @dataclass(frozen=True)
 class PartialOT(_PlanCoupling):
