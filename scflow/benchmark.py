@@ -80,6 +80,12 @@ def static_partial_interpolant(x0: Tensor, x1: Tensor, s: float = 0.5,
     return pts, w.to(x0.dtype)
 
 
+def _fraction(tc: TimeCourse, k: int) -> float:
+    """Where timepoint ``k`` sits between ``k - 1`` (0) and ``k + 1`` (1), in model time."""
+    t_prev, t_k, t_next = (float(tc.times[i]) for i in (k - 1, k, k + 1))
+    return (t_k - t_prev) / (t_next - t_prev)
+
+
 def static_mean_spline_interpolant(tc: TimeCourse, k: int, *, spline: str = "natural",
                                    window: int | None = None) -> tuple[Tensor, Tensor]:
     """:func:`static_ot_interpolant` between ``k - 1`` and ``k + 1``, re-centred on the means.
@@ -100,8 +106,7 @@ def static_mean_spline_interpolant(tc: TimeCourse, k: int, *, spline: str = "nat
     keep = [r for r in range(tc.n_timepoints) if r != k]
     times = torch.as_tensor([float(tc.times[r]) for r in keep], dtype=tc.xs[0].dtype,
                             device=tc.xs[0].device)
-    s = (float(tc.times[k]) - float(tc.times[k - 1])) / (float(tc.times[k + 1])
-                                                          - float(tc.times[k - 1]))
+    s = _fraction(tc, k)
     pts, w = static_ot_interpolant(tc.xs[k - 1], tc.xs[k + 1], s)
     means = torch.stack([tc.xs[r].mean(0) for r in keep])[None]  # (1, K, d)
     t = torch.full((1,), float(tc.times[k]), dtype=times.dtype, device=times.device)
@@ -125,8 +130,7 @@ def static_pair_predict(method: str, tc: TimeCourse, k: int,
     """
     if method == "static_mean_spline":
         return static_mean_spline_interpolant(tc, k, spline=spline, window=window)
-    t_prev, t_k, t_next = (float(tc.times[i]) for i in (k - 1, k, k + 1))
-    s = (t_k - t_prev) / (t_next - t_prev)
+    s = _fraction(tc, k)
     if method == "static_partial":
         pair = None if mass is None else (float(mass[k - 1]), float(mass[k + 1]))
         return static_partial_interpolant(tc.xs[k - 1], tc.xs[k + 1], s, pair)
