@@ -29,7 +29,7 @@ test: install
 	$(PY) -m pytest -q -p no:cacheprovider
 
 lint: install
-	$(VENV)/bin/ruff check scflow tests benchmarks
+	$(VENV)/bin/ruff check scflow tests benchmarks tutorials
 
 clean:
 	rm -rf $(VENV) results .pytest_cache

@@ -196,6 +196,19 @@ def _scores(pred: Tensor, real: Tensor, weights: Tensor | None = None, *,
     return out
 
 
+def interior_holdouts(tc: TimeCourse, holdouts: Sequence[int] | None, what: str
+                      ) -> list[int]:
+    """``holdouts`` checked to be interior timepoint indices (default all of them)."""
+    interior = list(range(1, tc.n_timepoints - 1))
+    if not interior:
+        raise ValueError(f"{what} needs at least three timepoints")
+    ks = interior if holdouts is None else [int(k) for k in holdouts]
+    bad = [k for k in ks if k not in interior]
+    if bad:
+        raise ValueError(f"holdouts must be interior timepoint indices {interior}, got {bad}")
+    return ks
+
+
 def leave_one_out_tc(tc: TimeCourse, methods: Sequence[str] = ALL_METHODS,
                      seeds: Sequence[int] = (0, 1, 2), *,
                      holdouts: Sequence[int] | None = None, n_euler: int = 100,
@@ -233,13 +246,7 @@ def leave_one_out_tc(tc: TimeCourse, methods: Sequence[str] = ALL_METHODS,
     if unknown:
         raise ValueError(f"methods must be among {ALL_METHODS}, got {unknown}")
     check_mass(mass, tc.n_timepoints)
-    interior = list(range(1, tc.n_timepoints - 1))
-    if not interior:
-        raise ValueError("leave-one-out needs at least three timepoints")
-    holdouts = interior if holdouts is None else [int(k) for k in holdouts]
-    bad = [k for k in holdouts if k not in interior]
-    if bad:
-        raise ValueError(f"holdouts must be interior timepoint indices {interior}, got {bad}")
+    holdouts = interior_holdouts(tc, holdouts, "leave-one-out")
     rows = []
     for k in holdouts:
         x_prev, x_real = tc.xs[k - 1], tc.xs[k]

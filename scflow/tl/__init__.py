@@ -4,7 +4,7 @@ Every tool takes ``adata`` first and keyword-only options; the ones that write r
 ``None`` (or the modified copy with ``copy=True``) and validate everything before writing.
 """
 
-from ._benchmark import leave_one_out
+from ._benchmark import error_budget, leave_one_out
 from ._fate import fate
 from ._fit import fit
 from ._gene_trends import gene_trends
@@ -12,5 +12,5 @@ from ._store import load_model
 from ._trajectories import predict, trajectories
 from ._velocity import velocity
 
-__all__ = ["fate", "fit", "gene_trends", "leave_one_out", "load_model", "predict",
+__all__ = ["error_budget", "fate", "fit", "gene_trends", "leave_one_out", "load_model", "predict",
            "trajectories", "velocity"]

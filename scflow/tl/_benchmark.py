@@ -1,4 +1,4 @@
-"""``tl.leave_one_out``: the benchmark protocol on an AnnData."""
+"""``tl.leave_one_out`` and ``tl.error_budget``: the benchmark protocol on an AnnData."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import pandas as pd
 from anndata import AnnData
 
 from ..benchmark import ALL_METHODS, leave_one_out_tc
+from ..error_budget import check_n_fractions, error_budget_tc
+from ..timecourse import TimeCourse
 from ._anndata import check_adata, get_times, time_course
 from ._times import Timeline
 
@@ -58,12 +60,58 @@ def leave_one_out(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pc
     unknown = [m for m in methods if m not in ALL_METHODS]
     if unknown:
         raise ValueError(f"methods must be among {ALL_METHODS}, got {unknown}")
-    tc = time_course(adata, time_key, use_rep, n_dims=n_dims, whiten=whiten,
-                     time_scale=time_scale)
-    idx = None
-    if holdouts is not None:
-        timeline = Timeline.from_column(tc, get_times(adata, time_key))
-        idx = [timeline.require_index(h, "holdouts") for h in holdouts]
+    tc, idx = _course(adata, time_key, use_rep, n_dims, whiten, time_scale, holdouts)
     return leave_one_out_tc(tc, methods, seeds, holdouts=idx, n_euler=n_euler, device=device,
                             progress=progress, **train_kwargs)
 
+
+
+def error_budget(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
+                 n_dims: int | None = None, whiten: bool = True, time_scale: str = "index",
+                 holdouts: Sequence | None = None, n_fractions: int = 21) -> pd.DataFrame:
+    """Where the leave-one-out error of each held-out timepoint comes from.
+
+    For every interior timepoint ``k``, on the data as :func:`leave_one_out` scales them:
+    the sampling floor; the W1 of the static-OT reference (McCann interpolant of the exact
+    plan ``k - 1 -> k + 1`` at ``k``'s time); the W1 left when that interpolant is taken at
+    the fraction that fits ``k``'s cells best (a timing oracle) or moved onto ``k``'s mean
+    (a centre oracle). The oracles read the held-out cells: they bound what better timing or
+    a better centre could gain, and are not methods.
+
+    Parameters
+    ----------
+    adata
+        Annotated data; not modified. May be backed (``backed="r"``).
+    time_key
+        Column of ``obs`` with each cell's time.
+    use_rep
+        Key of ``obsm`` (or ``"X"``).
+    n_dims, whiten, time_scale
+        As in :func:`leave_one_out`.
+    holdouts
+        Time labels (in the units of ``obs[time_key]``); default every interior timepoint.
+    n_fractions
+        Number of evenly spaced fractions in ``[0, 1]`` the timing oracle searches (the
+        protocol's own fraction is searched too).
+
+    Returns
+    -------
+    One row per held-out timepoint: ``holdout``, ``holdout_index``, ``floor``, ``w1_prev``
+    and ``w1_next`` (W1 to each neighbour), ``fraction`` (where the protocol places ``k``),
+    ``static_ot``, ``best_fraction``, ``timing_oracle``, ``centre_oracle``.
+    """
+    check_adata(adata, writing=False, backed_ok=True)
+    check_n_fractions(n_fractions)
+    tc, idx = _course(adata, time_key, use_rep, n_dims, whiten, time_scale, holdouts)
+    return error_budget_tc(tc, idx, n_fractions=n_fractions)
+
+
+def _course(adata: AnnData, time_key: str, use_rep: str, n_dims: int | None, whiten: bool,
+            time_scale: str, holdouts: Sequence | None) -> tuple[TimeCourse, list[int] | None]:
+    """The scaled time course, and the indices of the held-out time labels (or ``None``)."""
+    tc = time_course(adata, time_key, use_rep, n_dims=n_dims, whiten=whiten,
+                     time_scale=time_scale)
+    if holdouts is None:
+        return tc, None
+    timeline = Timeline.from_column(tc, get_times(adata, time_key))
+    return tc, [timeline.require_index(h, "holdouts") for h in holdouts]

@@ -29,3 +29,23 @@ def test_leave_one_out_holdouts_by_label(blobs):
     with pytest.raises(ValueError, match="holdouts"):
         scflow.tl.leave_one_out(blobs, "label", use_rep="X_pca", methods=("static_ot",),
                                 holdouts=["D3"])
+
+
+def test_error_budget_on_anndata(blobs):
+    before = snapshot(blobs)
+    df = scflow.tl.error_budget(blobs, "label", use_rep="X_pca", n_dims=3, n_fractions=5)
+    assert snapshot(blobs) == before  # adata is not modified
+    assert list(df["holdout"]) == ["D1", "D2"] and list(df["holdout_index"]) == [1, 2]
+    assert (df["timing_oracle"] <= df["static_ot"] + 1e-12).all()
+    assert (df["floor"] > 0).all() and (df["w1_prev"] > 0).all()
+    loo = scflow.tl.leave_one_out(blobs, "label", use_rep="X_pca", n_dims=3,
+                                  methods=("static_ot",), seeds=(0,))
+    np.testing.assert_allclose(df["static_ot"], loo["w1"], rtol=1e-9)
+    one = scflow.tl.error_budget(blobs, "label", use_rep="X_pca", n_dims=3, holdouts=["D2"])
+    assert list(one["holdout_index"]) == [2]
+    with pytest.raises(ValueError, match="holdouts"):
+        scflow.tl.error_budget(blobs, "label", use_rep="X_pca", holdouts=["D3"])
+    with pytest.raises(ValueError, match="n_fractions"):
+        scflow.tl.error_budget(blobs, "label", use_rep="X_pca", n_fractions=1)
+    with pytest.raises(TypeError, match="adata"):
+        scflow.tl.error_budget(blobs.X, "label")
