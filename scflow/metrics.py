@@ -116,7 +116,10 @@ def energy_distance(x: ArrayLike, y: ArrayLike) -> float:
 def sampling_floor(x: ArrayLike, *, n_splits: int = 5, random_state: int = 0) -> float:
     """Mean exact W1 between two random halves of ``x``: the noise level of a W1 score.
 
-    No model can be expected to score below this at a held-out timepoint of this size.
+    The noise level of a W1 score at a held-out timepoint of this size: a model near it has
+    little left to gain. It is not a strict bound: each half has half the points, so a
+    prediction with many points scored against all of ``x`` can land somewhat under it
+    (measured: EMT 10-D, static OT moved onto the held-out mean, 1.60 against 1.74).
     """
     xt = _as_tensor(x, "x")
     if len(xt) < 4:
