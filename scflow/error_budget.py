@@ -2,10 +2,12 @@
 
 For a held-out timepoint ``k`` the protocol's static reference is the McCann interpolant of
 the exact OT plan between ``k - 1`` and ``k + 1`` at ``k``'s fraction of the way in model
-time (the midpoint in index time). Three oracles, each allowed to look at the held-out
-cells, bound what any interpolant of that plan could gain:
+time (the midpoint in index time). Beside it, the noise level of a score and two oracles,
+each allowed to look at the held-out cells, which bound what better timing or a better
+centre could gain for an interpolant of that plan:
 
-- ``floor``: W1 between two random halves of the held-out cells (sampling noise);
+- ``floor``: W1 between two random halves of the held-out cells (sampling noise; not a
+  strict bound, see :func:`~scflow.metrics.sampling_floor`);
 - ``timing_oracle``: the same interpolant at the fraction that fits the held-out cells best
   (``best_fraction``): the error left if only the held-out *time* were known better;
 - ``centre_oracle``: the interpolant at the protocol's fraction, moved so that its centre is
@@ -23,7 +25,7 @@ from collections.abc import Sequence
 import pandas as pd
 import torch
 
-from .benchmark import interior_holdouts
+from .benchmark import _fraction, interior_holdouts
 from .couplings import ExactOT
 from .metrics import sampling_floor, wasserstein
 from .timecourse import TimeCourse
@@ -35,6 +37,7 @@ COLUMNS = ["holdout", "holdout_index", "floor", "w1_prev", "w1_next", "fraction"
 
 
 def check_n_fractions(n_fractions: object) -> int:
+    """``n_fractions`` as an ``int``; a ``ValueError`` unless it is an integer >= 2."""
     if (isinstance(n_fractions, bool) or not isinstance(n_fractions, numbers.Integral)
             or n_fractions < 2):
         raise ValueError(f"n_fractions must be an integer of at least 2, got {n_fractions!r}")
@@ -69,8 +72,7 @@ def error_budget_tc(tc: TimeCourse, holdouts: Sequence[int] | None = None, *,
 def _row(tc: TimeCourse, k: int, n_fractions: int) -> dict:
     """The budget of held-out timepoint ``k``."""
     x0, xk, x1 = tc.xs[k - 1], tc.xs[k], tc.xs[k + 1]
-    t0, tk, t1 = (float(tc.times[r]) for r in (k - 1, k, k + 1))
-    s_protocol = (tk - t0) / (t1 - t0)
+    s_protocol = _fraction(tc, k)
     plan = ExactOT().plan(x0, x1)  # solved once, moved to every fraction
     i, j = torch.nonzero(plan, as_tuple=True)
     a, b, w = x0[i], x1[j], plan[i, j]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 import scflow
 from scflow.benchmark import leave_one_out_tc
@@ -95,7 +94,6 @@ def test_bargaje_timing_oracle(data_dir):
     any method chosen without the held-out cells gains over static OT."""
     adata = scflow.datasets.bargaje()
     tc = TimeCourse.from_arrays(adata.obsm["X_emb"], adata.obs["day"], whiten=True)
-    torch.set_num_threads(1)
     budget = error_budget_tc(tc).set_index("holdout_index")
     print(budget.round(3).to_string())
     assert budget.loc[3, "w1_next"] < 0.5 * budget.loc[3, "w1_prev"]

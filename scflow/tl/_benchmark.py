@@ -8,7 +8,7 @@ import pandas as pd
 from anndata import AnnData
 
 from ..benchmark import ALL_METHODS, leave_one_out_tc
-from ..error_budget import check_n_fractions, error_budget_tc
+from ..error_budget import error_budget_tc
 from ..timecourse import TimeCourse
 from ._anndata import check_adata, get_times, time_course
 from ._times import Timeline
@@ -65,7 +65,6 @@ def leave_one_out(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pc
                             progress=progress, **train_kwargs)
 
 
-
 def error_budget(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
                  n_dims: int | None = None, whiten: bool = True, time_scale: str = "index",
                  holdouts: Sequence | None = None, n_fractions: int = 21) -> pd.DataFrame:
@@ -101,7 +100,6 @@ def error_budget(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca
     ``static_ot``, ``best_fraction``, ``timing_oracle``, ``centre_oracle``.
     """
     check_adata(adata, writing=False, backed_ok=True)
-    check_n_fractions(n_fractions)
     tc, idx = _course(adata, time_key, use_rep, n_dims, whiten, time_scale, holdouts)
     return error_budget_tc(tc, idx, n_fractions=n_fractions)
 
