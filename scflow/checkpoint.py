@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._checks import integer
 from ._io import atomic_file
 
 __all__ = ["Checkpointer", "fit_config", "fingerprint", "load_checkpoint", "save_checkpoint"]
@@ -102,8 +103,7 @@ class Checkpointer:
                  ema: torch.nn.Module | list[torch.Tensor] | None,
                  generator: torch.Generator,
                  losses: torch.Tensor) -> None:
-        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
-            raise ValueError(f"checkpoint_every must be a positive integer, got {every!r}")
+        integer(every, "checkpoint_every", lower=1)
         if not isinstance(path, (str, os.PathLike)) or not str(path):
             raise ValueError(f"checkpoint must be a file path, got {path!r}")
         self.path = Path(path)

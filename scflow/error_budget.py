@@ -19,12 +19,12 @@ evenly the model time spaces them. None of these is a method: they read the held
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 
 import pandas as pd
 import torch
 
+from ._checks import integer
 from .benchmark import _fraction, interior_holdouts
 from .couplings import ExactOT
 from .metrics import sampling_floor, wasserstein
@@ -38,10 +38,7 @@ COLUMNS = ["holdout", "holdout_index", "floor", "w1_prev", "w1_next", "fraction"
 
 def check_n_fractions(n_fractions: object) -> int:
     """``n_fractions`` as an ``int``; a ``ValueError`` unless it is an integer >= 2."""
-    if (isinstance(n_fractions, bool) or not isinstance(n_fractions, numbers.Integral)
-            or n_fractions < 2):
-        raise ValueError(f"n_fractions must be an integer of at least 2, got {n_fractions!r}")
-    return int(n_fractions)
+    return integer(n_fractions, "n_fractions", lower=2)
 
 
 def error_budget_tc(tc: TimeCourse, holdouts: Sequence[int] | None = None, *,

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 from torchdiffeq import odeint
 
+from ._checks import integer
 from .model import FlowModel
 
 __all__ = ["integrate", "SOLVERS"]
@@ -55,8 +56,7 @@ def integrate(model: FlowModel, x0: Tensor, t0: float, t1: float, *, n_steps: in
     generator
         Random generator on the model's device for the SDE noise.
     """
-    if int(n_steps) < 1:
-        raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}")
+    integer(n_steps, "n_steps", lower=1)
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
     if stochastic and not model.has_score:

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ._checks import integer
 from ._io import atomic_file
 
 __all__ = ["MLP", "FlowModel", "FORMAT_VERSION"]
@@ -77,8 +78,7 @@ class FlowModel(nn.Module):
                  activation: str = "selu", *, score: bool = False, sigma: float = 0.0,
                  meta: Mapping[str, Any] | None = None) -> None:
         super().__init__()
-        if int(dim) <= 0:
-            raise ValueError(f"dim must be a positive integer, got {dim!r}")
+        integer(dim, "dim", lower=1)
         self.dim, self.hidden, self.activation = int(dim), _check_hidden(hidden), activation
         self.sigma = float(sigma)
         self.velocity_net = MLP(self.dim, self.hidden, activation)

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ._checks import integer
+
 __all__ = [
     "ProbabilityPath",
     "LinearPath",
@@ -355,10 +357,8 @@ class SplinePath:
             raise ValueError(f"sigma must be a finite number >= 0, got {self.sigma!r}")
         if self.kind not in SPLINE_KINDS:
             raise ValueError(f"kind must be one of {SPLINE_KINDS}, got {self.kind!r}")
-        if self.window is not None and (isinstance(self.window, bool)
-                                        or int(self.window) != self.window
-                                        or self.window < 1):
-            raise ValueError(f"window must be a positive integer or None, got {self.window!r}")
+        if self.window is not None:
+            integer(self.window, "window", lower=1, expected="a positive integer or None")
         if self.window is not None and self.kind != "natural":
             raise ValueError("window applies to kind='natural' only (PCHIP is already local)")
         if self.brownian and self.sigma <= 0:

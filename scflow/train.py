@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,6 +23,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from . import distributed as _dist
+from ._checks import integer
 from ._settings import settings
 from .checkpoint import Checkpointer, fit_config
 from .couplings import (
@@ -60,14 +62,12 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return device
 
 
-def _positive(name: str, value, kind=int):
+def _positive(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise ValueError(f"{name} must be a positive number, got {value!r}")
     if not (value > 0 and math.isfinite(value)):
         raise ValueError(f"{name} must be positive, got {value!r}")
-    if kind is int and int(value) != value:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return kind(value)
+    return float(value)
 
 
 @dataclass
@@ -224,12 +224,12 @@ def fit_flow(tc: TimeCourse, method: str = "otcfm", *, holdout: int | None = Non
         raise ValueError(f"coupling must be 'global' for method 'mmfm', got {coupling!r}")
     if coupling not in COUPLING_MODES:
         raise ValueError(f"coupling must be one of {COUPLING_MODES}, got {coupling!r}")
-    n_steps = _positive("n_steps", n_steps)
-    batch_size = _positive("batch_size", batch_size)
-    lr = _positive("lr", lr, float)
+    n_steps = integer(n_steps, "n_steps", lower=1)
+    batch_size = integer(batch_size, "batch_size", lower=1)
+    lr = _positive("lr", lr)
     sigma = DEFAULT_SIGMA[method] if sigma is None else float(sigma)
     if method == "sbcfm":
-        sigma = _positive("sigma", sigma, float)
+        sigma = _positive("sigma", sigma)
     elif not (sigma >= 0 and math.isfinite(sigma)):
         raise ValueError(f"sigma must be a finite number >= 0, got {sigma!r}")
     if holdout is not None and not 0 < int(holdout) < tc.n_timepoints - 1:

@@ -95,9 +95,9 @@ def test_meta_records_protocol(shifted_course):
 @pytest.mark.parametrize("kwargs,match", [
     (dict(method="ddpm"), "method must be one of"),
     (dict(coupling="local"), "coupling must be one of"),
-    (dict(n_steps=0), "n_steps must be positive"),
+    (dict(n_steps=0), "n_steps must be a positive integer, got 0"),
     (dict(n_steps=2.5), "n_steps must be a positive integer"),
-    (dict(batch_size=-1), "batch_size must be positive"),
+    (dict(batch_size=-1), "batch_size must be a positive integer, got -1"),
     (dict(lr=0.0), "lr must be positive"),
     (dict(sigma=-0.1), "sigma must be"),
     (dict(method="sbcfm", sigma=0.0), "sigma must be positive"),

@@ -24,6 +24,8 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
+from .._checks import integer
+
 __all__ = ["simulate", "true_paths"]
 
 _SPEED = 4.0  # v: distance travelled along axis 1 over the whole course
@@ -46,12 +48,6 @@ def _drift(x: np.ndarray, s: float) -> np.ndarray:
 def _check(name: str, value: Any, ok: bool, expected: str) -> None:
     if not ok:
         raise ValueError(f"{name} must be {expected}, got {value!r}")
-
-
-def _check_int(name: str, value: Any, lower: int, expected: str, upper: int | None = None) -> None:
-    ok = isinstance(value, int | np.integer) and not isinstance(value, bool)
-    ok = ok and lower <= value and (upper is None or value <= upper)
-    _check(name, value, ok, expected)
 
 
 def simulate(
@@ -116,14 +112,17 @@ def simulate(
     >>> true_paths(adata, "latent").shape
     (600, 3, 2)
     """
-    _check_int("n_timepoints", n_timepoints, 2, "an integer >= 2")
+    integer(n_timepoints, "n_timepoints", lower=2, expected="an integer >= 2")
     min_cells = 10 * n_timepoints
-    _check_int("n_cells", n_cells, min_cells, f"an integer >= 10 * n_timepoints ({min_cells})")
-    _check_int("latent_dim", latent_dim, 2, "an integer >= 2")
-    _check_int("n_genes", n_genes, latent_dim, f"an integer >= latent_dim ({latent_dim})")
+    integer(n_cells, "n_cells", lower=min_cells,
+            expected=f"an integer >= 10 * n_timepoints ({min_cells})")
+    integer(latent_dim, "latent_dim", lower=2, expected="an integer >= 2")
+    integer(n_genes, "n_genes", lower=latent_dim,
+            expected=f"an integer >= latent_dim ({latent_dim})")
     max_pcs = min(n_genes, n_cells)
-    _check_int("n_pcs", n_pcs, 1, f"an integer in 1..min(n_genes, n_cells) ({max_pcs})", max_pcs)
-    _check_int("random_state", random_state, 0, "a non-negative integer")
+    integer(n_pcs, "n_pcs", lower=1, upper=max_pcs,
+            expected=f"an integer in 1..min(n_genes, n_cells) ({max_pcs})")
+    integer(random_state, "random_state", lower=0, expected="a non-negative integer")
     ok = isinstance(diffusion, int | float | np.number) and np.isfinite(diffusion)
     _check("diffusion", diffusion, ok and diffusion >= 0, "a finite number >= 0")
     n, T, d = int(n_cells), int(n_timepoints), int(latent_dim)

@@ -6,6 +6,7 @@ import numpy as np
 import scipy.sparse as sp
 from anndata import AnnData
 
+from .._checks import integer
 from ..timecourse import TimeCourse
 
 #: rows of a backed or sparse ``X`` densified at a time
@@ -64,9 +65,8 @@ def get_times(adata: AnnData, time_key: str):
 def time_course(adata: AnnData, time_key: str, use_rep: str, *, n_dims: int | None,
                 whiten: bool, time_scale: str, device="cpu") -> TimeCourse:
     """Build the tensors of the engine; raises on bad input before anything is written."""
-    if n_dims is not None and (isinstance(n_dims, bool)
-                               or not isinstance(n_dims, (int, np.integer)) or n_dims < 1):
-        raise ValueError(f"n_dims must be a positive integer or None, got {n_dims!r}")
+    if n_dims is not None:
+        integer(n_dims, "n_dims", lower=1, expected="a positive integer or None")
     x = get_rep(adata, use_rep, n_dims)
     times = get_times(adata, time_key)
     try:

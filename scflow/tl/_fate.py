@@ -8,9 +8,10 @@ import torch
 from anndata import AnnData
 from tqdm.auto import tqdm
 
+from .._checks import positive_int
 from .._settings import settings
 from ._anndata import check_adata, get_times
-from ._store import check_key, h5ad_safe, load_model, log_added, positive_int, read_fit
+from ._store import check_key, h5ad_safe, load_model, log_added, read_fit
 from ._velocity import device, push, rep_of
 
 __all__ = ["fate", "knn_vote"]

@@ -8,12 +8,13 @@ from importlib.metadata import PackageNotFoundError, version
 import numpy as np
 from anndata import AnnData
 
+from .._checks import seed
 from .._settings import logger
 from ..model import _check_hidden
 from ..timecourse import TimeCourse
 from ..train import COUPLING_MODES, NEURAL_METHODS, fit_flow, resolve_device
 from ._anndata import check_adata, get_times, time_course
-from ._store import check_key, h5ad_safe, log_added, seed
+from ._store import check_key, h5ad_safe, log_added
 from ._times import Timeline
 
 __all__ = ["fit"]

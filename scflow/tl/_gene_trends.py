@@ -9,8 +9,9 @@ import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
 
+from .._checks import positive_int, seed
 from ._anndata import check_adata
-from ._store import h5ad_safe, load_model, log_added, positive_int, read_fit, seed
+from ._store import h5ad_safe, load_model, log_added, read_fit
 from ._trajectories import check_solver, start_cells
 from ._velocity import device, gene_loadings, push, rep_of
 

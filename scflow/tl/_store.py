@@ -56,19 +56,6 @@ def check_key(value: Any, name: str) -> str:
     return value
 
 
-def positive_int(value: Any, name: str) -> int:
-    if (isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer))
-            or value < 1):
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def seed(value: Any, name: str = "random_state") -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    return int(value)
-
-
 def log_added(*items: tuple[str, str, str]) -> None:
     """Scanpy's log line: ``added 'name', what (where)`` for each field written."""
     lines = ["    added"] + [f"    {name!r}, {what} ({where})" for name, what, where in items]

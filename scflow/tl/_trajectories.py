@@ -8,10 +8,11 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
+from .._checks import positive_int, seed
 from .._settings import logger
 from ..integrate import SOLVERS
 from ._anndata import check_adata, get_times
-from ._store import FitRecord, h5ad_safe, load_model, log_added, positive_int, read_fit, seed
+from ._store import FitRecord, h5ad_safe, load_model, log_added, read_fit
 from ._velocity import device, push, rep_of
 
 __all__ = ["trajectories", "predict"]

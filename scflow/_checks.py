@@ -1,0 +1,63 @@
+"""Argument checks shared by the engine and the AnnData front end.
+
+Each check returns the value in its plain Python type or raises a ``ValueError`` that
+names the argument and what was expected, before the caller writes anything.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def _describe(lower: int | None, upper: int | None) -> str:
+    if upper is not None:
+        return f"an integer in {lower}..{upper}" if lower is not None else \
+            f"an integer of at most {upper}"
+    if lower is None:
+        return "an integer"
+    if lower == 1:
+        return "a positive integer"
+    if lower == 0:
+        return "a non-negative integer"
+    return f"an integer of at least {lower}"
+
+
+def integer(value: Any, name: str, *, lower: int | None = None, upper: int | None = None,
+            expected: str | None = None) -> int:
+    """``value`` as an ``int``, if it is an integer (not a bool) in ``lower..upper``.
+
+    Parameters
+    ----------
+    value
+        What the caller passed.
+    name
+        The argument's name, for the message.
+    lower, upper
+        Inclusive bounds; ``None``: unbounded.
+    expected
+        What the message says was expected; default from the bounds (e.g. "a positive
+        integer" for ``lower=1``).
+
+    Raises
+    ------
+    ValueError
+        ``"{name} must be {expected}, got {value!r}"``.
+    """
+    ok = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+    ok = ok and (lower is None or value >= lower) and (upper is None or value <= upper)
+    if not ok:
+        raise ValueError(f"{name} must be {expected or _describe(lower, upper)}, "
+                         f"got {value!r}")
+    return int(value)
+
+
+def positive_int(value: Any, name: str) -> int:
+    """``value`` as an ``int`` >= 1 (see :func:`integer`)."""
+    return integer(value, name, lower=1)
+
+
+def seed(value: Any, name: str = "random_state") -> int:
+    """A random seed: any integer (see :func:`integer`)."""
+    return integer(value, name)

@@ -1,0 +1,70 @@
+"""The shared integer check: what it accepts, and the message it gives for the rest."""
+
+import numpy as np
+import pytest
+
+from scflow._checks import integer, positive_int, seed
+from scflow.error_budget import error_budget_tc
+from scflow.model import FlowModel
+from scflow.paths import SplinePath
+from scflow.timecourse import TimeCourse
+from scflow.train import fit_flow
+
+
+@pytest.mark.parametrize("value", [3, np.int64(3), np.int32(3)])
+def test_integer_returns_a_python_int(value):
+    out = integer(value, "n", lower=1, upper=3)
+    assert out == 3 and type(out) is int
+
+
+@pytest.mark.parametrize(
+    ("value", "kwargs", "message"),
+    [
+        (0, {"lower": 1}, "n must be a positive integer, got 0"),
+        (-1, {"lower": 0}, "n must be a non-negative integer, got -1"),
+        (1, {"lower": 2}, "n must be an integer of at least 2, got 1"),
+        (5, {"lower": 1, "upper": 4}, "n must be an integer in 1..4, got 5"),
+        (5, {"upper": 4}, "n must be an integer of at most 4, got 5"),
+        (2.0, {}, "n must be an integer, got 2.0"),
+        (True, {}, "n must be an integer, got True"),
+        (np.bool_(True), {"lower": 1}, "n must be a positive integer"),
+        ("3", {"lower": 1}, "n must be a positive integer, got '3'"),
+        (None, {"lower": 1, "expected": "a positive integer or None"},
+         "n must be a positive integer or None, got None"),
+    ],
+)
+def test_integer_refuses_with_the_argument_named(value, kwargs, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(".", r"\.")):
+        integer(value, "n", **kwargs)
+
+
+def test_positive_int_and_seed():
+    assert positive_int(np.int16(7), "k") == 7
+    assert seed(-5) == -5
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        positive_int(0, "k")
+    with pytest.raises(ValueError, match="random_state must be an integer"):
+        seed(1.5)
+
+
+@pytest.fixture
+def small_tc():
+    rng = np.random.default_rng(0)
+    return TimeCourse.from_arrays(rng.normal(size=(60, 2)), np.repeat([0, 1, 2], 20))
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda tc: FlowModel(2.5), "dim must be a positive integer, got 2.5"),
+        (lambda tc: SplinePath(window=2.0), "window must be a positive integer or None, got 2.0"),
+        (lambda tc: fit_flow(tc, n_steps=10.5), "n_steps must be a positive integer, got 10.5"),
+        (lambda tc: fit_flow(tc, batch_size=0), "batch_size must be a positive integer, got 0"),
+        (lambda tc: error_budget_tc(tc, n_fractions=1),
+         "n_fractions must be an integer of at least 2"),
+    ],
+    ids=["model-dim", "spline-window", "fit-n_steps", "fit-batch_size", "budget-n_fractions"],
+)
+def test_engine_entry_points_share_the_check(small_tc, call, message):
+    with pytest.raises(ValueError, match=message.replace(".", r"\.")):
+        call(small_tc)
