@@ -4,8 +4,8 @@ Computing and plotting are separate: run the matching ``scflow.tl`` function fir
 whose input is missing raises a ``KeyError`` naming it.
 """
 
-from ._benchmark import leave_one_out
+from ._benchmark import error_budget, leave_one_out
 from ._fit import holdout, loss
 from ._flow import trajectories, velocity_stream
 
-__all__ = ["holdout", "leave_one_out", "loss", "trajectories", "velocity_stream"]
+__all__ = ["error_budget", "holdout", "leave_one_out", "loss", "trajectories", "velocity_stream"]

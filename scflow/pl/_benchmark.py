@@ -51,3 +51,44 @@ def leave_one_out(df: pd.DataFrame, *, metric: str = "w1", ax: Axes | None = Non
         ax.set_title(title)
     ax.legend(fontsize="small", frameon=False)
     return finish(fig, ax, show, return_fig, save)
+
+
+#: the columns of :func:`scflow.tl.error_budget` drawn as bars, and their legend labels
+BUDGET_BARS = {"static_ot": "static OT", "timing_oracle": "timing oracle",
+               "centre_oracle": "centre oracle"}
+
+
+def error_budget(df: pd.DataFrame, *, ax: Axes | None = None, show: bool | None = None,
+                 return_fig: bool = False, save: str | None = None,
+                 title: str | None = None):
+    """Static OT beside the two oracles of :func:`scflow.tl.error_budget`, per held-out time.
+
+    Bars give the held-out W1 of static OT at the protocol's fraction, of the timing oracle
+    (static OT at the best fraction between the neighbours) and of the centre oracle (static
+    OT moved onto the held-out mean); a dashed line marks the sampling floor. The gap from a
+    bar to the next says how much of static OT's error better timing or a better centre
+    could remove.
+
+    Parameters
+    ----------
+    df
+        The table of :func:`scflow.tl.error_budget` (columns ``holdout``, ``floor``,
+        ``static_ot``, ``timing_oracle``, ``centre_oracle``).
+    ax, show, return_fig, save
+        Axes to draw on; show the figure; return it; write it to this file.
+    title
+        Axes title.
+
+    Returns
+    -------
+    The figure with ``return_fig=True``, else the axes (or ``None`` when shown).
+    """
+    for col in ("holdout", "floor", *BUDGET_BARS):
+        if col not in df.columns:
+            raise KeyError(f"df has no column {col!r}; expected the table of "
+                           "scflow.tl.error_budget")
+    long = df.melt(id_vars=["holdout", "floor"], value_vars=list(BUDGET_BARS),
+                   var_name="method", value_name="w1")
+    long["method"] = long["method"].map(BUDGET_BARS)
+    return leave_one_out(long, metric="w1", ax=ax, show=show, return_fig=return_fig,
+                         save=save, title=title)

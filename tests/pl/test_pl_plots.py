@@ -90,6 +90,24 @@ def test_leave_one_out_plot(tmp_path):
     np.testing.assert_allclose(heights, [0.31, 0.4])
 
 
+def test_error_budget_plot(tmp_path):
+    df = pd.DataFrame({"holdout": [1.0, 2.0], "floor": [0.25, 0.3],
+                       "static_ot": [0.5, 0.6], "timing_oracle": [0.45, 0.4],
+                       "centre_oracle": [0.3, 0.35], "best_fraction": [0.5, 0.7]})
+    fig = scflow.pl.error_budget(df, return_fig=True, save=tmp_path / "e.png")
+    assert _is_png(tmp_path / "e.png")
+    ax = fig.axes[0]
+    heights = [p.get_height() for p in ax.patches]  # bars drawn series by series
+    np.testing.assert_allclose(heights, [0.5, 0.6, 0.45, 0.4, 0.3, 0.35])
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert sorted(labels) == ["centre oracle", "sampling floor", "static OT", "timing oracle"]
+    floors = sorted(seg[0][1] for c in ax.collections for seg in c.get_segments()
+                    if seg[0][0] != seg[1][0])  # horizontal: the floor, not an error bar
+    np.testing.assert_allclose(floors, [0.25, 0.3])
+    with pytest.raises(KeyError, match="tl.error_budget"):
+        scflow.pl.error_budget(df.drop(columns="timing_oracle"))
+
+
 def test_plots_say_which_tool_to_run_first(blobs):
     with pytest.raises(KeyError, match=r"tl\.fit"):
         scflow.pl.loss(blobs)
