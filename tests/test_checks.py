@@ -5,6 +5,7 @@ import pytest
 
 from scflow._checks import integer, positive_int, seed
 from scflow.error_budget import error_budget_tc
+from scflow.integrate import integrate
 from scflow.model import FlowModel
 from scflow.paths import SplinePath
 from scflow.timecourse import TimeCourse
@@ -59,11 +60,14 @@ def small_tc():
         (lambda tc: FlowModel(2.5), "dim must be a positive integer, got 2.5"),
         (lambda tc: SplinePath(window=2.0), "window must be a positive integer or None, got 2.0"),
         (lambda tc: fit_flow(tc, n_steps=10.5), "n_steps must be a positive integer, got 10.5"),
+        (lambda tc: integrate(FlowModel(2), tc.xs[0], 0.0, 1.0, n_steps=2.7),
+         "n_steps must be a positive integer, got 2.7"),
         (lambda tc: fit_flow(tc, batch_size=0), "batch_size must be a positive integer, got 0"),
         (lambda tc: error_budget_tc(tc, n_fractions=1),
          "n_fractions must be an integer of at least 2"),
     ],
-    ids=["model-dim", "spline-window", "fit-n_steps", "fit-batch_size", "budget-n_fractions"],
+    ids=["model-dim", "spline-window", "fit-n_steps", "integrate-n_steps", "fit-batch_size",
+         "budget-n_fractions"],
 )
 def test_engine_entry_points_share_the_check(small_tc, call, message):
     with pytest.raises(ValueError, match=message.replace(".", r"\.")):
