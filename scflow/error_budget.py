@@ -36,11 +36,6 @@ COLUMNS = ["holdout", "holdout_index", "floor", "w1_prev", "w1_next", "fraction"
            "static_ot", "best_fraction", "timing_oracle", "centre_oracle"]
 
 
-def check_n_fractions(n_fractions: object) -> int:
-    """``n_fractions`` as an ``int``; a ``ValueError`` unless it is an integer >= 2."""
-    return integer(n_fractions, "n_fractions", lower=2)
-
-
 def error_budget_tc(tc: TimeCourse, holdouts: Sequence[int] | None = None, *,
                     n_fractions: int = 21) -> pd.DataFrame:
     """The error budget of every held-out timepoint (see the module's docstring).
@@ -61,7 +56,7 @@ def error_budget_tc(tc: TimeCourse, holdouts: Sequence[int] | None = None, *,
     ``w1_prev``, ``w1_next``, ``fraction`` (the protocol's), ``static_ot`` (W1 of the
     McCann interpolant there), ``best_fraction``, ``timing_oracle``, ``centre_oracle``.
     """
-    n = check_n_fractions(n_fractions)
+    n = integer(n_fractions, "n_fractions", lower=2)
     ks = interior_holdouts(tc, holdouts, "an error budget")
     return pd.DataFrame([_row(tc, k, n) for k in ks], columns=COLUMNS)
 
