@@ -6,6 +6,8 @@ names the argument and what was expected, before the caller writes anything.
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Any
 
 import numpy as np
@@ -61,3 +63,18 @@ def positive_int(value: Any, name: str) -> int:
 def seed(value: Any, name: str = "random_state") -> int:
     """A random seed: any integer (see :func:`integer`)."""
     return integer(value, name)
+
+
+def number(value: Any, name: str, *, lower: float | None = None, strict: bool = False) -> float:
+    """``value`` as a ``float``, if it is a finite real number (not a bool) above ``lower``.
+
+    ``strict``: ``value > lower`` rather than ``>=``. The message says, e.g., "sigma must be
+    a finite number > 0, got -1".
+    """
+    ok = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+    ok = ok and math.isfinite(value)
+    ok = ok and (lower is None or (value > lower if strict else value >= lower))
+    if not ok:
+        bound = "" if lower is None else f" {'>' if strict else '>='} {lower:g}"
+        raise ValueError(f"{name} must be a finite number{bound}, got {value!r}")
+    return float(value)

@@ -26,6 +26,8 @@ import ot
 import torch
 from torch import Tensor
 
+from ._checks import number
+
 __all__ = [
     "ConvergenceError",
     "ConvergenceWarning",
@@ -327,8 +329,7 @@ class EntropicOT(_PlanCoupling):
     normalize_cost: bool = False
 
     def __post_init__(self) -> None:
-        if not (self.reg > 0 and math.isfinite(self.reg)):
-            raise ValueError(f"reg must be a finite number > 0, got {self.reg!r}")
+        number(self.reg, "reg", lower=0, strict=True)
 
     def plan(self, x0: Tensor, x1: Tensor) -> Tensor:
         cost, a, b = _entropic_problem(x0, x1, self.normalize_cost)
@@ -359,9 +360,7 @@ class UnbalancedOT(_PlanCoupling):
 
     def __post_init__(self) -> None:
         for name in ("reg", "reg_m"):
-            v = getattr(self, name)
-            if not (v > 0 and math.isfinite(v)):
-                raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
+            number(getattr(self, name), name, lower=0, strict=True)
 
     def plan(self, x0: Tensor, x1: Tensor) -> Tensor:
         cost, a, b = _entropic_problem(x0, x1, self.normalize_cost)

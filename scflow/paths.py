@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ._checks import integer
+from ._checks import integer, number
 
 __all__ = [
     "ProbabilityPath",
@@ -90,8 +90,7 @@ class LinearPath(ProbabilityPath):
     sigma: float = 0.0
 
     def __post_init__(self) -> None:
-        if not (self.sigma >= 0 and math.isfinite(self.sigma)):
-            raise ValueError(f"sigma must be a finite number >= 0, got {self.sigma!r}")
+        number(self.sigma, "sigma", lower=0)
 
     def mu_t(self, t, x0, x1):
         tc = _col(t, x1)
@@ -119,8 +118,7 @@ class BrownianBridgePath(ProbabilityPath):
     sigma: float = 1.0
 
     def __post_init__(self) -> None:
-        if not (self.sigma > 0 and math.isfinite(self.sigma)):
-            raise ValueError(f"sigma must be a finite number > 0, got {self.sigma!r}")
+        number(self.sigma, "sigma", lower=0, strict=True)
 
     def mu_t(self, t, x0, x1):
         tc = _col(t, x1)
@@ -353,8 +351,7 @@ class SplinePath:
     brownian: bool = False
 
     def __post_init__(self) -> None:
-        if not (self.sigma >= 0 and math.isfinite(self.sigma)):
-            raise ValueError(f"sigma must be a finite number >= 0, got {self.sigma!r}")
+        number(self.sigma, "sigma", lower=0)
         if self.kind not in SPLINE_KINDS:
             raise ValueError(f"kind must be one of {SPLINE_KINDS}, got {self.kind!r}")
         if self.window is not None:

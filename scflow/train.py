@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -23,7 +22,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from . import distributed as _dist
-from ._checks import integer
+from ._checks import integer, number
 from ._settings import settings
 from .checkpoint import Checkpointer, fit_config
 from .couplings import (
@@ -60,14 +59,6 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device='cuda' was asked for but CUDA is not available")
     return device
-
-
-def _positive(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
-    if not (value > 0 and math.isfinite(value)):
-        raise ValueError(f"{name} must be positive, got {value!r}")
-    return float(value)
 
 
 @dataclass
@@ -226,12 +217,9 @@ def fit_flow(tc: TimeCourse, method: str = "otcfm", *, holdout: int | None = Non
         raise ValueError(f"coupling must be one of {COUPLING_MODES}, got {coupling!r}")
     n_steps = integer(n_steps, "n_steps", lower=1)
     batch_size = integer(batch_size, "batch_size", lower=1)
-    lr = _positive("lr", lr)
-    sigma = DEFAULT_SIGMA[method] if sigma is None else float(sigma)
-    if method == "sbcfm":
-        sigma = _positive("sigma", sigma)
-    elif not (sigma >= 0 and math.isfinite(sigma)):
-        raise ValueError(f"sigma must be a finite number >= 0, got {sigma!r}")
+    lr = number(lr, "lr", lower=0, strict=True)
+    sigma = number(DEFAULT_SIGMA[method] if sigma is None else sigma, "sigma", lower=0,
+                   strict=method == "sbcfm")
     if holdout is not None and not 0 < int(holdout) < tc.n_timepoints - 1:
         raise ValueError(f"holdout must be an interior timepoint index (1..{tc.n_timepoints - 2})"
                          f", got {holdout!r}")

@@ -1,13 +1,14 @@
-"""The shared integer check: what it accepts, and the message it gives for the rest."""
+"""The shared argument checks: what they accept, and the message they give for the rest."""
 
 import numpy as np
 import pytest
 
-from scflow._checks import integer, positive_int, seed
+from scflow._checks import integer, number, positive_int, seed
+from scflow.couplings import EntropicOT, UnbalancedOT
 from scflow.error_budget import error_budget_tc
 from scflow.integrate import integrate
 from scflow.model import FlowModel
-from scflow.paths import SplinePath
+from scflow.paths import BrownianBridgePath, LinearPath, SplinePath
 from scflow.timecourse import TimeCourse
 from scflow.train import fit_flow
 
@@ -46,6 +47,45 @@ def test_positive_int_and_seed():
         positive_int(0, "k")
     with pytest.raises(ValueError, match="random_state must be an integer"):
         seed(1.5)
+
+
+@pytest.mark.parametrize("value", [0.5, 1, np.float32(0.5), np.int64(2)])
+def test_number_returns_a_python_float(value):
+    out = number(value, "x", lower=0, strict=True)
+    assert out == float(value) and type(out) is float
+
+
+@pytest.mark.parametrize(
+    ("value", "kwargs", "message"),
+    [
+        (0.0, {"lower": 0, "strict": True}, "x must be a finite number > 0, got 0.0"),
+        (-0.1, {"lower": 0}, "x must be a finite number >= 0, got -0.1"),
+        (float("nan"), {}, "x must be a finite number, got nan"),
+        (float("inf"), {"lower": 0}, "x must be a finite number >= 0, got inf"),
+        (True, {}, "x must be a finite number, got True"),
+        ("0.1", {}, "x must be a finite number, got '0.1'"),
+        (None, {"lower": 0}, "x must be a finite number >= 0, got None"),
+    ],
+)
+def test_number_refuses_with_the_argument_named(value, kwargs, message):
+    with pytest.raises(ValueError, match=message.replace(".", r"\.")):
+        number(value, "x", **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [  # each used to raise a TypeError from the comparison, or to accept a bool
+        (lambda: LinearPath(sigma="0.1"), "sigma must be a finite number >= 0, got '0.1'"),
+        (lambda: BrownianBridgePath(sigma=None), "sigma must be a finite number > 0, got None"),
+        (lambda: SplinePath(sigma=True), "sigma must be a finite number >= 0, got True"),
+        (lambda: EntropicOT(reg="1"), "reg must be a finite number > 0, got '1'"),
+        (lambda: UnbalancedOT(reg_m=0), "reg_m must be a finite number > 0, got 0"),
+    ],
+    ids=["linear-sigma", "bridge-sigma", "spline-sigma", "entropic-reg", "unbalanced-reg_m"],
+)
+def test_paths_and_couplings_check_their_numbers(call, message):
+    with pytest.raises(ValueError, match=message.replace(".", r"\.")):
+        call()
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from .._checks import integer
+from .._checks import integer, number
 
 __all__ = ["simulate", "true_paths"]
 
@@ -123,8 +123,7 @@ def simulate(
     integer(n_pcs, "n_pcs", lower=1, upper=max_pcs,
             expected=f"an integer in 1..min(n_genes, n_cells) ({max_pcs})")
     integer(random_state, "random_state", lower=0, expected="a non-negative integer")
-    ok = isinstance(diffusion, int | float | np.number) and np.isfinite(diffusion)
-    _check("diffusion", diffusion, ok and diffusion >= 0, "a finite number >= 0")
+    number(diffusion, "diffusion", lower=0)
     n, T, d = int(n_cells), int(n_timepoints), int(latent_dim)
     rng = np.random.default_rng(random_state)
 

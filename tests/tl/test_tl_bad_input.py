@@ -135,14 +135,14 @@ def test_holdout_first_last_or_absent(blobs, holdout, match):
 
 
 @pytest.mark.parametrize(("kw", "match"), [
-    ({"method": "sbcfm", "sigma": 0.0}, r"sigma must be positive, got 0\.0"),
-    ({"method": "sbcfm", "sigma": -1.0}, r"sigma must be positive, got -1\.0"),
+    ({"method": "sbcfm", "sigma": 0.0}, r"sigma must be a finite number > 0, got 0\.0"),
+    ({"method": "sbcfm", "sigma": -1.0}, r"sigma must be a finite number > 0, got -1\.0"),
     ({"method": "otcfm", "sigma": -0.1}, r"sigma must be a finite number >= 0, got -0\.1"),
     ({"n_steps": 0}, r"n_steps must be a positive integer, got 0"),
     ({"n_steps": -5}, r"n_steps must be a positive integer, got -5"),
     ({"batch_size": 0}, r"batch_size must be a positive integer, got 0"),
     ({"batch_size": 2.5}, r"batch_size must be a positive integer, got 2\.5"),
-    ({"lr": -1e-3}, r"lr must be positive"),
+    ({"lr": -1e-3}, r"lr must be a finite number > 0"),
     ({"method": "magic"}, r"method must be one of"),
     ({"hidden": ()}, r"hidden must be a non-empty sequence"),
     ({"checkpoint_every": 0, "checkpoint": "ck.pt"}, r"checkpoint_every must be a positive"),
