@@ -65,16 +65,22 @@ def seed(value: Any, name: str = "random_state") -> int:
     return integer(value, name)
 
 
+def is_number(value: Any, *, lower: float | None = None, strict: bool = False) -> bool:
+    """Whether ``value`` is one finite real number (Python or NumPy; not a bool) above
+    ``lower`` (``> lower`` when ``strict``, else ``>=``): :func:`number` without the message,
+    for callers that word their own (e.g. a list of masses)."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+    ok = ok and math.isfinite(value)
+    return ok and (lower is None or (value > lower if strict else value >= lower))
+
+
 def number(value: Any, name: str, *, lower: float | None = None, strict: bool = False) -> float:
     """``value`` as a ``float``, if it is a finite real number (not a bool) above ``lower``.
 
     ``strict``: ``value > lower`` rather than ``>=``. The message says, e.g., "sigma must be
     a finite number > 0, got -1".
     """
-    ok = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-    ok = ok and math.isfinite(value)
-    ok = ok and (lower is None or (value > lower if strict else value >= lower))
-    if not ok:
+    if not is_number(value, lower=lower, strict=strict):
         bound = "" if lower is None else f" {'>' if strict else '>='} {lower:g}"
         raise ValueError(f"{name} must be a finite number{bound}, got {value!r}")
     return float(value)

@@ -26,7 +26,8 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from .couplings import ExactOT, PartialOT, positive_number, sample_trajectories_through
+from ._checks import is_number
+from .couplings import ExactOT, PartialOT, sample_trajectories_through
 from .integrate import integrate
 from .metrics import mmd, sampling_floor, wasserstein
 from .paths import SplinePath
@@ -100,9 +101,7 @@ def static_mean_spline_interpolant(tc: TimeCourse, k: int, *, spline: str = "nat
 
     Returns the points and their masses, as :func:`static_ot_interpolant` does.
     """
-    if not 0 < int(k) < tc.n_timepoints - 1:
-        raise ValueError(f"k must be an interior timepoint index (1..{tc.n_timepoints - 2}), "
-                         f"got {k!r}")
+    k = tc.interior_index(k, "k")
     keep = [r for r in range(tc.n_timepoints) if r != k]
     times = torch.as_tensor([float(tc.times[r]) for r in keep], dtype=tc.xs[0].dtype,
                             device=tc.xs[0].device)
@@ -174,7 +173,7 @@ def check_mass(mass: Sequence[float] | None, n_timepoints: int) -> None:
     if mass is None:
         return
     values = list(mass)
-    if len(values) != n_timepoints or not all(positive_number(v) for v in values):
+    if len(values) != n_timepoints or not all(is_number(v, lower=0, strict=True) for v in values):
         raise ValueError(f"mass must hold one finite number > 0 per timepoint "
                          f"({n_timepoints}), got {mass!r}")
 

@@ -17,16 +17,14 @@ generalisation of a pair.
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
 from dataclasses import dataclass, field
 
-import numpy as np
 import ot
 import torch
 from torch import Tensor
 
-from ._checks import number
+from ._checks import is_number, number
 
 __all__ = [
     "ConvergenceError",
@@ -376,12 +374,6 @@ class UnbalancedOT(_PlanCoupling):
         return plan.to(x0.dtype)
 
 
-def positive_number(value: object) -> bool:
-    """Whether ``value`` is one finite real number > 0 (Python or NumPy; not a bool)."""
-    return (isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-            and math.isfinite(value) and value > 0)
-
-
 @dataclass(frozen=True)
 class PartialOT(_PlanCoupling):
     """Exact partial OT between two populations of different sizes (POT's network simplex).
@@ -413,7 +405,7 @@ class PartialOT(_PlanCoupling):
     def __post_init__(self) -> None:
         if self.mass is not None:
             m = tuple(self.mass)
-            if len(m) != 2 or not all(positive_number(v) for v in m):
+            if len(m) != 2 or not all(is_number(v, lower=0, strict=True) for v in m):
                 raise ValueError(f"mass must be two finite numbers > 0 (the relative sizes "
                                  f"of the two populations), got {self.mass!r}")
         if int(self.n_dummies) < 1:

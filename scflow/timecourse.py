@@ -10,11 +10,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
+
+from ._checks import integer
 
 __all__ = ["TimeCourse", "order_time_labels", "TIME_SCALES"]
 
@@ -172,6 +175,15 @@ class TimeCourse:
     @property
     def n_timepoints(self) -> int:
         return len(self.xs)
+
+    def interior_index(self, k: Any, name: str = "k") -> int:
+        """``k`` as an ``int``, if it indexes an interior timepoint (``1..n_timepoints - 2``).
+
+        Raises a ``ValueError`` naming ``name`` otherwise (a float, a bool, an end point).
+        """
+        last = self.n_timepoints - 2
+        return integer(k, name, lower=1, upper=last,
+                       expected=f"an interior timepoint index (1..{last})")
 
     @property
     def dim(self) -> int:

@@ -220,9 +220,8 @@ def fit_flow(tc: TimeCourse, method: str = "otcfm", *, holdout: int | None = Non
     lr = number(lr, "lr", lower=0, strict=True)
     sigma = number(DEFAULT_SIGMA[method] if sigma is None else sigma, "sigma", lower=0,
                    strict=method == "sbcfm")
-    if holdout is not None and not 0 < int(holdout) < tc.n_timepoints - 1:
-        raise ValueError(f"holdout must be an interior timepoint index (1..{tc.n_timepoints - 2})"
-                         f", got {holdout!r}")
+    if holdout is not None:
+        holdout = tc.interior_index(holdout, "holdout")
     coupling = _resolve_coupling(coupling, tc, holdout)
     if method == "mmfm" and coupling != "global":
         raise ValueError("coupling='auto' would use minibatch plans here (an interval holds "

@@ -1,9 +1,12 @@
 """The shared argument checks: what they accept, and the message they give for the rest."""
 
+import re
+
 import numpy as np
 import pytest
 
-from scflow._checks import integer, number, positive_int, seed
+from scflow._checks import integer, is_number, number, positive_int, seed
+from scflow.benchmark import static_mean_spline_interpolant
 from scflow.couplings import EntropicOT, UnbalancedOT
 from scflow.error_budget import error_budget_tc
 from scflow.integrate import integrate
@@ -36,7 +39,7 @@ def test_integer_returns_a_python_int(value):
     ],
 )
 def test_integer_refuses_with_the_argument_named(value, kwargs, message):
-    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(".", r"\.")):
+    with pytest.raises(ValueError, match=re.escape(message)):
         integer(value, "n", **kwargs)
 
 
@@ -68,8 +71,23 @@ def test_number_returns_a_python_float(value):
     ],
 )
 def test_number_refuses_with_the_argument_named(value, kwargs, message):
-    with pytest.raises(ValueError, match=message.replace(".", r"\.")):
+    with pytest.raises(ValueError, match=re.escape(message)):
         number(value, "x", **kwargs)
+
+
+def test_is_number_agrees_with_number():
+    values = [0.5, 0, -1, np.float32(2), np.int64(3), True, np.bool_(True), "1", None,
+              float("nan"), float("inf")]
+    for lower, strict in [(None, False), (0, False), (0, True)]:
+        for v in values:
+            try:
+                number(v, "x", lower=lower, strict=strict)
+                refused = False
+            except ValueError:
+                refused = True
+            assert is_number(v, lower=lower, strict=strict) is not refused, (v, lower, strict)
+    assert is_number(np.float64(1e-9), lower=0, strict=True)
+    assert not is_number(0.0, lower=0, strict=True)
 
 
 @pytest.mark.parametrize(
@@ -84,7 +102,7 @@ def test_number_refuses_with_the_argument_named(value, kwargs, message):
     ids=["linear-sigma", "bridge-sigma", "spline-sigma", "entropic-reg", "unbalanced-reg_m"],
 )
 def test_paths_and_couplings_check_their_numbers(call, message):
-    with pytest.raises(ValueError, match=message.replace(".", r"\.")):
+    with pytest.raises(ValueError, match=re.escape(message)):
         call()
 
 
@@ -103,12 +121,18 @@ def small_tc():
         (lambda tc: integrate(FlowModel(2), tc.xs[0], 0.0, 1.0, n_steps=2.7),
          "n_steps must be a positive integer, got 2.7"),
         (lambda tc: fit_flow(tc, batch_size=0), "batch_size must be a positive integer, got 0"),
+        (lambda tc: fit_flow(tc, holdout=1.5, n_steps=2),
+         "holdout must be an interior timepoint index (1..1), got 1.5"),
+        (lambda tc: static_mean_spline_interpolant(tc, True),
+         "k must be an interior timepoint index (1..1), got True"),
+        (lambda tc: tc.interior_index(2, "holdout"),
+         "holdout must be an interior timepoint index (1..1), got 2"),
         (lambda tc: error_budget_tc(tc, n_fractions=1),
          "n_fractions must be an integer of at least 2"),
     ],
     ids=["model-dim", "spline-window", "fit-n_steps", "integrate-n_steps", "fit-batch_size",
-         "budget-n_fractions"],
+         "fit-float-holdout", "mean-spline-bool-k", "interior-end", "budget-n_fractions"],
 )
 def test_engine_entry_points_share_the_check(small_tc, call, message):
-    with pytest.raises(ValueError, match=message.replace(".", r"\.")):
+    with pytest.raises(ValueError, match=re.escape(message)):
         call(small_tc)
