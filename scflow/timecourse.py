@@ -22,10 +22,11 @@ from ._checks import integer
 __all__ = ["TimeCourse", "order_time_labels", "TIME_SCALES"]
 
 TIME_SCALES = ("index", "real")
-_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+# a sign only where it is not glued to a word ("day-1" is day 1, "day -1" and "-1" are -1)
+_NUMBER = re.compile(r"(?:(?<!\w)[-+])?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 
 
-def order_time_labels(labels: Sequence | np.ndarray | pd.Series
+def order_time_labels(labels: Sequence | np.ndarray | pd.Series, *, time_scale: str = "index"
                       ) -> tuple[np.ndarray, np.ndarray]:
     """Order the distinct time labels of the cells.
 
@@ -33,11 +34,29 @@ def order_time_labels(labels: Sequence | np.ndarray | pd.Series
     number they hold (``"day 2"``, ``"D3.5"``, ``"8h"``). Returns the ordered distinct
     labels and, for each, a numeric value (the number itself, or the parsed one).
 
+    A string's number is read with its sign only where the sign is not glued to a word: a
+    ``-`` or ``+`` directly after a letter, digit or ``_`` is a separator, so ``"day-1"``
+    and ``"t-2"`` hold 1 and 2, while ``"-1"`` and ``"day -1.5"`` hold -1 and -1.5 (an
+    exponent, as in ``"1e-3"``, is part of the number).
+
+    Parameters
+    ----------
+    labels
+        The time label of each cell.
+    time_scale
+        ``"index"`` or ``"real"``. The categories of an ordered categorical that do not each
+        hold one number get the values ``0, 1, 2, ...`` under ``"index"``; under ``"real"``
+        each must hold one number, and the numbers must increase along the categories.
+
     Raises
     ------
     ValueError
-        If labels mix numbers and strings, or strings do not each hold one number.
+        If labels mix numbers and strings, or strings do not each hold one number; under
+        ``time_scale="real"``, if a category of an ordered categorical holds no single
+        number, or its numbers do not increase along the categories.
     """
+    if time_scale not in TIME_SCALES:
+        raise ValueError(f"time_scale must be one of {TIME_SCALES}, got {time_scale!r}")
     s = pd.Series(labels) if not isinstance(labels, pd.Series) else labels
     if s.isna().any():
         raise ValueError("time labels contain missing values")
@@ -45,6 +64,10 @@ def order_time_labels(labels: Sequence | np.ndarray | pd.Series
         cats = s.cat.remove_unused_categories().cat.categories
         if s.cat.ordered:
             values = _parse_numbers(cats, strict=False)
+            if time_scale == "real":
+                _check_real(cats, values)
+            elif np.isnan(values).any():
+                values = np.arange(len(values), dtype=np.float64)
             return np.asarray(cats), values
         s = s.astype(cats.dtype)
     if pd.api.types.is_bool_dtype(s.dtype):
@@ -66,7 +89,23 @@ def order_time_labels(labels: Sequence | np.ndarray | pd.Series
     return uniq[order], values[order]
 
 
+def _check_real(cats: pd.Index, values: np.ndarray) -> None:
+    """The numbers of an ordered categorical's categories can serve as real time."""
+    shown = [c.item() if isinstance(c, np.generic) else c for c in cats]
+    missing = [c for c, v in zip(shown, values, strict=True) if np.isnan(v)]
+    if missing:
+        raise ValueError(f"time_scale='real' needs a number in every time label, but "
+                         f"{missing[0]!r} (of the ordered categories {shown}) does not hold "
+                         "exactly one number; use time_scale='index' or relabel it")
+    if not np.all(np.diff(values) > 0):
+        raise ValueError(f"time_scale='real': the order of the time label categories {shown} "
+                         f"and the numbers they hold {[float(v) for v in values]} disagree "
+                         "(the numbers must increase along the categories); reorder the "
+                         "categories or use time_scale='index'")
+
+
 def _parse_numbers(labels, strict: bool) -> np.ndarray:
+    """The number each label holds; NaN for a label without exactly one (if not ``strict``)."""
     out = []
     for lab in labels:
         if isinstance(lab, (int, float, np.integer, np.floating)):
@@ -81,10 +120,7 @@ def _parse_numbers(labels, strict: bool) -> np.ndarray:
             out.append(np.nan)
             continue
         out.append(float(found[0]))
-    values = np.asarray(out, dtype=np.float64)
-    if not strict and np.isnan(values).any():
-        return np.arange(len(values), dtype=np.float64)
-    return values
+    return np.asarray(out, dtype=np.float64)
 
 
 def _codes(labels: pd.Series, ordered: np.ndarray) -> np.ndarray:
@@ -129,7 +165,8 @@ class TimeCourse:
         """Split cells by timepoint, optionally standardise each dimension on all cells.
 
         ``time_scale="index"`` gives timepoint ``k`` model time ``k``; ``"real"`` uses the
-        numeric labels shifted to start at 0.
+        numeric labels shifted to start at 0 (see :func:`order_time_labels` for the labels
+        it refuses).
         """
         x = np.asarray(x)
         if x.ndim != 2:
@@ -144,11 +181,13 @@ class TimeCourse:
         x = x.astype(np.float64)
         if not np.isfinite(x).all():
             raise ValueError("the representation holds NaN or infinite values")
+        # pd.Series, not np.asarray: an array would turn [1, "2"] into ["1", "2"] and an
+        # ordered categorical into plain objects
         labels = (time_labels.reset_index(drop=True) if isinstance(time_labels, pd.Series)
-                  else pd.Series(np.asarray(time_labels)))
+                  else pd.Series(time_labels))
         if len(labels) != len(x):
             raise ValueError(f"got {len(labels)} time labels for {len(x)} cells")
-        ordered, values = order_time_labels(labels)
+        ordered, values = order_time_labels(labels, time_scale=time_scale)
         if len(ordered) < 2:
             raise ValueError(f"need at least two timepoints, got {len(ordered)}")
         codes = _codes(labels, ordered)
@@ -167,8 +206,6 @@ class TimeCourse:
         if time_scale == "index":
             times = np.arange(len(ordered), dtype=np.float64)
         else:
-            if np.isnan(values).any():
-                raise ValueError("time_scale='real' needs numeric time labels")
             times = values - values[0]
         return cls(xs, times, np.asarray(ordered), values, mean, scale)
 

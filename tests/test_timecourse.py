@@ -78,3 +78,67 @@ def test_bad_data():
         TimeCourse.from_arrays(x, [0, 0, 0, 1, 1, 1])
     with pytest.raises(ValueError, match="5 time labels for 6 cells"):
         TimeCourse.from_arrays(np.ones((6, 2)), [0, 0, 0, 1, 1])
+
+
+@pytest.mark.parametrize("labels,expected,values", [
+    (["day-3", "day-1", "day-2"], ["day-1", "day-2", "day-3"], [1.0, 2.0, 3.0]),
+    (["hour-12", "hour-0"], ["hour-0", "hour-12"], [0.0, 12.0]),
+    (["t-2", "t-1", "t+3"], ["t-1", "t-2", "t+3"], [1.0, 2.0, 3.0]),
+    (["d_-1", "d_2"], ["d_-1", "d_2"], [1.0, 2.0]),
+    (["1", "-1", "+2"], ["-1", "1", "+2"], [-1.0, 1.0, 2.0]),
+    (["day 2", "day -1.5"], ["day -1.5", "day 2"], [-1.5, 2.0]),
+    (["dose 2e-3", "dose 1e-3"], ["dose 1e-3", "dose 2e-3"], [1e-3, 2e-3]),
+])
+def test_a_hyphen_after_a_word_is_a_separator_not_a_sign(labels, expected, values):
+    ordered, vals = order_time_labels(labels)
+    assert list(ordered) == expected
+    np.testing.assert_array_equal(vals, values)
+
+
+def test_hyphenated_labels_run_forward_in_real_time():
+    x = np.arange(12, dtype=np.float64)[:, None]
+    tc = TimeCourse.from_arrays(x, np.repeat(["day-1", "day-2", "day-3"], 4), whiten=False,
+                                time_scale="real")
+    np.testing.assert_array_equal(tc.times, [0.0, 1.0, 2.0])
+    np.testing.assert_array_equal(tc.xs[0].numpy()[:, 0], [0, 1, 2, 3])
+
+
+@pytest.mark.parametrize("categories,match", [
+    (["d0", "d5", "late"], r"time_scale='real' needs a number in every time label, but 'late'"),
+    (["d5", "d2", "d9"], r"time_scale='real': the order of the time label categories "
+                         r"\['d5', 'd2', 'd9'\] and the numbers they hold \[5\.0, 2\.0, 9\.0\] "
+                         r"disagree"),
+    (["d1", "day1"], "disagree"),
+])
+def test_real_time_needs_increasing_numbers_in_ordered_categories(categories, match):
+    cat = pd.Series(pd.Categorical(np.repeat(categories, 3), categories=categories,
+                                   ordered=True))
+    x = np.zeros((len(cat), 2))
+    with pytest.raises(ValueError, match=match):
+        order_time_labels(cat, time_scale="real")
+    with pytest.raises(ValueError, match=match):
+        TimeCourse.from_arrays(x, cat, time_scale="real")
+    # index time needs no numbers: the categories' order is the time
+    tc = TimeCourse.from_arrays(x, cat, time_scale="index")
+    assert list(tc.labels) == categories
+    np.testing.assert_array_equal(tc.times, np.arange(len(categories)))
+
+
+def test_real_time_of_ordered_categories_with_increasing_numbers():
+    cats = ["d0", "d2", "d7"]
+    cat = pd.Categorical(np.repeat(cats, 3), categories=cats, ordered=True)
+    tc = TimeCourse.from_arrays(np.zeros((9, 2)), pd.Series(cat), time_scale="real")
+    np.testing.assert_array_equal(tc.times, [0.0, 2.0, 7.0])
+
+
+def test_from_arrays_keeps_the_kind_of_each_label():
+    x = np.zeros((4, 2))
+    # np.asarray would turn [1, 1, "2", "2"] into four strings
+    with pytest.raises(ValueError, match="mix numbers and strings"):
+        TimeCourse.from_arrays(x, [1, 1, "2", "2"])
+    with pytest.raises(ValueError, match="mix numbers and strings"):
+        TimeCourse.from_arrays(x, np.asarray([1, 1, "2", "2"], dtype=object))
+    # and an ordered categorical keeps its order
+    cat = pd.Categorical(["late", "late", "early", "early"], categories=["late", "early"],
+                         ordered=True)
+    assert list(TimeCourse.from_arrays(x, cat).labels) == ["late", "early"]

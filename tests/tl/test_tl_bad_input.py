@@ -98,6 +98,21 @@ def test_unorderable_and_mixed_time_labels(blobs):
     _fails(blobs, ValueError, r"time_key='gap'.*missing values", scflow.tl.fit, "gap", **FAST)
 
 
+def test_real_time_of_ordered_categories_without_increasing_numbers(blobs):
+    day = blobs.obs["day"].to_numpy()
+    for cats in (["d0", "d1", "d2", "late"], ["d0", "d5", "d2", "d9"]):
+        labels = np.asarray(cats)[np.searchsorted([0.0, 1.0, 2.0, 4.0], day)]
+        blobs.obs["stage"] = pd.Categorical(labels, categories=cats, ordered=True)
+        match = (r"time_key='stage'.*time_scale='real' needs a number in every time label, "
+                 r"but 'late'" if "late" in cats else
+                 r"time_key='stage'.*time_scale='real': the order of the time label categories "
+                 r"\['d0', 'd5', 'd2', 'd9'\] and the numbers they hold .* disagree")
+        _fails(blobs, ValueError, match, scflow.tl.fit, "stage", time_scale="real", **FAST)
+    # index time needs no numbers, only the order of the categories
+    scflow.tl.fit(blobs, "stage", time_scale="index", **FAST)
+    np.testing.assert_array_equal(blobs.uns["scflow"]["timepoints"]["times"], [0, 1, 2, 3])
+
+
 def test_n_dims_larger_than_the_representation(blobs):
     _fails(blobs, ValueError, r"n_dims must be between 1 and 5.*got 6",
            scflow.tl.fit, "day", **{**FAST, "n_dims": 6})
