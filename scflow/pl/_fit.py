@@ -11,6 +11,7 @@ from matplotlib.axes import Axes
 
 from ..tl._anndata import get_rep
 from ..tl._store import read_fit
+from ..tl._times import match_values
 from ._common import axis_labels, check_dims
 from ._utils import finish, new_axes
 
@@ -119,7 +120,10 @@ def _cells_at(adata: AnnData, key: str, time_key: str, time) -> np.ndarray:
         at = rec.timeline.cell_index(col) == rec.timeline.require_index(time, "time")
     elif pd.api.types.is_numeric_dtype(col.dtype) and not isinstance(col.dtype,
                                                                      pd.CategoricalDtype):
-        at = np.isclose(col.to_numpy(dtype=np.float64), float(time), rtol=1e-5)
+        v = col.to_numpy(dtype=np.float64)
+        seen = np.unique(v)
+        k = int(match_values(float(time), seen)[0])
+        at = v == seen[k] if k >= 0 else np.zeros(len(v), dtype=bool)
     else:
         at = (col.astype(str) == str(time)).to_numpy()
     if not at.any():

@@ -10,12 +10,48 @@ import pandas as pd
 
 from ..timecourse import TimeCourse
 
+#: a number matches a timepoint's value up to this fraction of the value, plus ``_ATOL``
+#: (a float32 round trip of a stored time) ...
 _RTOL = 1e-5
+_ATOL = 1e-12
+#: ... and never more than this fraction of the smallest gap between two timepoints, so
+#: close timepoints (hourly Unix timestamps, 100000 / 100001) are never mistaken for each other
+_GAP_FRACTION = 1e-3
 
 
 def _is_number(t) -> bool:
     return (isinstance(t, (int, float, np.integer, np.floating))
             and not isinstance(t, (bool, np.bool_)))
+
+
+def match_values(v: float | np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Index in ``values`` of the value each number of ``v`` stands for, ``-1`` where none.
+
+    ``v`` matches ``values[k]`` when ``|v - values[k]|`` is at most ``1e-5 * |values[k]| +
+    1e-12`` and at most ``1e-3 * gap``, ``gap`` being the smallest gap between two distinct
+    finite ``values``: a float32 round trip of a stored time still matches, a neighbouring
+    timepoint never does (hourly Unix timestamps, ``100000`` and ``100001``).
+
+    Parameters
+    ----------
+    v
+        Numbers (a scalar or an array).
+    values
+        The timepoints' values.
+
+    Returns
+    -------
+    ``int64`` array, one index per number of ``v``.
+    """
+    v = np.atleast_1d(np.asarray(v, dtype=np.float64))
+    values = np.asarray(values, dtype=np.float64)
+    finite = np.unique(values[np.isfinite(values)])
+    gap = float(np.diff(finite).min()) if len(finite) > 1 else np.inf
+    tol = np.minimum(_RTOL * np.abs(values) + _ATOL, _GAP_FRACTION * gap)
+    dist = np.abs(v[:, None] - values[None, :])
+    close = dist <= tol[None, :]
+    nearest = np.where(close, dist, np.inf).argmin(1) if len(values) else np.zeros(len(v), int)
+    return np.where(close.any(1), nearest, -1).astype(np.int64)
 
 
 def label_str(label) -> str:
@@ -72,8 +108,8 @@ class Timeline:
                 hits = np.flatnonzero(self.labels == label_str(t))
                 if len(hits):
                     return int(hits[0])
-            hits = np.flatnonzero(np.isclose(self.values, float(t), rtol=_RTOL, atol=1e-12))
-            return int(hits[0]) if len(hits) else None
+            k = int(match_values(float(t), self.values)[0])
+            return k if k >= 0 else None
         return None
 
     def require_index(self, t, name: str) -> int:
@@ -126,9 +162,7 @@ class Timeline:
         """Timepoint index of each cell from its ``obs[time_key]``; ``ValueError`` if unknown."""
         if pd.api.types.is_numeric_dtype(col.dtype) and not isinstance(
                 col.dtype, pd.CategoricalDtype):
-            v = col.to_numpy(dtype=np.float64)
-            close = np.isclose(v[:, None], self.values[None, :], rtol=_RTOL, atol=1e-12)
-            idx = np.where(close.any(1), close.argmax(1), -1)
+            idx = match_values(col.to_numpy(dtype=np.float64), self.values)
         else:
             lookup = {lab: k for k, lab in enumerate(self.labels)}
             idx = np.asarray([lookup.get(label_str(v), -1) for v in col], dtype=np.int64)

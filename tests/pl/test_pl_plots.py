@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,6 +10,7 @@ from matplotlib.collections import LineCollection, PathCollection
 from matplotlib.figure import Figure
 
 import scflow
+from scflow.pl._fit import _cells_at
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -130,3 +132,12 @@ def test_plots_reject_bad_options(plotted):
     plotted.obsm["X_umap"] = plotted.obsm["X_pca"][:, :2]
     with pytest.raises(ValueError, match="basis"):
         scflow.pl.velocity_stream(plotted, basis="umap")
+
+
+def test_holdout_cells_of_close_times_without_a_fit():
+    t = np.repeat([100000.0, 100001.0, 100002.0], [3, 4, 5])
+    adata = ad.AnnData(np.zeros((len(t), 2), dtype=np.float32),
+                       obs=pd.DataFrame({"t": t}, index=[f"c{i}" for i in range(len(t))]))
+    np.testing.assert_array_equal(_cells_at(adata, "scflow", "t", 100001), t == 100001.0)
+    with pytest.raises(ValueError, match="no cells at that time"):
+        _cells_at(adata, "scflow", "t", 100000.5)
