@@ -56,7 +56,8 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
         of every interval, splines through them).
     time_scale
         ``"index"``: timepoint ``k`` is at model time ``k``; ``"real"``: the numeric time
-        values, shifted to start at 0.
+        values, shifted to start at 0 (the categories of an ordered categorical must then
+        each hold one number, increasing along the categories).
     holdout
         A timepoint to leave out, in the units of ``obs[time_key]`` (its value or label);
         must be interior. Its neighbours are bridged as one interval.
@@ -65,7 +66,10 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
     device
         ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``...
     random_state
-        Seed of the weights and of every draw.
+        Seed of the weights and of every draw. The draws pick cells by their position among
+        the cells of their timepoint, in row order: the same rows in the same order give
+        the same model, while reordering the rows gives another sample of pairs (and so
+        another model) from the same data.
     copy
         Return a modified copy instead of writing to ``adata``.
     n_steps, batch_size, lr
