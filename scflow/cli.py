@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import traceback
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +22,8 @@ REAL_DATASETS = ("emt", "emt_umap", "weinreb", "bargaje")
 #: the published benchmark files: loaded from the path given with --path
 PUBLISHED_DATASETS = ("eb", "cite", "multi")
 PROTOCOLS = ("leave_one_out", "rollout", "rollout_holdout")
+DEBUG_HELP = ("show the full traceback of an error (also with SCFLOW_DEBUG=1); by default a "
+              "bad input is reported in one line")
 
 
 def _ints(s: str) -> list[int]:
@@ -52,8 +57,10 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="scflow", description=__doc__)
+    p.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = p.add_subparsers(dest="command", required=True)
     b = sub.add_parser("benchmark", help="leave-one-timepoint-out table (TorchCFM protocol)")
+    b.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     b.add_argument("--dataset", default="default",
                    help="simulate, emt, emt_umap, weinreb, bargaje, or 'default' (simulate, "
                         "plus emt when SCFLOW_DATA_DIR holds it)")
@@ -84,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
                         "methods are kept, rows of these methods replaced)")
     _train_args(b)
     f = sub.add_parser("fit", help="fit a flow on an .h5ad file; write it with the model in uns")
+    f.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     f.add_argument("file", help="input .h5ad")
     f.add_argument("--time-key", default="day")
     f.add_argument("--use-rep", default="X_pca")
@@ -162,10 +170,13 @@ def _benchmark(args: argparse.Namespace) -> int:
 
     names = (_default_datasets(args.protocol) if args.dataset == "default"
              else args.dataset.split(","))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     methods = [m.strip() for m in (args.methods or DEFAULT_METHODS[args.protocol]).split(",")
                if m.strip()]
+    if not methods:
+        raise ValueError(f"--methods must name at least one method, got {args.methods!r}")
+    if not args.seeds:
+        raise ValueError("--seeds must list at least one seed (e.g. --seeds 0,1,2), got none")
+    out = _out_folder(args.out)
     train = dict(n_steps=args.n_steps, batch_size=args.batch_size, lr=args.lr,
                  sigma=args.sigma, hidden=tuple(args.hidden), coupling=args.coupling,
                  lr_schedule=args.lr_schedule, ema=args.ema or None, spline=args.spline,
@@ -323,11 +334,9 @@ def _fit_one(args: argparse.Namespace, *, write: bool) -> int:
 
     from . import tl
 
-    src, out = Path(args.file), Path(args.out)
+    src, out = Path(args.file), _out_file(args.out)
     if not src.is_file():
-        raise SystemExit(f"scflow fit: input file {str(src)!r} does not exist")
-    if not out.parent.is_dir():
-        raise SystemExit(f"scflow fit: output folder {str(out.parent)!r} does not exist")
+        raise FileNotFoundError(f"input file {str(src)!r} does not exist")
     # backed: only obs, obsm and the columns of use_rep that are used are read into memory
     adata = ad.read_h5ad(src, backed="r")
     try:
@@ -347,6 +356,36 @@ def _fit_one(args: argparse.Namespace, *, write: bool) -> int:
     _write_with_uns(src, out, args.key_added, record)
     print(f"wrote {out} (model in uns[{args.key_added!r}])")
     return 0
+
+
+def _out_file(value: str) -> Path:
+    """``--out`` of ``scflow fit``, checked before any work: a file path in a writable folder."""
+    out = Path(value)
+    if out.is_dir():
+        raise ValueError(f"--out {value!r} is a directory; expected the path of the output "
+                         ".h5ad file")
+    folder = out.parent
+    if not folder.is_dir():
+        raise ValueError(f"--out {value!r}: its folder {str(folder)!r} does not exist; create "
+                         "it first")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {value!r}: its folder {str(folder)!r} is not writable")
+    return out
+
+
+def _out_folder(value: str) -> Path:
+    """``--out`` of ``scflow benchmark``, created (with its parents) and checked writable."""
+    out = Path(value)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {value!r} is a file; expected a folder (created if missing)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"--out {value!r}: the folder cannot be created "
+                         f"({err.strerror or err})") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {value!r}: the folder is not writable")
+    return out
 
 
 def _write_with_uns(src: Path, out: Path, key: str, record: dict) -> None:
@@ -371,15 +410,64 @@ def _write_with_uns(src: Path, out: Path, key: str, record: dict) -> None:
             write_elem(uns, key, record)
 
 
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that report bad input (reported in one line), not a bug in scflow."""
+    from .couplings import ConvergenceError
+
+    return (ValueError, KeyError, FileNotFoundError, IsADirectoryError, NotADirectoryError,
+            PermissionError, ConvergenceError)
+
+
+def _one_line(err: BaseException) -> str:
+    msg = err.args[0] if isinstance(err, KeyError) and len(err.args) == 1 else err
+    return " ".join(line.strip() for line in str(msg).splitlines() if line.strip()) or \
+        type(err).__name__
+
+
+@contextmanager
+def _sigterm_as_exit() -> Iterator[None]:
+    """Turn ``SIGTERM`` into ``SystemExit(143)`` so that clean-ups (``finally``, the removal
+    of temporary files) run; ``SIGKILL`` cannot be caught. Main thread only."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status.
+
+    Bad input (``ValueError``, ``KeyError``, a missing file, a non-converging OT plan) is
+    reported as one line on stderr, ``scflow: error: <message>``, with status 2 (as
+    ``argparse`` does); ``--debug`` or ``SCFLOW_DEBUG=1`` shows the traceback instead. Any
+    other exception is a bug and propagates with its traceback.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
-    args.argv = argv  # the command, as recorded beside each table
-    if args.command == "benchmark":
-        return _benchmark(args)
-    if args.command == "fit":
-        return _fit(args)
-    raise AssertionError(args.command)  # pragma: no cover
+    args.argv = [a for a in argv if a != "--debug"]  # the command, as recorded by each table
+    debug = args.debug or os.environ.get("SCFLOW_DEBUG", "").strip() not in ("", "0")
+    try:
+        with _sigterm_as_exit():
+            if args.command == "benchmark":
+                return _benchmark(args)
+            if args.command == "fit":
+                return _fit(args)
+            raise AssertionError(args.command)  # pragma: no cover
+    except _user_errors() as err:
+        if debug:
+            traceback.print_exc()
+        print(f"scflow: error: {_one_line(err)}", file=sys.stderr, flush=True)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

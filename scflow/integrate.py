@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 from torchdiffeq import odeint
 
-from ._checks import integer
+from ._checks import integer, number
 from .model import FlowModel
 
 __all__ = ["integrate", "SOLVERS"]
@@ -41,7 +41,8 @@ def integrate(model: FlowModel, x0: Tensor, t0: float, t1: float, *, n_steps: in
     x0
         ``(n, dim)`` starting states, in the model's (scaled) coordinates.
     t0, t1
-        Start and end model times (``t1 < t0`` integrates backwards; ODE only).
+        Start and end model times, finite numbers (``t1 < t0`` integrates backwards; ODE
+        only). ``t0 == t1`` is a zero-length integration: the states stay ``x0``.
     n_steps
         Number of fixed steps over ``[t0, t1]`` (also the grid of saved states).
     solver
@@ -56,6 +57,7 @@ def integrate(model: FlowModel, x0: Tensor, t0: float, t1: float, *, n_steps: in
     generator
         Random generator on the model's device for the SDE noise.
     """
+    t0, t1 = _time(t0, "t0"), _time(t1, "t1")
     integer(n_steps, "n_steps", lower=1)
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
@@ -70,6 +72,8 @@ def integrate(model: FlowModel, x0: Tensor, t0: float, t1: float, *, n_steps: in
         n_save = 1
     x0 = x0.to(model.device, torch.float32)
     model._check_x(x0)
+    if t0 == t1:  # zero-length integration: nothing moves (torchdiffeq would assert)
+        return x0.expand(n_save + 1, *x0.shape).clone() if return_path else x0.clone()
     was_training = model.training
     model.eval()
     try:
@@ -81,6 +85,13 @@ def integrate(model: FlowModel, x0: Tensor, t0: float, t1: float, *, n_steps: in
         model.train(was_training)
     path = torch.cat(out, dim=1)
     return path if return_path else path[-1]
+
+
+def _time(t, name: str) -> float:
+    """A model time: a finite number (a one-element tensor is accepted too)."""
+    if isinstance(t, Tensor) and t.numel() == 1:
+        t = t.item()
+    return number(t, name)
 
 
 def _ode(model, x0, t0, t1, n_steps, n_save, solver, rtol, atol, generator) -> Tensor:

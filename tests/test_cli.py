@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import stat
 import subprocess
 import sys
 
@@ -50,17 +53,18 @@ def test_append_adds_methods_to_the_table_already_written(tmp_path, capsys):
     with pytest.raises(SystemExit, match="other settings .*seeds"):
         main(["benchmark", "--dataset", "simulate", "--seeds", "0,1", "--out",
               str(tmp_path), "--methods", "static_ot", "--append"])
-    with pytest.raises(ValueError, match="mass must hold one finite number > 0"):
-        main([*base, "--methods", "static_partial", "--mass", "1,2", "--append"])
+    capsys.readouterr()
+    assert main([*base, "--methods", "static_partial", "--mass", "1,2", "--append"]) == 2
+    assert "mass must hold one finite number > 0" in capsys.readouterr().err
     assert (tmp_path / "benchmark_simulate.json").read_bytes() == before
 
 
-def test_unknown_dataset_and_method_fail_clearly(tmp_path):
+def test_unknown_dataset_and_method_fail_clearly(tmp_path, capsys):
     with pytest.raises(SystemExit, match="unknown --dataset"):
         main(["benchmark", "--dataset", "nope", "--out", str(tmp_path)])
-    with pytest.raises(ValueError, match="methods must be among"):
-        main(["benchmark", "--dataset", "simulate", "--methods", "magic", "--out",
-              str(tmp_path)])
+    assert main(["benchmark", "--dataset", "simulate", "--methods", "magic", "--out",
+                 str(tmp_path)]) == 2
+    assert "scflow: error: methods must be among" in capsys.readouterr().err
 
 
 def test_python_dash_m_entry_point():
@@ -98,9 +102,9 @@ def test_benchmark_on_a_published_file_prints_the_published_numbers(tmp_path, ca
     assert (tmp_path / "benchmark_eb_50d.md").is_file()
     with pytest.raises(SystemExit, match="needs --path"):
         main(["benchmark", "--dataset", "eb", "--out", str(tmp_path)])
-    with pytest.raises(ValueError, match="sha256"):
-        main(["benchmark", "--dataset", "eb", "--path", str(path), "--sha256", "0" * 64,
-              "--methods", "static_ot", "--out", str(tmp_path)])
+    assert main(["benchmark", "--dataset", "eb", "--path", str(path), "--sha256", "0" * 64,
+                 "--methods", "static_ot", "--out", str(tmp_path)]) == 2
+    assert "sha256" in capsys.readouterr().err
 
 
 @pytest.mark.data
@@ -117,3 +121,129 @@ def test_rollout_protocol_prints_ours_beside_the_published_table(data_dir, tmp_p
     assert all(r["protocol"] == "all" and r["w1"] > 0 for r in data["rows"])
     md = (tmp_path / "rollout_weinreb.md").read_text()
     assert md.startswith("## Roll-out from t0") and "scflow benchmark" in md
+
+
+# ----- errors: one line, status 2, checked before any work -----
+@pytest.fixture
+def small_h5ad(tmp_path):
+    import anndata as ad
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    day = np.repeat([0.0, 1.0, 2.0], 20)
+    adata = ad.AnnData(np.zeros((len(day), 2), dtype=np.float32),
+                       obs=pd.DataFrame({"day": day}, index=[f"c{i}" for i in range(60)]))
+    adata.obsm["X_pca"] = rng.normal(size=(len(day), 3)) + day[:, None]
+    path = tmp_path / "in.h5ad"
+    adata.write_h5ad(path)
+    return path
+
+
+FIT = ["--n-steps", "5", "--batch-size", "8", "--hidden", "8", "--device", "cpu"]
+
+
+def _error_lines(capsys) -> list[str]:
+    return [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+
+
+def test_bad_input_is_one_line_with_status_2(small_h5ad, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("SCFLOW_DEBUG", raising=False)
+    out = str(tmp_path / "out.h5ad")
+    assert main(["fit", str(small_h5ad), "--time-key", "when", "--out", out, *FIT]) == 2
+    lines = _error_lines(capsys)
+    assert len(lines) == 1
+    assert lines[0].startswith("scflow: error: time_key='when' is not a column of adata.obs")
+    assert main(["fit", str(tmp_path / "nope.h5ad"), "--out", out]) == 2
+    assert _error_lines(capsys) == [f"scflow: error: input file "
+                                    f"{str(tmp_path / 'nope.h5ad')!r} does not exist"]
+    assert not (tmp_path / "out.h5ad").exists()
+
+
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_debug_shows_the_traceback(small_h5ad, tmp_path, capsys, monkeypatch, how):
+    argv = ["fit", str(small_h5ad), "--time-key", "when", "--out", str(tmp_path / "o.h5ad")]
+    if how == "flag":
+        argv = ["--debug", *argv]
+    else:
+        monkeypatch.setenv("SCFLOW_DEBUG", "1")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "KeyError" in err
+    assert err.rstrip().splitlines()[-1].startswith("scflow: error: time_key='when'")
+
+
+def test_bugs_still_raise(small_h5ad, tmp_path, monkeypatch):
+    import scflow
+
+    def bug(*args, **kwargs):
+        raise TypeError("a bug")
+
+    monkeypatch.setattr(scflow.tl, "fit", bug)
+    with pytest.raises(TypeError, match="a bug"):
+        main(["fit", str(small_h5ad), "--out", str(tmp_path / "o.h5ad"), *FIT])
+
+
+@pytest.mark.parametrize(("out", "match"), [
+    ("", r"--out '.*' is a directory; expected the path of the output \.h5ad file"),
+    ("missing/out.h5ad", r"--out '.*missing/out\.h5ad': its folder '.*missing' does not "
+                         "exist"),
+])
+def test_fit_checks_out_before_loading_or_training(small_h5ad, tmp_path, capsys, monkeypatch,
+                                                   out, match):
+    import anndata as ad
+
+    import scflow
+
+    def never(*args, **kwargs):
+        raise AssertionError("should fail before this")
+
+    monkeypatch.setattr(scflow.tl, "fit", never)
+    monkeypatch.setattr(ad, "read_h5ad", never)
+    assert main(["fit", str(small_h5ad), "--out", str(tmp_path / out), *FIT]) == 2
+    lines = _error_lines(capsys)
+    assert len(lines) == 1 and lines[0].startswith("scflow: error: --out")
+    assert re.search(match, lines[0])
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only folders")
+def test_fit_refuses_a_read_only_out_folder(small_h5ad, tmp_path, capsys):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        assert main(["fit", str(small_h5ad), "--out", str(folder / "o.h5ad"), *FIT]) == 2
+    finally:
+        folder.chmod(0o755)
+    assert "is not writable" in capsys.readouterr().err
+
+
+def test_fit_output_takes_the_umask_mode(small_h5ad, tmp_path):
+    old = os.umask(0o022)
+    try:
+        assert main(["fit", str(small_h5ad), "--out", str(tmp_path / "o.h5ad"), *FIT]) == 0
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "o.h5ad").stat().st_mode) == 0o644
+
+
+@pytest.mark.parametrize(("argv", "match"), [
+    (["--out", "FILE"], r"--out '.*file\.txt' is a file; expected a folder"),
+    (["--seeds", ""], r"--seeds must list at least one seed"),
+    (["--methods", ","], r"--methods must name at least one method"),
+])
+def test_benchmark_checks_its_arguments_first(tmp_path, capsys, monkeypatch, argv, match):
+    from scflow import cli
+
+    def never(*args, **kwargs):
+        raise AssertionError("should fail before this")
+
+    monkeypatch.setattr(cli, "_load", never)
+    (tmp_path / "file.txt").write_text("x")
+    argv = [str(tmp_path / "file.txt") if a == "FILE" else a for a in argv]
+    base = {"--out": str(tmp_path / "res"), "--seeds": "0", "--methods": "static_ot"}
+    base.update(dict(zip(argv[::2], argv[1::2], strict=True)))
+    assert main(["benchmark", "--dataset", "simulate",
+                 *[x for kv in base.items() for x in kv]]) == 2
+    lines = _error_lines(capsys)
+    assert len(lines) == 1 and re.search(match, lines[0])

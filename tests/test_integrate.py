@@ -82,3 +82,24 @@ def test_bad_arguments():
         integrate(Decay(), torch.zeros(3, 5), 0, 1)
     with pytest.raises(ValueError, match="n_save"):
         integrate(Decay(), x0, 0, 1, n_steps=10, n_save=3)
+
+
+@pytest.mark.parametrize(("t0", "t1", "name"), [
+    (float("nan"), 1.0, "t0"), (0.0, float("inf"), "t1"), (0.0, None, "t1"),
+    ("0", 1.0, "t0"), (True, 1.0, "t0")])
+def test_times_must_be_finite_numbers(t0, t1, name):
+    with pytest.raises(ValueError, match=rf"{name} must be a finite number, got"):
+        integrate(Decay(), torch.ones(3, 2), t0, t1, n_steps=4)
+
+
+@pytest.mark.parametrize("solver", ["euler", "dopri5"])
+def test_zero_length_integration_returns_the_start(solver):
+    x0 = torch.randn(5, 2)
+    out = integrate(Decay(), x0, 0.5, 0.5, n_steps=4, solver=solver)
+    torch.testing.assert_close(out, x0)
+    path = integrate(Decay(), x0, 0.5, 0.5, n_steps=4, n_save=2, return_path=True)
+    assert path.shape == (3, 5, 2)
+    torch.testing.assert_close(path, x0.expand(3, 5, 2))
+    sde = integrate(Decay(sigma=1.0, score=True), x0, torch.tensor(1.0), 1.0, n_steps=4,
+                    stochastic=True)
+    torch.testing.assert_close(sde, x0)

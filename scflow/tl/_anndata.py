@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
+import torch
 from anndata import AnnData
 
 from .._checks import integer
@@ -28,6 +30,7 @@ def get_rep(adata: AnnData, use_rep: str, n_dims: int | None = None) -> np.ndarr
 
     A sparse or backed (on-disk) ``X`` is read ``CHUNK_ROWS`` rows at a time and only the
     columns asked for are made dense, so memory is O(cells x n_dims), not O(cells x genes).
+    An ``obsm`` entry stored as a pandas DataFrame is read as its values (numeric columns).
     """
     if use_rep == "X":
         x = adata.X
@@ -36,6 +39,13 @@ def get_rep(adata: AnnData, use_rep: str, n_dims: int | None = None) -> np.ndarr
     else:
         raise KeyError(f"use_rep={use_rep!r} is not in adata.obsm (keys: "
                        f"{list(adata.obsm.keys())}); pass 'X' or an obsm key")
+    if isinstance(x, pd.DataFrame):
+        bad = [str(c) for c, dt in x.dtypes.items()
+               if not pd.api.types.is_numeric_dtype(dt) or pd.api.types.is_bool_dtype(dt)]
+        if bad:
+            raise ValueError(f"use_rep={use_rep!r} is a DataFrame with non-numeric columns "
+                             f"{bad[:5]}; store a numeric array in adata.obsm[{use_rep!r}]")
+        x = x.to_numpy(dtype=np.float64)
     if x is None or len(getattr(x, "shape", ())) != 2:
         raise ValueError(f"use_rep={use_rep!r} must be 2-D (cells, dims), got "
                          f"{getattr(x, 'shape', None)}")
@@ -70,8 +80,9 @@ def time_course(adata: AnnData, time_key: str, use_rep: str, *, n_dims: int | No
     x = get_rep(adata, use_rep, n_dims)
     times = get_times(adata, time_key)
     try:
-        return TimeCourse.from_arrays(x, times, n_dims=n_dims, whiten=whiten,
-                                      time_scale=time_scale, device=device)
+        with np.errstate(over="ignore"):  # an overflow is reported by check_float32
+            tc = TimeCourse.from_arrays(x, times, n_dims=n_dims, whiten=whiten,
+                                        time_scale=time_scale, device=device)
     except ValueError as err:  # name the argument at fault
         msg = str(err)
         if "representation" in msg:
@@ -79,3 +90,21 @@ def time_course(adata: AnnData, time_key: str, use_rep: str, *, n_dims: int | No
         if "time label" in msg or "timepoint" in msg:
             raise ValueError(f"time_key={time_key!r}: {msg}") from None
         raise
+    check_float32(tc, use_rep, whiten)
+    return tc
+
+
+def check_float32(tc: TimeCourse, use_rep: str, whiten: bool) -> None:
+    """Refuse data finite in float64 that overflow when scaled or cast to float32.
+
+    The model computes in float32 (largest value about ``3.4e38``): a finite ``use_rep``
+    whose values overflow there would otherwise fail later, e.g. as a non-finite OT plan.
+    """
+    scaler_ok = np.isfinite(tc.mean).all() and np.isfinite(tc.scale).all()
+    if scaler_ok and all(bool(torch.isfinite(x).all()) for x in tc.xs):
+        return
+    hint = ("rescale the representation (e.g. divide it by a constant)" if whiten else
+            "pass whiten=True (standardise each dimension) or rescale the representation")
+    raise ValueError(f"use_rep={use_rep!r}: its values overflow float32 (the model's "
+                     f"precision, largest about {float(np.finfo(np.float32).max):.3g})"
+                     f"{'' if scaler_ok else ' or their spread overflows float64'}; {hint}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import pandas as pd
 from anndata import AnnData
@@ -57,6 +57,8 @@ def leave_one_out(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pc
     ``mmd``, ``floor`` (sampling floor of the held-out time), ``seconds``.
     """
     check_adata(adata, writing=False, backed_ok=True)
+    methods = nonempty(methods, "methods", "method")
+    seeds = nonempty(seeds, "seeds", "seed")
     unknown = [m for m in methods if m not in ALL_METHODS]
     if unknown:
         raise ValueError(f"methods must be among {ALL_METHODS}, got {unknown}")
@@ -104,9 +106,22 @@ def error_budget(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca
     return error_budget_tc(tc, idx, n_fractions=n_fractions)
 
 
+def nonempty(values, name: str, what: str) -> list:
+    """``values`` as a list; a ``ValueError`` naming ``name`` when it is empty."""
+    if isinstance(values, str) or not isinstance(values, Iterable):
+        values = [values]
+    values = list(values)
+    if not values:
+        raise ValueError(f"{name} must list at least one {what}, got an empty list")
+    return values
+
+
 def _course(adata: AnnData, time_key: str, use_rep: str, n_dims: int | None, whiten: bool,
             time_scale: str, holdouts: Sequence | None) -> tuple[TimeCourse, list[int] | None]:
     """The scaled time course, and the indices of the held-out time labels (or ``None``)."""
+    if holdouts is not None:
+        holdouts = nonempty(holdouts, "holdouts", "time label (or None for every interior "
+                                                  "timepoint)")
     tc = time_course(adata, time_key, use_rep, n_dims=n_dims, whiten=whiten,
                      time_scale=time_scale)
     if holdouts is None:

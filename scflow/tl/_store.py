@@ -117,7 +117,43 @@ def read_fit(adata: AnnData, key: str) -> FitRecord:
     except (KeyError, TypeError) as err:
         raise ValueError(f"adata.uns[{key!r}] is not a scflow fit record (missing {err}); "
                          "refit with scflow.tl.fit") from err
+    _check_record(key, params, timeline, mean, scale)
     return FitRecord(key, params, timeline, mean, scale)
+
+
+def _check_record(key: str, params: dict, timeline: Timeline, mean: np.ndarray,
+                  scale: np.ndarray) -> None:
+    """A ``ValueError`` naming the ``uns`` entry when the stored fit is inconsistent."""
+    def bad(where: str, what: str) -> ValueError:
+        return ValueError(f"adata.uns[{key!r}]{where} {what}; the fit record is inconsistent "
+                          "(edited by hand?), refit with scflow.tl.fit")
+
+    n_dims = params.get("n_dims")
+    if (isinstance(n_dims, (bool, np.bool_)) or not isinstance(n_dims, (int, np.integer))
+            or n_dims < 1):
+        raise bad("['params']['n_dims']", f"must be a positive integer, got {n_dims!r}")
+    for name, arr in (("mean", mean), ("scale", scale)):
+        where = f"['scaler'][{name!r}]"
+        if arr.shape != (int(n_dims),):
+            raise bad(where, f"has shape {arr.shape}; expected ({int(n_dims)},), one entry "
+                             f"per dimension (n_dims={int(n_dims)})")
+        if not np.isfinite(arr).all():
+            raise bad(where, "holds NaN or infinite values")
+    if (scale <= 0).any():
+        raise bad("['scaler']['scale']", "must be positive")
+    n = len(timeline.labels)
+    if timeline.labels.ndim != 1 or n < 2:
+        raise bad("['timepoints']['labels']", f"must list at least two timepoints, got {n}")
+    for name in ("values", "times"):
+        arr = getattr(timeline, name)
+        if arr.shape != (n,):
+            raise bad(f"['timepoints'][{name!r}]", f"has shape {arr.shape}; expected ({n},), "
+                                                   "one entry per label")
+    if not np.isfinite(timeline.times).all() or not (np.diff(timeline.times) > 0).all():
+        raise bad("['timepoints']['times']", "must be finite and increasing")
+    if not -1 <= timeline.holdout_index < n:
+        raise bad("['params']['holdout_index']",
+                  f"must be -1 or a timepoint index below {n}, got {timeline.holdout_index}")
 
 
 def load_model(adata: AnnData, key: str = "scflow", *,

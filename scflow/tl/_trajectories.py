@@ -47,7 +47,14 @@ def select_cells(adata: AnnData, cells) -> np.ndarray:
             raise ValueError(f"cells: positions must be in [0, {adata.n_obs}), got {arr}")
         mask[arr] = True
         return mask
-    pos = adata.obs_names.get_indexer(arr.astype(str))
+    names = adata.obs_names
+    if not names.is_unique:  # a name would stand for several cells
+        dup = names[names.duplicated()].unique()
+        raise ValueError(f"cells: adata.obs_names are not unique ({len(dup)} names repeat, e.g. "
+                         f"{str(dup[0])!r}), so cells cannot be given by name; call "
+                         "adata.obs_names_make_unique() first, or pass positions or a boolean "
+                         "mask")
+    pos = names.get_indexer(arr.astype(str))
     if (pos < 0).any():
         raise KeyError(f"cells: {list(arr[pos < 0][:5])} are not in adata.obs_names")
     mask[pos] = True
