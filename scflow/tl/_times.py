@@ -54,6 +54,15 @@ def match_values(v: float | np.ndarray, values: np.ndarray) -> np.ndarray:
     return np.where(close.any(1), nearest, -1).astype(np.int64)
 
 
+def _as_number(s: str) -> float | None:
+    """The finite number a string spells exactly (``"0.5"``, ``"1e3"``), else ``None``."""
+    try:
+        v = float(s)
+    except ValueError:
+        return None
+    return v if math.isfinite(v) else None
+
+
 def label_str(label) -> str:
     """How a timepoint label is stored: the string itself, or a number written with ``%g``."""
     if _is_number(label):
@@ -102,7 +111,13 @@ class Timeline:
         """The timepoint ``t`` names (a label or, for numbers, a value), else ``None``."""
         if isinstance(t, str):
             hits = np.flatnonzero(self.labels == t)
-            return int(hits[0]) if len(hits) else None
+            if len(hits):
+                return int(hits[0])
+            number = _as_number(t) if self.numeric else None
+            if number is None:
+                return None
+            k = int(match_values(number, self.values)[0])
+            return k if k >= 0 else None
         if _is_number(t) and math.isfinite(float(t)):
             if not self.numeric:
                 hits = np.flatnonzero(self.labels == label_str(t))
@@ -164,8 +179,13 @@ class Timeline:
                 col.dtype, pd.CategoricalDtype):
             idx = match_values(col.to_numpy(dtype=np.float64), self.values)
         else:
-            lookup = {lab: k for k, lab in enumerate(self.labels)}
-            idx = np.asarray([lookup.get(label_str(v), -1) for v in col], dtype=np.int64)
+            # a numeric time column later held as strings or categories ('0.3333333333333333'
+            # against the stored '0.333333333333'): match by label, then by value
+            uniq = pd.unique(col.astype(object))
+            found = {v: self.index_of(v if isinstance(v, str) else float(v))
+                     if _is_number(v) or isinstance(v, str) else None for v in uniq}
+            idx = np.asarray([-1 if found[v] is None else found[v] for v in col.astype(object)],
+                             dtype=np.int64)
         if (idx < 0).any():
             bad = pd.unique(col[idx < 0].astype(str))[:5]
             raise ValueError(f"{name}: cells have times {list(bad)} that are not timepoints of "

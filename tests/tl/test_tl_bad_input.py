@@ -269,7 +269,6 @@ def test_leave_one_out_refuses_empty_lists(blobs, kw, match):
         scflow.tl.leave_one_out(blobs, use_rep="X_pca", n_dims=3, **args)
 
 
-@pytest.mark.xfail(strict=True, reason="fixed on branch rel-time")
 def test_float_days_survive_as_strings_after_the_fit(blobs):
     """Days 0, 1/3, 2/3, 1: the fit stores its labels with ``%.12g`` ('0.333333333333'); a
     time column later held as strings (``astype(str).astype("category")``, as scanpy's
