@@ -8,7 +8,7 @@ from .integrate import integrate
 from .matching import FlowMatcher, FlowSample, icfm, otcfm, sbcfm
 from .model import FlowModel
 from .timecourse import TimeCourse
-from .train import fit_flow
+from .train import TrainingDivergedError, fit_flow
 
 __version__ = "0.1.0"
 
@@ -34,7 +34,8 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'scflow' has no attribute {name!r}")
 
 __all__ = [
-    "FlowMatcher", "FlowModel", "FlowSample", "TimeCourse", "couplings", "datasets", "fit_flow",
+    "FlowMatcher", "FlowModel", "FlowSample", "TimeCourse", "TrainingDivergedError",
+    "couplings", "datasets", "fit_flow",
     "icfm", "integrate", "load_model", "metrics", "otcfm", "paths", "pl", "sbcfm", "settings",
     "tl",
 ]

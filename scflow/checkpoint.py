@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from ._checks import integer
+from ._errors import TrainingDivergedError
 from ._io import atomic_file
 
 __all__ = ["Checkpointer", "fit_config", "fingerprint", "load_checkpoint", "save_checkpoint"]
@@ -123,6 +124,12 @@ class Checkpointer:
         if not self.path.exists():
             return 0
         state = load_checkpoint(self.path)
+        bad = _non_finite(state)
+        if bad:
+            raise ValueError(f"checkpoint {str(self.path)!r} holds non-finite values (in "
+                             f"{', '.join(bad[:5])}): it was written by a run that diverged, "
+                             "and resuming would go on from NaN; remove it (or pass another "
+                             "checkpoint path) and train again, e.g. with a smaller lr")
         if state["fingerprint"] != self.fingerprint:
             old = json.loads(state["config"])
             diff = sorted(k for k in set(old) | set(self.config)
@@ -141,25 +148,59 @@ class Checkpointer:
         self.losses[:step] = state["losses"].to(self.losses.device)
         return step
 
+    def due(self, step: int) -> bool:
+        """Whether :meth:`after_step` saves after ``step`` steps."""
+        return step % self.every == 0 or step == len(self.losses)
+
     def after_step(self, step: int) -> None:
         """Called with the number of steps done; saves every ``every`` steps and at the end."""
-        if step % self.every == 0 or step == len(self.losses):
+        if self.due(step):
             self.save(step)
 
     def save(self, step: int) -> None:
+        """Write the state after ``step`` steps; refused when it holds non-finite values.
+
+        Raises
+        ------
+        TrainingDivergedError
+            When the weights, the EMA weights or the losses so far are not all finite
+            (nothing is written; the previous checkpoint stays as it was).
+        """
         def cpu(sd):
             return {k: v.detach().cpu().clone() for k, v in sd.items()}
 
+        model, ema = cpu(self.model.state_dict()), _ema_state(self.ema)
+        losses = self.losses[:step].detach().cpu().clone()
+        bad = _non_finite({"model": model, "ema": ema, "losses": losses})
+        if bad:
+            raise TrainingDivergedError(
+                f"not saving checkpoint {str(self.path)!r} at step {step}: non-finite values "
+                f"in {', '.join(bad[:5])} (training diverged); try a smaller lr, whiten=True, "
+                "or check the data's scale")
         save_checkpoint(self.path, {
             "format": FORMAT, "version": VERSION, "fingerprint": self.fingerprint,
             "config": json.dumps(self.config, sort_keys=True), "step": int(step),
-            "model": cpu(self.model.state_dict()),
+            "model": model,
             "optimizer": self.optimizer.state_dict(),
             "scheduler": {} if self.scheduler is None else self.scheduler.state_dict(),
-            "ema": _ema_state(self.ema),
+            "ema": ema,
             "generator": self.generator.get_state(),
-            "losses": self.losses[:step].detach().cpu().clone(),
+            "losses": losses,
         })
+
+
+def _non_finite(obj: Any, where: str = "") -> list[str]:
+    """Where (dotted keys) ``obj`` holds floating-point tensors with NaN or inf entries."""
+    if isinstance(obj, torch.Tensor):
+        ok = not obj.is_floating_point() or bool(torch.isfinite(obj).all())
+        return [] if ok else [where or "tensor"]
+    if isinstance(obj, dict):
+        items = obj.items()
+    elif isinstance(obj, (list, tuple)):
+        items = enumerate(obj)
+    else:
+        return []
+    return [w for k, v in items for w in _non_finite(v, f"{where}.{k}" if where else str(k))]
 
 
 def _ema_state(ema) -> dict[str, torch.Tensor]:

@@ -41,8 +41,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lr", type=float, default=1e-3)
     g.add_argument("--sigma", type=float, default=None, help="default per method")
     g.add_argument("--hidden", type=_ints, default=[64, 64, 64], help="e.g. 64,64,64")
-    g.add_argument("--coupling", choices=("global", "minibatch", "auto"), default="global",
-                   help="auto: global plans up to 4000 x 4000 cells per interval, minibatch "
+    g.add_argument("--coupling", choices=("global", "minibatch", "auto"), default="auto",
+                   help="auto: global plans up to 25M cell pairs per interval, minibatch "
                         "OT above")
     g.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant")
     g.add_argument("--ema", type=float, default=0.999, help="weight-average decay; 0: none")

@@ -141,22 +141,28 @@ class FlowModel(nn.Module):
             raise ValueError(f"scflow model format version {version} is not supported "
                              f"(expected {FORMAT_VERSION})")
         cfg = d["config"]
-        model = cls(int(np.asarray(cfg["dim"])), [int(h) for h in np.asarray(cfg["hidden"])],
-                    str(cfg["activation"]), score=bool(np.asarray(cfg["score"])),
-                    sigma=float(np.asarray(cfg["sigma"])), meta=dict(d.get("meta", {})))
+        # built on the meta device first (shapes, no memory), so a config whose network is
+        # far larger than its stored arrays is refused before anything is allocated
+        with torch.device("meta"):
+            model = cls(int(np.asarray(cfg["dim"])),
+                        [int(h) for h in np.asarray(cfg["hidden"])],
+                        str(cfg["activation"]), score=bool(np.asarray(cfg["score"])),
+                        sigma=float(np.asarray(cfg["sigma"])), meta=dict(d.get("meta", {})))
         own = model.state_dict()
         weights = d["weights"]
         if set(weights) != set(own):
             raise ValueError(f"model weights do not match the architecture: missing "
                              f"{sorted(set(own) - set(weights))}, unexpected "
                              f"{sorted(set(weights) - set(own))}")
-        state = {}
         for k, ref in own.items():
-            arr = np.asarray(weights[k])
-            if arr.shape != tuple(ref.shape):
-                raise ValueError(f"weight {k!r} has shape {arr.shape}, expected "
+            shape = np.shape(weights[k])
+            if shape != tuple(ref.shape):
+                raise ValueError(f"weight {k!r} has shape {shape}, but the config (dim "
+                                 f"{model.dim}, hidden {list(model.hidden)}) expects "
                                  f"{tuple(ref.shape)}")
-            state[k] = torch.from_numpy(arr.astype(np.float32, copy=True))
+        state = {k: torch.from_numpy(np.asarray(weights[k]).astype(np.float32, copy=True))
+                 for k in own}
+        model.to_empty(device="cpu")
         model.load_state_dict(state)
         return model.to(device)
 

@@ -5,9 +5,14 @@ local path time ``s in [0, 1]`` to model time ``t = t_a + s (t_b - t_a)`` (the t
 velocity is divided by the span), and takes one Adam step on the mean loss over all pairs.
 A held-out timepoint ``k`` is skipped: ``k - 1 -> k + 1`` becomes one interval.
 
-With ``coupling="global"`` (the default) each interval's plan is solved once between the
-whole populations and pairs are drawn from it on the device at every step, so OT-CFM costs
-what I-CFM costs per step; ``"minibatch"`` solves a plan on each step's batch (TorchCFM).
+With ``coupling="global"`` each interval's plan is solved once between the whole
+populations and pairs are drawn from it on the device at every step, so OT-CFM costs what
+I-CFM costs per step; ``"minibatch"`` solves a plan on each step's batch (TorchCFM);
+``"auto"`` (the default) is global while the plans' set-up fits a fixed memory budget
+(:data:`AUTO_GLOBAL_MAX_ENTRIES`), minibatch above.
+
+A loss that stops being finite (or explodes) stops training with a
+:class:`TrainingDivergedError`; nothing is returned or checkpointed.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from tqdm.auto import tqdm
 
 from . import distributed as _dist
 from ._checks import integer, number
-from ._settings import settings
+from ._errors import TrainingDivergedError
+from ._settings import logger, settings
 from .checkpoint import Checkpointer, fit_config
 from .couplings import (
     DiscretePlan,
@@ -38,14 +44,34 @@ from .model import FlowModel
 from .paths import SPLINE_KINDS, BrownianBridgePath, LinearPath, SplinePath
 from .timecourse import TimeCourse
 
-__all__ = ["fit_flow", "resolve_device", "DEFAULT_SIGMA", "NEURAL_METHODS", "COUPLING_MODES"]
+__all__ = ["fit_flow", "resolve_device", "DEFAULT_SIGMA", "NEURAL_METHODS", "COUPLING_MODES",
+           "TrainingDivergedError", "MAX_STEPS", "AUTO_GLOBAL_MAX_ENTRIES"]
 
 NEURAL_METHODS = ("icfm", "otcfm", "sbcfm", "mmfm")
 COUPLING_MODES = ("global", "minibatch", "auto")
-#: ``coupling="auto"``: the global plan while every interval's n x m cost matrix holds at
-#: most this many entries (4000 x 4000 cells: 128 MB in float64, ~12 s of exact OT in 50-D),
-#: minibatch OT above (memory O(batch^2) per step, flat in the number of cells)
-AUTO_GLOBAL_MAX_ENTRIES = 16_000_000
+#: ``coupling="auto"`` (the default): the global plans while every interval's ``n x m``
+#: holds at most this many cell pairs, minibatch OT above (memory O(batch^2) per step, flat in
+#: the number of cells). 25M pairs (5000 x 5000 cells) is a set-up of about 1 GB for exact OT
+#: (1.6 GB for Sinkhorn, see :data:`GLOBAL_BYTES_PER_ENTRY`) and well under a minute of network
+#: simplex: every data set of the benchmarks resolves to global (the largest interval,
+#: Weinreb's 3781 x 5788 = 21.9M pairs), so their published tables do not change, while
+#: 20,000 x 20,000 cells (400M pairs: 16.5 GB and ~10 min of exact OT) or LARRY's
+#: 20,000 x 38,000 resolve to minibatch. The choice depends on the numbers of cells only, not on
+#: the memory free at the time, so a call trains the same model on every machine.
+AUTO_GLOBAL_MAX_ENTRIES = 25_000_000
+#: measured peak bytes per cell pair of solving one interval's global plan (float64 cost
+#: matrix, POT's copies and plan, the float32 plan and its checks): exact OT (``otcfm``,
+#: ``mmfm``) ~42, log-domain Sinkhorn (``sbcfm``) ~62
+GLOBAL_BYTES_PER_ENTRY = {"otcfm": 42, "mmfm": 42, "sbcfm": 64}
+#: the most training steps one fit takes: the loss of every step is kept (on the device
+#: during training, and in ``meta["loss"]``), 400 MB at this bound
+MAX_STEPS = 100_000_000
+#: training checks its losses for divergence every this many steps (one device sync), at
+#: every checkpoint and at the end
+DIVERGENCE_CHECK_EVERY = 100
+#: a finite loss above this many times the first step's loss (or 1, if larger) counts as
+#: divergence too
+EXPLODE_FACTOR = 1e12
 LR_SCHEDULES = ("constant", "cosine")
 #: default sigma per method (SB-CFM's is the Brownian diffusion per unit of model time)
 DEFAULT_SIGMA = {"icfm": 0.1, "otcfm": 0.1, "sbcfm": 0.5, "mmfm": 0.1}
@@ -113,13 +139,103 @@ def _chain(tc: TimeCourse, sigma: float, holdout: int | None, spline: str,
     return _Chain(xs, times, plans, path, path.basis(times))
 
 
-def _resolve_coupling(coupling: str, tc: TimeCourse, holdout: int | None) -> str:
-    """``"auto"``: ``"global"`` if every interval's ``n x m`` plan is small, else minibatch."""
-    if coupling != "auto":
+def _available_memory(dev: torch.device) -> int | None:
+    """Bytes of memory available for the global set-up (host, and the GPU's free memory on
+    CUDA, the smaller); ``None`` when it cannot be told."""
+    host = None
+    try:
+        import psutil
+
+        host = int(psutil.virtual_memory().available)
+    except ImportError:
+        try:
+            with open("/proc/meminfo") as fh:
+                for line in fh:
+                    if line.startswith("MemAvailable:"):
+                        host = int(line.split()[1]) * 1024
+                        break
+        except OSError:
+            pass
+    if dev.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(dev)
+        host = int(free) if host is None else min(host, int(free))
+    return host
+
+
+def _largest_interval(tc: TimeCourse, holdout: int | None) -> tuple[int, int, int, int]:
+    """``(a, b, n, m)``: the kept interval ``a -> b`` with the most cell pairs ``n * m``."""
+    keep = [k for k in range(tc.n_timepoints) if k != holdout]
+    pairs = [(a, b, len(tc.xs[a]), len(tc.xs[b])) for a, b in zip(keep[:-1], keep[1:],
+                                                                   strict=True)]
+    return max(pairs, key=lambda p: p[2] * p[3])
+
+
+def _resolve_coupling(coupling: str, method: str, tc: TimeCourse, holdout: int | None,
+                      dev: torch.device) -> str:
+    """The coupling mode used; refuses global plans that will not fit in memory.
+
+    ``"auto"`` is ``"global"`` while the largest interval holds at most
+    :data:`AUTO_GLOBAL_MAX_ENTRIES` cell pairs, else ``"minibatch"``: a choice made from the
+    numbers of cells alone, so the same call trains the same model on every machine (and
+    every process of a distributed run agrees). Global plans (asked for, or chosen by
+    ``"auto"``) whose set-up, estimated with :data:`GLOBAL_BYTES_PER_ENTRY`, is larger than
+    the memory available are refused with a ``ValueError`` before any plan is solved. I-CFM
+    solves no plan: nothing to estimate.
+    """
+    if coupling == "minibatch":
         return coupling
-    keep = [len(x) for k, x in enumerate(tc.xs) if k != holdout]
-    largest = max(a * b for a, b in zip(keep[:-1], keep[1:], strict=True))
-    return "global" if largest <= AUTO_GLOBAL_MAX_ENTRIES else "minibatch"
+    a, b, n, m = _largest_interval(tc, holdout)
+    asked = f"coupling={coupling!r}" + (" (global plans here)" if coupling == "auto" else "")
+    if coupling == "auto":
+        coupling = "global" if n * m <= AUTO_GLOBAL_MAX_ENTRIES else "minibatch"
+        logger.info(f"coupling='auto' uses {coupling!r}: the largest interval, {a}->{b}, holds "
+                    f"{n} x {m} cells (global plans up to {AUTO_GLOBAL_MAX_ENTRIES:,} pairs)")
+        if coupling == "minibatch":
+            return coupling
+    need = GLOBAL_BYTES_PER_ENTRY.get(method, 0) * n * m
+    avail = _available_memory(dev) if need else None
+    if avail is not None and need > avail:
+        raise ValueError(f"{asked} needs about {need / 1e9:.1f} GB for the {n} x {m} plan of "
+                         f"interval {a}->{b}, more than the {avail / 1e9:.1f} GB available; use "
+                         "coupling='minibatch', or subsample the cells")
+    return coupling
+
+
+#: beyond this magnitude the squared distances of the loss overflow float32
+_MAX_ABS_VALUE = 1e18
+
+
+def _check_data(tc: TimeCourse) -> None:
+    """Every population finite in float32, and small enough that its squares are too."""
+    for k, x in enumerate(tc.xs):
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError(f"the cells of timepoint {k} hold values that are not finite in "
+                             "float32 (NaN or inf, or beyond float32's range of 3.4e38); "
+                             "rescale the data or use whiten=True")
+        top = float(x.abs().max()) if x.numel() else 0.0
+        if top > _MAX_ABS_VALUE:
+            raise ValueError(f"the cells of timepoint {k} hold values up to {top:.3g}: their "
+                             "squared distances overflow float32 and the loss would not be "
+                             f"finite (|x| must stay below {_MAX_ABS_VALUE:g}); use whiten=True "
+                             "(TimeCourse.from_arrays, tl.fit) or rescale the data")
+
+
+def _check_losses(losses: Tensor, lo: int, hi: int, n_steps: int, lr: float) -> None:
+    """Raise :class:`TrainingDivergedError` at the first step of ``lo..hi`` whose loss is not
+    finite or exploded (more than :data:`EXPLODE_FACTOR` times the first's, or 1)."""
+    seg = losses[lo:hi]
+    limit = EXPLODE_FACTOR * torch.clamp(losses[0].abs(), min=1.0)
+    bad = ~torch.isfinite(seg) | (seg > limit)
+    if not bool(bad.any()):  # the one device sync of a check
+        return
+    first = lo + int(bad.nonzero()[0, 0])
+    value = float(losses[first])
+    what = ("not finite" if not math.isfinite(value) else
+            f"more than {EXPLODE_FACTOR:g} times the first step's loss, {float(losses[0]):.4g}")
+    raise TrainingDivergedError(
+        f"training diverged: the loss was {value:.4g} ({what}) at step {first + 1} of "
+        f"{n_steps}; try a smaller lr than {lr:g} (e.g. {lr / 10:g}), whiten=True, or check "
+        "the data's scale", step=first + 1, loss=value)
 
 
 def _draw(iv: _Interval, batch_size: int, g: torch.Generator):
@@ -139,7 +255,7 @@ def _draw(iv: _Interval, batch_size: int, g: torch.Generator):
 def fit_flow(tc: TimeCourse, method: str = "otcfm", *, holdout: int | None = None,
              n_steps: int = 3000, batch_size: int = 256, lr: float = 1e-3,
              sigma: float | None = None, hidden: Sequence[int] = (64, 64, 64),
-             activation: str = "selu", coupling: str = "global",
+             activation: str = "selu", coupling: str = "auto",
              device: str | torch.device = "auto", random_state: int = 0,
              lr_schedule: str = "constant", ema: float | None = 0.999,
              progress: bool | None = None, checkpoint: str | None = None,
@@ -166,8 +282,10 @@ def fit_flow(tc: TimeCourse, method: str = "otcfm", *, holdout: int | None = Non
     coupling
         ``"global"`` (one plan per interval, solved once), ``"minibatch"`` (a plan on
         each step's batch: memory O(batch^2), flat in the number of cells) or ``"auto"``
-        (global while every interval's ``n x m`` is at most
-        :data:`AUTO_GLOBAL_MAX_ENTRIES`, minibatch above).
+        (default: global while every interval's ``n x m`` is at most
+        :data:`AUTO_GLOBAL_MAX_ENTRIES`, minibatch above; the choice is logged and kept in
+        ``meta["coupling"]``). Global plans whose set-up will not fit in the memory
+        available are refused before anything is solved.
     device
         ``"auto"``, ``"cpu"``, ``"cuda"``... (under ``torchrun``, ``cuda`` is the GPU
         ``LOCAL_RANK``).
@@ -202,6 +320,17 @@ def fit_flow(tc: TimeCourse, method: str = "otcfm", *, holdout: int | None = Non
     Returns
     -------
     The model, with ``meta["loss"]`` the loss of every step.
+
+    Raises
+    ------
+    TrainingDivergedError
+        When a step's loss is not finite or explodes, or the final weights are not finite
+        (checked every :data:`DIVERGENCE_CHECK_EVERY` steps, at checkpoints and at the end);
+        the message names the first such step. A checkpoint is never written with
+        non-finite values, and one holding them is refused on resume (``ValueError``).
+    ValueError
+        On bad arguments, data that overflow float32 (use ``whiten=True``), ``n_steps``
+        above :data:`MAX_STEPS`, or global plans too large for the memory available.
     """
     if method not in NEURAL_METHODS:
         raise ValueError(f"method must be one of {NEURAL_METHODS}, got {method!r}")
@@ -216,18 +345,22 @@ def fit_flow(tc: TimeCourse, method: str = "otcfm", *, holdout: int | None = Non
     if coupling not in COUPLING_MODES:
         raise ValueError(f"coupling must be one of {COUPLING_MODES}, got {coupling!r}")
     n_steps = integer(n_steps, "n_steps", lower=1)
+    if n_steps > MAX_STEPS:
+        raise ValueError(f"n_steps must be at most {MAX_STEPS:,} (scflow.train.MAX_STEPS: the "
+                         f"loss of every step is kept), got {n_steps:,}")
     batch_size = integer(batch_size, "batch_size", lower=1)
     lr = number(lr, "lr", lower=0, strict=True)
     sigma = number(DEFAULT_SIGMA[method] if sigma is None else sigma, "sigma", lower=0,
                    strict=method == "sbcfm")
     if holdout is not None:
         holdout = tc.interior_index(holdout, "holdout")
-    coupling = _resolve_coupling(coupling, tc, holdout)
+    _check_data(tc)
+    dev = resolve_device(device)
+    coupling = _resolve_coupling(coupling, method, tc, holdout, dev)
     if method == "mmfm" and coupling != "global":
         raise ValueError("coupling='auto' would use minibatch plans here (an interval holds "
                          f"more than {AUTO_GLOBAL_MAX_ENTRIES} cell pairs) and method 'mmfm' "
                          "chains global plans; subsample the timepoints or use 'otcfm'")
-    dev = resolve_device(device)
     parallel = _dist.resolve(distributed, dev)
     if parallel:  # one device per process; each takes an equal slice of every batch
         _dist.check_batch_size(batch_size)
@@ -272,6 +405,7 @@ def fit_flow(tc: TimeCourse, method: str = "otcfm", *, holdout: int | None = Non
     disable = (None if settings.verbosity >= 1 else True) if progress is None else not progress
     bar = tqdm(range(start, n_steps), desc=f"scflow {method}", disable=disable, leave=False)
     show = not bar.disable
+    checked = start  # the losses of steps before this one were checked (or resumed) finite
     for step in bar:
         loss = _step_loss(model, intervals, batch_size, g, ddp)
         opt.zero_grad(set_to_none=True)
@@ -283,13 +417,24 @@ def fit_flow(tc: TimeCourse, method: str = "otcfm", *, holdout: int | None = Non
             with torch.no_grad():
                 torch._foreach_lerp_(averaged, params, 1 - min(ema, (1 + step) / (10 + step)))
         losses[step] = loss.detach() if ddp is None else ddp.mean(loss)
+        done = step + 1
+        if (done % DIVERGENCE_CHECK_EVERY == 0 or done == n_steps
+                or (ck is not None and ck.due(done))):
+            _check_losses(losses, checked, done, n_steps, lr)
+            checked = done
         if ck is not None and (ddp is None or ddp.rank == 0):
-            ck.after_step(step + 1)
+            ck.after_step(done)
         if show and (step + 1) % 100 == 0:
             bar.set_postfix(loss=f"{losses[step - 99: step + 1].mean().item():.4f}")
     if averaged is not None:
         with torch.no_grad():
             torch._foreach_copy_(params, averaged)
+    bad = [name for name, p in model.named_parameters() if not bool(torch.isfinite(p).all())]
+    if bad:
+        raise TrainingDivergedError(
+            f"training diverged: the weights are not finite after {n_steps} steps (in "
+            f"{', '.join(bad[:3])}); try a smaller lr than {lr:g}, whiten=True, or check the "
+            "data's scale")
     model.eval()
     model.meta.update(
         method=method, sigma=sigma, coupling=coupling, holdout=-1 if holdout is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import pandas as pd
 import pytest
 import torch
 
-from scflow import TimeCourse, fit_flow
+from scflow import TimeCourse, TrainingDivergedError, fit_flow
 from scflow.checkpoint import load_checkpoint
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -235,3 +236,57 @@ def test_cli_fit_in_process_and_bad_paths(blobs_small, tmp_path, capsys):
     assert main(["fit", str(src), "--time-key", "when", "--out", str(tmp_path / "x.h5ad")]) == 2
     assert "time_key='when'" in capsys.readouterr().err
     assert not (tmp_path / "x.h5ad").exists()
+
+
+# ----- divergence: no NaN checkpoint written, none resumed -----
+@pytest.mark.parametrize("part", ["model", "ema", "losses", "optimizer"])
+def test_checkpoint_with_non_finite_values_is_refused_on_resume(tc, tmp_path, part):
+    ck = tmp_path / "ck.pt"
+    _interrupted(tc, ck, 20)
+    state = torch.load(ck, weights_only=True)
+    if part == "optimizer":
+        state["optimizer"]["state"][0]["exp_avg"].fill_(float("nan"))
+    elif part == "losses":
+        state["losses"][7] = float("inf")
+    else:
+        next(iter(state[part].values())).fill_(float("nan"))
+    torch.save(state, ck)
+    before = ck.read_bytes()
+    with pytest.raises(ValueError, match=re.escape(f"checkpoint {str(ck)!r} holds non-finite "
+                                                   f"values (in {part}") + "[.)].*diverged"):
+        fit_flow(tc, checkpoint=ck, checkpoint_every=10, **SMALL)
+    assert ck.read_bytes() == before
+
+
+def test_a_diverging_run_writes_no_checkpoint(tc, tmp_path):
+    ck = tmp_path / "ck.pt"
+    with pytest.raises(TrainingDivergedError, match="at step 2 of 40"):
+        fit_flow(tc, checkpoint=ck, checkpoint_every=5, **{**SMALL, "lr": 1e6})
+    assert not ck.exists()
+
+
+def test_checkpointer_refuses_to_save_non_finite_weights(tc, tmp_path):
+    from scflow.checkpoint import Checkpointer
+
+    model = torch.nn.Linear(2, 2)
+    with torch.no_grad():
+        model.weight[0, 0] = float("nan")
+    opt = torch.optim.Adam(model.parameters())
+    ck = Checkpointer(tmp_path / "ck.pt", 5, {"a": 1}, model=model, optimizer=opt,
+                      scheduler=None, ema=None, generator=torch.Generator(),
+                      losses=torch.zeros(10))
+    with pytest.raises(TrainingDivergedError, match=r"not saving checkpoint .* at step 5: "
+                                                    r"non-finite values in model.weight"):
+        ck.save(5)
+    assert not (tmp_path / "ck.pt").exists()
+
+
+def test_cli_fit_with_a_divergent_lr_fails_and_writes_nothing(tmp_path):
+    data, out = tmp_path / "d.h5ad", tmp_path / "out.h5ad"
+    _h5ad(data)
+    run = subprocess.run([sys.executable, "-m", "scflow", "fit", str(data), "--out", str(out),
+                          "--n-steps", "20", "--lr", "1e6", "--device", "cpu",
+                          "--hidden", "8,8"], env=ENV, capture_output=True, text=True)
+    assert run.returncode != 0
+    assert "TrainingDivergedError" in run.stderr and "at step 2 of 20" in run.stderr
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["d.h5ad"]

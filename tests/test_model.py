@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from scflow.model import FORMAT_VERSION, FlowModel
 
@@ -84,3 +86,42 @@ def test_velocity_checks_dimension(model):
         no_score.score(0.0, torch.zeros(1, 3))
     with pytest.raises(ValueError, match="hidden"):
         FlowModel(3, (0,))
+
+
+class _NoLargeAllocation(TorchDispatchMode):
+    """Refuses (RuntimeError) any tensor of more than ``limit`` elements off the meta device."""
+
+    def __init__(self, limit: int = 10**7) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        size = args[0] if args and isinstance(args[0], (list, tuple)) else None
+        device = torch.device(kwargs.get("device") or "cpu")
+        if (size is not None and all(isinstance(s, int) for s in size)
+                and device.type != "meta" and math.prod(size) > self.limit):
+            raise RuntimeError(f"{func} would allocate {math.prod(size):,} elements")
+        return func(*args, **kwargs)
+
+
+def test_from_dict_refuses_a_config_larger_than_its_arrays_before_allocating():
+    """A crafted dict (dim 100,000, hidden 100,000: 40 GB of weights) with tiny arrays."""
+    d = FlowModel(3, (16,)).to_dict()
+    d["config"] = {**d["config"], "dim": 100_000, "hidden": [100_000]}
+    with _NoLargeAllocation(), pytest.raises(ValueError, match=(
+            r"weight 'velocity_net.net.0.weight' has shape \(16, 4\), but the config "
+            r"\(dim 100000, hidden \[100000\]\) expects \(100000, 100001\)")):
+        FlowModel.from_dict(d)
+
+
+def test_from_dict_names_a_hidden_layer_that_does_not_match_the_config(model):
+    d = model.to_dict()
+    d["weights"]["score_net.net.2.weight"] = np.zeros((8, 16), dtype=np.float32)
+    with pytest.raises(ValueError, match=r"weight 'score_net.net.2.weight' has shape \(8, 16\), "
+                                         r"but the config \(dim 3, hidden \[16, 16\]\) expects "
+                                         r"\(16, 16\)"):
+        FlowModel.from_dict(d)
+    good = FlowModel.from_dict(model.to_dict())  # the same guard lets a real model through
+    x = torch.randn(4, 3)
+    torch.testing.assert_close(good.velocity(0.3, x), model.velocity(0.3, x), rtol=0, atol=0)

@@ -196,3 +196,120 @@ def test_mmfm_options_recorded_and_checked(arc_course):
         scflow.fit_flow(arc_course, "mmfm", n_steps=5, coupling="minibatch")
     with pytest.raises(ValueError, match="window"):
         scflow.fit_flow(arc_course, "mmfm", n_steps=5, window=0)
+
+
+# ----- divergence, data scale, n_steps bound -----
+@pytest.mark.parametrize("method", ["otcfm", "sbcfm", "mmfm"])
+def test_divergent_learning_rate_stops_with_the_first_bad_step(shifted_course, method):
+    """lr=1e6: the loss is infinite from step 2; training must not return a NaN model."""
+    with pytest.raises(scflow.TrainingDivergedError, match=(
+            r"training diverged: the loss was (inf|nan) \(not finite\) at step 2 of 250; try a "
+            r"smaller lr than 1e\+06 \(e.g. 100000\), whiten=True, or check the data's scale"
+    )) as info:
+        scflow.fit_flow(shifted_course, method, lr=1e6, n_steps=250, progress=False)
+    assert isinstance(info.value, FloatingPointError) and info.value.step == 2
+    assert scflow.train.TrainingDivergedError is scflow.TrainingDivergedError
+
+
+def test_exploding_finite_loss_counts_as_divergence(shifted_course):
+    with pytest.raises(scflow.TrainingDivergedError,
+                       match=r"more than 1e\+12 times the first step's loss") as info:
+        scflow.fit_flow(shifted_course, "otcfm", lr=1e3, n_steps=30, progress=False)
+    assert np.isfinite(info.value.loss) and info.value.step == 2
+
+
+def test_values_that_overflow_float32_are_refused_before_training():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 3)) * 1e30
+    tc = TimeCourse.from_arrays(x, np.repeat([0, 1, 2], 20), whiten=False)
+    with pytest.raises(ValueError, match=r"timepoint 0 hold values up to .*e\+30: their squared "
+                                         r"distances overflow float32.*use whiten=True"):
+        scflow.fit_flow(tc, n_steps=5, progress=False)
+    x /= 1e30
+    x[23, 1] = 1e39  # finite in float64, inf in float32
+    tc = TimeCourse.from_arrays(x, np.repeat([0, 1, 2], 20), whiten=False)
+    with pytest.raises(ValueError, match="timepoint 1 hold values that are not finite in "
+                                         "float32.*use whiten=True"):
+        scflow.fit_flow(tc, n_steps=5, progress=False)
+
+
+def test_n_steps_above_the_bound_is_refused_before_allocating(shifted_course):
+    assert scflow.train.MAX_STEPS == 10**8
+    with pytest.raises(ValueError, match=r"n_steps must be at most 100,000,000 "
+                                         r"\(scflow.train.MAX_STEPS.*got 10,000,000,000"):
+        scflow.fit_flow(shifted_course, n_steps=10**10, progress=False)
+
+
+# ----- coupling="auto" by default -----
+def _sizes_course(*n: int) -> TimeCourse:
+    """A 1-D time course with ``n[k]`` cells at timepoint ``k`` (cheap at any size)."""
+    x = np.concatenate([np.linspace(k, k + 1, m) for k, m in enumerate(n)])[:, None]
+    return TimeCourse.from_arrays(x, np.repeat(np.arange(len(n)), n), whiten=False)
+
+
+def test_coupling_defaults_to_auto_everywhere():
+    import inspect
+
+    from scflow.cli import _parser
+    from scflow.tl import fit
+
+    assert inspect.signature(scflow.fit_flow).parameters["coupling"].default == "auto"
+    assert inspect.signature(fit).parameters["coupling"].default == "auto"
+    args = _parser().parse_args(["fit", "in.h5ad", "--out", "out.h5ad"])
+    assert args.coupling == "auto"
+
+
+@pytest.mark.parametrize("sizes,holdout,expected", [
+    ((1429, 3781, 5788), None, "global"),  # Weinreb's mouse set: the benchmark keeps its plans
+    ((20_000, 20_000), None, "minibatch"),  # the stalling case: 570 s and 16.5 GB of exact OT
+    ((20_000, 38_000, 100), None, "minibatch"),  # LARRY's largest interval
+    ((7000, 10, 7000), 1, "minibatch"),  # the bridged interval 0->2 is what counts
+])
+def test_auto_coupling_resolves_by_the_largest_interval(monkeypatch, caplog, sizes, holdout,
+                                                        expected):
+    import logging
+
+    from scflow.train import _resolve_coupling
+
+    monkeypatch.setattr(scflow.train, "_available_memory", lambda dev: 64 * 2**30)
+    tc = _sizes_course(*sizes)  # 1-D: cheap at any size
+    with caplog.at_level(logging.INFO, logger="scflow"):
+        got = _resolve_coupling("auto", "otcfm", tc, holdout, torch.device("cpu"))
+    assert got == expected
+    assert f"coupling='auto' uses {expected!r}" in caplog.text
+
+
+def test_auto_on_a_large_course_trains_with_minibatch_plans():
+    """20,000 x 20,000 cells with every default: no global plan is solved."""
+    model = scflow.fit_flow(_sizes_course(20_000, 20_000), n_steps=2, batch_size=16,
+                            progress=False, device="cpu")
+    assert model.meta["coupling"] == "minibatch"
+
+
+def test_global_plans_that_do_not_fit_in_memory_are_refused_up_front(shifted_course,
+                                                                     monkeypatch):
+    def unsolved(*args, **kwargs):
+        raise AssertionError("a plan was solved")
+
+    monkeypatch.setattr(scflow.train, "_available_memory", lambda dev: 10**5)
+    with monkeypatch.context() as m:
+        m.setattr(scflow.couplings.ExactOT, "plan", unsolved)
+        with pytest.raises(ValueError, match=(
+                r"coupling='global' needs about 0.0 GB for the 150 x 150 plan of interval "
+                r"0->1, more than the 0.0 GB available; use coupling='minibatch'")):
+            scflow.fit_flow(shifted_course, "otcfm", coupling="global", n_steps=2,
+                            progress=False)
+        with pytest.raises(ValueError, match="coupling='global' needs about"):
+            scflow.fit_flow(shifted_course, "mmfm", coupling="global", n_steps=2,
+                            progress=False)
+    # auto decides by the numbers of cells alone (the same model on every machine): global
+    # here, refused for lack of memory; minibatch plans need none of it
+    with pytest.raises(ValueError, match=r"coupling='auto' \(global plans here\) needs about "
+                                         r".* GB available; use coupling='minibatch'"):
+        scflow.fit_flow(shifted_course, "otcfm", n_steps=2, progress=False)
+    model = scflow.fit_flow(shifted_course, "otcfm", coupling="minibatch", n_steps=2,
+                            progress=False)
+    assert model.meta["coupling"] == "minibatch"
+    monkeypatch.setattr(scflow.train, "AUTO_GLOBAL_MAX_ENTRIES", 100)
+    with pytest.raises(ValueError, match="method 'mmfm' chains global plans"):
+        scflow.fit_flow(shifted_course, "mmfm", n_steps=2, progress=False)

@@ -25,7 +25,7 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
         holdout=None, key_added: str = "scflow", device: str = "auto", random_state: int = 0,
         copy: bool = False, n_steps: int = 3000, batch_size: int = 256, lr: float = 1e-3,
         sigma: float | None = None, hidden: Sequence[int] = (64, 64, 64),
-        coupling: str = "global", whiten: bool = True, lr_schedule: str = "constant",
+        coupling: str = "auto", whiten: bool = True, lr_schedule: str = "constant",
         ema: float | None = 0.999, checkpoint: str | None = None,
         checkpoint_every: int = 500, spline: str = "natural",
         window: int | None = None) -> AnnData | None:
@@ -79,8 +79,11 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
     hidden
         Widths of the hidden layers of the MLP.
     coupling
-        ``"global"`` (one plan per interval, solved once), ``"minibatch"`` (TorchCFM), or
-        ``"auto"`` (global up to 4000 x 4000 cells per interval, minibatch above).
+        ``"auto"`` (default: global plans while every interval holds at most
+        :data:`scflow.train.AUTO_GLOBAL_MAX_ENTRIES` cell pairs, 5000 x 5000 cells,
+        and they fit in memory; minibatch above), ``"global"`` (one plan per interval, solved
+        once; refused up front when it will not fit in memory) or ``"minibatch"``
+        (TorchCFM). ``params`` records what was asked and what was used.
     whiten
         Standardise each dimension (mean 0, std 1) before training.
     lr_schedule, ema
@@ -93,6 +96,12 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
         ``method="mmfm"`` only: ``"natural"`` cubic or ``"pchip"`` spline, and the number
         of knots on each side of a segment that it is fitted through (``None``: all).
 
+    Raises
+    ------
+    scflow.TrainingDivergedError
+        When training diverges (a loss not finite or exploding); ``adata`` is left as it
+        was. Try a smaller ``lr``, ``whiten=True`` or check the data's scale.
+
     Returns
     -------
     ``None``, or the modified copy when ``copy=True``. Writes ``adata.uns[key_added]``,
@@ -102,7 +111,9 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
         ``time_key``, ``use_rep``, ``n_dims`` (resolved), ``method``, ``time_scale``,
         ``holdout`` (label as a string, ``""`` for none), ``holdout_index`` (``-1`` for
         none), ``whiten``, ``n_steps``, ``batch_size``, ``lr``, ``sigma`` (resolved),
-        ``hidden``, ``coupling``, ``random_state``, ``device``, ``scflow_version`` (and
+        ``hidden``, ``coupling`` (the coupling used, ``"global"`` or ``"minibatch"``),
+        ``coupling_requested`` (as passed, e.g. ``"auto"``), ``random_state``, ``device``,
+        ``scflow_version`` (and
         ``spline``, ``window`` for ``mmfm``, ``window`` ``-1`` for all knots).
     ``timepoints``
         ``labels`` (strings), ``values`` (numeric), ``times`` (model times), ``n_cells``,
@@ -148,14 +159,15 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
     if copy:
         adata = adata.copy()
     _write_fit(adata, model, tc, timeline, key_added, holdout_index=k, time_key=time_key,
-               use_rep=use_rep, whiten=bool(whiten), time_scale=time_scale, device=str(device))
+               use_rep=use_rep, whiten=bool(whiten), time_scale=time_scale, device=str(device),
+               coupling_requested=coupling)
     log_added((key_added, f"fitted {method} model, loss, scaler, timepoints", "adata.uns"))
     return adata if copy else None
 
 
 def _write_fit(adata: AnnData, model, tc: TimeCourse, timeline: Timeline, key_added: str, *,
                holdout_index: int | None, time_key: str, use_rep: str, whiten: bool,
-               time_scale: str, device: str) -> None:
+               time_scale: str, device: str, coupling_requested: str) -> None:
     meta = model.meta
     model_dict = model.to_dict()
     loss = np.asarray(model_dict["meta"].pop("loss"), dtype=np.float64)
@@ -170,7 +182,8 @@ def _write_fit(adata: AnnData, model, tc: TimeCourse, timeline: Timeline, key_ad
         "holdout": "" if k < 0 else str(timeline.labels[k]), "holdout_index": k,
         "whiten": whiten, "n_steps": meta["n_steps"], "batch_size": meta["batch_size"],
         "lr": meta["lr"], "sigma": meta["sigma"], "hidden": np.asarray(model.hidden),
-        "coupling": meta["coupling"], "random_state": meta["random_state"],
+        "coupling": meta["coupling"], "coupling_requested": coupling_requested,
+        "random_state": meta["random_state"],
         "lr_schedule": meta["lr_schedule"], "ema": meta["ema"],
         "device": device, "scflow_version": ver,
     }

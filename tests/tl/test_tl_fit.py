@@ -35,6 +35,7 @@ def test_fit_writes_params_timepoints_scaler_loss_model(fitted):
     assert (p["time_key"], p["use_rep"], p["n_dims"], p["method"]) == ("day", "X_pca", 3, "otcfm")
     assert (p["holdout"], p["holdout_index"], p["sigma"], p["n_steps"]) == ("", -1, 0.1, 300)
     assert p["whiten"] is True and p["coupling"] == "global" and p["time_scale"] == "index"
+    assert p["coupling_requested"] == "auto"  # the default; auto used global plans here
     np.testing.assert_array_equal(p["hidden"], [64, 64, 64])
     tp = rec["timepoints"]
     np.testing.assert_array_equal(tp["values"], DAYS)
@@ -227,3 +228,29 @@ def test_fit_mmfm_records_its_spline_and_round_trips(blobs, tmp_path):
     with pytest.raises(ValueError, match="spline must be one of"):
         scflow.tl.fit(blobs, use_rep="X_pca", method="mmfm", spline="akima", n_steps=5)
     assert "scflow" not in blobs.uns
+
+
+def test_fit_records_the_coupling_asked_for_and_the_one_used(blobs):
+    scflow.tl.fit(blobs, n_dims=3, n_steps=2, coupling="minibatch")
+    p = blobs.uns["scflow"]["params"]
+    assert (p["coupling_requested"], p["coupling"]) == ("minibatch", "minibatch")
+
+
+@pytest.mark.parametrize("kwargs,exc,match", [
+    ({"lr": 1e6}, scflow.TrainingDivergedError, r"loss was (inf|nan) \(not finite\) at step 2"),
+    ({"lr": 1e6, "method": "sbcfm"}, scflow.TrainingDivergedError, "at step 2 of 30"),
+])
+def test_fit_that_diverges_raises_and_writes_nothing(blobs, kwargs, exc, match):
+    before = sorted(blobs.uns)
+    with pytest.raises(exc, match=match):
+        scflow.tl.fit(blobs, n_dims=3, n_steps=30, **kwargs)
+    assert "scflow" not in blobs.uns and sorted(blobs.uns) == before
+
+
+def test_fit_on_values_that_overflow_float32_unwhitened_writes_nothing(blobs):
+    blobs.obsm["X_pca"] = blobs.obsm["X_pca"] * 1e30
+    with pytest.raises(ValueError, match="overflow float32.*use whiten=True"):
+        scflow.tl.fit(blobs, n_dims=3, n_steps=5, whiten=False)
+    assert "scflow" not in blobs.uns
+    scflow.tl.fit(blobs, n_dims=3, n_steps=5)  # whitened, the same cells train
+    assert np.isfinite(blobs.uns["scflow"]["loss"]).all()
