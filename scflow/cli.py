@@ -412,10 +412,11 @@ def _write_with_uns(src: Path, out: Path, key: str, record: dict) -> None:
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that report bad input (reported in one line), not a bug in scflow."""
+    from ._errors import TrainingDivergedError
     from .couplings import ConvergenceError
 
     return (ValueError, KeyError, FileNotFoundError, IsADirectoryError, NotADirectoryError,
-            PermissionError, ConvergenceError)
+            PermissionError, ConvergenceError, TrainingDivergedError)
 
 
 def _one_line(err: BaseException) -> str:

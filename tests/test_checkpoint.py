@@ -281,12 +281,14 @@ def test_checkpointer_refuses_to_save_non_finite_weights(tc, tmp_path):
     assert not (tmp_path / "ck.pt").exists()
 
 
-def test_cli_fit_with_a_divergent_lr_fails_and_writes_nothing(tmp_path):
+def test_cli_fit_with_a_divergent_lr_fails_and_writes_nothing(tmp_path, capsys):
+    from scflow.cli import main
+
     data, out = tmp_path / "d.h5ad", tmp_path / "out.h5ad"
     _h5ad(data)
-    run = subprocess.run([sys.executable, "-m", "scflow", "fit", str(data), "--out", str(out),
-                          "--n-steps", "20", "--lr", "1e6", "--device", "cpu",
-                          "--hidden", "8,8"], env=ENV, capture_output=True, text=True)
-    assert run.returncode != 0
-    assert "TrainingDivergedError" in run.stderr and "at step 2 of 20" in run.stderr
+    status = main(["fit", str(data), "--out", str(out), "--n-steps", "20", "--lr", "1e6",
+                   "--device", "cpu", "--hidden", "8,8"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2
+    assert len(err) == 1 and "diverged" in err[0] and "at step 2 of 20" in err[0]
     assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["d.h5ad"]
