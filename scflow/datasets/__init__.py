@@ -2,7 +2,8 @@
 
 - Real data read from ``$SCFLOW_DATA_DIR`` and checked by sha256: :func:`emt` (10-D),
   :func:`emt_umap` (3-D), :func:`weinreb` (2-D), :func:`bargaje` (4-D),
-  :func:`schiebinger_subset` (genes).
+  :func:`schiebinger_subset` (genes); :func:`larry` (LARRY in vitro, 2-D) with its clonal
+  fate truth apart in :func:`larry_truth`.
 - The TorchCFM benchmark files, from a path you give (or downloaded on request) and checked
   by sha256: :func:`eb`, :func:`cite`, :func:`multi`.
 - :func:`simulate`: a bifurcating stochastic process with the true paths kept
@@ -13,6 +14,7 @@ Every loader returns AnnData with ``obs["day"]`` (float) and
 keys are in :data:`DEFAULT_REP`.
 """
 
+from ._larry import larry, larry_truth
 from ._published import cite, eb, multi
 from ._real import DEFAULT_REP, bargaje, data_dir, emt, emt_umap, schiebinger_subset, weinreb
 from ._simulate import simulate, true_paths
@@ -25,6 +27,8 @@ __all__ = [
     "eb",
     "emt",
     "emt_umap",
+    "larry",
+    "larry_truth",
     "multi",
     "schiebinger_subset",
     "simulate",

@@ -33,6 +33,7 @@ DEFAULT_REP: dict[str, str] = {
     "emt": "X_latent",
     "emt_umap": "X_umap",
     "weinreb": "X_emb",
+    "larry": "X_emb",
     "bargaje": "X_emb",
     "schiebinger_subset": "X_pca",
     "eb": "X_pca",

@@ -1,4 +1,4 @@
-"""``tl.fate``: where cells go, labelled by the real cells they land among."""
+"""``tl.fate``: fate probabilities, read among the labelled cells where the cells end up."""
 
 from __future__ import annotations
 
@@ -8,46 +8,48 @@ import torch
 from anndata import AnnData
 from tqdm.auto import tqdm
 
-from .._checks import positive_int
+from .._checks import integer, number, positive_int, seed
 from .._settings import settings
+from ..fate import flow_fate, transport_fate
 from ._anndata import check_adata, get_times
-from ._store import check_key, h5ad_safe, load_model, log_added, read_fit
-from ._velocity import device, push, rep_of
+from ._store import FitRecord, check_key, h5ad_safe, load_model, log_added, read_fit
+from ._velocity import device, rep_of
 
-__all__ = ["fate", "knn_vote"]
+__all__ = ["fate", "FATE_MODES", "DEFAULT_DRAWS"]
 
-
-def knn_vote(query: np.ndarray, ref: np.ndarray, codes: np.ndarray, n_classes: int,
-             k: int, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
-    """Majority label of the ``k`` nearest reference points; returns codes and vote shares."""
-    q = torch.as_tensor(query, dtype=torch.float32)
-    r = torch.as_tensor(ref, dtype=torch.float32)
-    c = torch.as_tensor(np.array(codes, dtype=np.int64))
-    best, share = [], []
-    for i in range(0, len(q), chunk):
-        nn = torch.cdist(q[i: i + chunk], r).topk(k, dim=1, largest=False).indices
-        votes = torch.nn.functional.one_hot(c[nn], n_classes).sum(1)
-        top = votes.max(1)
-        best.append(top.indices)
-        share.append(top.values.to(torch.float64) / k)
-    return torch.cat(best).numpy(), torch.cat(share).numpy()
+FATE_MODES = ("auto", "sde", "ode", "transport")
+#: SDE draws per cell by default (``mode="sde"``): chosen on simulations, see BENCHMARKS.md
+DEFAULT_DRAWS = 30
+#: entropic regularisation of ``mode="transport"`` (whitened units) by default
+DEFAULT_REG = 0.05
 
 
 def fate(adata: AnnData, groupby: str, *, key: str = "scflow", from_time=None, to_time=None,
-         n_neighbors: int = 15, key_added: str = "fate", n_steps: int = 100,
-         copy: bool = False) -> AnnData | None:
-    """Predict each cell's fate: push it to a later timepoint and label it there.
+         mode: str = "auto", n_neighbors: int = 30, n_draws: int | None = None,
+         reg: float = DEFAULT_REG, max_cells: int = 5000, key_added: str = "fate",
+         n_steps: int = 100, random_state: int = 0, copy: bool = False) -> AnnData | None:
+    """Fate probabilities: where each cell ends up, among the labelled cells of ``to_time``.
 
-    Cells are carried along the field (Euler, ``n_steps`` per push) to ``to_time``; each
-    is given the majority ``obs[groupby]`` label of its ``n_neighbors`` nearest real cells
-    of ``to_time`` (Euclidean, in the representation's units).
+    Each cell before ``to_time`` is carried to ``to_time``; there, its probability of each
+    fate is the share of that fate among the ``n_neighbors`` nearest *labelled* cells of
+    ``to_time`` (cells whose ``obs[groupby]`` is not NaN: labels may cover only a few cells,
+    e.g. an annotated subset). How cells are carried (``mode``):
+
+    - ``"sde"``: ``n_draws`` stochastic trajectories per cell (Euler–Maruyama with the
+      fit's diffusion, SB-CFM), probabilities averaged over the draws;
+    - ``"ode"``: one deterministic push along the field;
+    - ``"transport"``: no network: entropic OT plans between the consecutive timepoints of
+      the fit (its cells, its scaling), chained backward from ``to_time`` (as
+      Waddington-OT), with later timepoints subsampled to ``max_cells``; the reference for
+      the neural estimates;
+    - ``"auto"`` (default): ``"sde"`` when the fit has a diffusion, else ``"ode"``.
 
     Parameters
     ----------
     adata
         Annotated data with a fit under ``uns[key]``.
     groupby
-        Column of ``obs`` with the labels of the cells at ``to_time`` (e.g. cell types).
+        Column of ``obs`` with the fate labels of (some) cells at ``to_time``.
     key
         The fit's ``key_added``.
     from_time
@@ -55,12 +57,22 @@ def fate(adata: AnnData, groupby: str, *, key: str = "scflow", from_time=None, t
         before ``to_time``, each from its own timepoint.
     to_time
         Timepoint where fates are read (default the last).
+    mode
+        ``"auto"``, ``"sde"``, ``"ode"`` or ``"transport"`` (above).
     n_neighbors
-        Real cells voting for each pushed cell.
+        Labelled cells read around each end point.
+    n_draws
+        SDE draws per cell (default 30; ``mode="sde"`` only).
+    reg, max_cells
+        ``mode="transport"``: entropic regularisation (squared distance in the fit's
+        scaled units) and the subsample size of each later timepoint.
     key_added
-        Name of the ``obs`` columns and of the ``uns`` entry written.
+        Name of the ``obs`` columns, ``obsm`` table and ``uns`` entry written; it must not
+        name ``groupby``, the time key or the fit.
     n_steps
-        Euler steps per push.
+        Integration steps per push (per unit of model time between timepoints).
+    random_state
+        Seed of the SDE noise and of the subsampling.
     copy
         Return a modified copy instead of writing to ``adata``.
 
@@ -68,32 +80,54 @@ def fate(adata: AnnData, groupby: str, *, key: str = "scflow", from_time=None, t
     -------
     ``None``, or the modified copy when ``copy=True``. Writes
 
+    ``adata.obsm[key_added + "_probabilities"]``
+        DataFrame, cells × fates (columns: the fate names): the probability of each fate,
+        rows summing to 1; NaN rows for cells not pushed.
     ``adata.obs[key_added]``
-        Categorical fate of each pushed cell (NaN for cells not pushed).
+        The most probable fate of each pushed cell (categorical; NaN for cells not pushed).
     ``adata.obs[key_added + "_prob"]``
-        Share of the neighbours voting for that fate (NaN for cells not pushed).
+        Its probability.
     ``adata.uns[key_added]``
-        ``transitions``: a source-group × fate table stored as ``index`` (source
-        ``groupby`` labels), ``columns`` (fates), ``values`` (row fractions) and ``counts``;
-        ``params``: ``key``, ``groupby``, ``from_time`` (``""`` for all), ``to_time``,
-        ``n_neighbors``, ``n_steps``. Rebuild the table with
-        ``pd.DataFrame(t["values"], index=t["index"], columns=t["columns"])``.
+        ``transitions``: source group (``obs[groupby]`` of the pushed cells that have one) ×
+        fate, the mean fate probabilities, stored as ``index``, ``columns``, ``values``
+        (rows sum to 1) and ``counts`` (cells per source group); ``params``: ``key``,
+        ``groupby``, ``mode`` (resolved), ``from_time`` (``""`` for all), ``to_time``,
+        ``n_neighbors``, ``n_draws``, ``n_steps``, ``reg``, ``max_cells``,
+        ``random_state``.
+    ``adata.uns[key_added + "_colors"]``
+        The fates' colours, when ``uns[groupby + "_colors"]`` has them.
     """
     check_adata(adata, writing=not copy)
     rec = read_fit(adata, key)
     check_key(key_added, "key_added")
-    if key_added == key:
-        raise ValueError(f"key_added={key_added!r} would overwrite the fit in adata.uns[{key!r}]; "
-                         "choose another name")
     if not isinstance(groupby, str) or groupby not in adata.obs:
         raise KeyError(f"groupby={groupby!r} is not a column of adata.obs")
+    _check_not_input(key_added, key, groupby, rec.time_key)
+    if mode not in FATE_MODES:
+        raise ValueError(f"mode must be one of {FATE_MODES}, got {mode!r}")
     n_neighbors = positive_int(n_neighbors, "n_neighbors")
     n_steps = positive_int(n_steps, "n_steps")
+    random_state = seed(random_state)
+    reg = number(reg, "reg", lower=0, strict=True)
+    max_cells = integer(max_cells, "max_cells", lower=2)
+    model = load_model(adata, key, device=device())
+    mode = ("sde" if model.has_score else "ode") if mode == "auto" else mode
+    if mode == "sde" and not model.has_score:
+        raise ValueError(f"mode='sde' needs a fit with a diffusion (method='sbcfm'); the fit "
+                         f"under {key!r} is {rec.params.get('method')!r}: use mode='ode' or "
+                         "'transport'")
+    if n_draws is None:
+        n_draws = DEFAULT_DRAWS if mode == "sde" else 1
+    n_draws = integer(n_draws, "n_draws", lower=1)
+    if n_draws > 1 and mode != "sde":
+        raise ValueError(f"n_draws={n_draws} needs mode='sde' (an ODE push or a transport "
+                         f"plan is deterministic), got mode={mode!r}")
     tl = rec.timeline
     idx = tl.cell_index(get_times(adata, rec.time_key))
     k1 = tl.n - 1 if to_time is None else tl.require_index(to_time, "to_time")
     if from_time is None:
         src = idx < k1
+        k0 = None
     else:
         k0 = tl.require_index(from_time, "from_time")
         if k0 >= k1:
@@ -105,44 +139,112 @@ def fate(adata: AnnData, groupby: str, *, key: str = "scflow", from_time=None, t
     groups = adata.obs[groupby]
     ref = (idx == k1) & groups.notna().to_numpy()
     if not ref.any():
-        raise ValueError(f"no cell at to_time={tl.labels[k1]!r} has a {groupby!r} label")
-    ref_groups = pd.Categorical(groups[ref].astype(str))
-    x = rep_of(adata, rec)
-    model = load_model(adata, key, device=device())
-    pushed = np.empty((int(src.sum()), rec.n_dims))
-    src_idx = idx[src]
-    for k in tqdm(np.unique(src_idx), desc="scflow fate", leave=False,
-                  disable=settings.verbosity < 1):
-        sel = src_idx == k
-        pushed[sel] = push(model, rec, x[src][sel], tl.times[k], tl.times[k1], n_steps=n_steps)
-    cats = list(ref_groups.categories)
-    best, share = knn_vote(pushed, x[ref], ref_groups.codes, len(cats),
-                           min(n_neighbors, int(ref.sum())))
-    table = _transitions(groups[src], best, cats)
+        raise ValueError(f"groupby={groupby!r}: no cell at to_time={tl.labels[k1]!r} has a "
+                         "label (all NaN there); fates are read among labelled cells of "
+                         "to_time")
+    cats = pd.Categorical(groups[ref].astype(str))
+    fates = list(cats.categories)
+    codes = torch.as_tensor(np.asarray(cats.codes, dtype=np.int64))
+    x = torch.as_tensor(rec.to_model(rep_of(adata, rec)), dtype=torch.float32)
+    prob = _probabilities(model, rec, x, idx, src, k1, x[ref], codes, len(fates), mode=mode,
+                          n_neighbors=n_neighbors, n_draws=n_draws, n_steps=n_steps, reg=reg,
+                          max_cells=max_cells, random_state=random_state)
+    table = _transitions(groups[src], prob, fates)
     if copy:
         adata = adata.copy()
-    codes = np.full(adata.n_obs, -1)
-    codes[src] = best
-    prob = np.full(adata.n_obs, np.nan)
-    prob[src] = share
-    adata.obs[key_added] = pd.Categorical.from_codes(codes, categories=cats)
-    adata.obs[key_added + "_prob"] = prob
+    full = np.full((adata.n_obs, len(fates)), np.nan)
+    full[src] = prob
+    best = np.full(adata.n_obs, -1)
+    best[src] = prob.argmax(1)
+    top = np.full(adata.n_obs, np.nan)
+    top[src] = prob.max(1)
+    adata.obsm[key_added + "_probabilities"] = pd.DataFrame(full, index=adata.obs_names,
+                                                             columns=fates)
+    adata.obs[key_added] = pd.Categorical.from_codes(best, categories=fates)
+    adata.obs[key_added + "_prob"] = top
     adata.uns[key_added] = h5ad_safe({"transitions": table, "params": {
-        "key": key, "groupby": groupby, "from_time": "" if from_time is None
-        else str(tl.labels[k0]), "to_time": str(tl.labels[k1]), "n_neighbors": n_neighbors,
-        "n_steps": n_steps}})
-    log_added((key_added, "predicted fate", "adata.obs"),
-              (key_added + "_prob", "vote share of the fate", "adata.obs"),
+        "key": key, "groupby": groupby, "mode": mode,
+        "from_time": "" if k0 is None else str(tl.labels[k0]), "to_time": str(tl.labels[k1]),
+        "n_neighbors": n_neighbors, "n_draws": n_draws, "n_steps": n_steps, "reg": reg,
+        "max_cells": max_cells, "random_state": random_state}})
+    colors = _fate_colors(adata, groupby, fates)
+    if colors is not None:
+        adata.uns[key_added + "_colors"] = colors
+    log_added((key_added + "_probabilities", "fate probabilities (cells x fates)", "adata.obsm"),
+              (key_added, "most probable fate", "adata.obs"),
+              (key_added + "_prob", "its probability", "adata.obs"),
               (key_added, "source-group x fate transitions", "adata.uns"))
     return adata if copy else None
 
 
-def _transitions(source: pd.Series, best: np.ndarray, cats: list[str]) -> dict:
+def _check_not_input(key_added: str, key: str, groupby: str, time_key: str) -> None:
+    """``key_added`` must not overwrite the fit, the labels or the time column."""
+    if key_added == key:
+        raise ValueError(f"key_added={key_added!r} would overwrite the fit in adata.uns[{key!r}]; "
+                         "choose another name")
+    for col, what in ((groupby, "groupby"), (time_key, "the fit's time_key")):
+        if col in (key_added, key_added + "_prob"):
+            raise ValueError(f"key_added={key_added!r} would overwrite adata.obs[{col!r}] "
+                             f"({what}), an input of tl.fate; choose another name, e.g. "
+                             f"key_added={col + '_fate'!r}")
+
+
+def _probabilities(model, rec: FitRecord, x: torch.Tensor, idx: np.ndarray, src: np.ndarray,
+                   k1: int, ref: torch.Tensor, codes: torch.Tensor, n_fates: int, *, mode: str,
+                   n_neighbors: int, n_draws: int, n_steps: int, reg: float, max_cells: int,
+                   random_state: int) -> np.ndarray:
+    """Fate probabilities of the cells ``src`` (each from its own timepoint)."""
+    tl = rec.timeline
+    src_idx = idx[src]
+    out = np.empty((int(src.sum()), n_fates))
+    starts = np.unique(src_idx)
+    g = torch.Generator(device=model.device).manual_seed(random_state)
+    cpu_g = torch.Generator().manual_seed(random_state)
+    total = len(starts) * (n_draws if mode == "sde" else 1)
+    with tqdm(total=total, desc=f"scflow fate ({mode})", leave=False,
+              disable=settings.verbosity < 1) as bar:
+        for k in starts:
+            sel = src_idx == k
+            cells = x[np.flatnonzero(src)[sel]]
+            if mode == "transport":
+                pops = [cells] + [x[idx == m] for m in range(int(k) + 1, k1 + 1)]
+                p = transport_fate(pops, ref, codes, n_fates, reg=reg, n_neighbors=n_neighbors,
+                                   max_cells=max_cells, generator=cpu_g)
+                bar.update(1)
+            else:
+                span = float(tl.times[k1] - tl.times[k])
+                steps = max(1, int(round(n_steps * max(span, 1.0))))
+                p = flow_fate(model, cells, float(tl.times[k]), float(tl.times[k1]), ref, codes,
+                              n_fates, n_neighbors=n_neighbors, n_draws=n_draws,
+                              stochastic=mode == "sde", n_steps=steps, generator=g,
+                              progress=bar.update)
+            out[sel] = p.detach().cpu().numpy()
+    return out
+
+
+def _transitions(source: pd.Series, prob: np.ndarray, fates: list[str]) -> dict:
     ok = source.notna().to_numpy()
     src = pd.Categorical(source[ok].astype(str))
-    counts = np.zeros((len(src.categories), len(cats)), dtype=np.int64)
-    np.add.at(counts, (src.codes, best[ok]), 1)
-    rows = counts.sum(1, keepdims=True)
-    values = np.divide(counts, rows, out=np.zeros(counts.shape), where=rows > 0)
+    n_groups = len(src.categories)
+    sums = np.zeros((n_groups, len(fates)))
+    np.add.at(sums, src.codes, prob[ok])
+    counts = np.bincount(src.codes, minlength=n_groups).astype(np.int64)
+    values = np.divide(sums, counts[:, None], out=np.zeros(sums.shape),
+                       where=counts[:, None] > 0)
     return {"index": np.asarray(src.categories, dtype=object),
-            "columns": np.asarray(cats, dtype=object), "values": values, "counts": counts}
+            "columns": np.asarray(fates, dtype=object), "values": values, "counts": counts}
+
+
+def _fate_colors(adata: AnnData, groupby: str, fates: list[str]) -> np.ndarray | None:
+    """The colours scanpy keeps for ``groupby``'s categories, for the fates (or ``None``)."""
+    colors = adata.uns.get(groupby + "_colors")
+    col = adata.obs[groupby]
+    if colors is None or not isinstance(col.dtype, pd.CategoricalDtype):
+        return None
+    cats = [str(c) for c in col.cat.categories]
+    if len(colors) != len(cats):
+        return None
+    lookup = dict(zip(cats, colors, strict=True))
+    if not all(f in lookup for f in fates):
+        return None
+    return np.asarray([str(lookup[f]) for f in fates], dtype=object)
