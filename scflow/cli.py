@@ -62,8 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     b = sub.add_parser("benchmark", help="leave-one-timepoint-out table (TorchCFM protocol)")
     b.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     b.add_argument("--dataset", default="default",
-                   help="simulate, emt, emt_umap, weinreb, bargaje, or 'default' (simulate, "
-                        "plus emt when SCFLOW_DATA_DIR holds it)")
+                   help="simulate, emt, emt_umap, weinreb, bargaje, larry (the fate "
+                        "benchmark against lineage tracing), or 'default' (simulate, plus emt "
+                        "when SCFLOW_DATA_DIR holds it)")
     b.add_argument("--protocol", choices=PROTOCOLS, default="leave_one_out",
                    help="leave_one_out (TorchCFM's table); rollout: train on all, push the "
                         "first timepoint through every later one (raw units); "
@@ -177,6 +178,9 @@ def _benchmark(args: argparse.Namespace) -> int:
     if not args.seeds:
         raise ValueError("--seeds must list at least one seed (e.g. --seeds 0,1,2), got none")
     out = _out_folder(args.out)
+    if "larry" in names:
+        _larry(args, methods if args.methods else None, out)
+        names = [n for n in names if n != "larry"]
     train = dict(n_steps=args.n_steps, batch_size=args.batch_size, lr=args.lr,
                  sigma=args.sigma, hidden=tuple(args.hidden), coupling=args.coupling,
                  lr_schedule=args.lr_schedule, ema=args.ema or None, spline=args.spline,
@@ -221,6 +225,29 @@ def _benchmark(args: argparse.Namespace) -> int:
         (out / f"{stem}.md").write_text(_section(config, table))
         print(f"wrote {out}/{stem}.{{json,md{',png' if args.protocol == 'leave_one_out' else ''}}}")
     return 0
+
+
+def _larry(args: argparse.Namespace, methods: list[str] | None, out: Path) -> None:
+    """``--dataset larry``: fate bias of day-2 cells against the clonal truth."""
+    from .fate_benchmark import FATE_METHODS, fate_markdown, larry_fate, summarize_fate
+
+    methods = methods or list(FATE_METHODS)
+    unknown = [m for m in methods if m not in FATE_METHODS]
+    if unknown:
+        raise ValueError(f"--methods for --dataset larry must be among {list(FATE_METHODS)}, "
+                         f"got {unknown}")
+    df = larry_fate(methods, args.seeds, n_steps=args.n_steps, device=args.device)
+    config = {"dataset": "larry", "protocol": "fate", "methods": methods, "seeds": args.seeds,
+              "n_steps": args.n_steps, "command": " ".join(["scflow", *args.argv])}
+    title = (f"## Fate against lineage tracing: LARRY (day-2 neutrophil bias, Pearson r, seeds "
+             f"{args.seeds}, {args.n_steps} steps)")
+    table = fate_markdown(df)
+    print(f"\n{title}\n\n{table}\n", flush=True)
+    (out / "larry_fate.json").write_text(json.dumps(
+        {"config": config, "rows": df.to_dict(orient="records"),
+         "summary": summarize_fate(df).to_dict(orient="records")}, indent=1, default=str))
+    (out / "larry_fate.md").write_text(f"{title}\n\n`{config['command']}`\n\n{table}\n")
+    print(f"wrote {out}/larry_fate.{{json,md}}")
 
 
 def _commands(config: dict) -> list[str]:

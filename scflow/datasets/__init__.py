@@ -14,12 +14,13 @@ Every loader returns AnnData with ``obs["day"]`` (float) and
 keys are in :data:`DEFAULT_REP`.
 """
 
-from ._larry import larry, larry_truth
+from ._larry import PUBLISHED_FATE_METHODS, larry, larry_cospar, larry_truth
 from ._published import cite, eb, multi
 from ._real import DEFAULT_REP, bargaje, data_dir, emt, emt_umap, schiebinger_subset, weinreb
 from ._simulate import simulate, true_paths
 
 __all__ = [
+    "PUBLISHED_FATE_METHODS",
     "DEFAULT_REP",
     "bargaje",
     "cite",
@@ -28,6 +29,7 @@ __all__ = [
     "emt",
     "emt_umap",
     "larry",
+    "larry_cospar",
     "larry_truth",
     "multi",
     "schiebinger_subset",

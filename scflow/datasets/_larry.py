@@ -16,7 +16,7 @@ from scipy.spatial import cKDTree
 
 from ._real import DEFAULT_REP, ENV_VAR, check_sha256, data_dir, dataset_info
 
-__all__ = ["LARRY_FILES", "PUBLISHED_FATE_METHODS", "larry", "larry_truth"]
+__all__ = ["LARRY_FILES", "PUBLISHED_FATE_METHODS", "larry", "larry_cospar", "larry_truth"]
 
 FOLDER = "weinreb2020_larry_invitro_fate"
 CITATION = "Weinreb, Rodriguez-Fraticelli, Camargo & Klein (2020) Science 367:eaaw3381"
@@ -117,20 +117,53 @@ def larry(*, trajectory_only: bool = True) -> ad.AnnData:
     return adata
 
 
-def _annotation(x: np.ndarray, day: np.ndarray) -> pd.Categorical:
-    """The CoSpar subset's ``state_info`` on the cells it holds (matched by day and place)."""
+def _cospar(x: np.ndarray, day: np.ndarray) -> tuple[ad.AnnData, np.ndarray]:
+    """The CoSpar subset and, for each of its cells, its row in the full set (same day, same
+    place within ``_MATCH_TOL``)."""
     sub = ad.read_h5ad(_path("cospar_larry_subset_annotated.h5ad"))
     emb = np.asarray(sub.obsm["X_emb"], dtype=np.float64)
     sub_day = sub.obs["time_info"].astype(float).to_numpy()
-    labels = np.full(len(x), None, dtype=object)
+    rows = np.empty(sub.n_obs, dtype=np.int64)
     for d in np.unique(sub_day):
-        rows = np.flatnonzero(day == d)
-        dist, nn = cKDTree(x[rows]).query(emb[sub_day == d])
+        cand = np.flatnonzero(day == d)
+        dist, nn = cKDTree(x[cand]).query(emb[sub_day == d])
         if (dist > _MATCH_TOL).any():
             raise ValueError(f"{FOLDER}: {int((dist > _MATCH_TOL).sum())} annotated cells of "
                              f"day {d:g} match no cell of the full set")
-        labels[rows[nn]] = sub.obs["state_info"].astype(str).to_numpy()[sub_day == d]
+        rows[sub_day == d] = cand[nn]
+    return sub, rows
+
+
+def _annotation(x: np.ndarray, day: np.ndarray) -> pd.Categorical:
+    """The CoSpar subset's ``state_info`` on the cells it holds (matched by day and place)."""
+    sub, rows = _cospar(x, day)
+    labels = np.full(len(x), None, dtype=object)
+    labels[rows] = sub.obs["state_info"].astype(str).to_numpy()
     return pd.Categorical(labels)
+
+
+def larry_cospar() -> ad.AnnData:
+    """The annotated CoSpar subset of LARRY in vitro, with expression, named as in :func:`larry`.
+
+    781 cells (34 / 316 / 431 at days 2 / 4 / 6) × 2,481 genes, from CoSpar's test data
+    (Wang et al. 2022). Its clonal barcodes (``obsm["X_clone"]``) are dropped: a fate method
+    must not see them.
+
+    Returns
+    -------
+    anndata.AnnData
+        The file's AnnData (``X`` normalised expression, ``obsm["X_pca"]`` 40-D,
+        ``obsm["X_emb"]`` SPRING, ``obs["state_info"]`` cell types), with ``obs_names`` the
+        names of the same cells in :func:`larry` (``larry_<row>``), ``obs["day"]`` (float)
+        and without ``obsm["X_clone"]``.
+    """
+    x = np.stack([_npy("coordinates_x.npy"), _npy("coordinates_y.npy")], 1)
+    day = _npy("timepoints.npy").astype(np.float64)
+    sub, rows = _cospar(x, day)
+    sub.obs_names = _cell_names(len(x))[rows]
+    sub.obs["day"] = sub.obs["time_info"].astype(float).to_numpy()
+    del sub.obsm["X_clone"]
+    return sub
 
 
 def larry_truth() -> pd.DataFrame:
