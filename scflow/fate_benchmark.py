@@ -112,12 +112,36 @@ def larry_fate(methods: Sequence[str] = tuple(FATE_METHODS), seeds: Sequence[int
                              n_cells=int(held.sum()), fit_method=fit_method,
                              fate_mode=out.uns["larry_fate"]["params"]["mode"],
                              seconds=fit_seconds + time.perf_counter() - start))
+    null = _no_motion(adata, truth.index, n_neighbors=(fate_kwargs or {}).get("n_neighbors"))
+    r, lo, hi = pearson_ci(null[held], truth["truth"].to_numpy()[held], n_boot=n_boot)
+    rows.append(dict(method="null: no motion", seed=-1, r=r, r_low=lo, r_high=hi,
+                     n_cells=int(held.sum()), fit_method="", fate_mode="no motion",
+                     seconds=np.nan))
     for name in datasets.PUBLISHED_FATE_METHODS:
         r, lo, hi = pearson_ci(truth[name].to_numpy()[held], truth["truth"].to_numpy()[held],
                                n_boot=n_boot)
         rows.append(dict(method=f"published {name}", seed=-1, r=r, r_low=lo, r_high=hi,
                          n_cells=int(held.sum()), fit_method="", fate_mode="", seconds=np.nan))
     return pd.DataFrame(rows)
+
+
+def _no_motion(adata, cells: pd.Index, n_neighbors: int | None) -> np.ndarray:
+    """The null: each cell's fate read where it is now, among the labelled day-6 cells (the
+    same labelling rule, no transport)."""
+    import torch
+
+    from .fate import soft_labels
+    from .tl._fate import DEFAULT_NEIGHBORS
+
+    day6 = (adata.obs["day"] == 6).to_numpy() & adata.obs["state_info"].notna().to_numpy()
+    cats = pd.Categorical(adata.obs["state_info"][day6].astype(str))
+    x = np.asarray(adata.obsm["X_emb"], dtype=np.float64)
+    mean, scale = x.mean(0), x.std(0)
+    z = torch.as_tensor((x - mean) / scale)
+    rows = adata.obs_names.get_indexer(cells)
+    p = soft_labels(z[rows], z[day6], torch.as_tensor(cats.codes.astype(np.int64)),
+                    len(cats.categories), n_neighbors or DEFAULT_NEIGHBORS)
+    return _bias(pd.DataFrame(p.numpy(), columns=list(cats.categories)))
 
 
 def _bias(prob: pd.DataFrame) -> np.ndarray:
@@ -142,7 +166,7 @@ def fate_markdown(df: pd.DataFrame) -> str:
     lines = ["| method | fate estimate | Pearson r | 95% interval (cells) | seeds | seconds |",
              "|---|---|---|---|---|---|"]
     for r in s.itertuples():
-        seeds = 0 if r.method.startswith("published") else r.n_seeds
+        seeds = 0 if r.method.startswith(("published", "null")) else r.n_seeds
         spread = "" if pd.isna(r.r_std) else f" ± {r.r_std:.3f}"
         secs = "–" if pd.isna(r.seconds) else f"{r.seconds:.0f}"
         name = r.method if seeds == 0 else f"scflow {r.method}"

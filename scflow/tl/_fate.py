@@ -20,12 +20,14 @@ __all__ = ["fate", "FATE_MODES", "DEFAULT_DRAWS"]
 FATE_MODES = ("auto", "sde", "ode", "transport")
 #: SDE draws per cell by default (``mode="sde"``): chosen on simulations, see BENCHMARKS.md
 DEFAULT_DRAWS = 30
+#: labelled cells read around each end point by default: chosen on simulations (BENCHMARKS.md)
+DEFAULT_NEIGHBORS = 30
 #: entropic regularisation of ``mode="transport"`` (whitened units) by default
 DEFAULT_REG = 0.05
 
 
 def fate(adata: AnnData, groupby: str, *, key: str = "scflow", from_time=None, to_time=None,
-         mode: str = "auto", n_neighbors: int = 30, n_draws: int | None = None,
+         mode: str = "auto", n_neighbors: int = DEFAULT_NEIGHBORS, n_draws: int | None = None,
          reg: float = DEFAULT_REG, max_cells: int = 5000, key_added: str = "fate",
          n_steps: int = 100, random_state: int = 0, copy: bool = False) -> AnnData | None:
     """Fate probabilities: where each cell ends up, among the labelled cells of ``to_time``.

@@ -1,0 +1,100 @@
+"""The LARRY fate benchmark: the score, its interval, the table and the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scflow import fate_benchmark as fb
+
+
+def test_pearson_ci_brackets_r_and_narrows_with_cells():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=4000)
+    y = 0.6 * x + 0.8 * rng.normal(size=4000)  # population r = 0.6
+    r, lo, hi = fb.pearson_ci(x, y, n_boot=300)
+    assert r == pytest.approx(np.corrcoef(x, y)[0, 1])
+    assert lo < r < hi and lo < 0.6 < hi
+    _, lo_small, hi_small = fb.pearson_ci(x[:200], y[:200], n_boot=300)
+    assert hi_small - lo_small > 2 * (hi - lo)
+    assert fb.pearson_ci(x, y, n_boot=50, random_state=3) == fb.pearson_ci(
+        x, y, n_boot=50, random_state=3)
+
+
+def test_bias_is_neutrophil_share_and_half_where_neither():
+    p = pd.DataFrame({"Neutrophil": [0.6, 0.0, 0.2], "Monocyte": [0.2, 0.0, 0.0],
+                      "undiff": [0.2, 1.0, 0.8]})
+    np.testing.assert_allclose(fb._bias(p), [0.75, 0.5, 1.0])
+
+
+def test_markdown_orders_by_r_and_names_the_rule():
+    df = pd.DataFrame([
+        dict(method="default", seed=0, r=0.5, r_low=0.4, r_high=0.6, n_cells=10,
+             fit_method="otcfm", fate_mode="ode", seconds=1.0),
+        dict(method="default", seed=1, r=0.7, r_low=0.6, r_high=0.8, n_cells=10,
+             fit_method="otcfm", fate_mode="ode", seconds=1.0),
+        dict(method="published WOT", seed=-1, r=0.64, r_low=0.6, r_high=0.7, n_cells=10,
+             fit_method="", fate_mode="", seconds=np.nan)])
+    lines = fb.fate_markdown(df).splitlines()
+    assert lines[2].startswith("| published WOT") and "0.640" in lines[2]
+    assert lines[3].startswith("| scflow default | ode | 0.600 ± 0.141 | [0.500, 0.700] | 2")
+    assert "Labelling rule" in lines[-1]
+
+
+def test_bad_methods_and_seeds():
+    with pytest.raises(ValueError, match="methods"):
+        fb.larry_fate(("nope",), (0,))
+    with pytest.raises(ValueError, match="seeds"):
+        fb.larry_fate(("default",), ())
+
+
+def test_cli_larry_writes_the_table(tmp_path, monkeypatch, capsys):
+    from scflow.cli import main
+
+    seen = {}
+
+    def fake(methods, seeds, **kw):
+        seen.update(methods=methods, seeds=seeds, **kw)
+        return pd.DataFrame([dict(method="transport", seed=0, r=0.6, r_low=0.5, r_high=0.7,
+                                  n_cells=5, fit_method="otcfm", fate_mode="transport",
+                                  seconds=2.0)])
+
+    monkeypatch.setattr(fb, "larry_fate", fake)
+    assert main(["benchmark", "--dataset", "larry", "--methods", "transport", "--seeds", "0",
+                 "--n-steps", "7", "--out", str(tmp_path)]) == 0
+    assert seen["methods"] == ["transport"] and seen["seeds"] == [0] and seen["n_steps"] == 7
+    saved = json.loads((tmp_path / "larry_fate.json").read_text())
+    assert saved["config"]["protocol"] == "fate" and saved["rows"][0]["r"] == 0.6
+    assert "scflow transport" in (tmp_path / "larry_fate.md").read_text()
+    assert main(["benchmark", "--dataset", "larry", "--methods", "mmfm",
+                 "--out", str(tmp_path)]) == 2
+    assert "--methods" in capsys.readouterr().err
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_larry_fates_follow_the_clones(data_dir):
+    """A brief default fit on the real data: the predicted neutrophil bias correlates with
+    the clonal truth, and swapping the two labels flips the sign (the score reads the right
+    column)."""
+    import scflow
+
+    df = fb.larry_fate(("default",), (0,), n_steps=200, n_boot=20)
+    ours = df.set_index("method").loc["default"]
+    assert ours["r"] > 0.5 and ours["r_low"] < ours["r"] < ours["r_high"]
+    assert set(df["method"]) >= {"null: no motion", "published FateID"}
+    adata = scflow.datasets.larry()
+    swap = {"Neutrophil": "Monocyte", "Monocyte": "Neutrophil"}
+    adata.obs["swapped"] = adata.obs["state_info"].astype(object).map(
+        lambda s: swap.get(s, s))
+    truth = scflow.datasets.larry_truth()
+    null = fb._no_motion(adata.copy(), truth.index, None)
+    adata.obs["state_info"] = adata.obs["swapped"]
+    flipped = fb._no_motion(adata, truth.index, None)
+    held = truth["heldout"].to_numpy()
+    r = np.corrcoef(null[held], truth["truth"][held])[0, 1]
+    r_flip = np.corrcoef(flipped[held], truth["truth"][held])[0, 1]
+    assert r > 0.4 and r_flip == pytest.approx(-r, abs=1e-9)
