@@ -394,3 +394,79 @@ def test_true_paths_errors(sim: ad.AnnData) -> None:
         D.true_paths(sim, "umap")
     with pytest.raises(KeyError, match="X_true_path_pca"):
         D.true_paths(ad.AnnData(np.zeros((3, 2), dtype=np.float32)))
+
+
+# ------------------------------------------------------------------------ true_fate
+
+
+@pytest.fixture(scope="module")
+def sim_fate() -> tuple[ad.AnnData, pd.Series]:
+    adata = D.simulate(800, 5, diffusion=0.3, random_state=2)
+    return adata, D.true_fate(adata, n_draws=200, random_state=0)
+
+
+def test_true_fate_values(sim_fate) -> None:
+    adata, p = sim_fate
+    assert isinstance(p, pd.Series) and p.name == "p_upper"
+    assert (p.index == adata.obs_names).all()
+    assert ((p >= 0) & (p <= 1)).all()
+    t_idx = adata.obs["t_idx"].to_numpy()
+    upper = (adata.obs["branch"] == "upper").to_numpy()
+    x2 = adata.obsm["X_latent"][:, 1]
+    # the last timepoint: its own branch
+    last = t_idx == 4
+    np.testing.assert_array_equal(p[last], upper[last].astype(float))
+    # late cells well inside a valley (near +-sqrt(mu)) stay there
+    deep = t_idx == 3
+    assert (p[deep & (x2 > 2.0)] > 0.99).all() and (p[deep & (x2 < -2.0)] < 0.01).all()
+    assert (deep & (np.abs(x2) > 2.0)).sum() > 100
+    # at day 0 the fate is open: probabilities spread, their mean the share of paths that
+    # end upper (every cell's path reaches the last timepoint)
+    first = t_idx == 0
+    assert abs(p[first].mean() - upper.mean()) < 0.08
+    assert ((p[first] > 0.1) & (p[first] < 0.9)).mean() > 0.3
+    # P(upper) is the expectation of the branch given the state: at every timepoint the
+    # mean probability matches the share of those same cells' paths that end upper
+    for k in range(5):
+        sel = t_idx == k
+        assert abs(p[sel].mean() - upper[sel].mean()) < 0.07
+    # the state predicts its own future: P(upper) rises with latent axis 2 at each time
+    for k in range(4):
+        sel = t_idx == k
+        assert np.corrcoef(p[sel], x2[sel])[0, 1] > 0.6
+
+
+def test_true_fate_reproducible_and_local_rng(sim_fate) -> None:
+    adata, p = sim_fate
+    sub = adata[adata.obs["t_idx"] >= 2].copy()  # a subset of cells works as well
+    np.random.seed(7)  # noqa: NPY002
+    state = np.random.get_state()[1].copy()  # noqa: NPY002
+    a = D.true_fate(sub, n_draws=200, random_state=0)
+    np.testing.assert_array_equal(np.random.get_state()[1], state)  # noqa: NPY002
+    pd.testing.assert_series_equal(D.true_fate(sub, n_draws=200, random_state=0), a)
+    other = D.true_fate(sub, n_draws=200, random_state=1)
+    assert not np.array_equal(other, a)
+    # the same cells' probabilities, up to Monte-Carlo error (sd <= 0.5 / sqrt(200))
+    for q in (other, p[sub.obs_names]):
+        assert np.abs(q - a).max() < 6 * 0.036
+
+
+def test_true_fate_deterministic_without_diffusion() -> None:
+    adata = D.simulate(200, 3, diffusion=0.0, random_state=1)
+    p = D.true_fate(adata, n_draws=3)
+    # no noise: every run is the cell's own recorded path, so the fate is its branch
+    np.testing.assert_array_equal(p, (adata.obs["branch"] == "upper").to_numpy().astype(float))
+
+
+def test_true_fate_errors(sim_fate) -> None:
+    adata, _ = sim_fate
+    with pytest.raises(ValueError, match="n_draws must be an integer >= 1"):
+        D.true_fate(adata, n_draws=0)
+    with pytest.raises(ValueError, match="random_state must be"):
+        D.true_fate(adata, random_state=-1)
+    with pytest.raises(KeyError, match="simulate"):
+        D.true_fate(ad.AnnData(np.zeros((3, 2), dtype=np.float32)))
+    bad = adata[:10].copy()
+    del bad.obsm["X_latent"]
+    with pytest.raises(KeyError, match="X_latent"):
+        D.true_fate(bad)

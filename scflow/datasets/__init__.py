@@ -7,7 +7,7 @@
 - The TorchCFM benchmark files, from a path you give (or downloaded on request) and checked
   by sha256: :func:`eb`, :func:`cite`, :func:`multi`.
 - :func:`simulate`: a bifurcating stochastic process with the true paths kept
-  (:func:`true_paths`).
+  (:func:`true_paths`) and the true fate probability of every cell (:func:`true_fate`).
 
 Every loader returns AnnData with ``obs["day"]`` (float) and
 ``uns["scflow_dataset"]["use_rep"]``, the ``obsm`` key to pass as ``use_rep``; the same
@@ -17,7 +17,7 @@ keys are in :data:`DEFAULT_REP`.
 from ._larry import PUBLISHED_FATE_METHODS, larry, larry_cospar, larry_truth
 from ._published import cite, eb, multi
 from ._real import DEFAULT_REP, bargaje, data_dir, emt, emt_umap, schiebinger_subset, weinreb
-from ._simulate import simulate, true_paths
+from ._simulate import simulate, true_fate, true_paths
 
 __all__ = [
     "PUBLISHED_FATE_METHODS",
@@ -34,6 +34,7 @@ __all__ = [
     "multi",
     "schiebinger_subset",
     "simulate",
+    "true_fate",
     "true_paths",
     "weinreb",
 ]

@@ -26,7 +26,7 @@ import pandas as pd
 
 from .._checks import integer, number
 
-__all__ = ["simulate", "true_paths"]
+__all__ = ["simulate", "true_fate", "true_paths"]
 
 _SPEED = 4.0  # v: distance travelled along axis 1 over the whole course
 _MU_MAX = 16.0  # mu at the last timepoint: branches end near x_2 = +-4
@@ -36,12 +36,13 @@ _MEASUREMENT_SD = 0.05  # isotropic gene-space measurement noise
 _STEPS_PER_UNIT = 400  # Euler-Maruyama steps over the unit interval (at least 50 per interval)
 
 
-def _drift(x: np.ndarray, s: float) -> np.ndarray:
-    """``-grad_x U(x, s)`` for an ``(n, latent_dim)`` array."""
-    mu = _MU_MAX * (s - _S_SPLIT) / (1.0 - _S_SPLIT)
+def _drift(x: np.ndarray, s: float, *, speed: float = _SPEED, mu_max: float = _MU_MAX,
+           s_split: float = _S_SPLIT) -> np.ndarray:
+    """``-grad_x U(x, s)`` for an ``(..., latent_dim)`` array."""
+    mu = mu_max * (s - s_split) / (1.0 - s_split)
     out = -x
-    out[:, 0] = _SPEED
-    out[:, 1] = mu * x[:, 1] - x[:, 1] ** 3
+    out[..., 0] = speed
+    out[..., 1] = mu * x[..., 1] - x[..., 1] ** 3
     return out
 
 
@@ -241,3 +242,101 @@ def true_paths(adata: ad.AnnData, rep: str = "pca") -> np.ndarray:
     info = adata.uns.get("scflow_dataset", {})
     T = int(info.get("n_timepoints", 0)) or len(adata.obs["time_label"].cat.categories)
     return flat.reshape(flat.shape[0], T, flat.shape[1] // T)
+
+
+#: elements of the (draws, cells, latent_dim) state advanced at once by :func:`true_fate`
+_FATE_BLOCK = 2_000_000
+
+
+def true_fate(adata: ad.AnnData, n_draws: int = 200, *, random_state: int = 0) -> pd.Series:
+    """The true probability of each cell of a :func:`simulate` data set to end ``"upper"``.
+
+    Each cell's observed latent state (``obsm["X_latent"]``, at its own timepoint
+    ``obs["t_idx"]``) is the start of ``n_draws`` new runs of the *same* process that
+    :func:`simulate` drew (drift, diffusion and Euler-Maruyama time grid read from
+    ``uns["scflow_dataset"]["params"]``), carried to the last timepoint; the probability is
+    the share of runs that end with latent axis 2 above 0, the rule of ``obs["branch"]``. A
+    cell of the last timepoint has probability 0 or 1: its own branch.
+
+    This is the target a fate estimate (:func:`scflow.tl.fate`) is scored against: unlike
+    ``obs["branch"]``, one draw of the future, it is the expected fate given the state.
+
+    Parameters
+    ----------
+    adata
+        The output of :func:`simulate` (or a subset of its cells).
+    n_draws
+        Runs per cell (>= 1); the Monte-Carlo standard error is at most
+        ``0.5 / sqrt(n_draws)``.
+    random_state
+        Seed of the ``numpy.random.Generator`` of the runs' noise (the global NumPy state
+        is left alone).
+
+    Returns
+    -------
+    pandas.Series
+        ``P(upper)`` per cell in ``[0, 1]``, indexed by ``adata.obs_names``, named
+        ``"p_upper"``.
+
+    Raises
+    ------
+    KeyError
+        If ``adata`` lacks what :func:`simulate` writes (``uns["scflow_dataset"]["params"]``,
+        ``obsm["X_latent"]``, ``obs["t_idx"]``).
+    ValueError
+        If ``n_draws`` or ``random_state`` is out of range.
+
+    Examples
+    --------
+    >>> adata = simulate(200, 3, random_state=1)
+    >>> p = true_fate(adata, n_draws=50)
+    >>> bool(((p >= 0) & (p <= 1)).all())
+    True
+    """
+    n_draws = integer(n_draws, "n_draws", lower=1, expected="an integer >= 1")
+    random_state = integer(random_state, "random_state", lower=0,
+                           expected="a non-negative integer")
+    info = adata.uns.get("scflow_dataset", {})
+    params = info.get("params") if isinstance(info, dict) else None
+    need = ("n_timepoints", "latent_dim", "diffusion", "speed", "mu_max", "s_split",
+            "steps_per_interval")
+    if info.get("name") != "simulate" or not isinstance(params, dict) or any(
+            k not in params for k in need):
+        raise KeyError("adata.uns['scflow_dataset']['params'] does not hold the process "
+                       f"parameters {need}: expected the output of scflow simulate()")
+    for key, where in (("X_latent", adata.obsm), ("t_idx", adata.obs)):
+        if key not in where:
+            raise KeyError(f"adata has no {key!r}: expected the output of scflow simulate()")
+    T, per = int(params["n_timepoints"]), int(params["steps_per_interval"])
+    diffusion = float(params["diffusion"])
+    shape = {"speed": float(params["speed"]), "mu_max": float(params["mu_max"]),
+             "s_split": float(params["s_split"])}
+    x0 = np.asarray(adata.obsm["X_latent"], dtype=np.float64)
+    t_idx = np.asarray(adata.obs["t_idx"], dtype=np.int64)
+    if x0.ndim != 2 or x0.shape[1] != int(params["latent_dim"]) or t_idx.min(
+            initial=0) < 0 or t_idx.max(initial=0) > T - 1:
+        raise ValueError("obsm['X_latent'] / obs['t_idx'] do not match the stored "
+                         "parameters of simulate()")
+    rng = np.random.default_rng(random_state)
+    ds = 1.0 / ((T - 1) * per)
+    # Cells sorted by start time: at global step g the cells already started (t_idx * per
+    # <= g) are a prefix of the order, advanced together with all their draws.
+    order = np.argsort(t_idx, kind="stable")
+    starts = t_idx[order] * per
+    n, d = x0.shape
+    hits = np.zeros(n)
+    block = max(1, _FATE_BLOCK // max(1, n * d))
+    for lo in range(0, n_draws, block):
+        m = min(block, n_draws - lo)
+        x = np.broadcast_to(x0[order], (m, n, d)).copy()
+        for g in range((T - 1) * per):
+            active = int(np.searchsorted(starts, g, side="right"))
+            if active == 0:
+                continue
+            xa = x[:, :active]
+            step = _drift(xa, g * ds, **shape) * ds
+            if diffusion > 0:
+                step += diffusion * np.sqrt(ds) * rng.standard_normal(xa.shape)
+            x[:, :active] = xa + step
+        hits[order] += (x[..., 1] > 0).sum(axis=0)
+    return pd.Series(hits / n_draws, index=adata.obs_names.copy(), name="p_upper")

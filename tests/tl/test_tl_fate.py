@@ -113,3 +113,93 @@ def test_gene_trends_needs_pcs(fitted):
     with pytest.raises(KeyError, match="PCs"):
         scflow.tl.gene_trends(fitted, "g0")
     assert "gene_trends" not in fitted.uns["scflow"]
+
+
+# ------------------------------------------- a simulated bifurcation, labels on a few cells
+
+SIM_T = 5
+
+
+def _auroc(score: np.ndarray, positive: np.ndarray) -> float:
+    """Mann-Whitney AUROC (ties count one half)."""
+    from scipy.stats import rankdata
+
+    n1, n0 = int(positive.sum()), int((~positive).sum())
+    return float((rankdata(score)[positive].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+@pytest.fixture(scope="module")
+def _sim_fitted() -> ad.AnnData:
+    """simulate(600, 5, random_state=1) with OT-CFM ("scflow") and SB-CFM ("sb") fits on 2 PCs, and
+    ``obs["label"]``: the branch of a random 20% of the last timepoint's cells, NaN
+    elsewhere."""
+    from _blobs import one_thread
+
+    adata = scflow.datasets.simulate(600, SIM_T, random_state=1)
+    last = (adata.obs["t_idx"] == SIM_T - 1).to_numpy()
+    keep = last & (np.random.default_rng(0).random(adata.n_obs) < 0.2)
+    adata.obs["label"] = pd.Categorical(adata.obs["branch"].astype(str).where(keep),
+                                        categories=["lower", "upper"])
+    with one_thread():
+        scflow.tl.fit(adata, use_rep="X_pca", n_dims=2, n_steps=400)
+        scflow.tl.fit(adata, use_rep="X_pca", n_dims=2, method="sbcfm", n_steps=400,
+                      key_added="sb")
+    return adata
+
+
+@pytest.fixture
+def sim_fitted(_sim_fitted) -> ad.AnnData:
+    return _sim_fitted.copy()
+
+
+@pytest.mark.parametrize(("mode", "key", "kwargs"), [
+    ("ode", "scflow", {}),
+    ("sde", "sb", {"n_draws": 10}),
+    ("transport", "scflow", {}),
+])
+def test_fate_simulated_sparse_labels(sim_fitted, mode, key, kwargs):
+    adata = sim_fitted
+    n_labelled = int(adata.obs["label"].notna().sum())
+    assert 10 <= n_labelled <= 40  # a sparse subset of the 120 last-timepoint cells
+    scflow.tl.fate(adata, "label", key=key, mode=mode, n_neighbors=5, n_steps=50, **kwargs)
+    prob = adata.obsm["fate_probabilities"]
+    assert list(prob.columns) == ["lower", "upper"]
+    assert (prob.index == adata.obs_names).all()
+    t_idx = adata.obs["t_idx"].to_numpy()
+    pushed = t_idx < SIM_T - 1
+    p = prob.to_numpy()
+    assert np.isnan(p[~pushed]).all()
+    assert np.isfinite(p[pushed]).all() and (p[pushed] >= 0).all() and (p[pushed] <= 1).all()
+    np.testing.assert_allclose(p[pushed].sum(1), 1.0, atol=1e-6)
+    # the second-to-last timepoint: the branch is (almost) decided, P(upper) must rank it
+    late = t_idx == SIM_T - 2
+    upper = (adata.obs["branch"] == "upper").to_numpy()
+    assert _auroc(prob["upper"].to_numpy()[late], upper[late]) > 0.95
+    assert adata.uns["fate"]["params"]["mode"] == mode
+
+
+def test_fate_all_nan_labels_at_to_time(sim_fitted):
+    adata = sim_fitted
+    last = (adata.obs["t_idx"] == SIM_T - 1).to_numpy()
+    # labels on earlier cells only: none where the fates are read
+    adata.obs["early"] = adata.obs["branch"].astype(str).where(~last)
+    before = snapshot(adata)
+    with pytest.raises(ValueError, match=r"groupby='early'.*all NaN"):
+        scflow.tl.fate(adata, "early", mode="ode")
+    assert snapshot(adata) == before
+    assert "fate_probabilities" not in adata.obsm and "fate" not in adata.obs
+
+
+def test_fate_default_key_added_refuses_groupby_fate(sim_fitted):
+    adata = sim_fitted
+    adata.obs["fate"] = adata.obs["label"]
+    labels = adata.obs["fate"].copy()
+    before = snapshot(adata)
+    with pytest.raises(ValueError, match=r"key_added='fate' would overwrite adata.obs\['fate'\]"):
+        scflow.tl.fate(adata, "fate", mode="ode")
+    assert snapshot(adata) == before
+    pd.testing.assert_series_equal(adata.obs["fate"], labels)
+    # another name works
+    scflow.tl.fate(adata, "fate", mode="ode", n_neighbors=5, key_added="fate_pred")
+    assert "fate_pred_probabilities" in adata.obsm
+    pd.testing.assert_series_equal(adata.obs["fate"], labels)
