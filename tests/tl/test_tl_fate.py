@@ -31,7 +31,7 @@ def test_fate_fields_and_values(fitted):
     assert table.loc["up", "up"] > 0.7 and table.loc["down", "down"] > 0.7
     p = fitted.uns["fate"]["params"]
     assert (p["groupby"], p["from_time"], p["to_time"], p["n_neighbors"]) == (
-        "branch", "", "4", 30)
+        "branch", "", "4", 15)
 
 
 def test_fate_from_one_time_copy_and_h5ad(fitted, tmp_path):

@@ -1,0 +1,87 @@
+"""Fate probabilities on tensors: soft labels, pushes and chained entropic plans."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+from scflow import fate as F
+from scflow.couplings import ConvergenceWarning
+
+
+def test_soft_labels_are_neighbour_shares():
+    ref = torch.tensor([[0.0], [1.0], [2.0], [10.0]])
+    codes = torch.tensor([0, 0, 1, 1])
+    p = F.soft_labels(torch.tensor([[0.4], [1.6], [9.0]]), ref, codes, 2, k=2)
+    torch.testing.assert_close(p, torch.tensor([[1.0, 0.0], [0.5, 0.5], [0.0, 1.0]]))
+    p3 = F.soft_labels(torch.tensor([[0.4]]), ref, codes, 3, k=10)  # k capped at the refs
+    torch.testing.assert_close(p3, torch.tensor([[0.5, 0.5, 0.0]]))
+
+
+def _two_wells(n: int = 200, seed: int = 0):
+    """Start cloud at x < 0 (upper half goes up, lower half goes down) and a labelled end."""
+    g = torch.Generator().manual_seed(seed)
+    x0 = torch.randn(n, 2, generator=g, dtype=torch.float64) * 0.3
+    x1 = x0 + torch.tensor([3.0, 0.0], dtype=torch.float64)
+    x1[:, 1] = torch.where(x0[:, 1] > 0, 2.0, -2.0) + 0.1 * torch.randn(n, generator=g,
+                                                                       dtype=torch.float64)
+    codes = (x1[:, 1] > 0).long()
+    return x0, x1, codes
+
+
+def test_transport_fate_follows_the_plan():
+    x0, x1, codes = _two_wells()
+    p = F.transport_fate([x0, x1], x1, codes, 2, reg=0.05, n_neighbors=5)
+    torch.testing.assert_close(p.sum(1), torch.ones(len(x0), dtype=p.dtype))
+    up = x0[:, 1] > 0.2
+    down = x0[:, 1] < -0.2
+    assert p[up, 1].mean() > 0.9 and p[down, 0].mean() > 0.9
+
+
+def test_pull_back_rows_are_the_plan_conditionals():
+    """For the anchor cells themselves, pi(y | x) from the potential equals the solved
+    plan's normalised row (closed form of the entropic plan: u_i K_ij v_j)."""
+    import ot
+
+    x0, x1, _ = _two_wells(80)
+    fate_y = torch.eye(80, dtype=torch.float64)  # one fate per target cell: the whole row
+    rows = F._pull_back(x0, x1, fate_y, 0.5, 5000)
+    plan = ot.sinkhorn(torch.full((80,), 1 / 80, dtype=torch.float64),
+                       torch.full((80,), 1 / 80, dtype=torch.float64), ot.dist(x0, x1), 0.5,
+                       method="sinkhorn_log", numItermax=5000, stopThr=1e-10)
+    torch.testing.assert_close(rows, plan / plan.sum(1, keepdim=True), atol=1e-6, rtol=1e-5)
+
+
+def test_log_domain_and_scaling_iterations_agree(monkeypatch):
+    x0, x1, codes = _two_wells(120)
+    fast = F.transport_fate([x0, x1], x1, codes, 2, reg=0.05)
+    monkeypatch.setattr(F, "_PLAIN_SINKHORN_MAX", 0.0)  # force the log domain
+    slow = F.transport_fate([x0, x1], x1, codes, 2, reg=0.05)
+    torch.testing.assert_close(fast, slow, atol=1e-6, rtol=1e-5)
+
+
+def test_transport_fate_says_when_sinkhorn_stops_early():
+    x0, x1, codes = _two_wells(100)
+    with pytest.warns(ConvergenceWarning, match="num_iter_max"):
+        F.transport_fate([x0, x1], x1, codes, 2, reg=0.01, num_iter_max=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        F.transport_fate([x0, x1], x1, codes, 2, reg=0.5)
+
+
+def test_flow_fate_draws_need_a_diffusion():
+    from scflow.model import FlowModel
+
+    model = FlowModel(2, (8,))
+    with pytest.raises(ValueError, match="n_draws=3 needs stochastic=True"):
+        F.flow_fate(model, torch.zeros(3, 2), 0.0, 1.0, torch.zeros(2, 2),
+                    torch.tensor([0, 1]), 2, n_draws=3)
+    with pytest.raises(ValueError, match="at least two populations"):
+        F.transport_fate([torch.zeros(3, 2)], torch.zeros(2, 2), torch.tensor([0, 1]), 2)
+
+
+def test_fate_bias():
+    p = torch.tensor([[0.6, 0.2, 0.2], [0.0, 0.0, 1.0]])
+    torch.testing.assert_close(F.fate_bias(p, 0, 1), torch.tensor([0.75, 0.5]))
