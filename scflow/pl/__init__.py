@@ -5,7 +5,9 @@ whose input is missing raises a ``KeyError`` naming it.
 """
 
 from ._benchmark import error_budget, leave_one_out
+from ._fate import fate
 from ._fit import holdout, loss
 from ._flow import trajectories, velocity_stream
 
-__all__ = ["error_budget", "holdout", "leave_one_out", "loss", "trajectories", "velocity_stream"]
+__all__ = ["error_budget", "fate", "holdout", "leave_one_out", "loss", "trajectories",
+           "velocity_stream"]
