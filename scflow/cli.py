@@ -118,9 +118,9 @@ def _load(name: str, path: str | None = None, sha256: str | None = None):
         return getattr(datasets, name)()
     if name in PUBLISHED_DATASETS:
         if path is None:
-            raise SystemExit(f"scflow: --dataset {name} needs --path, your copy of its file")
+            raise ValueError(f"--dataset {name} needs --path, your copy of its file")
         return getattr(datasets, name)(path, sha256=sha256)
-    raise SystemExit(f"scflow: unknown --dataset {name!r}; expected simulate or one of "
+    raise ValueError(f"unknown --dataset {name!r}; expected simulate, larry or one of "
                      f"{', '.join(REAL_DATASETS + PUBLISHED_DATASETS)}")
 
 
@@ -263,7 +263,7 @@ def _previous(path: Path, config: dict) -> tuple[dict, pd.DataFrame] | None:
     fixed = ("dataset", "protocol", "use_rep", "n_dims", "whiten", "seeds", "time_scale")
     differ = {k: old["config"].get(k) for k in fixed if old["config"].get(k) != config[k]}
     if differ:
-        raise SystemExit(f"scflow: --append: {path} was made with other settings "
+        raise ValueError(f"--append: {path} was made with other settings "
                          f"({', '.join(f'{k}={v!r}' for k, v in differ.items())}); run "
                          "without --append, or with the same settings")
     return old["config"], pd.DataFrame(old["rows"])

@@ -50,18 +50,20 @@ def test_append_adds_methods_to_the_table_already_written(tmp_path, capsys):
     assert "and then `scflow benchmark" in md
     # another set-up is refused before anything is written
     before = (tmp_path / "benchmark_simulate.json").read_bytes()
-    with pytest.raises(SystemExit, match="other settings .*seeds"):
-        main(["benchmark", "--dataset", "simulate", "--seeds", "0,1", "--out",
-              str(tmp_path), "--methods", "static_ot", "--append"])
     capsys.readouterr()
+    assert main(["benchmark", "--dataset", "simulate", "--seeds", "0,1", "--out",
+                 str(tmp_path), "--methods", "static_ot", "--append"]) == 2
+    assert re.search("scflow: error: --append: .*other settings .*seeds",
+                     capsys.readouterr().err)
     assert main([*base, "--methods", "static_partial", "--mass", "1,2", "--append"]) == 2
     assert "mass must hold one finite number > 0" in capsys.readouterr().err
     assert (tmp_path / "benchmark_simulate.json").read_bytes() == before
 
 
 def test_unknown_dataset_and_method_fail_clearly(tmp_path, capsys):
-    with pytest.raises(SystemExit, match="unknown --dataset"):
-        main(["benchmark", "--dataset", "nope", "--out", str(tmp_path)])
+    assert main(["benchmark", "--dataset", "nope", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("scflow: error: unknown --dataset 'nope'")
     assert main(["benchmark", "--dataset", "simulate", "--methods", "magic", "--out",
                  str(tmp_path)]) == 2
     assert "scflow: error: methods must be among" in capsys.readouterr().err
@@ -100,8 +102,9 @@ def test_benchmark_on_a_published_file_prints_the_published_numbers(tmp_path, ca
           "--n-dims", "50", "--methods", "static_ot", "--seeds", "0", "--out", str(tmp_path)])
     assert "50 dims, raw units" in capsys.readouterr().out
     assert (tmp_path / "benchmark_eb_50d.md").is_file()
-    with pytest.raises(SystemExit, match="needs --path"):
-        main(["benchmark", "--dataset", "eb", "--out", str(tmp_path)])
+    capsys.readouterr()
+    assert main(["benchmark", "--dataset", "eb", "--out", str(tmp_path)]) == 2
+    assert "scflow: error: --dataset eb needs --path" in capsys.readouterr().err
     assert main(["benchmark", "--dataset", "eb", "--path", str(path), "--sha256", "0" * 64,
                  "--methods", "static_ot", "--out", str(tmp_path)]) == 2
     assert "sha256" in capsys.readouterr().err
