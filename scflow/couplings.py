@@ -299,6 +299,29 @@ def _entropic_problem(x0: Tensor, x1: Tensor, normalize_cost: bool
     return cost, _uniform(len(x0), cost), _uniform(len(x1), cost)
 
 
+#: ``max(cost) / reg`` below this, the kernel ``exp(-cost / reg)`` cannot underflow in
+#: float64, so POT's scaling iterations are exact; above it, its log-domain iterations
+SCALING_SINKHORN_MAX = 600.0
+
+
+def sinkhorn(a: Tensor, b: Tensor, cost: Tensor, reg: float, *, num_iter_max: int,
+             tol: float, log: bool = False):
+    """POT's Sinkhorn: the scaling iterations where the kernel cannot underflow (about 40x
+    faster on the CPU), the log-domain ones otherwise; the same problem and solution.
+
+    With ``log=True`` also returns ``(log_v, err)``: the log of the second scaling (the
+    potential ``g / reg``) and the last marginal error POT measured.
+    """
+    scaling = float(cost.max()) / reg < SCALING_SINKHORN_MAX
+    plan, info = ot.sinkhorn(a, b, cost, reg, method="sinkhorn" if scaling else "sinkhorn_log",
+                             numItermax=num_iter_max, stopThr=tol, log=True, warn=False)
+    if not log:
+        return plan
+    log_v = torch.log(info["v"]) if scaling else info["log_v"]
+    err = float(info["err"][-1]) if len(info["err"]) else 0.0
+    return plan, log_v, err
+
+
 def _sinkhorn_error(plan: Tensor, a: Tensor, b: Tensor) -> float:
     """Marginal violation, in the Euclidean norm that POT's ``stopThr`` uses."""
     return float(torch.linalg.vector_norm(plan.sum(1) - a)
@@ -307,7 +330,7 @@ def _sinkhorn_error(plan: Tensor, a: Tensor, b: Tensor) -> float:
 
 @dataclass(frozen=True)
 class EntropicOT(_PlanCoupling):
-    """Entropic OT plan (Sinkhorn, log domain) for the squared Euclidean cost.
+    """Entropic OT plan (Sinkhorn; :func:`sinkhorn`) for the squared Euclidean cost.
 
     Parameters
     ----------
@@ -331,8 +354,7 @@ class EntropicOT(_PlanCoupling):
 
     def plan(self, x0: Tensor, x1: Tensor) -> Tensor:
         cost, a, b = _entropic_problem(x0, x1, self.normalize_cost)
-        plan = ot.sinkhorn(a, b, cost, self.reg, method="sinkhorn_log",
-                           numItermax=self.num_iter_max, stopThr=self.tol, warn=False)
+        plan = sinkhorn(a, b, cost, self.reg, num_iter_max=self.num_iter_max, tol=self.tol)
         _check_plan(plan, "EntropicOT")
         err = _sinkhorn_error(plan, a, b)
         if err > 10 * self.tol:

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from ._checks import integer, number
-from .couplings import ConvergenceError, ConvergenceWarning
+from .couplings import ConvergenceError, ConvergenceWarning, sinkhorn
 from .integrate import integrate
 from .model import FlowModel
 
@@ -173,7 +173,7 @@ def _pull_back(x: Tensor, y: Tensor, fate_y: Tensor, reg: float, num_iter_max: i
     cost = ot.dist(anchor, y64)
     a = torch.full((len(anchor),), 1.0 / len(anchor), dtype=torch.float64, device=x.device)
     b = torch.full((len(y64),), 1.0 / len(y64), dtype=torch.float64, device=x.device)
-    log_v, err = _sinkhorn_log_v(a, b, cost, reg, num_iter_max)
+    _, log_v, err = sinkhorn(a, b, cost, reg, num_iter_max=num_iter_max, tol=1e-6, log=True)
     if not torch.isfinite(log_v).all():
         raise ConvergenceError(f"transport fate: Sinkhorn potentials are not finite at "
                                f"reg={reg}; try a larger reg")
@@ -186,28 +186,6 @@ def _pull_back(x: Tensor, y: Tensor, fate_y: Tensor, reg: float, num_iter_max: i
         logits = log_v[None, :] - ot.dist(x64[i: i + _CHUNK], y64) / reg
         out.append(torch.softmax(logits, dim=1) @ fate_y.to(torch.float64))
     return torch.cat(out)
-
-
-#: ``cost / reg`` below this, the kernel ``exp(-cost / reg)`` does not underflow in float64,
-#: so the fast scaling iterations are exact; above it, the log-domain iterations (slower)
-_PLAIN_SINKHORN_MAX = 600.0
-
-
-def _sinkhorn_log_v(a: Tensor, b: Tensor, cost: Tensor, reg: float, num_iter_max: int
-                    ) -> tuple[Tensor, float]:
-    """The log of the second Sinkhorn scaling (``log v``) and the final marginal error:
-    POT's scaling iterations where the kernel does not underflow, its log-domain ones
-    otherwise (same problem, same solution; about 40x slower on the CPU)."""
-    if float(cost.max()) / reg < _PLAIN_SINKHORN_MAX:
-        _, log = ot.sinkhorn(a, b, cost, reg, method="sinkhorn", numItermax=num_iter_max,
-                             stopThr=1e-6, log=True, warn=False)
-        log_v = torch.log(log["v"])
-    else:
-        _, log = ot.sinkhorn(a, b, cost, reg, method="sinkhorn_log", numItermax=num_iter_max,
-                             stopThr=1e-6, log=True, warn=False)
-        log_v = log["log_v"]
-    err = float(log["err"][-1]) if len(log["err"]) else 0.0
-    return log_v, err
 
 
 def fate_bias(prob: Tensor, a: int, b: int) -> Tensor:

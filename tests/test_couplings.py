@@ -263,3 +263,20 @@ def test_partial_ot_takes_numpy_masses():
     expected = C.PartialOT(mass=(2.0, 3.0)).plan(x, y)
     for mass in (np.array([2, 3]), (np.int64(2), np.float32(3.0))):
         torch.testing.assert_close(C.PartialOT(mass=mass).plan(x, y), expected)
+
+
+def test_entropic_scaling_and_log_domain_iterations_give_one_plan(monkeypatch):
+    """The fast scaling iterations (used where exp(-cost/reg) cannot underflow) solve the
+    same problem as the log-domain ones: the same plan to the solver's tolerance."""
+    from scflow import couplings
+
+    g = torch.Generator().manual_seed(0)
+    x0, x1 = torch.randn(60, 3, generator=g), torch.randn(70, 3, generator=g) + 0.5
+    fast = couplings.EntropicOT(reg=0.2, tol=1e-9).plan(x0, x1)
+    monkeypatch.setattr(couplings, "SCALING_SINKHORN_MAX", 0.0)
+    slow = couplings.EntropicOT(reg=0.2, tol=1e-9).plan(x0, x1)
+    torch.testing.assert_close(fast, slow, atol=1e-7, rtol=1e-4)
+    # far beyond the threshold the log domain runs (the kernel would underflow)
+    monkeypatch.setattr(couplings, "SCALING_SINKHORN_MAX", 600.0)
+    tiny = couplings.EntropicOT(reg=1e-3, num_iter_max=20000).plan(x0, x1)
+    assert torch.isfinite(tiny).all() and float(tiny.sum()) == pytest.approx(1.0, rel=1e-4)
