@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 import scflow
-from scflow.fate_benchmark import _bias, pearson_ci
+from scflow.fate_benchmark import neutrophil_bias, pearson_ci
 
 HERE = Path(__file__).resolve().parent
 N_STEPS = 3000
@@ -34,7 +34,7 @@ def main() -> None:
         start = time.perf_counter()
         out = scflow.tl.fate(fitted, "state_info", from_time=2, to_time=6, copy=True,
                              key_added="f", **kw)
-        bias = _bias(out.obsm["f_probabilities"].loc[truth.index])
+        bias = neutrophil_bias(out.obsm["f_probabilities"].loc[truth.index])
         r, lo, hi = pearson_ci(bias[held], truth["truth"].to_numpy()[held], n_boot=200)
         rows.append(dict(setting=label, r=r, r_low=lo, r_high=hi,
                          seconds=time.perf_counter() - start))

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["LABEL_RULE", "FATE_METHODS", "larry_fate", "pearson_ci", "summarize_fate",
-           "fate_markdown"]
+           "fate_markdown", "neutrophil_bias"]
 
 LABEL_RULE = ("late cells: the CoSpar subset's annotation (obs['state_info'], 258 annotated "
               "day-6 trajectory cells); an end point's fate is the share of each label among "
@@ -110,7 +110,7 @@ def larry_fate(methods: Sequence[str] = tuple(FATE_METHODS), seeds: Sequence[int
                           random_state=int(seed), key_added="larry_fate", copy=True,
                           **(fate_kwargs or {}))
             prob = out.obsm["larry_fate_probabilities"].loc[truth.index]
-            bias = _bias(prob)
+            bias = neutrophil_bias(prob)
             r, lo, hi = pearson_ci(bias[held], truth["truth"].to_numpy()[held], n_boot=n_boot,
                                    random_state=int(seed))
             rows.append(dict(method=name, seed=int(seed), r=r, r_low=lo, r_high=hi,
@@ -146,14 +146,19 @@ def _no_motion(adata, cells: pd.Index, n_neighbors: int | None) -> np.ndarray:
     rows = adata.obs_names.get_indexer(cells)
     p = soft_labels(z[rows], z[day6], torch.as_tensor(cats.codes.astype(np.int64)),
                     len(cats.categories), n_neighbors or DEFAULT_NEIGHBORS)
-    return _bias(pd.DataFrame(p.numpy(), columns=list(cats.categories)))
+    return neutrophil_bias(pd.DataFrame(p.numpy(), columns=list(cats.categories)))
 
 
-def _bias(prob: pd.DataFrame) -> np.ndarray:
-    neu = prob[NEUTROPHIL].to_numpy() if NEUTROPHIL in prob else np.zeros(len(prob))
-    mono = prob[MONOCYTE].to_numpy() if MONOCYTE in prob else np.zeros(len(prob))
-    s = neu + mono
-    return np.where(s > 0, neu / np.where(s > 0, s, 1.0), 0.5)
+def neutrophil_bias(prob: pd.DataFrame) -> np.ndarray:
+    """``P(Neutrophil) / (P(Neutrophil) + P(Monocyte))`` of a ``tl.fate`` probability table
+    (:func:`scflow.fate.fate_bias`; a fate absent from the table has probability 0)."""
+    import torch
+
+    from .fate import fate_bias
+
+    cols = [prob[c].to_numpy(dtype=np.float64) if c in prob else np.zeros(len(prob))
+            for c in (NEUTROPHIL, MONOCYTE)]
+    return fate_bias(torch.as_tensor(np.stack(cols, 1)), 0, 1).numpy()
 
 
 def summarize_fate(df: pd.DataFrame) -> pd.DataFrame:

@@ -27,7 +27,7 @@ def test_pearson_ci_brackets_r_and_narrows_with_cells():
 def test_bias_is_neutrophil_share_and_half_where_neither():
     p = pd.DataFrame({"Neutrophil": [0.6, 0.0, 0.2], "Monocyte": [0.2, 0.0, 0.0],
                       "undiff": [0.2, 1.0, 0.8]})
-    np.testing.assert_allclose(fb._bias(p), [0.75, 0.5, 1.0])
+    np.testing.assert_allclose(fb.neutrophil_bias(p), [0.75, 0.5, 1.0])
 
 
 def test_markdown_orders_by_r_and_names_the_rule():

@@ -13,6 +13,7 @@ from scipy import stats
 
 from ._anndata import check_adata
 from ._store import check_key, log_added
+from ._trajectories import select_cells
 
 __all__ = ["fate_drivers"]
 
@@ -50,8 +51,8 @@ def fate_drivers(adata: AnnData, *, key: str = "fate", fates: str | Sequence[str
     use_raw
         Read expression from ``adata.raw`` (its genes); not with ``layer``.
     cells
-        Restrict to these cells (among the pushed ones): a boolean mask over ``obs`` or a
-        list of ``obs_names``; default all pushed cells.
+        Restrict to these cells (among the pushed ones): a boolean mask over ``obs``,
+        ``obs_names`` or positions (as ``tl.trajectories``); default all pushed cells.
     copy
         Write to a copy of ``adata`` and return it instead of the table.
 
@@ -87,7 +88,8 @@ def fate_drivers(adata: AnnData, *, key: str = "fate", fates: str | Sequence[str
         raise ValueError(f"use_raw must be True or False, got {use_raw!r}")
     x, genes = _expression(adata, layer, bool(use_raw))
     p = probs[chosen].to_numpy(dtype=np.float64)
-    mask = np.isfinite(p).all(1) & _cells(adata, cells)
+    mask = np.isfinite(p).all(1) & (
+        np.ones(adata.n_obs, dtype=bool) if cells is None else select_cells(adata, cells))
     n = int(mask.sum())
     if n < 3:
         raise ValueError(f"only {n} pushed cell(s) with fate probabilities"
@@ -167,26 +169,6 @@ def _expression(adata: AnnData, layer: str | None, use_raw: bool) -> tuple[Any, 
     if not (np.issubdtype(x.dtype, np.number) and not np.issubdtype(x.dtype, np.bool_)):
         raise ValueError(f"the expression matrix must be numeric, got dtype {x.dtype}")
     return x, genes
-
-
-def _cells(adata: AnnData, cells: Any) -> np.ndarray:
-    """``cells`` as a boolean mask over ``obs``."""
-    if cells is None:
-        return np.ones(adata.n_obs, dtype=bool)
-    arr = np.asarray(cells)
-    if arr.dtype == bool:
-        if arr.shape != (adata.n_obs,):
-            raise ValueError(f"cells: a boolean mask must have one entry per cell "
-                             f"({adata.n_obs}), got shape {arr.shape}")
-        return arr.copy()
-    if isinstance(cells, str) or arr.ndim != 1:
-        raise ValueError("cells must be a boolean mask over adata.obs or a list of obs_names")
-    pos = adata.obs_names.get_indexer(pd.Index(arr.astype(object)))
-    if (pos < 0).any():
-        raise KeyError(f"cells: unknown obs_names {list(arr[pos < 0][:5])}")
-    mask = np.zeros(adata.n_obs, dtype=bool)
-    mask[pos] = True
-    return mask
 
 
 def _drivers(x: Any, mask: np.ndarray, p: np.ndarray, fates: list[str],

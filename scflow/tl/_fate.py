@@ -13,7 +13,7 @@ from .._settings import logger, settings
 from ..fate import flow_fate, transport_fate
 from ._anndata import check_adata, get_times
 from ._store import FitRecord, check_key, h5ad_safe, load_model, log_added, read_fit
-from ._velocity import device, rep_of
+from ._velocity import device, rep_of, steps_for
 
 __all__ = ["fate", "FATE_MODES", "DEFAULT_DRAWS"]
 
@@ -228,7 +228,7 @@ def _probabilities(model, rec: FitRecord, x: torch.Tensor, idx: np.ndarray, src:
                 bar.update(1)
             else:
                 span = float(tl.times[k1] - tl.times[k])
-                steps = max(1, int(round(n_steps * max(span, 1.0))))
+                steps = steps_for(span, n_steps)
                 p = flow_fate(model, cells, float(tl.times[k]), float(tl.times[k1]), ref, codes,
                               n_fates, n_neighbors=n_neighbors, n_draws=n_draws,
                               stochastic=mode == "sde", n_steps=steps, generator=g,

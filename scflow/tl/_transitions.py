@@ -10,7 +10,7 @@ from scipy.spatial import cKDTree
 from .._checks import positive_int
 from ._anndata import check_adata, get_times
 from ._store import FitRecord, check_key, h5ad_safe, load_model, log_added, read_fit
-from ._velocity import device, push, rep_of
+from ._velocity import device, push, rep_of, steps_for
 
 __all__ = ["transition_matrix"]
 
@@ -106,7 +106,7 @@ def _transitions(model, rec: FitRecord, x: np.ndarray, idx: np.ndarray, present:
         src = np.flatnonzero(idx == k0)
         dst = np.flatnonzero(idx == k1)
         span = float(tl.times[k1] - tl.times[k0])
-        steps = max(1, int(round(n_steps * max(span, 1.0))))
+        steps = steps_for(span, n_steps)
         end = rec.to_model(push(model, rec, x[src], float(tl.times[k0]), float(tl.times[k1]),
                                 n_steps=steps))
         d, j = cKDTree(rec.to_model(x[dst])).query(end, k=n_neighbors)

@@ -53,6 +53,12 @@ def push(model: FlowModel, rec: FitRecord, x_rep: np.ndarray, t0: float, t1: flo
     return rec.to_rep(out.cpu().numpy())
 
 
+def steps_for(span: float, n_steps: int) -> int:
+    """Euler steps of one push over ``span`` units of model time: ``n_steps`` per unit (at
+    least ``n_steps``, at least 1)."""
+    return max(1, int(round(n_steps * max(span, 1.0))))
+
+
 def device() -> torch.device:
     return resolve_device("auto")
 
