@@ -173,7 +173,8 @@ def summarize_fate(df: pd.DataFrame) -> pd.DataFrame:
 def fate_markdown(df: pd.DataFrame) -> str:
     """The table: Pearson r (mean over seeds ± sd) and the 95% bootstrap interval."""
     s = summarize_fate(df).sort_values("r_mean", ascending=False)
-    lines = ["| method | fate estimate | Pearson r | 95% interval (cells) | seeds | seconds |",
+    lines = ["| method | fate estimate | Pearson r | 95% interval (cells) | seeds "
+             "| seconds (fit + fate) |",
              "|---|---|---|---|---|---|"]
     for r in s.itertuples():
         seeds = 0 if r.method.startswith(("published", "null")) else r.n_seeds
