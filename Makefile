@@ -11,7 +11,7 @@ export MPLBACKEND ?= Agg
 export OMP_NUM_THREADS ?= 1
 export NUMBA_NUM_THREADS ?= 1
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test test-fast lint bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ demo: install
 
 test: install
 	$(PY) -m pytest -q -p no:cacheprovider
+
+# The inner loop: no real data, no subprocesses, no slow tests (markers in pyproject.toml).
+test-fast: install
+	$(PY) -m pytest -q -p no:cacheprovider -m "not slow and not data and not subprocess"
 
 lint: install
 	$(VENV)/bin/ruff check scflow tests benchmarks tutorials

@@ -20,11 +20,11 @@ import math
 import warnings
 from dataclasses import dataclass, field
 
-import ot
 import torch
 from torch import Tensor
 
 from ._checks import is_number, number
+from ._lazy import ot
 
 __all__ = [
     "ConvergenceError",

@@ -18,6 +18,13 @@ def _data_dir() -> Path | None:
     return here.resolve() if here.is_dir() else None
 
 
+def pytest_collection_modifyitems(config, items) -> None:
+    """Mark every test that uses the real data (the ``data_dir`` fixture) as ``data``."""
+    for item in items:
+        if "data_dir" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.data)
+
+
 @pytest.fixture(scope="session")
 def data_dir(monkeypatch_session=None) -> Path:
     """The real data sets. Skips locally when absent, fails in CI (``CI=true``)."""
