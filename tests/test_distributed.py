@@ -54,6 +54,8 @@ def _fit_args(**kw) -> dict:
                 progress=False, **kw)
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_torchrun_scflow_fit_matches_single_process(tmp_path):
     """``torchrun -m scflow fit`` on 2 processes: the same losses at every step and the
     same final weights as one process with the same global batch and seed; rank 0 alone
@@ -96,6 +98,8 @@ def test_torchrun_scflow_fit_matches_single_process(tmp_path):
         assert np.abs(other - loss_1).max() > 1e-3
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_global_plan_shared_and_sbcfm_matches_single_process(tmp_path):
     """The worker (this file under torchrun): every rank holds rank 0's plans; SB-CFM
     (velocity and score through DDP) gives one process's losses and weights on both ranks;

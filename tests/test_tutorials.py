@@ -45,6 +45,7 @@ def test_there_are_tutorials():
 
 @pytest.mark.data
 @pytest.mark.slow
+@pytest.mark.subprocess  # a Jupyter kernel
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_tutorial_runs(path, data_dir, tmp_path, monkeypatch):
     _kernel_runs_this_python()

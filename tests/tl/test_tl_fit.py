@@ -204,6 +204,7 @@ def test_load_model_gives_the_fitted_field(fitted):
     assert scflow.tl.load_model is not None
 
 
+@pytest.mark.subprocess
 def test_import_scflow_does_not_import_anndata():
     import subprocess
     import sys
