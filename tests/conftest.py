@@ -37,6 +37,20 @@ def data_dir(monkeypatch_session=None) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def mouse_quarter(data_dir):
+    """A quarter of each day of the mouse 2-D set (``datasets.weinreb``: 1429, 3781, 5788
+    cells), drawn with a fixed seed: 358, 946 and 1447 cells. Read-only: copy to modify."""
+    import scflow
+
+    adata = scflow.datasets.weinreb()
+    day = adata.obs["day"].to_numpy()
+    rng = np.random.default_rng(0)
+    keep = [rng.choice(np.flatnonzero(day == d), -(-int((day == d).sum()) // 4), replace=False)
+            for d in np.unique(day)]
+    return adata[np.sort(np.concatenate(keep))].copy()
+
+
 @pytest.fixture(autouse=True)
 def _seed_torch():
     torch.manual_seed(0)

@@ -118,7 +118,13 @@ def test_benchmark_on_a_published_file_prints_the_published_numbers(tmp_path, ca
 
 
 @pytest.mark.data
-def test_rollout_protocol_prints_ours_beside_the_published_table(data_dir, tmp_path, capsys):
+def test_rollout_protocol_prints_ours_beside_the_published_table(mouse_quarter, tmp_path,
+                                                                capsys, monkeypatch):
+    """On a quarter of the mouse cells (``datasets.weinreb`` stands in for the loader): the
+    table's layout, not its numbers, is checked here."""
+    import scflow
+
+    monkeypatch.setattr(scflow.datasets, "weinreb", mouse_quarter.copy)
     rc = main(["benchmark", "--protocol", "rollout", "--dataset", "weinreb", "--methods",
                "otcfm", "--seeds", "0", "--n-steps", "50", "--out", str(tmp_path)])
     assert rc == 0
