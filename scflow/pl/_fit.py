@@ -20,7 +20,7 @@ __all__ = ["loss", "holdout"]
 
 def loss(adata: AnnData, *, key: str = "scflow", smooth: int = 50, log: bool = True,
          ax: Axes | None = None, show: bool | None = None, return_fig: bool = False,
-         save: str | None = None, title: str | None = None):
+         save: bool | str | None = None, title: str | None = None):
     """Training loss of :func:`scflow.tl.fit`, per step and as a running mean.
 
     Parameters
@@ -57,12 +57,12 @@ def loss(adata: AnnData, *, key: str = "scflow", smooth: int = 50, log: bool = T
     ax.set_ylabel("flow matching loss")
     ax.legend(fontsize="small", frameon=False)
     ax.set_title(title or f"{rec.params.get('method', '')} training loss")
-    return finish(fig, ax, show, return_fig, save)
+    return finish(fig, ax, show, return_fig, save, name="loss")
 
 
 def holdout(adata_pred: AnnData, adata: AnnData, *, time, key: str = "scflow",
             dims: Sequence[int] = (0, 1), background: bool = True, ax: Axes | None = None,
-            show: bool | None = None, return_fig: bool = False, save: str | None = None,
+            show: bool | None = None, return_fig: bool = False, save: bool | str | None = None,
             title: str | None = None):
     """Predicted cells against the real cells of the same (e.g. held-out) time.
 
@@ -108,7 +108,7 @@ def holdout(adata_pred: AnnData, adata: AnnData, *, time, key: str = "scflow",
     axis_labels(ax, use_rep, dims)
     ax.legend(fontsize="small", frameon=False, markerscale=2)
     ax.set_title(title or f"{time_key} = {time}: predicted vs real")
-    return finish(fig, ax, show, return_fig, save)
+    return finish(fig, ax, show, return_fig, save, name="holdout")
 
 
 def _cells_at(adata: AnnData, key: str, time_key: str, time) -> np.ndarray:
