@@ -98,4 +98,10 @@ def time_ticks(cbar, rec: FitRecord) -> None:
     """Ticks of a time colour bar at the timepoints, labelled as in ``obs[time_key]``."""
     tl = rec.timeline
     at = tl.values if tl.monotone else tl.times  # where tl.to_obs puts them
-    cbar.set_ticks(list(at), labels=[str(lab) for lab in tl.labels])
+    cbar.set_ticks(list(at), labels=time_labels(rec))
+
+
+def time_labels(rec: FitRecord) -> list[str]:
+    """The timepoints as text: numbers to 3 significant digits (``0.333``), else labels."""
+    tl = rec.timeline
+    return [f"{v:.3g}" for v in tl.values] if tl.numeric else [str(lab) for lab in tl.labels]

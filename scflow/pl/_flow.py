@@ -21,6 +21,7 @@ from ._common import (
     fit_record,
     knn_project,
     resolve_basis,
+    time_labels,
     time_ticks,
 )
 from ._common import result as result_of
@@ -37,7 +38,7 @@ def _background(fig, ax, adata: AnnData, rec, bg: np.ndarray, color: str | None,
         ax.scatter(bg[:, 0], bg[:, 1], s=size, c="lightgrey", lw=0, rasterized=True)
         return False
     if color == rec.time_key:
-        labels = [str(lab) for lab in rec.timeline.labels]
+        labels = time_labels(rec)
         values = np.asarray(labels, dtype=object)[cell_index(adata, rec)]
         return scatter_cells(fig, ax, bg, values, labels, title=rec.time_key,
                              colors=ordered_colors(len(labels), cmap), size=size)
@@ -123,17 +124,17 @@ def trajectories(adata: AnnData, *, key: str = "scflow", result: str = "trajecto
                               else {"colors": "k" if color is not None else "tab:blue"}))
     ax.add_collection(lines)
     ax.scatter(pts[0, :, 0], pts[0, :, 1], s=6, c="k", lw=0)
-    ax.scatter(pts[-1, :, 0], pts[-1, :, 1], s=10, c="tab:red", lw=0)
+    ax.scatter(pts[-1, :, 0], pts[-1, :, 1], s=12, facecolors="white", edgecolors="k", lw=0.6)
     if color_by_time:
         lines.set_clim(times.min(), times.max())
         cbar = fig.colorbar(lines, ax=ax, label=f"{rec.time_key} along the paths",
-                            **({"location": "bottom", "fraction": 0.05, "pad": 0.04}
+                            **({"location": "bottom", "fraction": 0.05, "pad": 0.1}
                                if legend else {"fraction": 0.05, "pad": 0.02}))
         time_ticks(cbar, rec)
     axis_labels(ax, basis, dims)
     drawn = pts.shape[1]
     count = f"{n_total} cells" if drawn == n_total else f"{drawn} of {n_total} cells drawn"
-    ax.set_title(title or f"scflow trajectories ({count}; start black, end red)",
+    ax.set_title(title or f"scflow trajectories ({count}; start ●, end ○)",
                  fontsize="medium")
     return finish(fig, ax, show, return_fig, save, name="trajectories")
 

@@ -108,7 +108,8 @@ def gene_trends(data: AnnData | pd.DataFrame, genes: str | Sequence[str] | None 
             if band:
                 a.fill_between(t, m - s, m + s, color=colors[grp], alpha=0.2, lw=0)
         if timeline is not None and timeline.monotone:
-            a.set_xticks(timeline.values, [str(lab) for lab in timeline.labels])
+            a.set_xticks(timeline.values, [f"{v:.3g}" for v in timeline.values]
+                         if timeline.numeric else [str(lab) for lab in timeline.labels])
         a.set_title(gene, fontsize="medium")
         a.set_xlabel(xlabel)
     for a in axes[:: max(1, min(int(ncols), len(genes)))]:

@@ -34,7 +34,8 @@ def warn_uncarried(names: Sequence[str], carried: np.ndarray, what: str) -> None
     missing = [str(g) for g, ok in zip(names, carried, strict=True) if not ok]
     if missing:
         warnings.warn(f"{len(missing)} of {len(carried)} genes have zero loadings on the fitted "
-                      f"PCs (e.g. {missing[:5]}; sc.pp.pca on highly variable genes leaves the "
-                      f"others out), so {what} is constant for them, not modelled; restrict to "
-                      "adata.var['highly_variable'] genes or rerun sc.pp.pca on the genes you "
-                      "want", UserWarning, stacklevel=3)
+                      f"PCs (e.g. {missing[:5]}: genes left out of sc.pp.pca, e.g. not highly "
+                      f"variable, or constant over these cells), so {what} is constant for them, "
+                      "not modelled; restrict to the genes the PCA carries (e.g. "
+                      "adata.var['highly_variable']) or rerun sc.pp.pca on the genes you want",
+                      UserWarning, stacklevel=3)
