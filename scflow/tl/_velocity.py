@@ -93,8 +93,9 @@ def per_obs_time(rec: FitRecord, t_model: np.ndarray) -> np.ndarray:
         raise ValueError(f"units='time' needs numeric, increasing times in obs[{rec.time_key!r}] "
                          f"(the timepoints are {tl.describe()}); use units='model'")
     t, v = tl.times, tl.values
-    out = np.empty(len(t_model))
-    for i, s in enumerate(np.asarray(t_model, dtype=np.float64)):
+    uniq, inverse = np.unique(np.asarray(t_model, dtype=np.float64), return_inverse=True)
+    out = np.empty(len(uniq))
+    for i, s in enumerate(uniq):  # one per distinct time (a timepoint, or the time given)
         k = int(np.clip(np.searchsorted(t, s), 0, len(t) - 1))
         if np.isclose(t[k], s):  # at a timepoint: central difference
             lo, hi = max(k - 1, 0), min(k + 1, len(t) - 1)
@@ -102,7 +103,7 @@ def per_obs_time(rec: FitRecord, t_model: np.ndarray) -> np.ndarray:
             lo = int(np.clip(k - 1, 0, len(t) - 2))
             hi = lo + 1
         out[i] = (t[hi] - t[lo]) / (v[hi] - v[lo])
-    return out
+    return out[inverse.ravel()]
 
 
 UNITS = ("model", "time")
