@@ -94,3 +94,14 @@ def test_tl_fit_takes_progress(capsys):
     assert "scflow otcfm: 100% (10/10)" in capsys.readouterr().err
     scflow.tl.fit(adata, n_steps=10, hidden=(8,), progress=False)
     assert "%" not in capsys.readouterr().err
+
+
+def test_in_a_kernel_a_bar_with_or_without_widgets(monkeypatch):
+    from scflow import _progress
+
+    monkeypatch.setattr(_progress, "_in_kernel", lambda: True)
+    monkeypatch.setattr(_progress, "_has_widgets", lambda: False)
+    # no ipywidgets: tqdm's text bar, shown although the kernel's stderr is no terminal
+    assert progress_mode(True, io.StringIO()) == "bar"
+    monkeypatch.setattr(_progress, "_has_widgets", lambda: True)
+    assert progress_mode(True, io.StringIO()) == "notebook"

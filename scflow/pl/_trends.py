@@ -20,16 +20,22 @@ __all__ = ["gene_trends"]
 COLUMNS = ("gene", "time", "group", "mean", "std", "n_cells")
 
 
-def _table(data: AnnData | pd.DataFrame, key: str, result: str) -> tuple[pd.DataFrame, str,
-                                                                         np.ndarray | None]:
-    """The long table, the x-axis label and the timepoints (``None`` from a DataFrame)."""
+def _table(data: AnnData | pd.DataFrame, key: str,
+           result: str) -> tuple[pd.DataFrame, str, tuple[list, list[str]]]:
+    """The long table, the x-axis label and the timepoints (positions, labels)."""
     if isinstance(data, pd.DataFrame):
-        df, xlabel, ticks = data, "time", None
+        df = data
+        xlabel = str(data.attrs.get("time_key", "time"))
+        ticks = (list(data.attrs.get("timepoints", [])),
+                 list(data.attrs.get("timepoint_labels", [])))
     elif isinstance(data, AnnData):
         rec = fit_record(data, key)
         stored = result_of(data, key, result, "gene_trends")
         df = pd.DataFrame({c: np.asarray(v) for c, v in stored.items()})
-        xlabel, ticks = rec.time_key, rec.timeline
+        tl = rec.timeline
+        xlabel = rec.time_key
+        ticks = (list(tl.values) if tl.monotone else [],
+                 [f"{v:.3g}" for v in tl.values] if tl.numeric else [str(x) for x in tl.labels])
     else:
         raise TypeError(f"data must be an AnnData or the DataFrame of scflow.tl.gene_trends, "
                         f"got {type(data).__name__}")
@@ -66,7 +72,8 @@ def gene_trends(data: AnnData | pd.DataFrame, genes: str | Sequence[str] | None 
     ncols
         Panels per row.
     band
-        Shade ± one standard deviation over the cells of a group.
+        Shade ± one standard deviation over the cells of a group (not below 0 where
+        ``tl.gene_trends`` clipped the values at 0).
     ylabel
         Label of the y axis (e.g. ``"log expression"``).
     ax
@@ -81,7 +88,8 @@ def gene_trends(data: AnnData | pd.DataFrame, genes: str | Sequence[str] | None 
     -------
     The figure with ``return_fig=True``, else the list of axes (or ``None`` when shown).
     """
-    df, xlabel, timeline = _table(data, key, result)
+    df, xlabel, (tick_at, tick_labels) = _table(data, key, result)
+    clipped = bool(df["clipped"].all()) if "clipped" in df.columns else False
     if genes is None:
         genes = list(dict.fromkeys(df["gene"].astype(str)))
     genes = [genes] if isinstance(genes, str) else list(genes)
@@ -105,11 +113,11 @@ def gene_trends(data: AnnData | pd.DataFrame, genes: str | Sequence[str] | None 
             t, m, s = (g[c].to_numpy(dtype=np.float64) for c in ("time", "mean", "std"))
             n = int(g["n_cells"].iloc[0]) if len(g) else 0
             a.plot(t, m, color=colors[grp], lw=1.5, label=f"{grp} ({n} cells)")
-            if band:
-                a.fill_between(t, m - s, m + s, color=colors[grp], alpha=0.2, lw=0)
-        if timeline is not None and timeline.monotone:
-            a.set_xticks(timeline.values, [f"{v:.3g}" for v in timeline.values]
-                         if timeline.numeric else [str(lab) for lab in timeline.labels])
+            if band:  # values clipped at 0 have no spread below it
+                lo = np.maximum(m - s, 0.0) if clipped else m - s
+                a.fill_between(t, lo, m + s, color=colors[grp], alpha=0.2, lw=0)
+        if tick_at and len(tick_at) == len(tick_labels):
+            a.set_xticks(tick_at, tick_labels)
         a.set_title(gene, fontsize="medium")
         a.set_xlabel(xlabel)
     for a in axes[:: max(1, min(int(ncols), len(genes)))]:

@@ -63,9 +63,11 @@ def gene_trends(adata: AnnData, genes: str | Sequence[str], *, key: str = "scflo
     Returns
     -------
     A long DataFrame with columns ``gene``, ``time`` (``obs`` units), ``model_time``,
-    ``group``, ``mean``, ``std``, ``n_cells`` and ``frac_negative`` (the fraction of cells
-    whose reconstruction was below 0, clipped or not), also written as a dict of arrays
-    (one per column) to ``adata.uns[key][key_added]``.
+    ``group``, ``mean``, ``std``, ``n_cells``, ``frac_negative`` (the fraction of cells
+    whose reconstruction was below 0, clipped or not) and ``clipped`` (whether values were
+    clipped at 0), also written as a dict of arrays (one per column) to
+    ``adata.uns[key][key_added]``. ``df.attrs`` holds ``time_key`` and the timepoints, for
+    :func:`scflow.pl.gene_trends`.
     """
     check_adata(adata, writing=True)
     rec = read_fit(adata, key)
@@ -109,6 +111,10 @@ def gene_trends(adata: AnnData, genes: str | Sequence[str], *, key: str = "scflo
     grid = np.linspace(t0, t1, n_save + 1)
     df = _long(expr, negative, genes, labels[keep].astype(str).to_numpy(), grid,
                tl.to_obs(grid))
+    df["clipped"] = clip
+    df.attrs.update(time_key=rec.time_key, timepoints=tl.values.tolist() if tl.monotone else [],
+                    timepoint_labels=[f"{v:.3g}" for v in tl.values] if tl.numeric
+                    else [str(lab) for lab in tl.labels])
     adata.uns[key][key_added] = h5ad_safe({c: df[c].to_numpy() for c in df.columns})
     log_added((f"{key}/{key_added}", f"{len(genes)} genes along trajectories", "adata.uns"))
     return df

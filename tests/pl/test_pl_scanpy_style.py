@@ -156,6 +156,8 @@ def test_gene_trends_plot_from_the_table_and_from_adata(plotted):
     np.testing.assert_allclose(lines[grp].get_ydata(), want["mean"])
     np.testing.assert_allclose(lines[grp].get_xdata(), want["time"])
     assert _legend_outside(axes[2])
+    assert axes[0].get_xlabel() == "day"  # from the table's attrs
+    assert [t.get_text() for t in axes[0].get_xticklabels()] == ["0", "1", "2", "4"]
     axes = scflow.pl.gene_trends(plotted, "g3", groups=[grp], show=False)
     assert len(axes) == 1 and len(axes[0].get_lines()) == 1
     assert axes[0].get_xlabel() == "day"
@@ -165,3 +167,14 @@ def test_gene_trends_plot_from_the_table_and_from_adata(plotted):
     with pytest.raises(KeyError, match="tl.gene_trends"):
         scflow.pl.gene_trends(plotted, result="other")
     assert isinstance(scflow.pl.gene_trends(df, "g0", return_fig=True), Figure)
+
+
+def test_gene_trends_band_stays_above_zero_when_clipped():
+    df = pd.DataFrame({"gene": "g", "time": [0.0, 1.0, 2.0], "group": "all",
+                       "mean": [0.1, 0.5, 1.0], "std": [0.4, 0.4, 0.4], "n_cells": 10,
+                       "clipped": True})
+    ax = scflow.pl.gene_trends(df, show=False)[0]
+    band = ax.collections[0].get_paths()[0].vertices
+    assert band[:, 1].min() == 0.0 and band[:, 1].max() == pytest.approx(1.4)
+    ax = scflow.pl.gene_trends(df.assign(clipped=False), show=False)[0]
+    assert ax.collections[0].get_paths()[0].vertices[:, 1].min() == pytest.approx(-0.3)
