@@ -178,3 +178,9 @@ def test_gene_trends_band_stays_above_zero_when_clipped():
     assert band[:, 1].min() == 0.0 and band[:, 1].max() == pytest.approx(1.4)
     ax = scflow.pl.gene_trends(df.assign(clipped=False), show=False)[0]
     assert ax.collections[0].get_paths()[0].vertices[:, 1].min() == pytest.approx(-0.3)
+
+
+def test_holdout_legend_off_the_data(plotted):
+    pred = scflow.tl.predict(plotted, 2.0, from_time=1.0)
+    ax = scflow.pl.holdout(pred, plotted, time=2.0, show=False)
+    assert _legend_outside(ax) and ax.get_xlabel() == "PC1"
