@@ -18,6 +18,8 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
+import numpy as np
+
 from ._settings import settings
 
 __all__ = ["Progress", "progress_mode"]
@@ -52,7 +54,7 @@ def progress_mode(enabled: bool | None = None, file: IO[str] | None = None) -> s
     """
     if enabled is None:
         enabled = settings.verbosity >= 1
-    if not isinstance(enabled, bool):
+    if not isinstance(enabled, (bool, np.bool_)):
         raise ValueError(f"progress must be True, False or None, got {enabled!r}")
     if not enabled:
         return "off"
