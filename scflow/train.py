@@ -24,12 +24,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from . import distributed as _dist
 from ._checks import integer, number
 from ._errors import TrainingDivergedError
-from ._settings import logger, settings
+from ._progress import Progress
+from ._settings import logger
 from .checkpoint import Checkpointer, fit_config
 from .couplings import (
     DiscretePlan,
@@ -298,8 +298,8 @@ def fit_flow(tc: TimeCourse, method: str = "otcfm", *, holdout: int | None = Non
         and return it (default; it lowered held-out W1 on EMT 10-D); ``None`` returns the
         last weights.
     progress
-        Show a progress bar (default: at ``scflow.settings.verbosity >= 1`` on a terminal or
-        in Jupyter, not when output goes to a file).
+        Show progress (default: at ``scflow.settings.verbosity >= 1``): a bar in a terminal
+        or notebook, a line every 10% of the steps when output goes to a log or a pipe.
     checkpoint, checkpoint_every
         A file to save the training state to every ``checkpoint_every`` steps (and at the
         end), atomically; if it exists, training resumes from it, and gives the same weights
@@ -401,9 +401,8 @@ def fit_flow(tc: TimeCourse, method: str = "otcfm", *, holdout: int | None = Non
         ddp = _dist.DataParallel(model, dev)
         if ddp.rank != 0:  # one progress bar, rank 0's
             progress = False
-    # default: a bar at verbosity >= 1 on a terminal or in Jupyter, none in logs (tqdm's None)
-    disable = (None if settings.verbosity >= 1 else True) if progress is None else not progress
-    bar = tqdm(range(start, n_steps), desc=f"scflow {method}", disable=disable, leave=False)
+    # a bar in a terminal or notebook, a line every 10% in a log (scflow._progress)
+    bar = Progress(range(start, n_steps), desc=f"scflow {method}", enabled=progress)
     show = not bar.disable
     checked = start  # the losses of steps before this one were checked (or resumed) finite
     for step in bar:

@@ -97,6 +97,10 @@ def test_schiebinger_subset(data_dir: Path) -> None:
     info = adata.uns["scflow_dataset"]
     assert info["use_rep"] == "X_pca" and "PCA" in info["note"]
     assert "X_pca" not in adata.obsm
+    # X is already log1p of counts per 10,000: the loader says so, and scanpy sees it
+    assert "already normalised" in info["note"] and adata.uns["log1p"] == {"base": None}
+    per_cell = np.expm1(adata.X.toarray().astype(np.float64)).sum(1)
+    np.testing.assert_allclose(per_cell, 1e4, rtol=1e-3)
 
 
 @pytest.mark.data

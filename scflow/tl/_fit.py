@@ -14,6 +14,7 @@ from ..model import _check_hidden
 from ..timecourse import TimeCourse
 from ..train import COUPLING_MODES, NEURAL_METHODS, fit_flow, resolve_device
 from ._anndata import check_adata, get_times, time_course
+from ._guards import warn_gene_space
 from ._store import check_key, h5ad_safe, log_added
 from ._times import Timeline
 
@@ -28,7 +29,7 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
         coupling: str = "auto", whiten: bool = True, lr_schedule: str = "constant",
         ema: float | None = 0.999, checkpoint: str | None = None,
         checkpoint_every: int = 500, spline: str = "natural",
-        window: int | None = None) -> AnnData | None:
+        window: int | None = None, progress: bool | None = None) -> AnnData | None:
     """Learn one time-dependent velocity field that carries each timepoint onto the next.
 
     Cells are grouped by ``obs[time_key]``, the first ``n_dims`` dimensions of ``use_rep``
@@ -95,6 +96,9 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
     spline, window
         ``method="mmfm"`` only: ``"natural"`` cubic or ``"pchip"`` spline, and the number
         of knots on each side of a segment that it is fitted through (``None``: all).
+    progress
+        Show training progress: a bar in a terminal or notebook, a line every 10% of the
+        steps in a log; ``None`` (default) shows it at ``scflow.settings.verbosity >= 1``.
 
     Raises
     ------
@@ -143,6 +147,7 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
     tc = time_course(adata, time_key, use_rep, n_dims=n_dims, whiten=bool(whiten),
                      time_scale=time_scale)
     timeline = Timeline.from_column(tc, get_times(adata, time_key))
+    warn_gene_space(use_rep, tc.dim)
     k = None
     if holdout is not None:
         k = timeline.require_index(holdout, "holdout")
@@ -155,7 +160,8 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
                      sigma=sigma, hidden=hidden, coupling=coupling, device=dev,
                      lr_schedule=lr_schedule, ema=ema,
                      random_state=random_state, checkpoint=checkpoint,
-                     checkpoint_every=checkpoint_every, spline=spline, window=window)
+                     checkpoint_every=checkpoint_every, spline=spline, window=window,
+                     progress=progress)
     if copy:
         adata = adata.copy()
     _write_fit(adata, model, tc, timeline, key_added, holdout_index=k, time_key=time_key,

@@ -106,7 +106,7 @@ def test_fit_on_categorical_time(blobs):
     scflow.tl.fit(blobs, "stage", use_rep="X_pca", n_dims=2, n_steps=20, holdout="D2")
     assert blobs.uns["scflow"]["params"]["holdout_index"] == 2
     scflow.tl.velocity(blobs)
-    assert blobs.obsm["velocity_scflow"].shape == (blobs.n_obs, 2)
+    assert blobs.obsm["velocity_scflow"].shape == (blobs.n_obs, 5)  # X_pca's width
 
 
 def test_fit_on_sparse_x(blobs_sparse):
@@ -118,7 +118,8 @@ def test_fit_on_sparse_x(blobs_sparse):
     scflow.tl.velocity(blobs_sparse)
     assert blobs_sparse.obsm["velocity_scflow"].shape == (blobs_sparse.n_obs,
                                                            blobs_sparse.n_vars)
-    pred = scflow.tl.predict(blobs_sparse, 2.0)
+    with pytest.warns(UserWarning, match="not a prediction"):
+        pred = scflow.tl.predict(blobs_sparse, 2.0)
     assert list(pred.var_names) == list(blobs_sparse.var_names)
     np.testing.assert_array_equal(pred.X, pred.obsm["X"])
 
