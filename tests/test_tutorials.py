@@ -90,3 +90,51 @@ def test_tutorial_runs(path, data_dir, tmp_path, monkeypatch):
     assert _images(nb), f"{path.name} drew no figure"
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
+
+
+def _executor():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("tutorials_execute", TUTORIALS / "execute.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_executor_drops_what_changes_between_runs():
+    ex = _executor()
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3"},
+                                            "language_info": {"name": "python",
+                                                              "version": "3.11.7"},
+                                            "widgets": {"state": {}}})
+    cell = nbformat.v4.new_code_cell("fit()", execution_count=1)
+    cell.metadata["execution"] = {"iopub.execute_input": "2026-12-01T18:00:00Z"}
+    bar = "\rscflow fate (ode):   0%|          | 0/2 [00:00<?, ?it/s]"
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stderr", text=bar),
+        nbformat.v4.new_output("stream", name="stderr", text="\r" + " " * 56 + "\r"),
+        nbformat.v4.new_output("stream", name="stderr", text="    added\n    'fate' (obs)\n"),
+        nbformat.v4.new_output("display_data", data={
+            "application/vnd.jupyter.widget-view+json": {"model_id": "ab12"},
+            "text/plain": "HBox()"}),
+        nbformat.v4.new_output("stream", name="stdout", text="W1 0.311\n"),
+    ]
+    nb.cells = [cell]
+    out = ex.clean(nb)
+    assert set(out.metadata) == {"kernelspec", "language_info"}
+    assert out.metadata["language_info"] == {"name": "python"}
+    assert "execution" not in out.cells[0].metadata
+    assert [(o.output_type, o.get("text")) for o in out.cells[0].outputs] == [
+        ("stream", "    added\n    'fate' (obs)\n"), ("stream", "W1 0.311\n")]
+    assert out.cells[0].execution_count == 1
+
+
+def test_executor_names_notebooks():
+    ex = _executor()
+    assert [p.name for p in ex.notebooks(["01", "03_benchmark.ipynb"])] == [
+        "01_quickstart_emt.ipynb", "03_benchmark.ipynb"]
+    assert ex.notebooks(None) == NOTEBOOKS
+    with pytest.raises(ValueError, match="99"):
+        ex.notebooks(["99"])
+    with pytest.raises(ValueError, match="several"):
+        ex.notebooks(["0"])

@@ -61,9 +61,16 @@ def notebooks(names: list[str] | None = None) -> list[Path]:
     return out
 
 
+def _volatile(out: nbformat.NotebookNode) -> bool:
+    """An empty stream, or a widget (a progress bar's; its model id changes every run)."""
+    if out.output_type == "stream":
+        return not out.text.strip()
+    return "application/vnd.jupyter.widget-view+json" in out.get("data", {})
+
+
 def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """Drop volatile metadata (timings, kernel version details, widget state) and
-    progress-bar frames."""
+    progress bars (text frames, widgets)."""
     nb.metadata = nbformat.from_dict({"kernelspec": dict(KERNELSPEC),
                                       "language_info": {"name": "python"}})
     for cell in nb.cells:
@@ -80,7 +87,7 @@ def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
             for out in merged:
                 if out.output_type == "stream":
                     out.text = _settle(out.text)
-            cell.outputs = [o for o in merged if o.output_type != "stream" or o.text.strip()]
+            cell.outputs = [o for o in merged if not _volatile(o)]
     return nb
 
 
