@@ -67,9 +67,7 @@ def run(n_steps: int = 300, n_pcs: int = 30, n_dims: int = 10) -> dict:
 
     import scflow
 
-    adata = scflow.datasets.schiebinger_subset()
-    sc.pp.normalize_total(adata)
-    sc.pp.log1p(adata)
+    adata = scflow.datasets.schiebinger_subset()  # X is already log1p of counts per 10,000
     sc.pp.pca(adata, n_comps=n_pcs, random_state=0)
     sc.pp.neighbors(adata, use_rep="X_pca", n_neighbors=15, random_state=0)
     scflow.tl.fit(adata, "day", use_rep="X_pca", n_dims=n_dims, n_steps=n_steps,
