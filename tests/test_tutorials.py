@@ -118,6 +118,9 @@ def test_executor_drops_what_changes_between_runs():
             "application/vnd.jupyter.widget-view+json": {"model_id": "ab12"},
             "text/plain": "HBox()"}),
         nbformat.v4.new_output("stream", name="stdout", text="W1 0.311\n"),
+        nbformat.v4.new_output("stream", name="stderr", text=(
+            f"/tmp/ipykernel_2278/552234640.py:1: UserWarning: zero loadings\n"
+            f"{sys.prefix}/lib/python3.11/site-packages/x.py:3: FutureWarning: y\n")),
     ]
     nb.cells = [cell]
     out = ex.clean(nb)
@@ -125,7 +128,9 @@ def test_executor_drops_what_changes_between_runs():
     assert out.metadata["language_info"] == {"name": "python"}
     assert "execution" not in out.cells[0].metadata
     assert [(o.output_type, o.get("text")) for o in out.cells[0].outputs] == [
-        ("stream", "    added\n    'fate' (obs)\n"), ("stream", "W1 0.311\n")]
+        ("stream", "    added\n    'fate' (obs)\n"), ("stream", "W1 0.311\n"),
+        ("stream", "<cell>:1: UserWarning: zero loadings\n"
+                   "<venv>/lib/python3.11/site-packages/x.py:3: FutureWarning: y\n")]
     assert out.cells[0].execution_count == 1
 
 

@@ -3,7 +3,8 @@
 Each notebook runs top to bottom in a fresh ``python3`` kernel (the venv's, with scflow),
 in a scratch folder, with one thread for torch and numba; the seeds are set in the
 notebooks. What would change from run to run without a change of result is left out:
-execution timings, the kernel's version details, widget state. The docs site renders
+execution timings, the kernel's version details, widget state, progress bars, and paths of
+this machine in warnings (the kernel's cell file, the checkout, the venv). The docs site renders
 these stored outputs (it executes nothing); the test suite re-executes every notebook
 from scratch and does not compare outputs.
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import tempfile
 import time
@@ -32,6 +34,19 @@ ENV = {"OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
        "PYTHONHASHSEED": "0",
        # tqdm's notice that ipywidgets is absent (it names this machine's venv path)
        "PYTHONWARNINGS": "ignore:IProgress not found"}
+
+
+#: machine-specific paths in warnings: a kernel's cell file (its pid), this checkout, the venv
+_PATHS = [(re.compile(r"\S*ipykernel_\d+[/\\]\d+\.py"), "<cell>"),
+          (re.compile(re.escape(sys.prefix)), "<venv>"),  # first: the venv may be in the repo
+          (re.compile(re.escape(str(HERE.parent))), "<repo>")]
+
+
+def _scrub(text: str) -> str:
+    """Machine-specific paths replaced by placeholders."""
+    for pattern, repl in _PATHS:
+        text = pattern.sub(repl, text)
+    return text
 
 
 def _settle(text: str) -> str:
@@ -69,8 +84,8 @@ def _volatile(out: nbformat.NotebookNode) -> bool:
 
 
 def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Drop volatile metadata (timings, kernel version details, widget state) and
-    progress bars (text frames, widgets)."""
+    """Drop volatile metadata (timings, kernel version details, widget state), progress
+    bars (text frames, widgets) and machine-specific paths in streams."""
     nb.metadata = nbformat.from_dict({"kernelspec": dict(KERNELSPEC),
                                       "language_info": {"name": "python"}})
     for cell in nb.cells:
@@ -86,7 +101,7 @@ def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
                     merged.append(out)
             for out in merged:
                 if out.output_type == "stream":
-                    out.text = _settle(out.text)
+                    out.text = _scrub(_settle(out.text))
             cell.outputs = [o for o in merged if not _volatile(o)]
     return nb
 
