@@ -122,7 +122,9 @@ def main() -> int:
     except Exception as err:  # the failure is the finding: write it down, exit 1
         record["status"] = "failed"
         record["error"] = f"{type(err).__name__}: {err}"
-        record["traceback"] = traceback.format_exc().splitlines()[-8:]
+        record["where"] = [f"{Path(f.filename).parent.name}/{Path(f.filename).name}:"
+                           f"{f.lineno} in {f.name}: {f.line}"
+                           for f in traceback.extract_tb(err.__traceback__)[1:]][:4]
     record["seconds"] = round(time.perf_counter() - start, 1)
     out = HERE / "results" / "cellrank.json"
     out.parent.mkdir(exist_ok=True)
