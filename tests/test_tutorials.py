@@ -61,9 +61,13 @@ def test_tutorial_is_stored_executed(path):
         f"{path.name} is not stored executed top to bottom: run `make tutorials`")
     assert _images(nb), f"{path.name} is stored without a figure"
     assert not [o for c in code for o in c.outputs if o.get("output_type") == "error"]
-    assert set(nb.metadata) == {"kernelspec", "language_info"}, nb.metadata.keys()
+    assert set(nb.metadata) == {"kernelspec", "language_info", "scflow"}, nb.metadata.keys()
     assert nb.metadata["language_info"] == {"name": "python"}
     assert not [c.metadata for c in code if "execution" in c.metadata]
+    # the outputs came from this code: a code cell edited since needs `make tutorials`
+    assert nb.metadata["scflow"]["code_sha256"] == _executor().code_sha256(nb), (
+        f"{path.name}: code changed since its outputs were stored: run `make tutorials "
+        f"NOTEBOOKS={path.stem[:2]}`")
 
 
 @pytest.mark.data
@@ -124,8 +128,12 @@ def test_executor_drops_what_changes_between_runs():
     ]
     nb.cells = [cell]
     out = ex.clean(nb)
-    assert set(out.metadata) == {"kernelspec", "language_info"}
+    assert set(out.metadata) == {"kernelspec", "language_info", "scflow"}
     assert out.metadata["language_info"] == {"name": "python"}
+    assert out.metadata["scflow"]["code_sha256"] == ex.code_sha256(out)
+    edited = nbformat.from_dict(out)
+    edited.cells[0].source = "fit(n_steps=10)"
+    assert ex.code_sha256(edited) != ex.code_sha256(out)
     assert "execution" not in out.cells[0].metadata
     assert [(o.output_type, o.get("text")) for o in out.cells[0].outputs] == [
         ("stream", "    added\n    'fate' (obs)\n"), ("stream", "W1 0.311\n"),

@@ -17,6 +17,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import re
 import sys
@@ -83,11 +84,19 @@ def _volatile(out: nbformat.NotebookNode) -> bool:
     return "application/vnd.jupyter.widget-view+json" in out.get("data", {})
 
 
+def code_sha256(nb: nbformat.NotebookNode) -> str:
+    """Digest of the notebook's code cells: stored outputs belong to the code they came from."""
+    code = "\0".join(c.source for c in nb.cells if c.cell_type == "code")
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
 def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """Drop volatile metadata (timings, kernel version details, widget state), progress
-    bars (text frames, widgets) and machine-specific paths in streams."""
+    bars (text frames, widgets) and machine-specific paths in streams; record the digest
+    of the code that was run (``metadata["scflow"]["code_sha256"]``)."""
     nb.metadata = nbformat.from_dict({"kernelspec": dict(KERNELSPEC),
-                                      "language_info": {"name": "python"}})
+                                      "language_info": {"name": "python"},
+                                      "scflow": {"code_sha256": code_sha256(nb)}})
     for cell in nb.cells:
         for key in ("execution", "collapsed", "scrolled", "ExecuteTime"):
             cell.metadata.pop(key, None)
