@@ -47,3 +47,21 @@ napoleon_use_rtype = False
 html_theme = "sphinx_book_theme"
 html_title = "scflow"
 html_theme_options = {"show_toc_level": 2}
+
+
+
+def _summary(app, what, name, obj, options, lines):
+    """After each module's docstring, an autosummary table of its ``__all__`` (functions
+    and classes, linking to their entries below), so new public names are listed without
+    editing the API page."""
+    import inspect
+
+    if what != "module" or not hasattr(obj, "__all__"):
+        return
+    members = [m for m in obj.__all__
+               if inspect.isfunction(getattr(obj, m)) or inspect.isclass(getattr(obj, m))]
+    lines += ["", ".. autosummary::", ""] + [f"   {m}" for m in members] + [""]
+
+
+def setup(app):
+    app.connect("autodoc-process-docstring", _summary)
