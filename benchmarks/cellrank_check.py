@@ -94,7 +94,9 @@ def run(n_steps: int = 300, n_pcs: int = 30, n_dims: int = 10) -> dict:
     g = cr.estimators.GPCCA(vk)
     g.set_terminal_states({c: list(adata.obs_names[last & (adata.obs["cell_type"] == c)])
                            for c in types})
-    g.compute_fate_probabilities(solver="direct")  # a few hundred cells: exact solve
+    # a few hundred cells: exact solve (without use_petsc=False a missing petsc4py makes
+    # CellRank swap "direct" for gmres)
+    g.compute_fate_probabilities(solver="direct", use_petsc=False)
     fp = np.asarray(g.fate_probabilities)
     early = ~last.to_numpy()
     result["fate_probabilities"] = {
