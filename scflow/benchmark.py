@@ -29,16 +29,18 @@ from torch import Tensor
 from ._checks import is_number
 from .couplings import ExactOT, PartialOT, sample_trajectories_through
 from .integrate import integrate
+from .methods import get, names
 from .metrics import mmd, sampling_floor, wasserstein
 from .paths import SplinePath
 from .timecourse import TimeCourse
-from .train import NEURAL_METHODS, _chain, fit_flow
+from .train import NEURAL_METHODS, fit_flow
+from .training_data import chain_data
 
 __all__ = ["leave_one_out_tc", "static_ot_interpolant", "static_partial_interpolant",
            "static_mean_spline_interpolant", "static_spline_predict", "STATIC_METHODS",
            "ALL_METHODS"]
 
-STATIC_METHODS = ("static_ot", "static_spline", "static_partial", "static_mean_spline")
+STATIC_METHODS = names("static")
 ALL_METHODS = (*NEURAL_METHODS, *STATIC_METHODS)
 
 
@@ -115,7 +117,7 @@ def static_mean_spline_interpolant(tc: TimeCourse, k: int, *, spline: str = "nat
 
 
 #: deterministic predictions of timepoint ``k`` from its neighbours' plan: solved once
-PAIR_METHODS = ("static_ot", "static_partial", "static_mean_spline")
+PAIR_METHODS = tuple(m for m in STATIC_METHODS if get(m).deterministic)
 
 
 def static_pair_predict(method: str, tc: TimeCourse, k: int,
@@ -153,12 +155,13 @@ def static_spline_predict(tc: TimeCourse, t: float, *, start: int, holdout: int 
     keep = [k for k in range(tc.n_timepoints) if k != holdout]
     if start not in keep:
         raise ValueError(f"start must be a kept timepoint index {keep}, got {start!r}")
-    chain = _chain(tc, 0.0, holdout, spline, window)  # the set-up mmfm trains on
+    chain = chain_data(tc, 0.0, holdout, coupling=ExactOT(), spline=spline,
+                       window=window)  # the set-up mmfm trains on
     dev = chain.times.device
     g = torch.Generator(device=dev).manual_seed(int(random_state))
     cells = torch.arange(len(tc.xs[start]), device=dev)
-    idx = sample_trajectories_through(chain.plans, keep.index(start), cells, generator=g)
-    knots = torch.stack([x[idx[:, r]] for r, x in enumerate(chain.xs)], dim=1)
+    idx = sample_trajectories_through(chain.plans(), keep.index(start), cells, generator=g)
+    knots = chain.knots(idx)
     tt = torch.full((len(cells),), float(t), dtype=knots.dtype, device=dev)
     return chain.path.mean_and_velocity(tt, knots, chain.times, chain.basis)[0]
 

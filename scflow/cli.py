@@ -14,6 +14,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from . import methods
+from .config import TrainConfig
+from .methods import PROTOCOLS
+
 __all__ = ["main"]
 
 #: protocol settings per data set where they differ from the defaults
@@ -21,7 +25,6 @@ DATASET_DEFAULTS = {"simulate": {"n_dims": 5}}
 REAL_DATASETS = ("emt", "emt_umap", "weinreb", "bargaje")
 #: the published benchmark files: loaded from the path given with --path
 PUBLISHED_DATASETS = ("eb", "cite", "multi")
-PROTOCOLS = ("leave_one_out", "rollout", "rollout_holdout")
 DEBUG_HELP = ("show the full traceback of an error (also with SCFLOW_DEBUG=1); by default a "
               "bad input is reported in one line")
 
@@ -35,24 +38,11 @@ def _floats(s: str) -> list[float]:
 
 
 def _train_args(p: argparse.ArgumentParser) -> None:
+    from .config import TrainConfig
+
     g = p.add_argument_group("training (same names as scflow.tl.fit)")
-    g.add_argument("--n-steps", type=int, default=3000)
-    g.add_argument("--batch-size", type=int, default=256, help="pairs per interval per step")
-    g.add_argument("--lr", type=float, default=1e-3)
-    g.add_argument("--sigma", type=float, default=None, help="default per method")
-    g.add_argument("--hidden", type=_ints, default=[64, 64, 64], help="e.g. 64,64,64")
-    g.add_argument("--coupling", choices=("global", "minibatch", "auto"), default="auto",
-                   help="auto: global plans up to 25M cell pairs per interval, minibatch "
-                        "OT above")
-    g.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant")
-    g.add_argument("--ema", type=float, default=0.999, help="weight-average decay; 0: none")
+    TrainConfig.add_arguments(g)
     g.add_argument("--device", default="auto")
-    g.add_argument("--spline", choices=("natural", "pchip"), default="natural",
-                   help="mmfm / static_spline: spline through the chained cells; "
-                        "static_mean_spline: through the timepoints' means")
-    g.add_argument("--window", type=int, default=None,
-                   help="mmfm / static_spline / static_mean_spline: knots on each side of a "
-                        "segment (default all)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -70,9 +60,8 @@ def _parser() -> argparse.ArgumentParser:
                         "first timepoint through every later one (raw units); "
                         "rollout_holdout: its hold-one-out variant")
     b.add_argument("--methods", default=None,
-                   help="default: otcfm,sbcfm,icfm,mmfm,static_ot,static_spline,"
-                        "static_partial,static_mean_spline (rollout: otcfm,mmfm; "
-                        "rollout_holdout: otcfm,mmfm,static_spline)")
+                   help="default: " + "; ".join(f"{p}: {','.join(methods.default_methods(p))}"
+                                                for p in PROTOCOLS))
     b.add_argument("--seeds", type=_ints, default=[0, 1, 2])
     b.add_argument("--n-dims", type=int, default=None)
     b.add_argument("--whiten", choices=("auto", "yes", "no"), default="auto",
@@ -97,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--time-key", default="day")
     f.add_argument("--use-rep", default="X_pca")
     f.add_argument("--n-dims", type=int, default=None)
-    f.add_argument("--method", choices=("otcfm", "sbcfm", "icfm", "mmfm"), default="otcfm")
+    f.add_argument("--method", choices=methods.names("neural"), default="otcfm")
     f.add_argument("--time-scale", choices=("index", "real"), default="index")
     f.add_argument("--key-added", default="scflow")
     f.add_argument("--random-state", type=int, default=0)
@@ -161,9 +150,7 @@ def _section(c: dict, table: str) -> str:
     return f"{_title(c)}\n\n{commands}\n\n{table}\n"
 
 
-DEFAULT_METHODS = {"leave_one_out": ("otcfm,sbcfm,icfm,mmfm,static_ot,static_spline,"
-                                     "static_partial,static_mean_spline"),
-                   "rollout": "otcfm,mmfm", "rollout_holdout": "otcfm,mmfm,static_spline"}
+DEFAULT_METHODS = {p: ",".join(methods.default_methods(p)) for p in PROTOCOLS}
 
 
 def _benchmark(args: argparse.Namespace) -> int:
@@ -181,10 +168,8 @@ def _benchmark(args: argparse.Namespace) -> int:
     if "larry" in names:
         _larry(args, methods if args.methods else None, out)
         names = [n for n in names if n != "larry"]
-    train = dict(n_steps=args.n_steps, batch_size=args.batch_size, lr=args.lr,
-                 sigma=args.sigma, hidden=tuple(args.hidden), coupling=args.coupling,
-                 lr_schedule=args.lr_schedule, ema=args.ema or None, spline=args.spline,
-                 window=args.window)
+    train = {k: v for k, v in TrainConfig.from_args(args).as_dict().items()
+             if k != "activation"}
     for name in names:
         adata = _load(name, args.path, args.sha256)
         info = dict(adata.uns.get("scflow_dataset", {}))
@@ -369,12 +354,9 @@ def _fit_one(args: argparse.Namespace, *, write: bool) -> int:
     try:
         tl.fit(adata, args.time_key, use_rep=args.use_rep, n_dims=args.n_dims,
                method=args.method, time_scale=args.time_scale, key_added=args.key_added,
-               device=args.device, random_state=args.random_state, n_steps=args.n_steps,
-               batch_size=args.batch_size, lr=args.lr, sigma=args.sigma,
-               hidden=tuple(args.hidden), coupling=args.coupling,
-               lr_schedule=args.lr_schedule, ema=args.ema or None,
+               device=args.device, random_state=args.random_state,
                checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every,
-               spline=args.spline, window=args.window)
+               config=TrainConfig.from_args(args))
         record = adata.uns[args.key_added]
     finally:
         adata.file.close()

@@ -248,12 +248,10 @@ def broadcast_plans(plans: Iterable[DiscretePlan | None], src: int = 0) -> None:
             torch.tensor(plan.shape, device=plan.cdf.device), src).tolist())
 
 
-def plans_of(intervals: Any) -> list[DiscretePlan | None]:
-    """The global plans held by ``fit_flow``'s training data (intervals or a chain)."""
-    plans = getattr(intervals, "plans", None)
-    if plans is not None:
-        return list(plans)
-    return [getattr(iv, "plan", None) for iv in intervals]
+def plans_of(data: Any) -> list[DiscretePlan | None]:
+    """The global plans held by ``fit_flow``'s training data
+    (:class:`scflow.training_data.TrainingData`: ``data.plans()``)."""
+    return list(data.plans())
 
 
 def same_start(step: int, device: torch.device) -> int:
