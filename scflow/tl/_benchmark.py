@@ -7,8 +7,7 @@ from collections.abc import Iterable, Sequence
 import pandas as pd
 from anndata import AnnData
 
-from ..benchmark import ALL_METHODS, leave_one_out_tc
-from ..error_budget import error_budget_tc
+from ..protocols import ALL_METHODS, error_budget_tc, leave_one_out_tc
 from ..timecourse import TimeCourse
 from ._anndata import check_adata, get_times, time_course
 from ._times import Timeline
