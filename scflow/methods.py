@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from .couplings import ExactOT, _PlanCoupling
 from .matching import FlowMatcher, icfm, otcfm, sbcfm
 
-__all__ = ["Method", "register", "get", "names", "default_methods", "KINDS", "SHAPES",
+__all__ = ["Method", "register", "get", "names", "check", "default_methods", "KINDS", "SHAPES",
            "PROTOCOLS"]
 
 KINDS = ("neural", "static")
@@ -145,6 +145,16 @@ def names(kind: str | None = None, shape: str | None = None) -> tuple[str, ...]:
     """Registered names, in registration order, of one ``kind`` and ``shape`` (or all)."""
     return tuple(m.name for m in _REGISTRY.values()
                  if (kind is None or m.kind == kind) and (shape is None or m.shape == shape))
+
+
+def check(requested, what: str = "methods", kind: str | None = None) -> list[str]:
+    """``requested`` names, each registered (of ``kind`` when given); else a ``ValueError``
+    naming ``what`` and the known names."""
+    known = names(kind)
+    unknown = [m for m in requested if m not in known]
+    if unknown:
+        raise ValueError(f"{what} must be among {known}, got {unknown}")
+    return list(requested)
 
 
 def default_methods(protocol: str) -> tuple[str, ...]:

@@ -128,7 +128,7 @@ def _resolve_coupling(coupling: str, method: str, tc: TimeCourse, holdout: int |
                     f"{n} x {m} cells (global plans up to {AUTO_GLOBAL_MAX_ENTRIES:,} pairs)")
         if coupling == "minibatch":
             return coupling
-    need = GLOBAL_BYTES_PER_ENTRY.get(method, 0) * n * m
+    need = _methods.get(method).plan_bytes * n * m
     avail = _available_memory(dev) if need else None
     if avail is not None and need > avail:
         raise ValueError(f"{asked} needs about {need / 1e9:.1f} GB for the {n} x {m} plan of "

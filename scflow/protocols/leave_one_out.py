@@ -19,6 +19,7 @@ import torch
 
 from ..config import TrainConfig
 from ..integrate import integrate
+from ..methods import check as methods_check
 from ..methods import get, names
 from ..metrics import sampling_floor
 from ..timecourse import TimeCourse
@@ -72,9 +73,7 @@ def leave_one_out_tc(tc: TimeCourse, methods: Sequence[str] = ALL_METHODS,
     ``holdout_index``, ``seed``, ``w1``, ``w2``, ``mmd``, ``floor`` (W1 between two halves
     of the held-out cells), ``seconds`` (fit and push).
     """
-    unknown = [m for m in methods if m not in ALL_METHODS]
-    if unknown:
-        raise ValueError(f"methods must be among {ALL_METHODS}, got {unknown}")
+    methods_check(methods)
     check_mass(mass, tc.n_timepoints)
     cfg = TrainConfig.from_options(config, **train_kwargs)
     cache = PlanCache() if plan_cache is None else plan_cache

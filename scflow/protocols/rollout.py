@@ -27,13 +27,13 @@ from torch import Tensor
 
 from ..config import TrainConfig
 from ..integrate import integrate
+from ..methods import check as methods_check
 from ..methods import get
 from ..metrics import sampling_floor
 from ..model import FlowModel
 from ..timecourse import TimeCourse
-from ..train import NEURAL_METHODS, fit_flow
+from ..train import fit_flow
 from ..training_data import PlanCache
-from .leave_one_out import ALL_METHODS
 from .scoring import scores as _score
 from .static import check_mass, static_predict
 
@@ -101,16 +101,14 @@ def rollout_tc(tc: TimeCourse, methods: Sequence[str] = ("otcfm", "mmfm"),
     ``timepoint``, ``time_index``, ``seed``, ``w1``, ``w2``, ``floor`` (W1 between two
     halves of the real cells there), ``seconds``.
     """
-    unknown = [m for m in methods if m not in ALL_METHODS]
-    if unknown:
-        raise ValueError(f"methods must be among {ALL_METHODS}, got {unknown}")
+    methods_check(methods)
     if tc.n_timepoints < 2:
         raise ValueError("the roll-out protocol needs at least two timepoints")
     check_mass(mass, tc.n_timepoints)
     cfg = TrainConfig.from_options(config, **train_kwargs)
     cache = PlanCache() if plan_cache is None else plan_cache
     if holdouts is None:
-        static = [m for m in methods if m not in NEURAL_METHODS]
+        static = [m for m in methods if not get(m).neural]
         if static:
             raise ValueError(f"methods {static} need holdouts: on the train-on-all protocol "
                              "a non-neural method returns the observed cells themselves")

@@ -12,9 +12,10 @@ from anndata import AnnData
 from .._checks import seed
 from .._settings import logger
 from ..config import COUPLING_MODES, TrainConfig
+from ..methods import names
 from ..model import _check_hidden
 from ..timecourse import TimeCourse
-from ..train import NEURAL_METHODS, fit_flow, resolve_device
+from ..train import fit_flow, resolve_device
 from ._anndata import check_adata, get_times, time_course
 from ._store import check_key, h5ad_safe, log_added
 from ._times import Timeline
@@ -140,8 +141,8 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
     check_key(key_added, "key_added")
     cfg = TrainConfig.merge(config, {k: v for k, v in locals().items()
                                      if k in TrainConfig.names()})
-    if method not in NEURAL_METHODS:
-        raise ValueError(f"method must be one of {NEURAL_METHODS}, got {method!r}")
+    if method not in names("neural"):
+        raise ValueError(f"method must be one of {names('neural')}, got {method!r}")
     if cfg.coupling not in COUPLING_MODES:
         raise ValueError(f"coupling must be one of {COUPLING_MODES}, got {cfg.coupling!r}")
     if not isinstance(whiten, (bool, np.bool_)):
