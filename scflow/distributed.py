@@ -35,7 +35,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "DataParallel",
-    "barrier",
     "broadcast_plans",
     "check_batch_size",
     "check_device",
@@ -146,12 +145,6 @@ def destroy() -> None:
     """Tear down the default process group, if there is one."""
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
-
-
-def barrier() -> None:
-    """Wait for every process (no-op without a group)."""
-    if is_distributed():
-        dist.barrier()
 
 
 def resolve(distributed: bool | None, device: str | torch.device = "auto") -> bool:

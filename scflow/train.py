@@ -44,8 +44,8 @@ NEURAL_METHODS = _methods.names("neural")
 #: ``coupling="auto"`` (the default): the global plans while every interval's ``n x m``
 #: holds at most this many cell pairs, minibatch OT above (memory O(batch^2) per step, flat in
 #: the number of cells). 25M pairs (5000 x 5000 cells) is a set-up of about 1 GB for exact OT
-#: (1.6 GB for Sinkhorn, see :data:`GLOBAL_BYTES_PER_ENTRY`) and well under a minute of network
-#: simplex: every data set of the benchmarks resolves to global (the largest interval,
+#: (1.6 GB for Sinkhorn, see :data:`GLOBAL_BYTES_PER_ENTRY`; solving times in BENCHMARKS.md,
+#: "Scale"): every data set of the benchmarks resolves to global (the largest interval,
 #: Weinreb's 3781 x 5788 = 21.9M pairs), so their published tables do not change, while
 #: 20,000 x 20,000 cells (400M pairs) or LARRY's 20,000 x 38,000 resolve to minibatch. The
 #: choice depends on the numbers of cells only, not on the memory free at the time, so a call
@@ -219,8 +219,8 @@ def fit_flow(tc: TimeCourse, method: str = "otcfm", *, holdout: int | None = Non
         ``"constant"`` or ``"cosine"`` (annealed to 1% of ``lr`` over ``n_steps``).
     ema
         Keep an exponential moving average of the weights with this decay (e.g. 0.999)
-        and return it (default; it lowered held-out W1 on EMT 10-D); ``None`` returns the
-        last weights.
+        and return it (the default, chosen as the README's "The engine" says); ``None``
+        returns the last weights.
     progress
         Show a progress bar (default: at ``scflow.settings.verbosity >= 1`` on a terminal or
         in Jupyter, not when output goes to a file).

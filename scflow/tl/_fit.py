@@ -153,12 +153,7 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
     tc = time_course(adata, time_key, use_rep, n_dims=n_dims, whiten=bool(whiten),
                      time_scale=time_scale)
     timeline = Timeline.from_column(tc, get_times(adata, time_key))
-    k = None
-    if holdout is not None:
-        k = timeline.require_index(holdout, "holdout")
-        if not 0 < k < tc.n_timepoints - 1:
-            raise ValueError(f"holdout={holdout!r} must be an interior timepoint (not the first "
-                             f"or last of {timeline.describe()})")
+    k = None if holdout is None else timeline.require_interior(holdout, "holdout")
     logger.info(f"fitting {method} on {use_rep!r} ({tc.dim} dims, {tc.n_timepoints} "
                 f"timepoints, {cfg.n_steps} steps)")
     model = fit_flow(tc, method, holdout=k, config=cfg, device=dev, random_state=random_state,

@@ -18,6 +18,7 @@ from anndata import AnnData
 
 from .._settings import logger
 from ..model import FlowModel
+from ..timecourse import to_model, to_rep
 from ._times import Timeline
 
 __all__ = ["FitRecord", "h5ad_safe", "load_model", "read_fit", "log_added"]
@@ -85,10 +86,10 @@ class FitRecord:
         return int(self.params["n_dims"])
 
     def to_model(self, x: np.ndarray) -> np.ndarray:
-        return (np.asarray(x, dtype=np.float64)[:, : self.n_dims] - self.mean) / self.scale
+        return to_model(x, self.mean, self.scale)
 
     def to_rep(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(x, dtype=np.float64) * self.scale + self.mean
+        return to_rep(x, self.mean, self.scale)
 
 
 def _missing(key: str) -> KeyError:
