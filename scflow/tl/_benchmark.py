@@ -46,7 +46,8 @@ def leave_one_out(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pc
         Time labels (in the units of ``obs[time_key]``) to hold out; default every
         interior timepoint.
     **train_kwargs
-        ``n_steps``, ``batch_size``, ``lr``, ``sigma``, ``hidden``, ``coupling``; ``spline``
+        The training options (:class:`scflow.TrainConfig`, as ``config=`` or its fields by
+        name): ``n_steps``, ``batch_size``, ``lr``, ``sigma``, ``hidden``, ``coupling``; ``spline``
         and ``window`` for ``mmfm``, ``static_spline`` and ``static_mean_spline``; ``mass``
         for ``static_partial`` (the relative population size at each timepoint, in time
         order; default the numbers of cells).

@@ -1,4 +1,14 @@
-"""Times in the user's units (``obs[time_key]``) and the model's time, both ways."""
+"""Times in the user's units (``obs[time_key]``) and the model's time, both ways.
+
+The split with :class:`~scflow.timecourse.TimeCourse`: a ``TimeCourse`` (tensor core, no
+AnnData) orders the labels and holds the cells, values and model times of one run; a
+:class:`Timeline` is the AnnData-facing view of the same timepoints *after* a fit, rebuilt
+from what ``adata.uns[key]["timepoints"]`` stores (labels as strings, whether the column was
+numeric, the held-out index) without the cells: it answers the questions of the tools that
+run later (which timepoint is ``"day 4"``, what model time is day 3.5, which cells are at a
+timepoint). It is built from a ``TimeCourse`` once (:meth:`Timeline.from_column`) and read
+back from the record afterwards, never re-derived from the cells.
+"""
 
 from __future__ import annotations
 
