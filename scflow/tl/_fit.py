@@ -131,7 +131,8 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
     ``loss``
         Training loss of every step.
     ``model``
-        :meth:`scflow.FlowModel.to_dict` output; :func:`scflow.load_model` rebuilds it.
+        :meth:`scflow.FlowModel.to_dict` output, less what is stored above once (``loss``,
+        ``times``, the scaler); :func:`scflow.load_model` rebuilds the model with them.
     """
     check_adata(adata, writing=not copy, backed_ok=True)
     if copy and adata.isbacked:
@@ -173,6 +174,8 @@ def _write_fit(adata: AnnData, model, tc: TimeCourse, timeline: Timeline, key_ad
     meta = model.meta
     model_dict = model.to_dict()
     loss = np.asarray(model_dict["meta"].pop("loss"), dtype=np.float64)
+    for name in ("times", "scaler_mean", "scaler_scale"):  # stored once, below
+        model_dict["meta"].pop(name, None)
     try:
         ver = version("scflow")
     except PackageNotFoundError:  # pragma: no cover

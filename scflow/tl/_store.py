@@ -172,7 +172,9 @@ def load_model(adata: AnnData, key: str = "scflow", *,
 
     Returns
     -------
-    The model, in evaluation mode, with ``meta["loss"]`` the training loss.
+    The model, in evaluation mode, with ``meta["loss"]`` the training loss and
+    ``meta["times"]``, ``meta["scaler_mean"]``, ``meta["scaler_scale"]`` (the record's
+    ``timepoints`` and ``scaler``, stored there once).
 
     Raises
     ------
@@ -187,7 +189,13 @@ def load_model(adata: AnnData, key: str = "scflow", *,
     if not isinstance(rec, Mapping) or "model" not in rec:
         raise _missing(key)
     model = FlowModel.from_dict(rec["model"], device=device)
+    # the record keeps these once (loss, timepoints, scaler); the model's meta has them again
     if "loss" in rec:
         model.meta["loss"] = np.asarray(rec["loss"], dtype=np.float64)
+    for name, where in (("times", ("timepoints", "times")), ("scaler_mean", ("scaler", "mean")),
+                        ("scaler_scale", ("scaler", "scale"))):
+        group = rec.get(where[0])
+        if name not in model.meta and isinstance(group, Mapping) and where[1] in group:
+            model.meta[name] = np.asarray(group[where[1]], dtype=np.float64)
     return model.eval()
 
