@@ -64,3 +64,20 @@ def test_protocols_share_one_cache_across_seeds_and_methods(uneven_course):
     rollout_tc(uneven_course, ["otcfm"], seeds=(0,), holdouts=[1], n_steps=5,
                plan_cache=cache)
     assert cache.solved == before  # the same intervals: nothing new to solve
+
+
+def test_static_ot_reuses_the_plan_otcfm_solved(uneven_course):
+    from scflow.protocols import fraction, static_ot_interpolant
+
+    cache = PlanCache()
+    df = leave_one_out_tc(uneven_course, ["otcfm", "static_ot", "static_mean_spline"],
+                          seeds=(0, 1), holdouts=[1], n_steps=5, plan_cache=cache)
+    assert cache.solved == 2  # 0->2 (otcfm, static_ot, static_mean_spline) and 2->3
+    pts, w = static_ot_interpolant(uneven_course.xs[0], uneven_course.xs[2],
+                                   fraction(uneven_course, 1))  # solved afresh
+    cached = PlanCache()
+    pts2, w2 = static_ot_interpolant(uneven_course.xs[0], uneven_course.xs[2],
+                                     fraction(uneven_course, 1), plan_cache=cached)
+    torch.testing.assert_close(pts, pts2, rtol=0, atol=0)
+    torch.testing.assert_close(w, w2, rtol=0, atol=0)
+    assert df.loc[df.method == "static_ot", "w1"].nunique() == 1

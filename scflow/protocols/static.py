@@ -38,12 +38,15 @@ __all__ = ["static_ot_interpolant", "static_partial_interpolant",
 #: the registered non-neural methods
 STATIC_METHODS = names("static")
 
-def static_ot_interpolant(x0: Tensor, x1: Tensor, s: float = 0.5) -> tuple[Tensor, Tensor]:
+def static_ot_interpolant(x0: Tensor, x1: Tensor, s: float = 0.5, *,
+                          plan_cache: PlanCache | None = None) -> tuple[Tensor, Tensor]:
     """McCann interpolant at fraction ``s``: the support points of the exact plan, moved.
 
     Returns the points ``(1 - s) x0_i + s x1_j`` of every pair with mass, and their masses.
+    ``plan_cache``: take the exact plan from it (solved there once).
     """
-    plan = ExactOT().plan(x0, x1)
+    plan = ExactOT().plan(x0, x1) if plan_cache is None else \
+        plan_cache.plan(ExactOT(), x0, x1)
     i, j = torch.nonzero(plan, as_tuple=True)
     return (1 - s) * x0[i] + s * x1[j], plan[i, j]
 
@@ -84,7 +87,9 @@ def fraction(tc: TimeCourse, k: int) -> float:
 
 
 def static_mean_spline_interpolant(tc: TimeCourse, k: int, *, spline: str = "natural",
-                                   window: int | None = None) -> tuple[Tensor, Tensor]:
+                                   window: int | None = None,
+                                   plan_cache: PlanCache | None = None
+                                   ) -> tuple[Tensor, Tensor]:
     """:func:`static_ot_interpolant` between ``k - 1`` and ``k + 1``, re-centred on the means.
 
     The McCann cloud keeps its shape, and its centre (the plan-weighted mean, ``(1 - s)``
@@ -102,7 +107,7 @@ def static_mean_spline_interpolant(tc: TimeCourse, k: int, *, spline: str = "nat
     times = torch.as_tensor([float(tc.times[r]) for r in keep], dtype=tc.xs[0].dtype,
                             device=tc.xs[0].device)
     s = fraction(tc, k)
-    pts, w = static_ot_interpolant(tc.xs[k - 1], tc.xs[k + 1], s)
+    pts, w = static_ot_interpolant(tc.xs[k - 1], tc.xs[k + 1], s, plan_cache=plan_cache)
     means = torch.stack([tc.xs[r].mean(0) for r in keep])[None]  # (1, K, d)
     t = torch.full((1,), float(tc.times[k]), dtype=times.dtype, device=times.device)
     centre = SplinePath(kind=spline, window=window).mu_t(t, means, times)[0]
@@ -140,10 +145,12 @@ def static_predict(method: str, tc: TimeCourse, t: float, *, start: int,
                              mass=mass, spline=spline, window=window, plan_cache=plan_cache)
 
 
-def predict_static_ot(tc: TimeCourse, t: float, *, holdout: int, **_) -> tuple[Tensor, Tensor]:
+def predict_static_ot(tc: TimeCourse, t: float, *, holdout: int,
+                      plan_cache: PlanCache | None = None, **_) -> tuple[Tensor, Tensor]:
     """Registry entry ``static_ot``: :func:`static_ot_interpolant` of the neighbours."""
     k = holdout
-    return static_ot_interpolant(tc.xs[k - 1], tc.xs[k + 1], fraction(tc, k))
+    return static_ot_interpolant(tc.xs[k - 1], tc.xs[k + 1], fraction(tc, k),
+                                 plan_cache=plan_cache)
 
 
 def predict_static_partial(tc: TimeCourse, t: float, *, holdout: int,
@@ -155,10 +162,12 @@ def predict_static_partial(tc: TimeCourse, t: float, *, holdout: int,
 
 
 def predict_static_mean_spline(tc: TimeCourse, t: float, *, holdout: int,
-                               spline: str = "natural", window: int | None = None, **_
+                               spline: str = "natural", window: int | None = None,
+                               plan_cache: PlanCache | None = None, **_
                                ) -> tuple[Tensor, Tensor]:
     """Registry entry ``static_mean_spline``: :func:`static_mean_spline_interpolant`."""
-    return static_mean_spline_interpolant(tc, holdout, spline=spline, window=window)
+    return static_mean_spline_interpolant(tc, holdout, spline=spline, window=window,
+                                          plan_cache=plan_cache)
 
 
 def predict_static_spline(tc: TimeCourse, t: float, *, start: int, holdout: int | None,
