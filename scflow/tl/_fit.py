@@ -12,7 +12,7 @@ from anndata import AnnData
 from .._checks import seed
 from .._settings import logger
 from ..config import COUPLING_MODES, TrainConfig
-from ..methods import names
+from ..methods import get, names
 from ..model import _check_hidden
 from ..timecourse import TimeCourse
 from ..train import fit_flow, resolve_device
@@ -192,7 +192,7 @@ def _write_fit(adata: AnnData, model, tc: TimeCourse, timeline: Timeline, key_ad
         "lr_schedule": meta["lr_schedule"], "ema": meta["ema"],
         "device": device, "scflow_version": ver,
     }
-    if meta["method"] == "mmfm":
+    if get(meta["method"]).shape == "chain":  # the spline's options
         params.update(spline=meta["spline"], window=meta["window"])
     adata.uns[key_added] = h5ad_safe({
         "params": params,
