@@ -60,3 +60,14 @@ def _seed_torch():
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def uneven_course():
+    """A whitened 2-D time course: 4 timepoints of 40 / 55 / 50 / 60 cells drifting apart."""
+    from scflow.timecourse import TimeCourse
+
+    g = np.random.default_rng(3)
+    n = [40, 55, 50, 60]
+    x = np.concatenate([g.normal([k, 0.5 * k], 1 + 0.2 * k, (m, 2)) for k, m in enumerate(n)])
+    return TimeCourse.from_arrays(x, np.repeat(np.arange(4), n), whiten=True)

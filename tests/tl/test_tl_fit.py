@@ -256,3 +256,13 @@ def test_fit_on_values_that_overflow_float32_unwhitened_writes_nothing(blobs):
     assert "scflow" not in blobs.uns
     scflow.tl.fit(blobs, n_dims=3, n_steps=5)  # whitened, the same cells train
     assert np.isfinite(blobs.uns["scflow"]["loss"]).all()
+
+
+def test_record_stores_times_and_scaler_once_and_the_model_gets_them_back(blobs):
+    scflow.tl.fit(blobs, "day", use_rep="X_pca", n_steps=5, random_state=0)
+    rec = blobs.uns["scflow"]
+    assert not {"times", "scaler_mean", "scaler_scale", "loss"} & set(rec["model"]["meta"])
+    model = scflow.load_model(blobs)
+    np.testing.assert_array_equal(model.meta["times"], rec["timepoints"]["times"])
+    np.testing.assert_array_equal(model.meta["scaler_mean"], rec["scaler"]["mean"])
+    np.testing.assert_array_equal(model.meta["scaler_scale"], rec["scaler"]["scale"])
