@@ -108,7 +108,8 @@ def _executor():
 
 def test_executor_drops_what_changes_between_runs():
     ex = _executor()
-    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3"},
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3",
+                                                           "display_name": "Python 3"},
                                             "language_info": {"name": "python",
                                                               "version": "3.11.7"},
                                             "widgets": {"state": {}}})
