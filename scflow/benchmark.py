@@ -34,12 +34,18 @@ from .paths import SplinePath
 from .timecourse import TimeCourse
 from .train import NEURAL_METHODS, _chain, fit_flow
 
+# --- growth hook (branch growth): the count-mix null and the growth-aware field live in
+# scflow.growth / scflow.growth_train; only their names and dispatch are here ---
+from .growth import static_mix_interpolant  # noqa: E402
+from .growth_train import GROWTH_METHOD, growth_push  # noqa: E402
+
 __all__ = ["leave_one_out_tc", "static_ot_interpolant", "static_partial_interpolant",
            "static_mean_spline_interpolant", "static_spline_predict", "STATIC_METHODS",
            "ALL_METHODS"]
 
-STATIC_METHODS = ("static_ot", "static_spline", "static_partial", "static_mean_spline")
-ALL_METHODS = (*NEURAL_METHODS, *STATIC_METHODS)
+STATIC_METHODS = ("static_ot", "static_spline", "static_partial", "static_mean_spline",
+                  "static_mix")  # static_mix: growth hook
+ALL_METHODS = (*NEURAL_METHODS, GROWTH_METHOD, *STATIC_METHODS)  # uotcfm: growth hook
 
 
 def static_ot_interpolant(x0: Tensor, x1: Tensor, s: float = 0.5) -> tuple[Tensor, Tensor]:
@@ -115,7 +121,7 @@ def static_mean_spline_interpolant(tc: TimeCourse, k: int, *, spline: str = "nat
 
 
 #: deterministic predictions of timepoint ``k`` from its neighbours' plan: solved once
-PAIR_METHODS = ("static_ot", "static_partial", "static_mean_spline")
+PAIR_METHODS = ("static_ot", "static_partial", "static_mean_spline", "static_mix")
 
 
 def static_pair_predict(method: str, tc: TimeCourse, k: int,
@@ -130,9 +136,11 @@ def static_pair_predict(method: str, tc: TimeCourse, k: int,
     if method == "static_mean_spline":
         return static_mean_spline_interpolant(tc, k, spline=spline, window=window)
     s = _fraction(tc, k)
-    if method == "static_partial":
+    if method in ("static_partial", "static_mix"):
         pair = None if mass is None else (float(mass[k - 1]), float(mass[k + 1]))
-        return static_partial_interpolant(tc.xs[k - 1], tc.xs[k + 1], s, pair)
+        interpolant = (static_partial_interpolant if method == "static_partial"
+                       else static_mix_interpolant)  # static_mix: growth hook
+        return interpolant(tc.xs[k - 1], tc.xs[k + 1], s, pair)
     return static_ot_interpolant(tc.xs[k - 1], tc.xs[k + 1], s)
 
 
@@ -185,13 +193,7 @@ def _scores(pred: Tensor, real: Tensor, weights: Tensor | None = None, *,
                                                                       a=weights)}
     if not with_mmd:
         return out
-    if weights is None:
-        out["mmd"] = mmd(pred, real)
-    else:  # MMD of the weighted cloud: resample it to the size of the real one
-        g = torch.Generator(device=weights.device).manual_seed(0)
-        idx = torch.multinomial(weights / weights.sum(), len(real), replacement=True,
-                                generator=g)
-        out["mmd"] = mmd(pred[idx], real)
+    out["mmd"] = mmd(pred, real, a=weights)  # the weighted cloud's MMD (growth hook)
     return out
 
 
@@ -220,8 +222,8 @@ def leave_one_out_tc(tc: TimeCourse, methods: Sequence[str] = ALL_METHODS,
     tc
         The time course (model times set by its ``time_scale``).
     methods
-        Any of ``icfm``, ``otcfm``, ``sbcfm``, ``mmfm``, ``static_ot``, ``static_spline``,
-        ``static_partial``, ``static_mean_spline``.
+        Any of ``icfm``, ``otcfm``, ``sbcfm``, ``mmfm``, ``uotcfm``, ``static_ot``,
+        ``static_spline``, ``static_partial``, ``static_mean_spline``, ``static_mix``.
     seeds
         One fit per seed and held-out timepoint.
     holdouts
@@ -229,8 +231,8 @@ def leave_one_out_tc(tc: TimeCourse, methods: Sequence[str] = ALL_METHODS,
     n_euler
         Euler steps from ``k - 1`` to ``k``.
     mass
-        ``static_partial``: the relative size of the population at every timepoint (default
-        its number of cells).
+        ``static_partial``, ``static_mix``, ``uotcfm``: the relative size of the population
+        at every timepoint (default its number of cells).
     **train_kwargs
         Passed to :func:`scflow.fit_flow` (``n_steps``, ``batch_size``, ``lr``, ``sigma``,
         ``hidden``, ``coupling``...).
@@ -269,6 +271,13 @@ def leave_one_out_tc(tc: TimeCourse, methods: Sequence[str] = ALL_METHODS,
                     rows.append({"method": method, **base, "seed": int(seed),
                                  **_scores(pred, x_real),
                                  "seconds": time.perf_counter() - start})
+                continue
+            if method == GROWTH_METHOD:  # growth hook: weighted cells, one fit per seed
+                for seed, seconds, (pred, w) in growth_push(tc, k, seeds, mass=mass,
+                                                           device=device, n_euler=n_euler,
+                                                           progress=progress, **train_kwargs):
+                    rows.append({"method": method, **base, "seed": int(seed),
+                                 **_scores(pred, x_real, w), "seconds": seconds})
                 continue
             for seed in seeds:
                 start = time.perf_counter()
