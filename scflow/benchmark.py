@@ -28,16 +28,13 @@ from torch import Tensor
 
 from ._checks import is_number
 from .couplings import ExactOT, PartialOT, sample_trajectories_through
+from .growth import static_mix_interpolant  # growth hook: the count-mix null
+from .growth_train import GROWTH_METHOD, growth_push  # growth hook: uotcfm
 from .integrate import integrate
 from .metrics import mmd, sampling_floor, wasserstein
 from .paths import SplinePath
 from .timecourse import TimeCourse
 from .train import NEURAL_METHODS, _chain, fit_flow
-
-# --- growth hook (branch growth): the count-mix null and the growth-aware field live in
-# scflow.growth / scflow.growth_train; only their names and dispatch are here ---
-from .growth import static_mix_interpolant  # noqa: E402
-from .growth_train import GROWTH_METHOD, growth_push  # noqa: E402
 
 __all__ = ["leave_one_out_tc", "static_ot_interpolant", "static_partial_interpolant",
            "static_mean_spline_interpolant", "static_spline_predict", "STATIC_METHODS",

@@ -121,6 +121,7 @@ class GrowthOT:
         b = torch.full((len(x1),), m1 / len(x1), dtype=torch.float64, device=x1.device)
         plan, err = semi_relaxed_sinkhorn(a, b, cost, self.reg, self.reg_m,
                                           num_iter_max=int(self.num_iter_max), tol=self.tol)
+        plan = _check_plan(plan, "GrowthOT")
         if err > self.tol:
             warnings.warn(f"GrowthOT: the potentials still moved by {err:.2e} (in units of "
                           f"reg) after {self.num_iter_max} iterations; raise num_iter_max or "

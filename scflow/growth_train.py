@@ -38,8 +38,8 @@ from .paths import LinearPath
 from .timecourse import TimeCourse
 from .train import DIVERGENCE_CHECK_EVERY, _check_data, _check_losses, resolve_device
 
-__all__ = ["fit_growth_flow", "growth_push", "growth_intervals", "GROWTH_METHOD", "DEFAULT_REG", "DEFAULT_REG_M",
-           "DEFAULT_GROWTH_WEIGHT"]
+__all__ = ["fit_growth_flow", "growth_push", "growth_intervals", "GROWTH_METHOD",
+           "DEFAULT_REG", "DEFAULT_REG_M", "DEFAULT_GROWTH_WEIGHT"]
 
 GROWTH_METHOD = "uotcfm"
 #: defaults set before any measurement (not tuned on a reported timepoint): the entropic
