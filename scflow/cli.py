@@ -97,7 +97,8 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--time-key", default="day")
     f.add_argument("--use-rep", default="X_pca")
     f.add_argument("--n-dims", type=int, default=None)
-    f.add_argument("--method", choices=("otcfm", "sbcfm", "icfm", "mmfm"), default="otcfm")
+    f.add_argument("--method", choices=("otcfm", "sbcfm", "icfm", "mmfm", "uotcfm"),
+                   default="otcfm")  # uotcfm: growth hook
     f.add_argument("--time-scale", choices=("index", "real"), default="index")
     f.add_argument("--key-added", default="scflow")
     f.add_argument("--random-state", type=int, default=0)

@@ -144,21 +144,32 @@ def semi_relaxed_sinkhorn(a: Tensor, b: Tensor, cost: Tensor, reg: float, reg_m:
     ``sinkhorn_unbalanced`` with ``reg_m=(reg_m, inf)`` overflows when the populations
     are far apart at small ``reg``; these iterations stay in the log domain.)
 
+    The blur is annealed from the cost's scale down to ``reg`` (epsilon scaling, each
+    stage warm-started), which makes small ``reg`` affordable.
+
     Returns the plan and the last change of the potentials in units of ``reg``.
     """
     la, lb = torch.log(a)[:, None], torch.log(b)[None, :]
     f = torch.zeros_like(a)
     g = torch.zeros_like(b)
-    ratio = reg_m / (reg_m + reg)
+    # epsilon scaling: solve at a blur halved from the cost's scale down to reg, each stage
+    # warm-started from the last (the potentials are in units of the cost)
+    stages = [reg]
+    while stages[-1] < float(cost.max()) / 4 and len(stages) < 12:
+        stages.append(stages[-1] * 2)
+    err, n_iter = math.inf, 0
+    for eps in reversed(stages):
+        ratio = reg_m / (reg_m + eps)
+        k = -cost / eps
+        for _ in range(int(num_iter_max)):
+            g = -eps * torch.logsumexp(k + f[:, None] / eps + la, dim=0)
+            f_new = -ratio * eps * torch.logsumexp(k + g[None, :] / eps + lb, dim=1)
+            err = float((f_new - f).abs().max()) / eps
+            f = f_new
+            n_iter += 1
+            if err < tol:
+                break
     k = -cost / reg
-    err = math.inf
-    for _ in range(int(num_iter_max)):
-        g = -reg * torch.logsumexp(k + f[:, None] / reg + la, dim=0)
-        f_new = -ratio * reg * torch.logsumexp(k + g[None, :] / reg + lb, dim=1)
-        err = float((f_new - f).abs().max()) / reg
-        f = f_new
-        if err < tol:
-            break
     g = -reg * torch.logsumexp(k + f[:, None] / reg + la, dim=0)  # columns exact
     return torch.exp(k + (f[:, None] + g[None, :]) / reg + la + lb), err
 

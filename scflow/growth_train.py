@@ -38,7 +38,8 @@ from .paths import LinearPath
 from .timecourse import TimeCourse
 from .train import DIVERGENCE_CHECK_EVERY, _check_data, _check_losses, resolve_device
 
-__all__ = ["fit_growth_flow", "growth_push", "growth_intervals", "GROWTH_METHOD",
+__all__ = ["fit_growth_flow", "growth_push", "growth_intervals", "growth_options",
+           "growth_roll_out", "GROWTH_METHOD",
            "DEFAULT_REG", "DEFAULT_REG_M", "DEFAULT_GROWTH_WEIGHT"]
 
 GROWTH_METHOD = "uotcfm"
@@ -210,6 +211,23 @@ _FIT_OPTIONS = ("n_steps", "batch_size", "lr", "sigma", "hidden", "activation", 
 _OTHER_OPTIONS = ("spline", "window", "lr_schedule", "checkpoint", "checkpoint_every")
 
 
+def growth_options(options: dict) -> dict:
+    """The options among a protocol's training options that :func:`fit_growth_flow` takes.
+
+    Options of other methods (``spline``, ``window``...) are left to them; ``coupling`` may
+    only be ``"auto"`` or ``"global"`` (``uotcfm``'s plans are global); any other option is
+    refused with a ``ValueError``.
+    """
+    coupling = options.get("coupling", "auto")
+    if coupling not in ("auto", "global"):
+        raise ValueError(f"coupling must be 'auto' or 'global' for method 'uotcfm' (its plans "
+                         f"are global), got {coupling!r}")
+    unknown = sorted(set(options) - set(_FIT_OPTIONS) - set(_OTHER_OPTIONS) - {"coupling"})
+    if unknown:
+        raise ValueError(f"uotcfm takes the options {_FIT_OPTIONS}, got {unknown}")
+    return {key: options[key] for key in _FIT_OPTIONS if key in options}
+
+
 def growth_push(tc: TimeCourse, k: int, seeds: Sequence[int], *,
                 mass: Sequence[float] | str | None = None, device: str | torch.device = "auto",
                 n_euler: int = 100, progress: bool | None = None, **options):
@@ -226,14 +244,7 @@ def growth_push(tc: TimeCourse, k: int, seeds: Sequence[int], *,
 
     from .integrate import integrate
 
-    coupling = options.pop("coupling", "auto")
-    if coupling not in ("auto", "global"):
-        raise ValueError(f"coupling must be 'auto' or 'global' for method 'uotcfm' (its plans "
-                         f"are global), got {coupling!r}")
-    unknown = sorted(set(options) - set(_FIT_OPTIONS) - set(_OTHER_OPTIONS))
-    if unknown:
-        raise ValueError(f"uotcfm takes the options {_FIT_OPTIONS}, got {unknown}")
-    fit_options = {key: options[key] for key in _FIT_OPTIONS if key in options}
+    fit_options = growth_options(options)
     mass = "counts" if mass is None else mass
     start = time.perf_counter()
     dev = resolve_device(device)
@@ -251,3 +262,22 @@ def growth_push(tc: TimeCourse, k: int, seeds: Sequence[int], *,
                              n_steps=n_euler, log_weights=True)
         w = masses[k - 1] / len(x) * torch.exp(log_w.double())
         yield int(seed), plan_seconds + time.perf_counter() - start, (x, w)
+
+
+def growth_roll_out(model: FlowModel, x0: Tensor, times: Sequence[float], *,
+                    n_euler: int = 100, mass0: float = 1.0) -> list[tuple[Tensor, Tensor]]:
+    """:func:`scflow.rollout.roll_out` with weights: push ``x0`` from ``times[0]`` through
+    every later time, never restarting, carrying each cell's log-weight along.
+
+    Returns ``(cells, weights)`` at ``times[1:]``, the weights ``mass0 / n * exp(log w)``.
+    """
+    from .integrate import integrate
+
+    out, x = [], x0.to(model.device)
+    log_w = torch.zeros(len(x), device=x.device)
+    for a, b in zip(times[:-1], times[1:], strict=True):
+        x, step = integrate(model, x, float(a), float(b), log_weights=True,
+                            n_steps=max(1, round(n_euler * (float(b) - float(a)))))
+        log_w = log_w + step
+        out.append((x, mass0 / len(x) * torch.exp(log_w.double())))
+    return out

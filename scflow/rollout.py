@@ -34,6 +34,12 @@ from .benchmark import (
     static_pair_predict,
     static_spline_predict,
 )
+from .growth_train import (  # growth hook: uotcfm
+    GROWTH_METHOD,
+    fit_growth_flow,
+    growth_options,
+    growth_roll_out,
+)
 from .integrate import integrate
 from .metrics import sampling_floor
 from .model import FlowModel
@@ -108,7 +114,7 @@ def rollout_tc(tc: TimeCourse, methods: Sequence[str] = ("otcfm", "mmfm"),
         raise ValueError("the roll-out protocol needs at least two timepoints")
     check_mass(mass, tc.n_timepoints)
     if holdouts is None:
-        static = [m for m in methods if m not in NEURAL_METHODS]
+        static = [m for m in methods if m not in (*NEURAL_METHODS, GROWTH_METHOD)]
         if static:
             raise ValueError(f"methods {static} need holdouts: on the train-on-all protocol "
                              "a non-neural method returns the observed cells themselves")
@@ -133,6 +139,16 @@ def rollout_tc(tc: TimeCourse, methods: Sequence[str] = ("otcfm", "mmfm"),
 
     for method in methods:
         for seed in seeds:
+            if holdouts is None and method == GROWTH_METHOD:  # growth hook
+                start = time.perf_counter()
+                model = fit_growth_flow(tc, device=device, mass="counts" if mass is None
+                                        else mass, random_state=seed, progress=progress,
+                                        **growth_options(train_kwargs))
+                preds = growth_roll_out(model, tc.xs[0], tc.times, n_euler=n_euler)
+                for k, (pred, w) in enumerate(preds, start=1):
+                    row(method, None, k, seed, _scores(pred, tc.xs[k], w, with_mmd=False),
+                        time.perf_counter() - start)
+                continue
             if holdouts is None:
                 start = time.perf_counter()
                 model = fit_flow(tc, method, device=device, random_state=seed,
@@ -162,6 +178,15 @@ def rollout_tc(tc: TimeCourse, methods: Sequence[str] = ("otcfm", "mmfm"),
                                                  holdout=hold, random_state=seed,
                                                  **spline_options(train_kwargs))
                     scores = _scores(pred, tc.xs[k], with_mmd=False)
+                elif method == GROWTH_METHOD:  # growth hook: weighted cells along the roll-out
+                    model = fit_growth_flow(sub, holdout=hold, device=device,
+                                            mass="counts" if mass is None else
+                                            list(mass)[: sub.n_timepoints],
+                                            random_state=seed, progress=progress,
+                                            **growth_options(train_kwargs))
+                    pred, w = growth_roll_out(model, tc.xs[0], tc.times[: k + 1],
+                                              n_euler=n_euler)[-1]
+                    scores = _scores(pred, tc.xs[k], w, with_mmd=False)
                 else:
                     model = fit_flow(sub, method, holdout=hold, device=device,
                                      random_state=seed, progress=progress, **train_kwargs)

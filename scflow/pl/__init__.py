@@ -8,6 +8,7 @@ from ._benchmark import error_budget, leave_one_out
 from ._fate import fate
 from ._fit import holdout, loss
 from ._flow import trajectories, velocity_stream
+from ._growth import growth
 
-__all__ = ["error_budget", "fate", "holdout", "leave_one_out", "loss", "trajectories",
+__all__ = ["error_budget", "fate", "growth", "holdout", "leave_one_out", "loss", "trajectories",
            "velocity_stream"]

@@ -10,6 +10,8 @@ from anndata import AnnData
 
 from .._checks import seed
 from .._settings import logger
+from ..growth import population_masses  # growth hook
+from ..growth_train import GROWTH_METHOD, fit_growth_flow  # growth hook: uotcfm
 from ..model import _check_hidden
 from ..timecourse import TimeCourse
 from ..train import COUPLING_MODES, NEURAL_METHODS, fit_flow, resolve_device
@@ -28,7 +30,7 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
         coupling: str = "auto", whiten: bool = True, lr_schedule: str = "constant",
         ema: float | None = 0.999, checkpoint: str | None = None,
         checkpoint_every: int = 500, spline: str = "natural",
-        window: int | None = None) -> AnnData | None:
+        window: int | None = None, mass="counts") -> AnnData | None:
     """Learn one time-dependent velocity field that carries each timepoint onto the next.
 
     Cells are grouped by ``obs[time_key]``, the first ``n_dims`` dimensions of ``use_rep``
@@ -53,7 +55,9 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
         ``"otcfm"`` (exact OT pairs, linear paths), ``"sbcfm"`` (entropic OT, Brownian
         bridges, with a score network for stochastic trajectories), ``"icfm"``, or
         ``"mmfm"`` (multi-marginal: whole trajectories drawn by chaining the exact OT plans
-        of every interval, splines through them).
+        of every interval, splines through them), or ``"uotcfm"`` (growth-aware OT-CFM: a
+        velocity and a growth field trained together, :mod:`scflow.growth_train`; then
+        :func:`scflow.tl.growth` reads per-cell growth rates and predictions carry weights).
     time_scale
         ``"index"``: timepoint ``k`` is at model time ``k``; ``"real"``: the numeric time
         values, shifted to start at 0 (the categories of an ordered categorical must then
@@ -95,6 +99,10 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
     spline, window
         ``method="mmfm"`` only: ``"natural"`` cubic or ``"pchip"`` spline, and the number
         of knots on each side of a segment that it is fitted through (``None``: all).
+    mass
+        ``method="uotcfm"`` only: the population sizes. ``"counts"`` (default: the numbers
+        of cells), ``None`` (equal sizes: growth learned from the shapes alone), or one
+        number > 0 per timepoint in time order (measured sizes).
 
     Raises
     ------
@@ -114,7 +122,8 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
         ``hidden``, ``coupling`` (the coupling used, ``"global"`` or ``"minibatch"``),
         ``coupling_requested`` (as passed, e.g. ``"auto"``), ``random_state``, ``device``,
         ``scflow_version`` (and
-        ``spline``, ``window`` for ``mmfm``, ``window`` ``-1`` for all knots).
+        ``spline``, ``window`` for ``mmfm``, ``window`` ``-1`` for all knots; ``masses``,
+        ``growth_from``, ``reg``, ``reg_m``, ``growth_weight`` for ``uotcfm``).
     ``timepoints``
         ``labels`` (strings), ``values`` (numeric), ``times`` (model times), ``n_cells``,
         ``numeric`` (whether ``obs[time_key]`` is numeric).
@@ -131,8 +140,9 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
                          "backed='r'): fit it in place (only adata.uns is written) or call "
                          "adata.to_memory() first")
     check_key(key_added, "key_added")
-    if method not in NEURAL_METHODS:
-        raise ValueError(f"method must be one of {NEURAL_METHODS}, got {method!r}")
+    if method not in (*NEURAL_METHODS, GROWTH_METHOD):  # uotcfm: growth hook
+        raise ValueError(f"method must be one of {(*NEURAL_METHODS, GROWTH_METHOD)}, got "
+                         f"{method!r}")
     if coupling not in COUPLING_MODES:
         raise ValueError(f"coupling must be one of {COUPLING_MODES}, got {coupling!r}")
     if not isinstance(whiten, (bool, np.bool_)):
@@ -149,13 +159,27 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
         if not 0 < k < tc.n_timepoints - 1:
             raise ValueError(f"holdout={holdout!r} must be an interior timepoint (not the first "
                              f"or last of {timeline.describe()})")
+    if method == GROWTH_METHOD or not (isinstance(mass, str) and mass == "counts"):
+        population_masses([len(x) for x in tc.xs], mass)  # growth hook: checked up front
+        if method != GROWTH_METHOD:
+            raise ValueError(f"mass is used by method='uotcfm' only, got method={method!r}")
     logger.info(f"fitting {method} on {use_rep!r} ({tc.dim} dims, {tc.n_timepoints} "
                 f"timepoints, {n_steps} steps)")
-    model = fit_flow(tc, method, holdout=k, n_steps=n_steps, batch_size=batch_size, lr=lr,
-                     sigma=sigma, hidden=hidden, coupling=coupling, device=dev,
-                     lr_schedule=lr_schedule, ema=ema,
-                     random_state=random_state, checkpoint=checkpoint,
-                     checkpoint_every=checkpoint_every, spline=spline, window=window)
+    if method == GROWTH_METHOD:  # growth hook
+        if (coupling not in ("auto", "global") or checkpoint is not None
+                or lr_schedule != "constant"):
+            raise ValueError("method='uotcfm' solves global plans, keeps no checkpoints and "
+                             "trains at a constant lr: use coupling='auto' or 'global', "
+                             "checkpoint=None and lr_schedule='constant'")
+        model = fit_growth_flow(tc, holdout=k, mass=mass, n_steps=n_steps,
+                                batch_size=batch_size, lr=lr, sigma=sigma, hidden=hidden,
+                                device=dev, ema=ema, random_state=random_state)
+    else:
+        model = fit_flow(tc, method, holdout=k, n_steps=n_steps, batch_size=batch_size, lr=lr,
+                         sigma=sigma, hidden=hidden, coupling=coupling, device=dev,
+                         lr_schedule=lr_schedule, ema=ema,
+                         random_state=random_state, checkpoint=checkpoint,
+                         checkpoint_every=checkpoint_every, spline=spline, window=window)
     if copy:
         adata = adata.copy()
     _write_fit(adata, model, tc, timeline, key_added, holdout_index=k, time_key=time_key,
@@ -171,6 +195,7 @@ def _write_fit(adata: AnnData, model, tc: TimeCourse, timeline: Timeline, key_ad
     meta = model.meta
     model_dict = model.to_dict()
     loss = np.asarray(model_dict["meta"].pop("loss"), dtype=np.float64)
+    model_dict["meta"].pop("growth_loss", None)  # growth hook: kept in params' loss only
     try:
         ver = version("scflow")
     except PackageNotFoundError:  # pragma: no cover
@@ -189,6 +214,10 @@ def _write_fit(adata: AnnData, model, tc: TimeCourse, timeline: Timeline, key_ad
     }
     if meta["method"] == "mmfm":
         params.update(spline=meta["spline"], window=meta["window"])
+    if meta["method"] == GROWTH_METHOD:  # growth hook
+        params.update(masses=np.asarray(meta["masses"]), growth_from=meta["growth_from"],
+                      reg=meta["reg"], reg_m=meta["reg_m"],
+                      growth_weight=meta["growth_weight"])
     adata.uns[key_added] = h5ad_safe({
         "params": params,
         "timepoints": {"labels": timeline.labels, "values": timeline.values,

@@ -12,6 +12,7 @@ from .._checks import positive_int, seed
 from .._settings import logger
 from ..integrate import SOLVERS
 from ._anndata import check_adata, get_times
+from ._growth import is_growth_fit, push_weighted  # growth hook
 from ._store import FitRecord, h5ad_safe, load_model, log_added, read_fit
 from ._velocity import device, push, rep_of
 
@@ -112,6 +113,10 @@ def trajectories(adata: AnnData, *, key: str = "scflow", start_time=None, end_ti
         obs_names of the starting cells.
     ``solver``, ``stochastic``, ``n_steps``, ``random_state``
         How they were computed.
+    ``log_weights``
+        Growth-aware fits (``method="uotcfm"``) only: ``(n_save + 1, n_cells)``, the log
+        of each path's mass along it (0 at the start; ``exp`` is the expected number of
+        descendants).
     """
     check_adata(adata, writing=not copy)
     rec = read_fit(adata, key)
@@ -135,15 +140,22 @@ def trajectories(adata: AnnData, *, key: str = "scflow", start_time=None, end_ti
         raise ValueError("cells: no cells selected to integrate")
     x = rep_of(adata, rec)[mask]
     model = load_model(adata, key, device=device())
-    path = push(model, rec, x, t0, t1, n_steps=n_steps, solver=solver,
-                stochastic=bool(stochastic), random_state=random_state, n_save=n_save)
+    extra = {}
+    if is_growth_fit(rec):  # growth hook: the log-mass of every path, log w = 0 at the start
+        path, log_w = push_weighted(model, rec, x, t0, t1, n_steps=n_steps, solver=solver,
+                                    n_save=n_save)
+        extra["log_weights"] = log_w.astype(np.float32)
+    else:
+        path = push(model, rec, x, t0, t1, n_steps=n_steps, solver=solver,
+                    stochastic=bool(stochastic), random_state=random_state, n_save=n_save)
     grid = np.linspace(t0, t1, n_save + 1)
     if copy:
         adata = adata.copy()
     adata.uns[key]["trajectories"] = h5ad_safe({
         "paths": path.astype(np.float32), "times": tl.to_obs(grid), "model_times": grid,
         "cells": np.asarray(adata.obs_names[mask], dtype=object), "solver": solver,
-        "stochastic": bool(stochastic), "n_steps": n_steps, "random_state": random_state})
+        "stochastic": bool(stochastic), "n_steps": n_steps, "random_state": random_state,
+        **extra})
     log_added((f"{key}/trajectories", f"{int(mask.sum())} paths of {n_save + 1} states",
                "adata.uns"))
     return adata if copy else None
@@ -183,8 +195,11 @@ def predict(adata: AnnData, time, *, key: str = "scflow", from_time=None, n_step
     -------
     A new AnnData, one row per pushed cell, with the prediction in ``.X`` and
     ``.obsm[use_rep]`` (first ``n_dims`` dims, representation units),
-    ``obs["source_cell"]`` (obs_name of the source cell), ``obs[time_key]`` (= ``time``)
-    and ``uns["scflow_predict"]`` (the parameters, model times, ``extrapolated``).
+    ``obs["source_cell"]`` (obs_name of the source cell), ``obs[time_key]`` (= ``time``),
+    ``uns["scflow_predict"]`` (the parameters, model times, ``extrapolated``) and, for a
+    growth-aware fit (``method="uotcfm"``), ``obs["weight"]``: each predicted cell's mass,
+    its source cell's expected number of descendants at ``time`` (score the prediction as
+    a weighted cloud, e.g. ``scflow.metrics.wasserstein(..., a=obs["weight"])``).
     """
     check_adata(adata, writing=False)
     rec = read_fit(adata, key)
@@ -207,14 +222,21 @@ def predict(adata: AnnData, time, *, key: str = "scflow", from_time=None, n_step
     if tl.is_extrapolation(t1):
         logger.warning(f"time={time!r} is outside the observed timepoints "
                        f"({tl.describe()[0]!r} to {tl.describe()[-1]!r}): extrapolating")
+    log_w = np.zeros(len(x)) if is_growth_fit(rec) else None  # growth hook
     if t1 == t0:
         pred = x.copy()
+    elif log_w is not None:
+        model = load_model(adata, key, device=device())
+        pred, log_w = push_weighted(model, rec, x, t0, t1, n_steps=n_steps, solver=solver)
     else:
         model = load_model(adata, key, device=device())
         pred = push(model, rec, x, t0, t1, n_steps=n_steps, solver=solver,
                     stochastic=bool(stochastic), random_state=random_state)
-    return _prediction(adata, rec, pred, mask, time, t1, k0, t0, n_steps=n_steps,
-                       solver=solver, stochastic=bool(stochastic), random_state=random_state)
+    out = _prediction(adata, rec, pred, mask, time, t1, k0, t0, n_steps=n_steps,
+                      solver=solver, stochastic=bool(stochastic), random_state=random_state)
+    if log_w is not None:  # growth hook: each predicted cell's expected descendants
+        out.obs["weight"] = np.exp(log_w)
+    return out
 
 
 def _prediction(adata: AnnData, rec: FitRecord, pred: np.ndarray, mask: np.ndarray, time,

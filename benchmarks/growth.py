@@ -1,0 +1,175 @@
+"""Learned growth (``uotcfm``) on the leave-one-timepoint-out protocol.
+
+Three stages, each writing ``benchmarks/results/growth_<stage>.json`` and ``.md``:
+
+``sim``
+    Chooses ``reg_m`` (how unevenly growth may fall among cells) on a simulation with a
+    known growth, never on a reported timepoint: a 2-D bifurcation whose upper branch
+    divides at rate ln 2 per unit time and whose lower branch does not; each timepoint's
+    number of cells is proportional to the population's size. Leave-one-out over its
+    interior timepoints (whitened, index time), one seed, ``SIM_STEPS`` training steps
+    (fewer than 3000: 2 shared CPU cores). Also reports the error of the learned growth
+    rate against the truth (ln 2 on the upper branch, 0 on the lower).
+``mouse``
+    Mouse 2-D (Weinreb; held-out day 4, the only interior timepoint), 3 seeds: ``uotcfm``
+    at the ``reg_m`` chosen on the simulation, beside balanced ``otcfm``, ``static_partial``
+    and the count-mix null ``static_mix``, in the same run.
+``sampling``
+    EMT UMAP and Bargaje, where cell numbers are a sampling design: ``uotcfm`` and
+    ``static_mix`` beside the balanced ``otcfm`` rows of the committed benchmark JSON (same
+    protocol and training settings: 3000 steps, batch 256, MLP 64x3, sigma 0.1).
+
+Run (nice, ``OMP_NUM_THREADS=1``)::
+
+    python benchmarks/growth.py sim
+    python benchmarks/growth.py mouse
+    python benchmarks/growth.py sampling [--seeds 0,1,2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+import scflow
+from scflow.benchmark import leave_one_out_tc, summarize
+from scflow.growth_train import DEFAULT_REG_M, fit_growth_flow
+from scflow.tl._anndata import time_course
+
+RESULTS = Path(__file__).resolve().parent / "results"
+#: the grid of ``reg_m`` searched on the simulation
+REG_M_GRID = (0.1, 0.3, 1.0, 3.0, 10.0)
+SIM_STEPS = 1500
+SIM_N0 = 150
+SIM_TIMES = 5
+GROWTH_RATE = math.log(2)
+
+
+def simulate_growth(random_state: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                     np.ndarray]:
+    """A 2-D bifurcation with growth on one branch; cells per timepoint ~ population size.
+
+    At time ``t`` (0..4) half the founders sit on each branch: upper ``(t, tanh t)``, lower
+    ``(t, -tanh t)``, plus N(0, 0.3^2) noise; the upper branch's mass is ``0.5 e^{t ln 2}``,
+    the lower's 0.5, and ``SIM_N0 * mass`` cells are drawn. Returns cells, days, branch
+    (1 upper) and the true growth rate of every cell.
+    """
+    rng = np.random.default_rng(random_state)
+    xs, days, branch = [], [], []
+    for t in range(SIM_TIMES):
+        up, low = 0.5 * math.exp(GROWTH_RATE * t), 0.5
+        n = int(round(SIM_N0 * (up + low)))
+        is_up = rng.random(n) < up / (up + low)
+        y = np.where(is_up, 1.0, -1.0) * math.tanh(t)
+        xs.append(np.stack([np.full(n, float(t)), y], 1) + rng.normal(0, 0.3, (n, 2)))
+        days.append(np.full(n, t))
+        branch.append(is_up.astype(int))
+    b = np.concatenate(branch)
+    return np.concatenate(xs), np.concatenate(days), b, GROWTH_RATE * b
+
+
+def run_sim(args) -> dict:
+    cells, days, branch, rate = simulate_growth(0)
+    tc = scflow.TimeCourse.from_arrays(cells, days, whiten=True)
+    rows = []
+    for reg_m in REG_M_GRID:
+        df = leave_one_out_tc(tc, ("uotcfm",), seeds=(0,), n_steps=SIM_STEPS, device="cpu",
+                              reg_m=reg_m)
+        df["method"] = f"uotcfm reg_m={reg_m:g}"
+        rows.append(df)
+        # growth error on the full time course (growth field at each cell's own time)
+        model = fit_growth_flow(tc, n_steps=SIM_STEPS, device="cpu", reg_m=reg_m)
+        with torch.no_grad():
+            x = torch.as_tensor((cells - tc.mean) / tc.scale, dtype=torch.float32)
+            g = model.growth(torch.as_tensor(days, dtype=torch.float32), x).numpy()
+        last = days < SIM_TIMES - 1
+        err = float(np.sqrt(np.mean((g[last] - rate[last]) ** 2)))
+        rows[-1]["growth_rmse"] = err
+    rows.append(leave_one_out_tc(tc, ("otcfm", "static_mix", "static_partial", "static_ot"),
+                                 seeds=(0,), n_steps=SIM_STEPS, device="cpu"))
+    df = pd.concat(rows, ignore_index=True)
+    means = df[df.method.str.startswith("uotcfm")].groupby("method").w1.mean()
+    best = means.idxmin()
+    return {"rows": df.to_dict("records"), "chosen": best, "mean_w1": means.to_dict(),
+            "config": {"n_steps": SIM_STEPS, "n0": SIM_N0, "grid": list(REG_M_GRID),
+                       "seed": 0}}
+
+
+def _dataset(name: str):
+    adata = getattr(scflow.datasets, name)()
+    use_rep = "X_emb" if "X_emb" in adata.obsm else next(iter(adata.obsm))
+    return time_course(adata, "day", use_rep, n_dims=None, whiten=True, time_scale="index")
+
+
+def run_mouse(args) -> dict:
+    tc = _dataset("weinreb")
+    df = leave_one_out_tc(tc, ("static_partial", "static_mix", "static_ot", "otcfm",
+                               "uotcfm"), seeds=args.seeds, device="cpu", reg_m=args.reg_m)
+    return {"rows": df.to_dict("records"), "config": {"dataset": "weinreb",
+                                                      "seeds": list(args.seeds),
+                                                      "reg_m": args.reg_m,
+                                                      "n_steps": 3000}}
+
+
+def run_sampling(args) -> dict:
+    out = {"rows": [], "config": {"seeds": list(args.seeds), "reg_m": args.reg_m,
+                                  "n_steps": 3000, "otcfm": "committed benchmark JSON"}}
+    for name in args.datasets:
+        tc = _dataset(name)
+        df = leave_one_out_tc(tc, ("static_mix", "uotcfm"), seeds=args.seeds, device="cpu",
+                              reg_m=args.reg_m)
+        df["dataset"] = name
+        ref = json.loads((RESULTS / f"benchmark_{name}.json").read_text())["rows"]
+        ref = pd.DataFrame([r for r in ref if r["method"] == "otcfm"])
+        ref["dataset"] = name
+        out["rows"] += df.to_dict("records") + ref.to_dict("records")
+    return out
+
+
+def _table(rows: list[dict], by=("method", "holdout")) -> str:
+    df = pd.DataFrame(rows)
+    s = summarize(df, by=[c for c in ("dataset", *by) if c in df.columns])
+    keys = [c for c in s.columns if c in ("dataset", "method", "holdout")]
+    lines = [f"| {' | '.join(keys)} | W1 | MMD | floor |",
+             "|" + "---|" * (len(keys) + 3)]
+    for _, r in s.iterrows():
+        w1 = f"{r.w1_mean:.3f} ± {0 if np.isnan(r.w1_std) else r.w1_std:.3f}"
+        lines.append(f"| {' | '.join(str(r[k]) for k in keys)} | {w1} | {r.mmd_mean:.3f} | "
+                     f"{r.floor_mean:.3f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("stage", choices=("sim", "mouse", "sampling"))
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--reg-m", type=float, default=DEFAULT_REG_M)
+    p.add_argument("--datasets", default="emt_umap,bargaje")
+    args = p.parse_args()
+    args.seeds = tuple(int(s) for s in args.seeds.split(","))
+    args.datasets = args.datasets.split(",")
+    start = time.perf_counter()
+    result = {"sim": run_sim, "mouse": run_mouse, "sampling": run_sampling}[args.stage](args)
+    result["seconds"] = time.perf_counter() - start
+    result["command"] = f"python benchmarks/growth.py {' '.join(__import__('sys').argv[1:])}"
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"growth_{args.stage}.json").write_text(json.dumps(result, indent=1,
+                                                                  default=float))
+    md = [f"## Growth: {args.stage}", "", f"`{result['command']}`", "",
+          _table(result["rows"])]
+    if "chosen" in result:
+        md += ["", f"Chosen on the simulation: {result['chosen']} (mean W1 over its interior "
+               "timepoints)."]
+    (RESULTS / f"growth_{args.stage}.md").write_text("\n".join(md) + "\n")
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()
