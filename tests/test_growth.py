@@ -161,3 +161,18 @@ def test_leave_one_out_scores_weighted_growth_predictions():
     with pytest.raises(ValueError, match="coupling must be 'auto' or 'global'"):
         leave_one_out_tc(tc, ("uotcfm",), seeds=(0,), n_steps=2, device="cpu",
                          coupling="minibatch")
+
+
+def test_rollout_protocol_scores_weighted_growth_predictions():
+    from scflow.rollout import rollout_tc
+
+    g = torch.Generator().manual_seed(2)
+    xs = [torch.randn(n, 2, generator=g) + torch.tensor([float(k), 0.0])
+          for k, n in enumerate((50, 80, 120))]
+    days = np.repeat([0, 1, 2], [50, 80, 120])
+    tc = TimeCourse.from_arrays(torch.cat(xs).numpy(), days, whiten=False)
+    df = rollout_tc(tc, ("uotcfm",), seeds=(0,), holdouts=(1, 2), n_steps=100, device="cpu")
+    assert list(df["time_index"]) == [1, 2]
+    assert np.isfinite(df["w1"]).all()
+    all_df = rollout_tc(tc, ("uotcfm",), seeds=(0,), n_steps=100, device="cpu")
+    assert list(all_df["protocol"]) == ["all", "all"]
