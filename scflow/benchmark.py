@@ -29,7 +29,7 @@ from torch import Tensor
 from ._checks import is_number
 from .couplings import ExactOT, PartialOT, sample_trajectories_through
 from .growth import static_mix_interpolant  # growth hook: the count-mix null
-from .growth_train import GROWTH_METHOD, growth_push  # growth hook: uotcfm
+from .growth_train import GROWTH_METHOD, growth_push, without_growth  # growth hook
 from .integrate import integrate
 from .metrics import mmd, sampling_floor, wasserstein
 from .paths import SplinePath
@@ -279,7 +279,7 @@ def leave_one_out_tc(tc: TimeCourse, methods: Sequence[str] = ALL_METHODS,
             for seed in seeds:
                 start = time.perf_counter()
                 model = fit_flow(tc, method, holdout=k, device=device, random_state=seed,
-                                 progress=progress, **train_kwargs)
+                                 progress=progress, **without_growth(train_kwargs))
                 pred = integrate(model, x_prev.to(model.device), t_prev, t_k, n_steps=n_euler)
                 scores = _scores(pred, x_real)
                 rows.append({"method": method, **base, "seed": int(seed), **scores,

@@ -39,16 +39,18 @@ from .timecourse import TimeCourse
 from .train import DIVERGENCE_CHECK_EVERY, _check_data, _check_losses, resolve_device
 
 __all__ = ["fit_growth_flow", "growth_push", "growth_intervals", "growth_options",
-           "growth_roll_out", "GROWTH_METHOD",
+           "growth_roll_out", "without_growth", "GROWTH_METHOD",
            "DEFAULT_REG", "DEFAULT_REG_M", "DEFAULT_GROWTH_WEIGHT"]
 
 GROWTH_METHOD = "uotcfm"
-#: defaults set before any measurement (not tuned on a reported timepoint): the entropic
-#: blur of the plan, in units of the squared distance of whitened data
+#: the entropic blur of the plan, in units of the squared distance of whitened data (set
+#: before any measurement, not tuned)
 DEFAULT_REG = 0.1
 #: how strongly each early cell is held to the mean growth of its population (see
-#: :class:`~scflow.growth.GrowthOT`)
-DEFAULT_REG_M = 1.0
+#: :class:`~scflow.growth.GrowthOT`): chosen on a simulation with a known growth
+#: (``benchmarks/growth.py sim``: leave-one-out W1 over its interior timepoints, and the error
+#: of the learned rate, both best at 3 of 0.3 / 1 / 3), never on a reported timepoint
+DEFAULT_REG_M = 3.0
 #: weight of the growth loss beside the velocity loss
 DEFAULT_GROWTH_WEIGHT = 1.0
 #: entries of an interval's plan below this fraction of its largest are dropped
@@ -209,6 +211,15 @@ _FIT_OPTIONS = ("n_steps", "batch_size", "lr", "sigma", "hidden", "activation", 
                 "reg_m", "growth_weight")
 #: options of other methods in the same call that ``uotcfm`` has no use for
 _OTHER_OPTIONS = ("spline", "window", "lr_schedule", "checkpoint", "checkpoint_every")
+
+
+#: options only ``uotcfm`` takes (the other methods of a protocol run leave them)
+GROWTH_ONLY_OPTIONS = ("reg", "reg_m", "growth_weight")
+
+
+def without_growth(options: dict) -> dict:
+    """A protocol's training options without those only ``uotcfm`` takes."""
+    return {k: v for k, v in options.items() if k not in GROWTH_ONLY_OPTIONS}
 
 
 def growth_options(options: dict) -> dict:

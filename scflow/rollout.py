@@ -39,6 +39,7 @@ from .growth_train import (  # growth hook: uotcfm
     fit_growth_flow,
     growth_options,
     growth_roll_out,
+    without_growth,
 )
 from .integrate import integrate
 from .metrics import sampling_floor
@@ -152,7 +153,7 @@ def rollout_tc(tc: TimeCourse, methods: Sequence[str] = ("otcfm", "mmfm"),
             if holdouts is None:
                 start = time.perf_counter()
                 model = fit_flow(tc, method, device=device, random_state=seed,
-                                 progress=progress, **train_kwargs)
+                                 progress=progress, **without_growth(train_kwargs))
                 preds = roll_out(model, tc.xs[0], tc.times, n_euler=n_euler)
                 for k, pred in enumerate(preds, start=1):
                     row(method, None, k, seed, _scores(pred, tc.xs[k], with_mmd=False),
@@ -189,7 +190,8 @@ def rollout_tc(tc: TimeCourse, methods: Sequence[str] = ("otcfm", "mmfm"),
                     scores = _scores(pred, tc.xs[k], w, with_mmd=False)
                 else:
                     model = fit_flow(sub, method, holdout=hold, device=device,
-                                     random_state=seed, progress=progress, **train_kwargs)
+                                     random_state=seed, progress=progress,
+                                     **without_growth(train_kwargs))
                     pred = roll_out(model, tc.xs[0], tc.times[: k + 1], n_euler=n_euler)[-1]
                     scores = _scores(pred, tc.xs[k], with_mmd=False)
                 row(method, k, k, seed, scores, time.perf_counter() - start)

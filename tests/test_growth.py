@@ -148,10 +148,11 @@ def test_leave_one_out_scores_weighted_growth_predictions():
           for k, n in enumerate((60, 90, 140))]
     days = np.repeat([0, 1, 2], [60, 90, 140])
     tc = TimeCourse.from_arrays(torch.cat(xs).numpy(), days, whiten=False)
-    df = leave_one_out_tc(tc, ("uotcfm", "static_mix", "static_partial"), seeds=(0, 1),
-                          n_steps=200, device="cpu")
+    # reg_m goes to uotcfm only; the balanced field in the same call leaves it
+    df = leave_one_out_tc(tc, ("uotcfm", "static_mix", "static_partial", "icfm"),
+                          seeds=(0, 1), n_steps=200, device="cpu", reg_m=3.0)
     assert list(df["method"]) == ["uotcfm", "uotcfm", "static_mix", "static_mix",
-                                  "static_partial", "static_partial"]
+                                  "static_partial", "static_partial", "icfm", "icfm"]
     assert np.isfinite(df["w1"]).all() and np.isfinite(df["mmd"]).all()
     mix = df[df.method == "static_mix"].iloc[0]
     pts, w = static_mix_interpolant(xs[0], xs[2], 0.5)
