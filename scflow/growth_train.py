@@ -1,7 +1,8 @@
 """``uotcfm``: a velocity field and a growth field, trained together without simulation.
 
-Unbalanced flow matching (Eyring et al. 2024's UOT-FM; VGFM, DeepRUOT and Var-RUOT learn
-the same pair of fields by simulation). For each kept interval ``a -> b`` the
+In the spirit of unbalanced flow matching (UOT-FM, Eyring et al. 2024: pairs from an
+unbalanced plan) and velocity-growth flow matching (VGFM, 2025); DeepRUOT and Var-RUOT learn
+a velocity and a growth by simulating the dynamics instead. For each kept interval ``a -> b`` the
 :class:`~scflow.growth.GrowthOT` plan between the two populations, weighted by their masses
 (:func:`~scflow.growth.population_masses`), gives every pair ``(i, j)`` a mass and every
 early cell ``i`` its number of descendants ``r_i``. Each step draws ``batch_size`` pairs per
