@@ -208,7 +208,9 @@ def report() -> str:
         rows += [{**r, "method": "uotcfm reg_m=1 (first default)"}
                  for r in json.loads(early.read_text())["rows"] if r["method"] == "uotcfm"]
     s = _summary(rows, ("method",))
-    out += ["Mouse 2-D (Weinreb), held-out day 4, whitened, 3 seeds, 3000 steps:", "",
+    out += ["Mouse 2-D (Weinreb), held-out day 4, whitened, 3 seeds, 3000 steps (one table "
+            "from the same code: the runs listed under `command` / `command_before` in "
+            "`growth_mouse.json` append their methods' rows):", "",
             "| method | W1 (mean ± std over seeds) | MMD | floor |", "|---|---|---|---|"]
     for _, r in s.iterrows():
         out.append(f"| {r.method} | {r.w1:.3f} ± {0 if pd.isna(r.w1_std) else r.w1_std:.3f} "
@@ -246,7 +248,7 @@ ln 2 = 0.69). Here the count-based statics are poor (`static_partial` 0.492, `st
 0.727): growth happens by division in place, not by mass appearing at the later states.
 
 **Mouse 2-D, held-out day 4: the goal is not reached.** `uotcfm` 0.571 ± 0.001 (3 seeds)
-is below balanced OT-CFM (0.578 ± 0.001) in the same run, but far above `static_partial`
+is below balanced OT-CFM (0.578 ± 0.001) in the same table, but far above `static_partial`
 (0.289) and the count-mix null `static_mix` (0.335). (With `reg_m` = 1, the first default
 set before the simulation, 0.597.) Why: every method that pushes the day-2 cells forward can
 only put mass where day-2 cells go; day 4 lies mostly on states that day-2 cells do not
