@@ -35,6 +35,11 @@ def _floats(s: str) -> list[float]:
     return [float(v) for v in s.split(",") if v.strip()]
 
 
+def _mass(s: str):
+    """``--mass`` of ``fit``: ``counts``, ``none`` or one number per timepoint."""
+    return s if s in ("counts", "none") else _floats(s)
+
+
 def _train_args(p: argparse.ArgumentParser) -> None:
     from .config import TrainConfig
 
@@ -71,8 +76,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="expected sha256 of --path (default: the published file's)")
     b.add_argument("--time-scale", choices=("index", "real"), default="index")
     b.add_argument("--mass", type=_floats, default=None,
-                   help="static_partial: relative population size at each timepoint, e.g. "
-                        "1,2.6,4 (default: the numbers of cells)")
+                   help="methods that take population sizes (static_partial, static_mix, "
+                        "uotcfm): relative population size at each timepoint, e.g. 1,2.6,4 "
+                        "(default: the numbers of cells)")
     b.add_argument("--out", default="results", help="folder for the table, JSON and figure")
     b.add_argument("--append", action="store_true",
                    help="add these methods to the table already in --out (its rows of other "
@@ -92,6 +98,9 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--checkpoint", default=None,
                    help="training state file; resumes from it when it exists")
     f.add_argument("--checkpoint-every", type=int, default=500)
+    f.add_argument("--mass", type=_mass, default="counts",
+                   help="uotcfm: population sizes, 'counts' (the numbers of cells), 'none' "
+                        "(equal) or one number per timepoint, e.g. 1,2.6,4")
     _train_args(f)
     return p
 
@@ -212,6 +221,7 @@ def _fit_one(args: argparse.Namespace, *, write: bool) -> int:
                method=args.method, time_scale=args.time_scale, key_added=args.key_added,
                device=args.device, random_state=args.random_state,
                checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every,
+               mass=None if args.mass == "none" else args.mass,
                config=TrainConfig.from_args(args))
         record = adata.uns[args.key_added]
     finally:

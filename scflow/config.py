@@ -56,6 +56,12 @@ class TrainConfig:
     spline, window
         Chain methods (``mmfm``; also ``static_spline`` / ``static_mean_spline``): the spline
         kind and its window (knots on each side of a segment; ``None``: all).
+    reg, reg_m, growth_weight
+        Growth-aware methods (``uotcfm``, :mod:`scflow.growth_train`): the entropic blur and
+        the early-marginal penalty of the unbalanced plan, and the weight of the growth loss
+        beside the velocity loss; ``None``: the method's defaults
+        (:data:`~scflow.growth_train.DEFAULT_REG`, ``DEFAULT_REG_M``,
+        ``DEFAULT_GROWTH_WEIGHT``). Other methods do not read them.
     """
 
     n_steps: int = field(default=3000, metadata=_cli("Adam steps", type=int))
@@ -78,6 +84,13 @@ class TrainConfig:
     window: int | None = field(default=None, metadata=_cli(
         "mmfm / static_spline / static_mean_spline: knots on each side of a segment "
         "(default all)", type=int))
+    reg: float | None = field(default=None, metadata=_cli(
+        "uotcfm: entropic blur of the unbalanced plan (default 0.1)", type=float))
+    reg_m: float | None = field(default=None, metadata=_cli(
+        "uotcfm: how strongly each early cell is held to its population's mean growth "
+        "(default 3)", type=float))
+    growth_weight: float | None = field(default=None, metadata=_cli(
+        "uotcfm: weight of the growth loss (default 1)", type=float))
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -147,6 +160,9 @@ class TrainConfig:
         if self.coupling not in COUPLING_MODES:
             raise ValueError(f"coupling must be one of {COUPLING_MODES}, got "
                              f"{self.coupling!r}")
+        for name, strict in (("reg", True), ("reg_m", True), ("growth_weight", False)):
+            if getattr(self, name) is not None:
+                number(getattr(self, name), name, lower=0, strict=strict)
         n_steps = integer(self.n_steps, "n_steps", lower=1)
         if n_steps > MAX_STEPS:
             raise ValueError(f"n_steps must be at most {MAX_STEPS:,} (scflow.train.MAX_STEPS: "

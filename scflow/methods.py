@@ -9,7 +9,11 @@ One :class:`Method` per name says what the method is made of and how it is run:
   chaining the plans of ``coupling``, on a :class:`~scflow.paths.SplinePath`);
 - ``matcher`` (neural pairs): the path composed with the coupling, from the interval's
   local sigma (:mod:`scflow.matching`'s presets);
-- ``coupling`` (chains): the coupling whose consecutive plans are chained.
+- ``coupling`` (chains): the coupling whose consecutive plans are chained;
+- ``fit`` (neural methods with their own trainer, e.g. ``uotcfm``): ``"module:function"``;
+- ``weighted``: its model carries a weight per cell (a growth field): pushes integrate
+  ``log w`` beside the cells (:func:`scflow.integrate` with ``log_weights=True``) and the
+  protocols score the weighted cloud.
 
 Adding a method is one :func:`register` call here, pointing at the module that holds its
 code (a static method's ``predict`` is named ``"module:function"`` and imported on first
@@ -67,6 +71,17 @@ class Method:
         (weights ``None`` for uniform).
     deterministic
         Static methods whose prediction does not depend on the seed (solved once).
+    fit
+        Neural methods with their own trainer: ``"module:function"``, called as
+        :func:`scflow.fit_flow` is (``tc, method, *, holdout, device, random_state, progress,
+        config, plan_cache``) plus ``mass`` (see ``takes_mass``); ``None``: ``fit_flow``.
+    weighted
+        Its models carry a weight per cell (``model.has_growth``): pushes integrate the
+        log-weights too and the protocols score the weighted cloud.
+    takes_mass
+        It reads the population sizes (``mass=`` of ``tl.fit`` and the protocols).
+    params
+        Keys of the model's ``meta`` that ``tl.fit`` also writes to ``uns[key]["params"]``.
     defaults
         The protocols (:data:`PROTOCOLS`) whose default list of methods holds this one.
     """
@@ -83,6 +98,10 @@ class Method:
     predict: str | None = None
     deterministic: bool = False
     defaults: tuple[str, ...] = field(default=())
+    fit: str | None = None
+    weighted: bool = False
+    takes_mass: bool = False
+    params: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS or self.shape not in SHAPES:
@@ -90,8 +109,10 @@ class Method:
                              f"of {SHAPES}, got {self.kind!r}, {self.shape!r}")
         if self.kind == "neural" and self.default_sigma is None:
             raise ValueError(f"neural method {self.name!r} needs a default_sigma")
-        if self.kind == "neural" and self.shape == "pair" and self.matcher is None:
-            raise ValueError(f"neural pair method {self.name!r} needs a matcher")
+        if (self.kind == "neural" and self.shape == "pair" and self.matcher is None
+                and self.fit is None):
+            raise ValueError(f"neural pair method {self.name!r} needs a matcher (or its own "
+                             "fit='module:function')")
         if self.shape == "chain" and self.coupling is None:
             raise ValueError(f"chain method {self.name!r} needs a coupling")
         if self.kind == "static" and self.predict is None:
@@ -111,8 +132,29 @@ class Method:
 
     def predictor(self) -> Callable:
         """The static method's prediction function (imported on first use)."""
-        module, _, name = self.predict.partition(":")
-        return getattr(importlib.import_module(module), name)
+        return _load(self.predict)
+
+    def fit_model(self, tc, *, mass=None, **options):
+        """Train this (neural) method on ``tc``: its own ``fit`` or :func:`scflow.fit_flow`.
+
+        ``options`` are those of :func:`scflow.fit_flow` (``holdout``, ``device``,
+        ``random_state``, ``progress``, ``config``, ``plan_cache``...); ``mass`` (the
+        population sizes, ``None``: the numbers of cells) goes to methods that take it.
+        """
+        if not self.neural:
+            raise ValueError(f"method {self.name!r} is not neural: nothing to train")
+        if self.fit is None:
+            from .train import fit_flow
+
+            return fit_flow(tc, self.name, **options)
+        extra = {"mass": mass} if self.takes_mass else {}
+        return _load(self.fit)(tc, self.name, **options, **extra)
+
+
+def _load(target: str) -> Callable:
+    """The function named ``"module:function"`` (imported on first use)."""
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 _REGISTRY: dict[str, Method] = {}
@@ -191,8 +233,19 @@ register(Method("static_spline", "static", "chain",
 register(Method("static_partial", "static", "pair",
                 "growth-aware interpolant of the exact partial OT plan",
                 predict=f"{_STATIC}:predict_static_partial", deterministic=True,
+                takes_mass=True,
                 defaults=("leave_one_out",)))
 register(Method("static_mean_spline", "static", "pair",
                 "static_ot re-centred on the spline through the timepoints' means",
                 predict=f"{_STATIC}:predict_static_mean_spline", deterministic=True,
                 defaults=("leave_one_out",)))
+# growth-aware methods (issue 20): their code is in scflow.growth / scflow.growth_train
+register(Method("uotcfm", "neural", "pair",
+                "growth-aware OT-CFM: a velocity and a growth field from unbalanced plans",
+                default_sigma=0.1, fit="scflow.growth_train:fit_uotcfm", weighted=True,
+                takes_mass=True,
+                params=("masses", "growth_from", "reg", "reg_m", "growth_weight")))
+register(Method("static_mix", "static", "pair",
+                "count-mix null: the neighbours mixed in proportion to their counts",
+                predict="scflow.growth:predict_static_mix", deterministic=True,
+                takes_mass=True))

@@ -67,36 +67,57 @@ def _weights(w: ArrayLike | None, n: int, like: Tensor, name: str) -> Tensor:
     if w is None:
         return torch.full((n,), 1.0 / n, dtype=like.dtype, device=like.device)
     w = torch.as_tensor(np.asarray(w) if not isinstance(w, Tensor) else w).to(like)
-    if w.shape != (n,) or (w < 0).any() or w.sum() <= 0:
-        raise ValueError(f"{name} must be {n} non-negative weights with positive sum")
+    if w.shape != (n,) or not bool(torch.isfinite(w).all()) or (w < 0).any() or w.sum() <= 0:
+        raise ValueError(f"{name} must be {n} finite non-negative weights with positive sum, "
+                         f"got shape {tuple(w.shape)}")
     return w / w.sum()
 
 
-def _mean_pairwise(x: Tensor, y: Tensor, fn, chunk: int = 4096) -> Tensor:
-    """Mean of ``fn(squared distance)`` over all pairs, in chunks (memory O(chunk * m))."""
+def _mean_pairwise(x: Tensor, y: Tensor, fn, chunk: int = 4096, wx: Tensor | None = None,
+                   wy: Tensor | None = None) -> Tensor:
+    """Mean of ``fn(squared distance)`` over all pairs, in chunks (memory O(chunk * m)).
+
+    ``wx``, ``wy``: weights of the points, summing to one (default uniform): the mean is
+    then ``sum_ij wx_i wy_j fn(|x_i - y_j|^2)``.
+    """
     total = x.new_zeros(())
-    for c in torch.split(x, chunk):
-        total = total + fn(torch.cdist(c, y).pow(2)).sum()
-    return total / (len(x) * len(y))
+    if wx is None and wy is None:
+        for c in torch.split(x, chunk):
+            total = total + fn(torch.cdist(c, y).pow(2)).sum()
+        return total / (len(x) * len(y))
+    wx = torch.full((len(x),), 1.0 / len(x), dtype=x.dtype, device=x.device) if wx is None \
+        else wx
+    wy = torch.full((len(y),), 1.0 / len(y), dtype=y.dtype, device=y.device) if wy is None \
+        else wy
+    for c, wc in zip(torch.split(x, chunk), torch.split(wx, chunk), strict=True):
+        total = total + (wc @ fn(torch.cdist(c, y).pow(2)) @ wy)
+    return total
 
 
 def mmd(x: ArrayLike, y: ArrayLike, *, bandwidths: Sequence[float] = (0.01, 0.1, 1, 10, 100),
-        squared: bool = False) -> float:
+        squared: bool = False, a: ArrayLike | None = None,
+        b: ArrayLike | None = None) -> float:
     """Maximum mean discrepancy with a sum of Gaussian kernels (biased V-statistic).
 
     The kernel is ``sum_s exp(-|x - y|^2 / (2 s^2))`` over the ``bandwidths`` (TorchCFM's
-    ``mix_rbf_mmd2`` list). Returns MMD, or MMD² with ``squared=True``.
+    ``mix_rbf_mmd2`` list). ``a``, ``b``: weights of the points of ``x`` and ``y`` (default
+    uniform; normalised to sum to one), e.g. the weights of a growth-aware prediction: the
+    MMD between the weighted clouds, equal weights giving the unweighted value. Returns MMD,
+    or MMD² with ``squared=True``.
     """
     xt = _as_tensor(x, "x")
     yt = _as_tensor(y, "y", like=xt)
+    wa = None if a is None else _weights(a, len(xt), xt, "a")
+    wb = None if b is None else _weights(b, len(yt), yt, "b")
     if not bandwidths or any(s <= 0 for s in bandwidths):
         raise ValueError(f"bandwidths must be positive, got {bandwidths!r}")
 
     def kernel(d2: Tensor) -> Tensor:
         return sum(torch.exp(-d2 / (2 * s**2)) for s in bandwidths)
 
-    value = (_mean_pairwise(xt, xt, kernel) + _mean_pairwise(yt, yt, kernel)
-             - 2 * _mean_pairwise(xt, yt, kernel)).clamp_min(0)
+    value = (_mean_pairwise(xt, xt, kernel, wx=wa, wy=wa)
+             + _mean_pairwise(yt, yt, kernel, wx=wb, wy=wb)
+             - 2 * _mean_pairwise(xt, yt, kernel, wx=wa, wy=wb)).clamp_min(0)
     return float(value if squared else value.sqrt())
 
 

@@ -32,7 +32,7 @@ class MLP(nn.Module):
     """``(t, x) -> R^dim``: time concatenated to the state, as in TorchCFM's ``MLP``."""
 
     def __init__(self, dim: int, hidden: Sequence[int] = (64, 64, 64),
-                 activation: str = "selu") -> None:
+                 activation: str = "selu", out_dim: int | None = None) -> None:
         super().__init__()
         if activation not in _ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, "
@@ -41,7 +41,7 @@ class MLP(nn.Module):
         layers: list[nn.Module] = []
         for a, b in zip(widths[:-1], widths[1:], strict=True):
             layers += [nn.Linear(a, b), _ACTIVATIONS[activation]()]
-        layers.append(nn.Linear(widths[-1], dim))
+        layers.append(nn.Linear(widths[-1], dim if out_dim is None else int(out_dim)))
         self.net = nn.Sequential(*layers)
 
     def forward(self, t: Tensor, x: Tensor) -> Tensor:
@@ -73,17 +73,23 @@ class FlowModel(nn.Module):
         Diffusion coefficient of the SDE (per unit of model time) for SB-CFM.
     meta
         Plain values kept with the model: method, timepoints, scaler, training options.
+    growth
+        Also hold a growth network ``g(t, x)``, the log-mass change per unit of model time
+        (growth-aware fits, :mod:`scflow.growth_train`).
     """
 
     def __init__(self, dim: int, hidden: Sequence[int] = (64, 64, 64),
                  activation: str = "selu", *, score: bool = False, sigma: float = 0.0,
-                 meta: Mapping[str, Any] | None = None) -> None:
+                 meta: Mapping[str, Any] | None = None, growth: bool = False) -> None:
         super().__init__()
         integer(dim, "dim", lower=1)
         self.dim, self.hidden, self.activation = int(dim), _check_hidden(hidden), activation
         self.sigma = float(sigma)
         self.velocity_net = MLP(self.dim, self.hidden, activation)
         self.score_net = MLP(self.dim, self.hidden, activation) if score else None
+        # growth-aware fits: a scalar head beside the velocity (absent otherwise, so older
+        # models and their state dicts are unchanged)
+        self.growth_net = MLP(self.dim, self.hidden, activation, out_dim=1) if growth else None
         self.meta: dict[str, Any] = dict(meta or {})
 
     @property
@@ -111,6 +117,18 @@ class FlowModel(nn.Module):
         self._check_x(x)
         return self.score_net(torch.as_tensor(t, device=x.device), x)
 
+    @property
+    def has_growth(self) -> bool:
+        return self.growth_net is not None
+
+    def growth(self, t: Tensor | float, x: Tensor) -> Tensor:
+        """The growth rate ``g(t, x)``, ``d log(mass) / dt`` per cell, shape ``(n,)``
+        (growth-aware models only)."""
+        if self.growth_net is None:
+            raise ValueError("this model has no growth network; fit it with method='uotcfm'")
+        self._check_x(x)
+        return self.growth_net(torch.as_tensor(t, device=x.device), x)[:, 0]
+
     def sde_drift(self, t: Tensor | float, x: Tensor) -> Tensor:
         """Drift of the SDE with the same marginals: ``v + sigma**2 / 2 * score``."""
         return self.velocity(t, x) + 0.5 * self.sigma**2 * self.score(t, x)
@@ -125,7 +143,7 @@ class FlowModel(nn.Module):
             "version": FORMAT_VERSION,
             "config": {"dim": self.dim, "hidden": list(self.hidden),
                        "activation": self.activation, "score": self.has_score,
-                       "sigma": self.sigma},
+                       "sigma": self.sigma, "growth": self.has_growth},
             "meta": plain(self.meta),
             "weights": {k: v.detach().cpu().numpy().copy()
                         for k, v in self.state_dict().items()},
@@ -148,7 +166,8 @@ class FlowModel(nn.Module):
             model = cls(int(np.asarray(cfg["dim"])),
                         [int(h) for h in np.asarray(cfg["hidden"])],
                         str(cfg["activation"]), score=bool(np.asarray(cfg["score"])),
-                        sigma=float(np.asarray(cfg["sigma"])), meta=dict(d.get("meta", {})))
+                        sigma=float(np.asarray(cfg["sigma"])), meta=dict(d.get("meta", {})),
+                        growth=bool(np.asarray(cfg.get("growth", False))))
         own = model.state_dict()
         weights = d["weights"]
         if set(weights) != set(own):

@@ -194,7 +194,9 @@ def fit_flow(tc: TimeCourse, method: str = "otcfm", *, holdout: int | None = Non
     method
         ``"icfm"``, ``"otcfm"``, ``"sbcfm"`` or ``"mmfm"`` (multi-marginal: trajectories
         drawn through every kept timepoint by chaining the exact OT plans, the path a
-        :class:`~scflow.paths.SplinePath` through them).
+        :class:`~scflow.paths.SplinePath` through them); a method registered with its own
+        trainer (``"uotcfm"``, :func:`scflow.growth_train.fit_uotcfm`, masses from the
+        numbers of cells) is handed to it.
     holdout
         Index of a timepoint to leave out (interior only); its neighbours are bridged.
     n_steps, batch_size, lr
@@ -265,6 +267,11 @@ def fit_flow(tc: TimeCourse, method: str = "otcfm", *, holdout: int | None = Non
     cfg = TrainConfig.merge(config, {k: v for k, v in locals().items()
                                      if k in TrainConfig.names()})
     cfg = cfg.resolved(method)
+    if _methods.get(method).fit is not None:  # a method with its own trainer (uotcfm)
+        return _methods.get(method).fit_model(
+            tc, holdout=holdout, device=device, random_state=random_state, progress=progress,
+            config=cfg, plan_cache=plan_cache, checkpoint=checkpoint,
+            checkpoint_every=checkpoint_every, distributed=distributed)
     n_steps, batch_size, lr, sigma = cfg.n_steps, cfg.batch_size, cfg.lr, cfg.sigma
     ema, lr_schedule = cfg.ema, cfg.lr_schedule
     chain = _methods.get(method).shape == "chain"

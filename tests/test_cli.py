@@ -263,3 +263,16 @@ def test_benchmark_checks_its_arguments_first(tmp_path, capsys, monkeypatch, arg
                  *[x for kv in base.items() for x in kv]]) == 2
     lines = _error_lines(capsys)
     assert len(lines) == 1 and re.search(match, lines[0])
+
+
+def test_fit_uotcfm_takes_its_growth_options_and_mass(small_h5ad, tmp_path):
+    import anndata as ad
+
+    out = tmp_path / "g.h5ad"
+    assert main(["fit", str(small_h5ad), "--out", str(out), "--method", "uotcfm", "--reg-m",
+                 "2", "--growth-weight", "0.5", "--mass", "1,2,4", *FIT]) == 0
+    params = ad.read_h5ad(out).uns["scflow"]["params"]
+    assert params["method"] == "uotcfm" and params["growth_from"] == "mass"
+    assert (params["reg_m"], params["growth_weight"], params["reg"]) == (2.0, 0.5, 0.1)
+    assert list(params["masses"]) == [0.25, 0.5, 1.0]
+    assert main(["fit", str(small_h5ad), "--out", str(out), "--mass", "none", *FIT]) == 2

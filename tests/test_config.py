@@ -31,6 +31,10 @@ def test_command_line_options_map_onto_the_fields():
     cfg = TrainConfig.from_args(args)
     assert cfg.hidden == (8, 4) and cfg.ema is None and cfg.n_steps == 7
     assert (cfg.spline, cfg.window) == ("pchip", 2)
+    args = _parser().parse_args(["fit", "a.h5ad", "--out", "b.h5ad", "--method", "uotcfm",
+                                 "--reg", "0.2", "--reg-m", "5", "--growth-weight", "0.5"])
+    cfg = TrainConfig.from_args(args)
+    assert (args.method, cfg.reg, cfg.reg_m, cfg.growth_weight) == ("uotcfm", 0.2, 5.0, 0.5)
 
 
 def test_unknown_or_doubled_options_are_refused():
@@ -52,6 +56,11 @@ def test_resolved_checks_and_fills_sigma_per_method():
         TrainConfig(coupling="minibatch").resolved("mmfm")
     with pytest.raises(ValueError, match="method must be one of"):
         TrainConfig().resolved("static_ot")
+    assert TrainConfig().resolved("uotcfm").sigma == 0.1
+    with pytest.raises(ValueError, match="reg_m must be a finite number > 0"):
+        TrainConfig(reg_m=0.0).resolved("uotcfm")
+    with pytest.raises(ValueError, match="growth_weight must be a finite number >= 0"):
+        TrainConfig(growth_weight=-1.0).resolved("otcfm")
 
 
 def test_config_and_keywords_train_the_same_model(uneven_course):

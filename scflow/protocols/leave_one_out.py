@@ -23,7 +23,6 @@ from ..methods import check as methods_check
 from ..methods import get, names
 from ..metrics import sampling_floor
 from ..timecourse import TimeCourse
-from ..train import fit_flow
 from ..training_data import PlanCache
 from .scoring import interior_holdouts, scores
 from .static import check_mass, static_predict
@@ -49,8 +48,9 @@ def leave_one_out_tc(tc: TimeCourse, methods: Sequence[str] = ALL_METHODS,
     tc
         The time course (model times set by its ``time_scale``).
     methods
-        Any of ``icfm``, ``otcfm``, ``sbcfm``, ``mmfm``, ``static_ot``, ``static_spline``,
-        ``static_partial``, ``static_mean_spline``.
+        Any registered method (:func:`scflow.methods.names`): ``icfm``, ``otcfm``,
+        ``sbcfm``, ``mmfm``, ``uotcfm``, ``static_ot``, ``static_spline``,
+        ``static_partial``, ``static_mean_spline``, ``static_mix``.
     seeds
         One fit per seed and held-out timepoint.
     holdouts
@@ -58,8 +58,9 @@ def leave_one_out_tc(tc: TimeCourse, methods: Sequence[str] = ALL_METHODS,
     n_euler
         Euler steps from ``k - 1`` to ``k``.
     mass
-        ``static_partial``: the relative size of the population at every timepoint (default
-        its number of cells).
+        Methods that take it (``static_partial``, ``static_mix``, ``uotcfm``): the relative
+        size of the population at every timepoint (default its number of cells). Weighted
+        methods (``uotcfm``) are scored as weighted clouds.
     config, **train_kwargs
         The training options (:class:`~scflow.config.TrainConfig`, or its fields by name:
         ``n_steps``, ``batch_size``, ``lr``, ``sigma``, ``hidden``, ``coupling``...);
@@ -98,9 +99,14 @@ def leave_one_out_tc(tc: TimeCourse, methods: Sequence[str] = ALL_METHODS,
                 continue
             for seed in seeds:
                 start = time.perf_counter()
-                model = fit_flow(tc, method, holdout=k, device=device, random_state=seed,
-                                 progress=progress, config=cfg, plan_cache=cache)
-                pred = integrate(model, x_prev.to(model.device), t_prev, t_k, n_steps=n_euler)
+                model = entry.fit_model(tc, holdout=k, device=device, random_state=seed,
+                                        progress=progress, config=cfg, plan_cache=cache,
+                                        mass=mass)
+                pred = integrate(model, x_prev.to(model.device), t_prev, t_k, n_steps=n_euler,
+                                 log_weights=entry.weighted)
+                # weighted methods: each pushed cell weighs its expected descendants
+                pred, w = ((pred[0], torch.exp(pred[1].double())) if entry.weighted
+                           else (pred, None))
                 rows.append({"method": method, **base, "seed": int(seed),
-                             **scores(pred, x_real), "seconds": time.perf_counter() - start})
+                             **scores(pred, x_real, w), "seconds": time.perf_counter() - start})
     return pd.DataFrame(rows, columns=LOO_COLUMNS)

@@ -23,6 +23,7 @@ import time
 from collections.abc import Sequence
 
 import pandas as pd
+import torch
 from torch import Tensor
 
 from ..config import TrainConfig
@@ -32,7 +33,6 @@ from ..methods import get
 from ..metrics import sampling_floor
 from ..model import FlowModel
 from ..timecourse import TimeCourse
-from ..train import fit_flow
 from ..training_data import PlanCache
 from .scoring import scores as _score
 from .static import check_mass, static_predict
@@ -50,17 +50,25 @@ def truncate(tc: TimeCourse, n: int) -> TimeCourse:
 
 
 def roll_out(model: FlowModel, x0: Tensor, times: Sequence[float], *,
-             n_euler: int = 100) -> list[Tensor]:
+             n_euler: int = 100, weighted: bool = False) -> list:
     """Push ``x0`` from ``times[0]`` through every later time, never restarting.
 
     Euler with ``n_euler`` steps per unit of model time (at least one per interval).
-    Returns the cells at ``times[1:]``.
+    Returns the cells at ``times[1:]``; with ``weighted`` (a model with a growth field, a
+    method registered ``weighted``) ``(cells, weights)`` there, each cell's log-weight
+    carried along from 0 at ``times[0]``, the weights ``exp(log w) / n`` (float64).
     """
     out, x = [], x0.to(model.device)
+    log_w = torch.zeros(len(x), device=x.device) if weighted else None
     for a, b in zip(times[:-1], times[1:], strict=True):
-        x = integrate(model, x, float(a), float(b),
-                      n_steps=max(1, round(n_euler * (float(b) - float(a)))))
-        out.append(x)
+        n_steps = max(1, round(n_euler * (float(b) - float(a))))
+        if not weighted:
+            x = integrate(model, x, float(a), float(b), n_steps=n_steps)
+            out.append(x)
+            continue
+        x, step = integrate(model, x, float(a), float(b), n_steps=n_steps, log_weights=True)
+        log_w = log_w + step
+        out.append((x, 1.0 / len(x) * torch.exp(log_w.double())))
     return out
 
 
@@ -87,8 +95,10 @@ def rollout_tc(tc: TimeCourse, methods: Sequence[str] = ("otcfm", "mmfm"),
     n_euler
         Euler steps per unit of model time.
     mass
-        ``static_partial``: the relative population size at every timepoint (default the
-        numbers of cells).
+        Methods that take it (``static_partial``, ``uotcfm``...; see
+        :attr:`scflow.methods.Method.takes_mass`): the relative population size at every
+        timepoint (default the numbers of cells). Weighted methods (``uotcfm``) are scored
+        as weighted clouds.
     config, **train_kwargs
         The training options (:class:`~scflow.config.TrainConfig` or its fields by name).
     plan_cache
@@ -136,11 +146,14 @@ def rollout_tc(tc: TimeCourse, methods: Sequence[str] = ("otcfm", "mmfm"),
         for seed in seeds:
             if holdouts is None:
                 start = time.perf_counter()
-                model = fit_flow(tc, method, device=device, random_state=seed,
-                                 progress=progress, config=cfg, plan_cache=cache)
-                preds = roll_out(model, tc.xs[0], tc.times, n_euler=n_euler)
+                model = entry.fit_model(tc, device=device, random_state=seed,
+                                        progress=progress, config=cfg, plan_cache=cache,
+                                        mass=mass)
+                preds = roll_out(model, tc.xs[0], tc.times, n_euler=n_euler,
+                                 weighted=entry.weighted)
                 for k, pred in enumerate(preds, start=1):
-                    row(method, None, k, seed, _score(pred, tc.xs[k], with_mmd=False),
+                    pred, w = pred if entry.weighted else (pred, None)
+                    row(method, None, k, seed, _score(pred, tc.xs[k], w, with_mmd=False),
                         time.perf_counter() - start)
                 continue
             for k in holdouts:
@@ -166,11 +179,13 @@ def rollout_tc(tc: TimeCourse, methods: Sequence[str] = ("otcfm", "mmfm"),
                                              random_state=seed, mass=mass, spline=cfg.spline,
                                              window=cfg.window, plan_cache=cache)
                 else:
-                    model = fit_flow(sub, method, holdout=hold, device=device,
-                                     random_state=seed, progress=progress, config=cfg,
-                                     plan_cache=cache)
-                    pred, w = roll_out(model, tc.xs[0], tc.times[: k + 1],
-                                       n_euler=n_euler)[-1], None
+                    model = entry.fit_model(sub, holdout=hold, device=device,
+                                            random_state=seed, progress=progress, config=cfg,
+                                            plan_cache=cache, mass=None if mass is None
+                                            else list(mass)[: sub.n_timepoints])
+                    pred = roll_out(model, tc.xs[0], tc.times[: k + 1], n_euler=n_euler,
+                                    weighted=entry.weighted)[-1]
+                    pred, w = pred if entry.weighted else (pred, None)
                 row(method, k, k, seed, _score(pred, tc.xs[k], w, with_mmd=False),
                     time.perf_counter() - start)
     return pd.DataFrame(rows, columns=ROLLOUT_COLUMNS)

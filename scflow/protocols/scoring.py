@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pandas as pd
-import torch
 from torch import Tensor
 
 from ..metrics import mmd, wasserstein
@@ -23,13 +22,7 @@ def scores(pred: Tensor, real: Tensor, weights: Tensor | None = None, *,
                                                                       a=weights)}
     if not with_mmd:
         return out
-    if weights is None:
-        out["mmd"] = mmd(pred, real)
-    else:  # MMD of the weighted cloud: resample it to the size of the real one
-        g = torch.Generator(device=weights.device).manual_seed(0)
-        idx = torch.multinomial(weights / weights.sum(), len(real), replacement=True,
-                                generator=g)
-        out["mmd"] = mmd(pred[idx], real)
+    out["mmd"] = mmd(pred, real, a=weights)  # the weighted cloud's MMD
     return out
 
 

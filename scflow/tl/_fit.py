@@ -15,7 +15,7 @@ from ..config import COUPLING_MODES, TrainConfig
 from ..methods import get, names
 from ..model import _check_hidden
 from ..timecourse import TimeCourse
-from ..train import fit_flow, resolve_device
+from ..train import resolve_device
 from ._anndata import check_adata, get_times, time_course
 from ._guards import warn_gene_space
 from ._store import check_key, h5ad_safe, log_added
@@ -34,7 +34,9 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
         coupling: str = _D.coupling, whiten: bool = True, lr_schedule: str = _D.lr_schedule,
         ema: float | None = _D.ema, checkpoint: str | None = None,
         checkpoint_every: int = 500, spline: str = _D.spline,
-        window: int | None = _D.window, config: TrainConfig | None = None,
+        window: int | None = _D.window, reg: float | None = _D.reg,
+        reg_m: float | None = _D.reg_m, growth_weight: float | None = _D.growth_weight,
+        mass="counts", config: TrainConfig | None = None,
         progress: bool | None = None) -> AnnData | None:
     """Learn one time-dependent velocity field that carries each timepoint onto the next.
 
@@ -102,9 +104,17 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
     spline, window
         ``method="mmfm"`` only: ``"natural"`` cubic or ``"pchip"`` spline, and the number
         of knots on each side of a segment that it is fitted through (``None``: all).
+    reg, reg_m, growth_weight
+        ``method="uotcfm"`` only: the unbalanced plan's entropic blur and early-marginal
+        penalty, and the weight of the growth loss (``None``: the defaults of
+        :mod:`scflow.growth_train`).
+    mass
+        Methods that take population sizes (``method="uotcfm"``): ``"counts"`` (default:
+        the numbers of cells), ``None`` (equal sizes: growth learned from the shapes
+        alone), or one number > 0 per timepoint in time order (measured sizes).
     config
         All training options as one :class:`scflow.TrainConfig` (then leave the keywords
-        ``n_steps`` ... ``window`` at their defaults).
+        ``n_steps`` ... ``growth_weight`` at their defaults).
     progress
         Show training progress: a bar in a terminal or notebook, a line every 10% of the
         steps in a log; ``None`` (default) shows it at ``scflow.settings.verbosity >= 1``.
@@ -127,7 +137,9 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
         ``hidden``, ``coupling`` (the coupling used, ``"global"`` or ``"minibatch"``),
         ``coupling_requested`` (as passed, e.g. ``"auto"``), ``random_state``, ``device``,
         ``scflow_version`` (and
-        ``spline``, ``window`` for ``mmfm``, ``window`` ``-1`` for all knots).
+        ``spline``, ``window`` for ``mmfm``, ``window`` ``-1`` for all knots; the keys the
+        method registers as ``params``: ``masses``, ``growth_from``, ``reg``, ``reg_m``,
+        ``growth_weight`` for ``uotcfm``).
     ``timepoints``
         ``labels`` (strings), ``values`` (numeric), ``times`` (model times), ``n_cells``,
         ``numeric`` (whether ``obs[time_key]`` is numeric).
@@ -153,6 +165,11 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
         raise ValueError(f"coupling must be one of {COUPLING_MODES}, got {cfg.coupling!r}")
     if not isinstance(whiten, (bool, np.bool_)):
         raise ValueError(f"whiten must be True or False, got {whiten!r}")
+    entry = get(method)
+    if not entry.takes_mass and not (isinstance(mass, str) and mass == "counts"):
+        raise ValueError(f"mass is read by methods that take population sizes "
+                         f"({[m for m in names('neural') if get(m).takes_mass]}) only, got "
+                         f"method={method!r}")
     cfg = replace(cfg, hidden=_check_hidden(cfg.hidden))
     random_state = seed(random_state)
     dev = resolve_device(device)
@@ -163,8 +180,9 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
     k = None if holdout is None else timeline.require_interior(holdout, "holdout")
     logger.info(f"fitting {method} on {use_rep!r} ({tc.dim} dims, {tc.n_timepoints} "
                 f"timepoints, {cfg.n_steps} steps)")
-    model = fit_flow(tc, method, holdout=k, config=cfg, device=dev, random_state=random_state,
-                     checkpoint=checkpoint, checkpoint_every=checkpoint_every, progress=progress)
+    model = entry.fit_model(tc, holdout=k, config=cfg, device=dev, random_state=random_state,
+                            checkpoint=checkpoint, checkpoint_every=checkpoint_every,
+                            progress=progress, mass="none" if mass is None else mass)
     if copy:
         adata = adata.copy()
     _write_fit(adata, model, tc, timeline, key_added, holdout_index=k, time_key=time_key,
@@ -180,6 +198,7 @@ def _write_fit(adata: AnnData, model, tc: TimeCourse, timeline: Timeline, key_ad
     meta = model.meta
     model_dict = model.to_dict()
     loss = np.asarray(model_dict["meta"].pop("loss"), dtype=np.float64)
+    model_dict["meta"].pop("growth_loss", None)  # the loss above holds it
     for name in ("times", "scaler_mean", "scaler_scale"):  # stored once, below
         model_dict["meta"].pop(name, None)
     try:
@@ -200,6 +219,7 @@ def _write_fit(adata: AnnData, model, tc: TimeCourse, timeline: Timeline, key_ad
     }
     if get(meta["method"]).shape == "chain":  # the spline's options
         params.update(spline=meta["spline"], window=meta["window"])
+    params.update({name: meta[name] for name in get(meta["method"]).params})
     adata.uns[key_added] = h5ad_safe({
         "params": params,
         "timepoints": {"labels": timeline.labels, "values": timeline.values,

@@ -14,6 +14,7 @@ from .._settings import logger
 from ..integrate import SOLVERS
 from ._anndata import check_adata, get_times
 from ._genes import pca_mean, resolve_clip, to_genes
+from ._growth import is_growth_fit, push_weighted
 from ._guards import carried_genes
 from ._store import FitRecord, check_key, h5ad_safe, load_model, log_added, read_fit
 from ._velocity import device, gene_loadings, push, rep_of
@@ -131,6 +132,10 @@ def trajectories(adata: AnnData, *, key: str = "scflow", start_time=None, end_ti
         obs_names of the starting cells.
     ``solver``, ``stochastic``, ``n_steps``, ``random_state``
         How they were computed.
+    ``log_weights``
+        Growth-aware fits (``method="uotcfm"``) only: ``(n_save + 1, n_cells)``, the log
+        of each path's mass along it (0 at the start; ``exp`` is the expected number of
+        descendants).
     """
     check_adata(adata, writing=not copy)
     rec = read_fit(adata, key)
@@ -155,15 +160,22 @@ def trajectories(adata: AnnData, *, key: str = "scflow", start_time=None, end_ti
         raise ValueError("cells: no cells selected to integrate")
     x = rep_of(adata, rec)[mask]
     model = load_model(adata, key, device=device())
-    path = push(model, rec, x, t0, t1, n_steps=n_steps, solver=solver,
-                stochastic=bool(stochastic), random_state=random_state, n_save=n_save)
+    extra = {}
+    if is_growth_fit(rec):  # growth hook: the log-mass of every path, log w = 0 at the start
+        path, log_w = push_weighted(model, rec, x, t0, t1, n_steps=n_steps, solver=solver,
+                                    n_save=n_save)
+        extra["log_weights"] = log_w.astype(np.float32)
+    else:
+        path = push(model, rec, x, t0, t1, n_steps=n_steps, solver=solver,
+                    stochastic=bool(stochastic), random_state=random_state, n_save=n_save)
     grid = np.linspace(t0, t1, n_save + 1)
     if copy:
         adata = adata.copy()
     adata.uns[key][key_added] = h5ad_safe({
         "paths": path.astype(np.float32), "times": tl.to_obs(grid), "model_times": grid,
         "cells": np.asarray(adata.obs_names[mask], dtype=object), "solver": solver,
-        "stochastic": bool(stochastic), "n_steps": n_steps, "random_state": random_state})
+        "stochastic": bool(stochastic), "n_steps": n_steps, "random_state": random_state,
+        **extra})
     log_added((f"{key}/{key_added}", f"{int(mask.sum())} paths of {n_save + 1} states",
                "adata.uns"))
     return adata if copy else None
@@ -213,10 +225,13 @@ def predict(adata: AnnData, time, *, key: str = "scflow", from_time=None, n_step
     A new AnnData, one row per pushed cell, with the prediction in ``.X`` (in gene space
     with ``genes=True``, else the representation) and
     ``.obsm[use_rep]`` (first ``n_dims`` dims, representation units),
-    ``obs["source_cell"]`` (obs_name of the source cell), ``obs[time_key]`` (= ``time``)
-    and ``uns["scflow_predict"]`` (the parameters, model times, ``extrapolated``,
+    ``obs["source_cell"]`` (obs_name of the source cell), ``obs[time_key]`` (= ``time``),
+    ``uns["scflow_predict"]`` (the parameters, model times, ``extrapolated``,
     ``genes``, ``clip``, ``observed``: whether the cells are the real ones of a trained
-    timepoint).
+    timepoint) and, for a growth-aware fit (``method="uotcfm"``), ``obs["weight"]``: each
+    predicted cell's mass, its source cell's expected number of descendants at ``time``
+    (score the prediction as a weighted cloud, e.g.
+    ``scflow.metrics.wasserstein(..., a=obs["weight"])``).
     """
     check_adata(adata, writing=False)
     rec = read_fit(adata, key)
@@ -248,15 +263,22 @@ def predict(adata: AnnData, time, *, key: str = "scflow", from_time=None, n_step
     if tl.is_extrapolation(t1):
         logger.warning(f"time={time!r} is outside the observed timepoints "
                        f"({tl.describe()[0]!r} to {tl.describe()[-1]!r}): extrapolating")
+    log_w = np.zeros(len(x)) if is_growth_fit(rec) else None  # growth hook
     if t1 == t0:
         pred = x.copy()
+    elif log_w is not None:
+        model = load_model(adata, key, device=device())
+        pred, log_w = push_weighted(model, rec, x, t0, t1, n_steps=n_steps, solver=solver)
     else:
         model = load_model(adata, key, device=device())
         pred = push(model, rec, x, t0, t1, n_steps=n_steps, solver=solver,
                     stochastic=bool(stochastic), random_state=random_state)
-    return _prediction(adata, rec, pred, mask, time, t1, k0, t0, pcs, n_steps=n_steps,
-                       solver=solver, stochastic=bool(stochastic), random_state=random_state,
-                       genes=bool(genes), clip=clip, observed=bool(t1 == t0))
+    out = _prediction(adata, rec, pred, mask, time, t1, k0, t0, pcs, n_steps=n_steps,
+                      solver=solver, stochastic=bool(stochastic), random_state=random_state,
+                      genes=bool(genes), clip=clip, observed=bool(t1 == t0))
+    if log_w is not None:  # each predicted cell's expected number of descendants
+        out.obs["weight"] = np.exp(log_w)
+    return out
 
 
 def _prediction(adata: AnnData, rec: FitRecord, pred: np.ndarray, mask: np.ndarray, time,

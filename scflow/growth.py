@@ -1,0 +1,211 @@
+"""Growth between snapshots: population masses, a growth-aware coupling, the count-mix null.
+
+A time course of snapshots says where cells are, and (through how many cells were seen, or
+measured population sizes) how large each population is. When the population grows, a
+balanced coupling must move every early cell onto states that are mostly new cells. The
+coupling here gives each pair a mass instead:
+
+:class:`GrowthOT` solves a *semi-relaxed* unbalanced entropic OT problem (Chizat et al.
+2018; the growth-from-rows reading of Waddington-OT, Schiebinger et al. 2019)::
+
+    min_P  <C, P> + reg KL(P | a x b) + reg_m KL(P 1 | a)   s.t.  P^T 1 = b
+
+with ``a`` the mass of each early cell and ``b`` of each late cell (a population's mass
+shared equally among its cells). The late population is matched exactly; each early cell
+may send more or less than its own mass, so ``r_i = (P 1)_i / a_i`` is the number of
+descendants a cell of mass one leaves over the interval, and ``log r_i / span`` its growth
+rate (constant along the pair: mass ``a_i r_i^s`` at fraction ``s``). ``reg_m`` sets how
+unevenly growth may fall: large values give every cell the same rate (the total mass change,
+``log(m1 / m0) / span``: balanced transport of shapes), small ones let cells near many late
+cells grow and cells far from any die.
+
+:func:`static_mix_interpolant` is the null for every count-based method: no transport at
+all, the early and late cells mixed in proportion to their masses at the held-out fraction,
+the same way :func:`scflow.protocols.static.static_partial_interpolant` weighs its unmatched mass.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from ._checks import is_number, number
+from .couplings import ConvergenceWarning, _check_plan, _check_points, squared_distances
+
+__all__ = ["GrowthOT", "population_masses", "static_mix_interpolant", "predict_static_mix",
+           "MASS_MODES"]
+
+#: how masses enter: ``"counts"`` (numbers of cells), ``"none"`` (equal masses: growth from
+#: the shapes alone), or explicit numbers passed as ``mass=``
+MASS_MODES = ("counts", "none")
+
+
+def population_masses(n_cells: Sequence[int], mass: Sequence[float] | str | None = "counts"
+                      ) -> list[float]:
+    """The relative size of the population at every timepoint.
+
+    Parameters
+    ----------
+    n_cells
+        Number of cells observed at every timepoint.
+    mass
+        ``"counts"`` (default): the numbers of cells (populations sampled in proportion to
+        their size, the convention of TIGON and DeepRUOT); ``"none"`` or ``None``: equal
+        masses (growth is then learned from the shapes alone); or one finite number > 0 per
+        timepoint (measured population sizes).
+
+    Returns
+    -------
+    One mass per timepoint, scaled so that the largest is one.
+    """
+    if isinstance(mass, str):
+        if mass not in MASS_MODES:
+            raise ValueError(f"mass must be one of {MASS_MODES}, None or one number > 0 per "
+                             f"timepoint, got {mass!r}")
+        values = [float(n) for n in n_cells] if mass == "counts" else [1.0] * len(n_cells)
+    elif mass is None:
+        values = [1.0] * len(n_cells)
+    else:
+        values = list(mass)
+        if len(values) != len(n_cells) or not all(is_number(v, lower=0, strict=True)
+                                                 for v in values):
+            raise ValueError(f"mass must hold one finite number > 0 per timepoint "
+                             f"({len(n_cells)}), got {mass!r}")
+        values = [float(v) for v in values]
+    top = max(values)
+    return [v / top for v in values]
+
+
+@dataclass(frozen=True)
+class GrowthOT:
+    """Semi-relaxed unbalanced entropic OT: late cells matched, early cells' mass free.
+
+    Parameters
+    ----------
+    reg
+        Entropic regularisation, in units of the cost (squared Euclidean distance).
+    reg_m
+        Weight of the KL penalty on the early marginal: how strongly every early cell is
+        held to the population's mean growth (large: uniform growth; small: cells near many
+        late cells grow, cells far from them die).
+    num_iter_max, tol
+        Iteration cap and stopping threshold of POT's stabilised scaling iterations; a
+        plan that is not within ``tol`` of the late marginal raises a warning.
+    """
+
+    reg: float = 0.05
+    reg_m: float = 1.0
+    num_iter_max: int = 10_000
+    tol: float = 1e-5
+
+    def __post_init__(self) -> None:
+        number(self.reg, "reg", lower=0, strict=True)
+        number(self.reg_m, "reg_m", lower=0, strict=True)
+
+    def plan(self, x0: Tensor, x1: Tensor, mass: tuple[float, float] = (1.0, 1.0)
+             ) -> tuple[Tensor, Tensor]:
+        """The unnormalised plan (float64) and each early cell's log-growth ``log r_i``.
+
+        ``mass``: the total masses of the two populations (shared equally among their
+        cells). The plan's columns sum to the late cells' masses; ``log r_i`` is the log of
+        row ``i``'s sum over the early cell's mass.
+        """
+        _check_points(x0, x1)
+        m0, m1 = (number(m, "mass", lower=0, strict=True) for m in mass)
+        cost = squared_distances(x0.double(), x1.double())
+        a = torch.full((len(x0),), m0 / len(x0), dtype=torch.float64, device=x0.device)
+        b = torch.full((len(x1),), m1 / len(x1), dtype=torch.float64, device=x1.device)
+        plan, err = semi_relaxed_sinkhorn(a, b, cost, self.reg, self.reg_m,
+                                          num_iter_max=int(self.num_iter_max), tol=self.tol)
+        plan = _check_plan(plan, "GrowthOT")
+        if err > self.tol:
+            warnings.warn(f"GrowthOT: the potentials still moved by {err:.2e} (in units of "
+                          f"reg) after {self.num_iter_max} iterations; raise num_iter_max or "
+                          "reg", ConvergenceWarning, stacklevel=2)
+        rows = plan.sum(1)
+        if bool((rows <= 0).any()):
+            raise ValueError("GrowthOT: some early cells send no mass at all (the kernel "
+                             "underflowed); raise reg")
+        return plan, torch.log(rows / a)
+
+
+def semi_relaxed_sinkhorn(a: Tensor, b: Tensor, cost: Tensor, reg: float, reg_m: float, *,
+                          num_iter_max: int = 10_000, tol: float = 1e-5
+                          ) -> tuple[Tensor, float]:
+    """Log-domain scaling iterations of the semi-relaxed problem of :class:`GrowthOT`.
+
+    The plan is ``P_ij = a_i b_j exp((f_i + g_j - C_ij) / reg)``; ``g`` makes the columns
+    sum to ``b`` exactly, ``f`` is the KL-relaxed update of Chizat et al. (2018),
+    ``f = -reg_m / (reg_m + reg) * reg * log sum_j b_j exp((g_j - C_ij) / reg)``. (POT's
+    ``sinkhorn_unbalanced`` with ``reg_m=(reg_m, inf)`` overflows when the populations
+    are far apart at small ``reg``; these iterations stay in the log domain.)
+
+    The blur is annealed from the cost's scale down to ``reg`` (epsilon scaling, each
+    stage warm-started), which makes small ``reg`` affordable.
+
+    Returns the plan and the last change of the potentials in units of ``reg``.
+    """
+    la, lb = torch.log(a)[:, None], torch.log(b)[None, :]
+    f = torch.zeros_like(a)
+    g = torch.zeros_like(b)
+    # epsilon scaling: solve at a blur halved from the cost's scale down to reg, each stage
+    # warm-started from the last (the potentials are in units of the cost)
+    stages = [reg]
+    while stages[-1] < float(cost.max()) / 4 and len(stages) < 12:
+        stages.append(stages[-1] * 2)
+    err, n_iter = math.inf, 0
+    for eps in reversed(stages):
+        ratio = reg_m / (reg_m + eps)
+        k = -cost / eps
+        for _ in range(int(num_iter_max)):
+            g = -eps * torch.logsumexp(k + f[:, None] / eps + la, dim=0)
+            f_new = -ratio * eps * torch.logsumexp(k + g[None, :] / eps + lb, dim=1)
+            err = float((f_new - f).abs().max()) / eps
+            f = f_new
+            n_iter += 1
+            if err < tol:
+                break
+    k = -cost / reg
+    g = -reg * torch.logsumexp(k + f[:, None] / reg + la, dim=0)  # columns exact
+    return torch.exp(k + (f[:, None] + g[None, :]) / reg + la + lb), err
+
+
+def static_mix_interpolant(x0: Tensor, x1: Tensor, s: float = 0.5,
+                           mass: tuple[float, float] | None = None) -> tuple[Tensor, Tensor]:
+    """The count-mix null: no transport, the two populations mixed by their masses.
+
+    At fraction ``s`` the early cells weigh ``(1 - s) mass0`` together and the late ones
+    ``s mass1`` (default masses: the numbers of cells), the linear change of mass that
+    :func:`scflow.protocols.static.static_partial_interpolant` gives its unmatched cells. Any
+    method that uses cell counts as growth should score below this.
+
+    Returns the points (``x0`` then ``x1``) and their weights.
+    """
+    if not 0.0 <= float(s) <= 1.0:
+        raise ValueError(f"s must be in [0, 1], got {s!r}")
+    _check_points(x0, x1)
+    m0, m1 = (float(len(x0)), float(len(x1))) if mass is None else (
+        number(mass[0], "mass", lower=0, strict=True),
+        number(mass[1], "mass", lower=0, strict=True))
+    w = torch.cat([torch.full((len(x0),), (1 - s) * m0 / len(x0), dtype=torch.float64),
+                   torch.full((len(x1),), s * m1 / len(x1), dtype=torch.float64)])
+    return torch.cat([x0, x1]), (w / w.sum()).to(x0.dtype).to(x0.device)
+
+
+def predict_static_mix(tc, t: float, *, holdout: int, mass: Sequence[float] | None = None,
+                       **_) -> tuple[Tensor, Tensor]:
+    """Registry entry ``static_mix`` (:mod:`scflow.methods`): :func:`static_mix_interpolant`
+    of the neighbours of the held-out timepoint, at its time.
+
+    ``mass``: the population size at every timepoint (default the numbers of cells).
+    """
+    from .protocols.static import fraction
+
+    k = holdout
+    pair = None if mass is None else (float(mass[k - 1]), float(mass[k + 1]))
+    return static_mix_interpolant(tc.xs[k - 1], tc.xs[k + 1], fraction(tc, k), pair)

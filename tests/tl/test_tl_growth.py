@@ -1,0 +1,117 @@
+"""tl.fit(method="uotcfm"), tl.growth, weighted predictions and paths, pl.growth."""
+
+from __future__ import annotations
+
+import math
+
+import anndata as ad
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+import scflow
+
+matplotlib.use("Agg")
+
+
+def _growing(seed: int = 0) -> ad.AnnData:
+    """The same 2-D Gaussian at days 0, 1, 2 with 80, 160, 320 cells: it only doubles."""
+    rng = np.random.default_rng(seed)
+    sizes = (80, 160, 320)
+    x = np.concatenate([rng.normal(size=(n, 2)) for n in sizes])
+    obs = pd.DataFrame({"day": np.repeat([0.0, 1.0, 2.0], sizes)},
+                       index=[f"c{i}" for i in range(len(x))])
+    adata = ad.AnnData(np.zeros((len(x), 1), dtype=np.float32), obs=obs)
+    adata.obsm["X_emb"] = x
+    return adata
+
+
+@pytest.fixture(scope="module")
+def _grown() -> ad.AnnData:
+    adata = _growing()
+    scflow.tl.fit(adata, use_rep="X_emb", method="uotcfm", n_steps=600, device="cpu",
+                  whiten=False)
+    return adata
+
+
+@pytest.fixture
+def grown(_grown) -> ad.AnnData:
+    return _grown.copy()
+
+
+def test_fit_records_growth(grown):
+    params = grown.uns["scflow"]["params"]
+    assert params["method"] == "uotcfm"
+    assert params["growth_from"] == "counts"
+    np.testing.assert_allclose(params["masses"], [0.25, 0.5, 1.0])
+    assert scflow.load_model(grown).has_growth
+
+
+def test_growth_rates_and_descendants(grown):
+    scflow.tl.growth(grown, to_time=2.0)
+    rate = grown.obs["scflow_growth_rate"].to_numpy()
+    assert rate.mean() == pytest.approx(math.log(2), abs=0.1)
+    desc = grown.obs["scflow_growth_descendants"].to_numpy()
+    day = grown.obs["day"].to_numpy()
+    assert np.isnan(desc[day == 2.0]).all()
+    assert np.median(desc[day == 0.0]) == pytest.approx(4.0, rel=0.25)
+    assert np.median(desc[day == 1.0]) == pytest.approx(2.0, rel=0.25)
+
+
+def test_predict_carries_weights_and_trajectories_mass(grown):
+    pred = scflow.tl.predict(grown, 1.0, from_time=0.0)
+    assert pred.n_obs == 80
+    assert pred.obs["weight"].median() == pytest.approx(2.0, rel=0.2)
+    same = scflow.tl.predict(grown, 0.0)
+    assert (same.obs["weight"] == 1.0).all()
+    scflow.tl.trajectories(grown, start_time=0.0, end_time=2.0, n_steps=20, n_save=4)
+    traj = grown.uns["scflow"]["trajectories"]
+    assert traj["log_weights"].shape == (5, 80)
+    assert np.all(traj["log_weights"][0] == 0)
+    assert np.median(np.exp(traj["log_weights"][-1])) == pytest.approx(4.0, rel=0.25)
+
+
+def test_growth_without_masses_is_learned_from_shape():
+    adata = _growing()
+    scflow.tl.fit(adata, use_rep="X_emb", method="uotcfm", n_steps=300, device="cpu",
+                  whiten=False, mass=None)
+    assert adata.uns["scflow"]["params"]["growth_from"] == "shape"
+    scflow.tl.growth(adata)
+    # equal masses: no net growth of the same shape
+    assert abs(adata.obs["scflow_growth_rate"].mean()) < 0.1
+
+
+def test_growth_bad_input(grown):
+    adata = _growing()
+    with pytest.raises(ValueError, match="mass must hold one finite number"):
+        scflow.tl.fit(adata, use_rep="X_emb", method="uotcfm", mass=[1.0, 2.0], n_steps=5)
+    with pytest.raises(ValueError, match=r"mass is read by methods .*\['uotcfm'\].*'otcfm'"):
+        scflow.tl.fit(adata, use_rep="X_emb", mass=None, n_steps=5)
+    assert "scflow" not in adata.uns
+    scflow.tl.fit(adata, use_rep="X_emb", n_steps=5, device="cpu")
+    with pytest.raises(ValueError, match="tl.growth needs a growth-aware fit"):
+        scflow.tl.growth(adata)
+    with pytest.raises(KeyError):
+        scflow.tl.growth(adata, key="nothing")
+    before = set(grown.obs.columns)
+    with pytest.raises(ValueError, match="to_time"):
+        scflow.tl.growth(grown, to_time="soon")
+    assert set(grown.obs.columns) == before
+
+
+def test_growth_copy(grown):
+    out = scflow.tl.growth(grown, copy=True, key_added="g")
+    assert "g_rate" in out.obs and "g_rate" not in grown.obs
+
+
+def test_pl_growth(grown):
+    with pytest.raises(KeyError, match="run scflow.tl.growth"):
+        scflow.pl.growth(grown, show=False)
+    scflow.tl.growth(grown, to_time=2.0)
+    fig = scflow.pl.growth(grown, basis="emb", return_fig=True, show=False)
+    assert fig.axes[0].collections[1].get_array().shape == (grown.n_obs,)
+    ax = scflow.pl.growth(grown, what="descendants", show=False)
+    assert ax.collections[1].get_array().shape == (240,)
+    with pytest.raises(ValueError, match="what must be"):
+        scflow.pl.growth(grown, what="mass")
