@@ -38,8 +38,10 @@ def leave_one_out(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pc
     use_rep
         Key of ``obsm`` (or ``"X"``).
     methods
-        Among ``"icfm"``, ``"otcfm"``, ``"sbcfm"``, ``"mmfm"``, ``"static_ot"``,
-        ``"static_spline"``, ``"static_partial"``, ``"static_mean_spline"``.
+        Registered names (:mod:`scflow.methods`): ``"icfm"``, ``"otcfm"``, ``"sbcfm"``,
+        ``"mmfm"``, ``"uotcfm"`` (growth-aware, scored as a weighted cloud),
+        ``"static_ot"``, ``"static_spline"``, ``"static_partial"``, ``"static_mean_spline"``,
+        ``"static_mix"`` (the count-mix null).
     seeds
         Random states, one fit each.
     holdouts
@@ -48,9 +50,10 @@ def leave_one_out(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pc
     **train_kwargs
         The training options (:class:`scflow.TrainConfig`, as ``config=`` or its fields by
         name): ``n_steps``, ``batch_size``, ``lr``, ``sigma``, ``hidden``, ``coupling``; ``spline``
-        and ``window`` for ``mmfm``, ``static_spline`` and ``static_mean_spline``; ``mass``
-        for ``static_partial`` (the relative population size at each timepoint, in time
-        order; default the numbers of cells).
+        and ``window`` for ``mmfm``, ``static_spline`` and ``static_mean_spline``; ``reg``,
+        ``reg_m``, ``growth_weight`` for ``uotcfm``; ``mass`` for the methods that take
+        population sizes (``static_partial``, ``static_mix``, ``uotcfm``: the relative
+        population size at each timepoint, in time order; default the numbers of cells).
 
     Returns
     -------

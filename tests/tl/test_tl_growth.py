@@ -115,3 +115,25 @@ def test_pl_growth(grown):
     assert ax.collections[1].get_array().shape == (240,)
     with pytest.raises(ValueError, match="what must be"):
         scflow.pl.growth(grown, what="mass")
+
+
+def test_tl_leave_one_out_scores_what_tl_predict_weighs():
+    """tl.leave_one_out reaches uotcfm through the registry: its row is the W1 of the cells
+    that tl.fit + tl.predict push to the held-out day, weighted by obs['weight']."""
+    from scflow.metrics import wasserstein
+
+    adata = _growing(1)
+    opts = dict(use_rep="X_emb", whiten=False, n_steps=150, batch_size=64, reg_m=2.0,
+                device="cpu")
+    df = scflow.tl.leave_one_out(adata, methods=("uotcfm", "static_mix"), seeds=(0,),
+                                 **opts)
+    assert list(df["method"]) == ["uotcfm", "static_mix"]
+    scflow.tl.fit(adata, method="uotcfm", holdout=1.0, random_state=0, **opts)
+    assert adata.uns["scflow"]["params"]["reg_m"] == 2.0
+    pred = scflow.tl.predict(adata, 1.0, from_time=0.0)
+    real = adata.obsm["X_emb"][adata.obs["day"].to_numpy() == 1.0]
+    weights = pred.obs["weight"].to_numpy()
+    assert weights.std() > 0
+    w1 = wasserstein(pred.obsm["X_emb"], real, a=weights)
+    assert df.set_index("method").loc["uotcfm", "w1"] == pytest.approx(w1, rel=1e-4)
+    assert w1 != pytest.approx(wasserstein(pred.obsm["X_emb"], real), rel=1e-4)
