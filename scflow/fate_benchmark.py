@@ -15,8 +15,10 @@ monocytes over days 4 and 6); ``tl.fate`` reads each end point's fate among its
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -58,7 +60,8 @@ def pearson_ci(pred: np.ndarray, truth: np.ndarray, *, n_boot: int = 1000,
 
 def larry_fate(methods: Sequence[str] = tuple(FATE_METHODS), seeds: Sequence[int] = (0, 1, 2),
                *, n_steps: int = 3000, fate_kwargs: dict | None = None,
-               device: str = "auto", n_boot: int = 1000) -> pd.DataFrame:
+               device: str = "auto", n_boot: int = 1000,
+               cache_dir: str | Path | None = None) -> pd.DataFrame:
     """Run the benchmark; one row per method and seed, plus one per published method.
 
     Parameters
@@ -75,6 +78,10 @@ def larry_fate(methods: Sequence[str] = tuple(FATE_METHODS), seeds: Sequence[int
         Training device.
     n_boot
         Bootstrap resamples of the held-out cells.
+    cache_dir
+        Folder where each fit is kept (``.h5ad``, with its training seconds beside it in a
+        ``.json``) and read back by a later call with the same fit method, options, seed
+        and ``n_steps``: fates under other rules then reuse the fits. ``None``: no cache.
 
     Returns
     -------
@@ -100,10 +107,8 @@ def larry_fate(methods: Sequence[str] = tuple(FATE_METHODS), seeds: Sequence[int
             options = FIT_OPTIONS.get(name, {})
             cache = (fit_method, tuple(sorted(options.items())), seed)
             if cache not in fits:
-                fitted = adata.copy()
-                tl.fit(fitted, "day", use_rep="X_emb", method=fit_method, n_steps=n_steps,
-                       random_state=int(seed), device=device, **options)
-                fits[cache] = (fitted, time.perf_counter() - start)
+                fits[cache] = _fit(adata, fit_method, options, int(seed), n_steps, device,
+                                   cache_dir)
             fitted, fit_seconds = fits[cache]
             start = time.perf_counter()
             out = tl.fate(fitted, "state_info", from_time=2, to_time=6, mode=mode,
@@ -128,6 +133,33 @@ def larry_fate(methods: Sequence[str] = tuple(FATE_METHODS), seeds: Sequence[int
         rows.append(dict(method=f"published {name}", seed=-1, r=r, r_low=lo, r_high=hi,
                          n_cells=int(held.sum()), fit_method="", fate_mode="", seconds=np.nan))
     return pd.DataFrame(rows)
+
+
+def _fit(adata, method: str, options: dict, seed: int, n_steps: int, device: str,
+         cache_dir: str | Path | None) -> tuple:
+    """``tl.fit`` of the benchmark (or its cached copy): the fitted AnnData and the seconds
+    the fit took."""
+    import anndata as ad
+
+    from . import tl
+
+    if cache_dir is not None:
+        tag = "_".join([method, *(f"{k}{v}" for k, v in sorted(options.items())),
+                        f"seed{seed}", f"steps{n_steps}"])
+        path = Path(cache_dir) / f"larry_fit_{tag}.h5ad"
+        if path.is_file() and path.with_suffix(".json").is_file():
+            return ad.read_h5ad(path), json.loads(path.with_suffix(".json").read_text())[
+                "seconds"]
+    start = time.perf_counter()
+    fitted = adata.copy()
+    tl.fit(fitted, "day", use_rep="X_emb", method=method, n_steps=n_steps, random_state=seed,
+           device=device, **options)
+    seconds = time.perf_counter() - start
+    if cache_dir is not None:
+        Path(cache_dir).mkdir(parents=True, exist_ok=True)
+        fitted.write_h5ad(path)
+        path.with_suffix(".json").write_text(json.dumps({"seconds": seconds}))
+    return fitted, seconds
 
 
 def _no_motion(adata, cells: pd.Index, n_neighbors: int | None) -> np.ndarray:
