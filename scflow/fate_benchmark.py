@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["LABEL_RULE", "FATE_METHODS", "larry_fate", "pearson_ci", "summarize_fate",
-           "fate_markdown", "neutrophil_bias"]
+           "fate_markdown", "neutrophil_bias", "label_rule"]
 
 LABEL_RULE = ("late cells: the CoSpar subset's annotation (obs['state_info'], 258 annotated "
               "day-6 trajectory cells); an end point's fate is the share of each label among "
@@ -86,7 +86,8 @@ def larry_fate(methods: Sequence[str] = tuple(FATE_METHODS), seeds: Sequence[int
     Returns
     -------
     DataFrame with columns ``method``, ``seed``, ``r``, ``r_low``, ``r_high`` (95%
-    bootstrap interval), ``n_cells``, ``fit_method``, ``fate_mode``, ``seconds``.
+    bootstrap interval), ``n_cells``, ``fit_method``, ``fate_mode``, ``seconds``,
+    ``n_neighbors`` (the value ``tl.fate`` used) and ``label_rule`` (in words).
     """
     from . import datasets, tl
 
@@ -98,6 +99,7 @@ def larry_fate(methods: Sequence[str] = tuple(FATE_METHODS), seeds: Sequence[int
     adata = datasets.larry()
     truth = datasets.larry_truth()
     held = truth["heldout"].to_numpy()
+    rule = label_rule(fate_kwargs)
     rows = []
     fits: dict[tuple[str, int], tuple] = {}
     for seed in seeds:
@@ -121,12 +123,16 @@ def larry_fate(methods: Sequence[str] = tuple(FATE_METHODS), seeds: Sequence[int
             rows.append(dict(method=name, seed=int(seed), r=r, r_low=lo, r_high=hi,
                              n_cells=int(held.sum()), fit_method=fit_method,
                              fate_mode=out.uns["larry_fate"]["params"]["mode"],
+                             n_neighbors=int(out.uns["larry_fate"]["params"]["n_neighbors"]),
+                             label_rule=rule,
                              seconds=fit_seconds + time.perf_counter() - start))
-    null = _no_motion(adata, truth.index, n_neighbors=(fate_kwargs or {}).get("n_neighbors"))
+    null, k_null = _no_motion(adata, truth.index,
+                              n_neighbors=(fate_kwargs or {}).get("n_neighbors"),
+                              fates=(fate_kwargs or {}).get("fates"), return_k=True)
     r, lo, hi = pearson_ci(null[held], truth["truth"].to_numpy()[held], n_boot=n_boot)
     rows.append(dict(method="null: no motion", seed=-1, r=r, r_low=lo, r_high=hi,
                      n_cells=int(held.sum()), fit_method="", fate_mode="no motion",
-                     seconds=np.nan))
+                     seconds=np.nan, n_neighbors=k_null, label_rule=rule))
     for name in datasets.PUBLISHED_FATE_METHODS:
         r, lo, hi = pearson_ci(truth[name].to_numpy()[held], truth["truth"].to_numpy()[held],
                                n_boot=n_boot)
@@ -162,23 +168,35 @@ def _fit(adata, method: str, options: dict, seed: int, n_steps: int, device: str
     return fitted, seconds
 
 
-def _no_motion(adata, cells: pd.Index, n_neighbors: int | None) -> np.ndarray:
+def _no_motion(adata, cells: pd.Index, n_neighbors: int | str | None,
+               fates: Sequence[str] | None = None, return_k: bool = False):
     """The null: each cell's fate read where it is now, among the labelled day-6 cells (the
-    same labelling rule, no transport)."""
+    same labelling rule as ``tl.fate``: ``fates``, ``n_neighbors`` or ``"auto"``, at most a
+    quarter of the labelled cells; no transport)."""
     import torch
 
-    from .fate import soft_labels
+    from .fate import select_neighbors, soft_labels
     from .tl._fate import DEFAULT_NEIGHBORS
 
-    day6 = (adata.obs["day"] == 6).to_numpy() & adata.obs["state_info"].notna().to_numpy()
-    cats = pd.Categorical(adata.obs["state_info"][day6].astype(str))
+    labels = adata.obs["state_info"]
+    day6 = (adata.obs["day"] == 6).to_numpy() & labels.notna().to_numpy()
+    if fates is not None:
+        day6 &= labels.astype(str).isin([str(f) for f in fates]).to_numpy()
+    cats = pd.Categorical(labels[day6].astype(str),
+                          categories=None if fates is None else [str(f) for f in fates])
+    codes = torch.as_tensor(cats.codes.astype(np.int64))
     x = np.asarray(adata.obsm["X_emb"], dtype=np.float64)
     mean, scale = x.mean(0), x.std(0)
     z = torch.as_tensor((x - mean) / scale)
+    cap = max(1, int(day6.sum()) // 4)
+    k = n_neighbors or DEFAULT_NEIGHBORS
+    if k == "auto":
+        k, _ = select_neighbors(z[day6], codes, len(cats.categories), max_k=cap)
     rows = adata.obs_names.get_indexer(cells)
-    p = soft_labels(z[rows], z[day6], torch.as_tensor(cats.codes.astype(np.int64)),
-                    len(cats.categories), n_neighbors or DEFAULT_NEIGHBORS)
-    return neutrophil_bias(pd.DataFrame(p.numpy(), columns=list(cats.categories)))
+    k = min(k, cap)
+    p = soft_labels(z[rows], z[day6], codes, len(cats.categories), k)
+    bias = neutrophil_bias(pd.DataFrame(p.numpy(), columns=list(cats.categories)))
+    return (bias, int(k)) if return_k else bias
 
 
 def neutrophil_bias(prob: pd.DataFrame) -> np.ndarray:
@@ -193,28 +211,64 @@ def neutrophil_bias(prob: pd.DataFrame) -> np.ndarray:
     return fate_bias(torch.as_tensor(np.stack(cols, 1)), 0, 1).numpy()
 
 
+def label_rule(fate_kwargs: dict | None = None) -> str:
+    """The labelling rule of the late cells under ``tl.fate`` options ``fate_kwargs``, in
+    words (for the table)."""
+    from .tl._fate import DEFAULT_NEIGHBORS
+
+    kw = fate_kwargs or {}
+    k = kw.get("n_neighbors", DEFAULT_NEIGHBORS)
+    fates = kw.get("fates")
+    cells = ("annotated day-6 cells" if fates is None else
+             f"annotated day-6 cells labelled {' or '.join(map(str, fates))} (other labels, "
+             "e.g. undiff, not read)")
+    if k == "auto":
+        how = (f"its n_neighbors nearest {cells}, n_neighbors chosen from the annotation "
+               "alone (n_neighbors='auto': the k whose soft label best predicts each "
+               "annotated day-6 cell's own label from the others, leave-one-out Brier score; "
+               "the k used per seed is in the last column)")
+    else:
+        how = f"its {k} nearest {cells}"
+    return ("late cells: the CoSpar subset's annotation (obs['state_info'], 258 annotated "
+            f"day-6 trajectory cells); an end point's fate is the share of each label among "
+            f"{how}")
+
+
 def summarize_fate(df: pd.DataFrame) -> pd.DataFrame:
     """Mean r over seeds, the seeds' spread and the mean bootstrap interval per method."""
     g = df.groupby("method", sort=False)
     return pd.DataFrame({"r_mean": g["r"].mean(), "r_std": g["r"].std(),
                          "r_low": g["r_low"].mean(), "r_high": g["r_high"].mean(),
                          "n_seeds": g["seed"].nunique(), "fate_mode": g["fate_mode"].first(),
-                         "seconds": g["seconds"].mean()}).reset_index()
+                         "seconds": g["seconds"].mean(),
+                         "n_neighbors": g["n_neighbors"].agg(_ks) if "n_neighbors" in df
+                         else "–"}).reset_index()
 
 
-def fate_markdown(df: pd.DataFrame) -> str:
-    """The table: Pearson r (mean over seeds ± sd) and the 95% bootstrap interval."""
+def _ks(values: pd.Series) -> str:
+    ks = [str(int(v)) for v in values if pd.notna(v)]
+    return "/".join(ks) if ks else "–"
+
+
+def fate_markdown(df: pd.DataFrame, rule: str | None = None) -> str:
+    """The table: Pearson r (mean over seeds ± sd), the 95% bootstrap interval and the
+    ``n_neighbors`` used per seed; ``rule``: the labelling rule in words (default: the
+    rows' ``label_rule``, else :data:`LABEL_RULE`)."""
+    if rule is None and "label_rule" in df and df["label_rule"].notna().any():
+        rule = str(df["label_rule"].dropna().iloc[0])
     s = summarize_fate(df).sort_values("r_mean", ascending=False)
     lines = ["| method | fate estimate | Pearson r | 95% interval (cells) | seeds "
-             "| seconds (fit + fate) |",
-             "|---|---|---|---|---|---|"]
+             "| seconds (fit + fate) | n_neighbors (per seed) |",
+             "|---|---|---|---|---|---|---|"]
     for r in s.itertuples():
         seeds = 0 if r.method.startswith(("published", "null")) else r.n_seeds
         spread = "" if pd.isna(r.r_std) else f" ± {r.r_std:.3f}"
         secs = "–" if pd.isna(r.seconds) else f"{r.seconds:.0f}"
         name = r.method if seeds == 0 else f"scflow {r.method}"
         lines.append(f"| {name} | {r.fate_mode or 'shipped predictions'} | {r.r_mean:.3f}"
-                     f"{spread} | [{r.r_low:.3f}, {r.r_high:.3f}] | {seeds or '–'} | {secs} |")
+                     f"{spread} | [{r.r_low:.3f}, {r.r_high:.3f}] | {seeds or '–'} | {secs} "
+                     f"| {r.n_neighbors} |")
     lines.append("")
-    lines.append(f"Labelling rule: {LABEL_RULE}. Scored on the 10,087 held-out day-2 cells.")
+    lines.append(f"Labelling rule: {rule or LABEL_RULE}. Scored on the 10,087 held-out day-2 "
+                 "cells.")
     return "\n".join(lines)
