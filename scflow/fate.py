@@ -28,10 +28,13 @@ from .couplings import ConvergenceError, ConvergenceWarning, sinkhorn
 from .integrate import integrate
 from .model import FlowModel
 
-__all__ = ["soft_labels", "select_neighbors", "loo_brier", "NEIGHBOR_GRID", "flow_fate",
-           "transport_fate", "fate_bias"]
+__all__ = ["soft_labels", "select_neighbors", "loo_brier", "NEIGHBOR_GRID", "DEFAULT_NEIGHBORS",
+           "flow_fate", "transport_fate", "fate_bias"]
 
 _CHUNK = 4096
+#: labelled cells read around each end point by default (``tl.fate``; the score is flat in
+#: it on simulations with clean labels, ``benchmarks/fate_simulation.py``)
+DEFAULT_NEIGHBORS = 15
 #: candidate ``k`` of :func:`select_neighbors` (those above its ``max_k`` are dropped)
 NEIGHBOR_GRID = (3, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 250)
 

@@ -102,6 +102,9 @@ def test_larry_fates_follow_the_clones(data_dir):
 
 def test_label_rule_names_the_choice_and_the_table_shows_k():
     assert "its 15 nearest annotated day-6 cells" in fb.label_rule()
+    assert fb.LABEL_RULE == fb.label_rule(fb.FATE_RULE) and "Brier" in fb.LABEL_RULE
+    from scflow.tl._fate import DEFAULT_NEIGHBORS
+    assert f"its {DEFAULT_NEIGHBORS} nearest" in fb.label_rule({"fates": None})
     auto = fb.label_rule({"n_neighbors": "auto", "fates": ["Neutrophil", "Monocyte"]})
     assert "leave-one-out Brier" in auto and "Neutrophil or Monocyte" in auto
     df = pd.DataFrame([
