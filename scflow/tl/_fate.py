@@ -234,6 +234,8 @@ def fate(adata: AnnData, groupby: str, *, key: str = "scflow", from_time=None, t
 
 def _fate_mask(groups: pd.Series, ref: np.ndarray, fates, groupby: str, label) -> np.ndarray:
     """Cells whose label is one of ``fates``; every fate must label a cell of ``to_time``."""
+    if isinstance(fates, (np.ndarray, pd.Index)):
+        fates = list(fates)
     if isinstance(fates, str) or not isinstance(fates, Sequence) or not len(fates):
         raise ValueError(f"fates must be a non-empty list of labels of obs[{groupby!r}], "
                          f"got {fates!r}")
