@@ -11,9 +11,10 @@ from anndata import AnnData
 from tqdm.auto import tqdm
 
 from .._checks import integer, number, positive_int, seed
-from .._settings import logger, settings
-from ..fate import DEFAULT_NEIGHBORS, NEIGHBOR_GRID, flow_fate, select_neighbors, transport_fate
+from .._settings import settings
+from ..fate import DEFAULT_NEIGHBORS, flow_fate, transport_fate
 from ._anndata import check_adata, get_times
+from ._fate_labels import reference
 from ._store import FitRecord, check_key, h5ad_safe, load_model, log_added, read_fit
 from ._velocity import device, rep_of, steps_for
 
@@ -167,36 +168,12 @@ def fate(adata: AnnData, groupby: str, *, key: str = "scflow", from_time=None, t
     if not src.any():
         raise ValueError(f"no cells to push before to_time={tl.labels[k1]!r}")
     groups = adata.obs[groupby]
-    ref = (idx == k1) & groups.notna().to_numpy()
-    fates_given = fates is not None
-    if not ref.any():
-        raise ValueError(f"groupby={groupby!r}: no cell at to_time={tl.labels[k1]!r} has a "
-                         "label (all NaN there); fates are read among labelled cells of "
-                         "to_time")
-    if fates is not None:
-        ref &= _fate_mask(groups, ref, fates, groupby, tl.labels[k1])
-    n_labelled = int(ref.sum())
-    cap = max(1, n_labelled // 4)  # reading most labelled cells: one answer for all
-    if not auto and n_neighbors > cap:
-        logger.warning(f"n_neighbors={n_neighbors} reads more than a quarter of the {n_labelled} "
-                       f"labelled cells at to_time; using n_neighbors={cap}")
-        n_neighbors = cap
-    if fates is None:
-        cats = pd.Categorical(groups[ref].astype(str))
-    else:
-        cats = pd.Categorical(groups[ref].astype(str), categories=[str(f) for f in fates])
-    fates = list(cats.categories)
-    codes = torch.as_tensor(np.asarray(cats.codes, dtype=np.int64))
     x = torch.as_tensor(rec.to_model(rep_of(adata, rec)), dtype=torch.float32)
-    selection = None
-    if auto:
-        if n_labelled < 3 or min(NEIGHBOR_GRID) > cap:
-            raise ValueError(f"n_neighbors='auto' needs at least {4 * min(NEIGHBOR_GRID)} "
-                             f"labelled cells at to_time, got {n_labelled}; give an integer")
-        n_neighbors, selection = select_neighbors(x[ref], codes, len(fates), max_k=cap)
-        selection["chosen"] = n_neighbors
-        logger.info(f"n_neighbors='auto': {n_neighbors} (leave-one-out Brier score of the "
-                    f"{n_labelled} labelled cells' own labels)")
+    ref, codes, fate_names, n_neighbors, selection = reference(
+        groups, idx == k1, x, groupby=groupby, label=tl.labels[k1], fates=fates,
+        n_neighbors=n_neighbors)
+    fates_given, fates = fates is not None, fate_names
+    n_labelled = int(ref.sum())
     prob = _probabilities(model, rec, x, idx, src, k1, x[ref], codes, len(fates), mode=mode,
                           n_neighbors=n_neighbors, n_draws=n_draws, n_steps=n_steps, reg=reg,
                           max_cells=max_cells, random_state=random_state)
@@ -230,24 +207,6 @@ def fate(adata: AnnData, groupby: str, *, key: str = "scflow", from_time=None, t
               (key_added + "_prob", "its probability", "adata.obs"),
               (key_added, "source-group x fate transitions", "adata.uns"))
     return adata if copy else None
-
-
-def _fate_mask(groups: pd.Series, ref: np.ndarray, fates, groupby: str, label) -> np.ndarray:
-    """Cells whose label is one of ``fates``; every fate must label a cell of ``to_time``."""
-    if isinstance(fates, (np.ndarray, pd.Index)):
-        fates = list(fates)
-    if isinstance(fates, str) or not isinstance(fates, Sequence) or not len(fates):
-        raise ValueError(f"fates must be a non-empty list of labels of obs[{groupby!r}], "
-                         f"got {fates!r}")
-    names = [str(f) for f in fates]
-    if len(set(names)) != len(names):
-        raise ValueError(f"fates must not repeat a label, got {list(fates)}")
-    present = set(groups[ref].astype(str))
-    missing = [f for f in names if f not in present]
-    if missing:
-        raise ValueError(f"fates={list(fates)}: {missing} label no cell of to_time={label!r} "
-                         f"in obs[{groupby!r}] (labels there: {sorted(present)})")
-    return groups.astype(str).isin(names).to_numpy()
 
 
 def _check_not_input(key_added: str, key: str, groupby: str, time_key: str) -> None:
