@@ -408,7 +408,22 @@ def labels_markdown(df: pd.DataFrame, minutes: float) -> str:
         lines.append(f"| {row.labelling} ({row.n_labelled:.0f}) | {row.mode} | {row.fates} | "
                      f"{row.n_neighbors} | {row.r:.3f} ± {row.r_sd:.3f} | {row.auroc:.3f} | "
                      f"{row.r_t0:.3f} | {row.k_used} |")
+    lines += ["", "Rule chosen for LARRY (criterion set before the LARRY run: the highest mean r "
+              "over the LARRY-like labellings and both modes, among 15 neighbours and "
+              "`\"auto\"`, all labels or the terminal ones):", ""]
+    larry = t[t["labelling"].str.startswith("LARRY-like")]
+    rules = larry[larry["n_neighbors"].isin(["15", "auto"])].groupby(
+        ["fates", "n_neighbors"])["r"].mean().sort_values(ascending=False)
+    lines += [f"- {f}, n_neighbors={k}: mean r {r:.3f}" for (f, k), r in rules.items()]
     return "\n".join(lines) + "\n"
+
+
+def labels_rewrite() -> None:
+    """Rewrite the Markdown from the JSON of the last run (no new run)."""
+    saved = json.loads((HERE / "results" / "fate_simulation_labels.json").read_text())
+    text = labels_markdown(pd.DataFrame(saved["rows"]), saved["config"]["minutes"])
+    (HERE / "results" / "fate_simulation_labels.md").write_text(text)
+    print(text)
 
 
 def labels_main() -> None:
@@ -435,5 +450,7 @@ def labels_main() -> None:
 if __name__ == "__main__":
     if sys.argv[1:] == ["labels"]:
         labels_main()
+    elif sys.argv[1:] == ["labels", "--rewrite"]:
+        labels_rewrite()
     else:
         main()

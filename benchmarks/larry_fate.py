@@ -39,10 +39,10 @@ def main(argv: list[str] | None = None) -> None:
         parts = [pd.DataFrame(json.loads(Path(f).read_text())) for f in args.merge]
         df = pd.concat(parts, ignore_index=True)
         once = df["seed"] < 0
-        df = pd.concat([df[~once].sort_values(["method", "seed"]),
-                        df[once].drop_duplicates("method")], ignore_index=True)
-        methods = list(dict.fromkeys(df.loc[~once, "method"]))
-        seeds = sorted(int(s) for s in df.loc[~once, "seed"].unique())
+        ours = df[~once].sort_values(["method", "seed"])
+        df = pd.concat([ours, df[once].drop_duplicates("method")], ignore_index=True)
+        methods = [m for m in FATE_METHODS if m in set(ours["method"])]
+        seeds = sorted(int(s) for s in ours["seed"].unique())
         args.methods, args.seeds = ",".join(methods), ",".join(map(str, seeds))
     else:
         methods = args.methods.split(",")
@@ -52,8 +52,8 @@ def main(argv: list[str] | None = None) -> None:
             Path(args.rows).write_text(json.dumps(df.to_dict(orient="records"), default=str))
             print(df)
             return
-    command = (f"scflow benchmark --dataset larry --methods {args.methods} --seeds {args.seeds}"
-               f" --n-steps {args.n_steps}")
+    command = (f"python benchmarks/larry_fate.py --methods {args.methods} --seeds {args.seeds}"
+               f" --n-steps {args.n_steps}")  # the rows of `scflow benchmark --dataset larry`
     config = {"dataset": "larry", "protocol": "fate", "methods": methods, "seeds": seeds,
               "n_steps": args.n_steps, "command": command,
               "run_by": "benchmarks/larry_fate.py (the same rows, fits cached)"}
