@@ -210,8 +210,9 @@ def test_fate_default_key_added_refuses_groupby_fate(sim_fitted):
     pd.testing.assert_series_equal(adata.obs["fate"], labels)
 
 
-def test_fate_auto_neighbors_reads_the_labels_only(fitted):
-    scflow.tl.fate(fitted, "branch", n_neighbors="auto", key_added="auto")
+def test_fate_auto_neighbors_reads_the_labels_only(fitted, tmp_path):
+    scflow.tl.fate(fitted, "branch", n_neighbors="auto", fates=["down", "up"],
+                   key_added="auto")
     entry = fitted.uns["auto"]
     sel, params = entry["n_neighbors_selection"], entry["params"]
     assert params["n_neighbors_rule"] == "auto" and params["n_labelled"] == N_PER
@@ -226,6 +227,10 @@ def test_fate_auto_neighbors_reads_the_labels_only(fitted):
                                   fitted.obsm["fixed_probabilities"].to_numpy())
     assert fitted.uns["fixed"]["params"]["n_neighbors_rule"] == "fixed"
     assert "n_neighbors_selection" not in fitted.uns["fixed"]
+    fitted.write_h5ad(tmp_path / "auto.h5ad")  # the selection and the fates survive h5ad
+    back = ad.read_h5ad(tmp_path / "auto.h5ad").uns["auto"]
+    np.testing.assert_allclose(back["n_neighbors_selection"]["brier"], brier)
+    assert list(back["params"]["fates"]) == ["down", "up"]
 
 
 def test_fate_terminal_fates_and_auto_on_noisy_labels(sim_fitted):
