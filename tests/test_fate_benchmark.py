@@ -84,8 +84,11 @@ def test_larry_fates_follow_the_clones(data_dir):
 
     df = fb.larry_fate(("default",), (0,), n_steps=200, n_boot=20)
     ours = df.set_index("method").loc["default"]
-    assert ours["r"] > 0.5 and ours["r_low"] < ours["r"] < ours["r_high"]
+    # a 200-step fit under the benchmark's rule (fates among neutrophils and monocytes, k
+    # chosen from the annotation): clearly positive, not the 3000-step table's 0.57
+    assert ours["r"] > 0.4 and ours["r_low"] < ours["r"] < ours["r_high"]
     assert set(df["method"]) >= {"null: no motion", "published FateID"}
+    assert ours["label_rule"] == fb.LABEL_RULE and ours["n_neighbors"] >= 3
     adata = scflow.datasets.larry()
     swap = {"Neutrophil": "Monocyte", "Monocyte": "Neutrophil"}
     adata.obs["swapped"] = adata.obs["state_info"].astype(object).map(
