@@ -7,8 +7,8 @@ from collections.abc import Iterable, Sequence
 import pandas as pd
 from anndata import AnnData
 
-from ..benchmark import ALL_METHODS, leave_one_out_tc
-from ..error_budget import error_budget_tc
+from ..methods import check as methods_check
+from ..protocols import error_budget_tc, leave_one_out_tc
 from ..timecourse import TimeCourse
 from ._anndata import check_adata, get_times, time_course
 from ._times import Timeline
@@ -46,7 +46,8 @@ def leave_one_out(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pc
         Time labels (in the units of ``obs[time_key]``) to hold out; default every
         interior timepoint.
     **train_kwargs
-        ``n_steps``, ``batch_size``, ``lr``, ``sigma``, ``hidden``, ``coupling``; ``spline``
+        The training options (:class:`scflow.TrainConfig`, as ``config=`` or its fields by
+        name): ``n_steps``, ``batch_size``, ``lr``, ``sigma``, ``hidden``, ``coupling``; ``spline``
         and ``window`` for ``mmfm``, ``static_spline`` and ``static_mean_spline``; ``mass``
         for ``static_partial`` (the relative population size at each timepoint, in time
         order; default the numbers of cells).
@@ -59,9 +60,7 @@ def leave_one_out(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pc
     check_adata(adata, writing=False, backed_ok=True)
     methods = nonempty(methods, "methods", "method")
     seeds = nonempty(seeds, "seeds", "seed")
-    unknown = [m for m in methods if m not in ALL_METHODS]
-    if unknown:
-        raise ValueError(f"methods must be among {ALL_METHODS}, got {unknown}")
+    methods_check(methods)
     tc, idx = _course(adata, time_key, use_rep, n_dims, whiten, time_scale, holdouts)
     return leave_one_out_tc(tc, methods, seeds, holdouts=idx, n_euler=n_euler, device=device,
                             progress=progress, **train_kwargs)

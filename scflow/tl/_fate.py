@@ -8,10 +8,9 @@ import numpy as np
 import pandas as pd
 import torch
 from anndata import AnnData
-from tqdm.auto import tqdm
 
 from .._checks import integer, number, positive_int, seed
-from .._settings import settings
+from .._progress import Progress
 from ..fate import DEFAULT_NEIGHBORS, flow_fate, transport_fate
 from ._anndata import check_adata, get_times
 from ._fate_labels import reference
@@ -233,8 +232,7 @@ def _probabilities(model, rec: FitRecord, x: torch.Tensor, idx: np.ndarray, src:
     g = torch.Generator(device=model.device).manual_seed(random_state)
     cpu_g = torch.Generator().manual_seed(random_state)
     total = len(starts) * (n_draws if mode == "sde" else 1)
-    with tqdm(total=total, desc=f"scflow fate ({mode})", leave=False,
-              disable=settings.verbosity < 1) as bar:
+    with Progress(total=total, desc=f"scflow fate ({mode})") as bar:
         for k in starts:
             sel = src_idx == k
             cells = x[np.flatnonzero(src)[sel]]
