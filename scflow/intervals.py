@@ -20,7 +20,7 @@ from torch import Tensor
 from ._checks import integer, number, seed
 from .couplings import ConvergenceWarning
 
-__all__ = ["W1Interval", "bootstrap_w1"]
+__all__ = ["W1Interval", "bootstrap_w1", "format_w1"]
 
 ArrayLike = Tensor | np.ndarray
 
@@ -150,3 +150,12 @@ def bootstrap_w1(pred: ArrayLike, real: ArrayLike, *, n_boot: int = 200,
         reps[r] = _emd2(ra, rb, cost, num_iter_max)
     lo, hi = np.quantile(reps, [(1 - level) / 2, (1 + level) / 2])
     return W1Interval(w1=w1, lo=float(lo), hi=float(hi), level=level, replicates=reps)
+
+
+def format_w1(w1: float, lo: float | None = None, hi: float | None = None, *,
+              digits: int = 3) -> str:
+    """``"0.123 [0.110, 0.140]"``, or the value alone when the interval is missing (NaN)."""
+    value = f"{w1:.{digits}f}"
+    if lo is None or hi is None or not (np.isfinite(lo) and np.isfinite(hi)):
+        return value
+    return f"{value} [{lo:.{digits}f}, {hi:.{digits}f}]"

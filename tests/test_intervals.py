@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from scflow.intervals import W1Interval, bootstrap_w1
+from scflow.intervals import W1Interval, bootstrap_w1, format_w1
 from scflow.metrics import wasserstein
 
 
@@ -93,3 +93,9 @@ def test_bad_input_names_the_argument():
         bootstrap_w1(x, x, weights=[1, 1, 1, 1, -1])
     with pytest.raises(ValueError, match="random_state must be an integer"):
         bootstrap_w1(x, x, random_state=0.5)
+
+
+def test_format_w1():
+    assert format_w1(0.12345, 0.1, 0.15) == "0.123 [0.100, 0.150]"
+    assert format_w1(0.12345, float("nan"), float("nan")) == "0.123"
+    assert format_w1(0.12345, 0.1, 0.15, digits=4) == "0.1235 [0.1000, 0.1500]"
