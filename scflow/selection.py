@@ -91,6 +91,8 @@ class Selection:
         The timepoint index never read (``None``: every timepoint was read).
     fallback, reason
         Whether the choice fell back to the fallback candidate, and why.
+    inner_holdouts
+        The timepoint indices (of the full time course) held out in turn.
     """
 
     method: str
@@ -181,7 +183,7 @@ def select_method(tc: TimeCourse, candidates: Sequence = FIT_CANDIDATES, *,
     summary.loc[best, "chosen"] = True
     method, settings = parsed[best]
     return Selection(method, settings, labels[best], summary, scores, holdout,
-                     inner_holdouts=[sub.labels[i] for i in inner])
+                     inner_holdouts=[keep[i] for i in inner])
 
 
 def _summary(frames: list[pd.DataFrame], labels: list[str], parsed: list) -> pd.DataFrame:

@@ -14,6 +14,7 @@ from ..model import _check_hidden
 from ..timecourse import TimeCourse
 from ..train import COUPLING_MODES, NEURAL_METHODS, fit_flow, resolve_device
 from ._anndata import check_adata, get_times, time_course
+from ._select import check_fit_candidates, choose_for_fit, selection_record
 from ._store import check_key, h5ad_safe, log_added
 from ._times import Timeline
 
@@ -28,7 +29,7 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
         coupling: str = "auto", whiten: bool = True, lr_schedule: str = "constant",
         ema: float | None = 0.999, checkpoint: str | None = None,
         checkpoint_every: int = 500, spline: str = "natural",
-        window: int | None = None) -> AnnData | None:
+        window: int | None = None, candidates: Sequence | None = None) -> AnnData | None:
     """Learn one time-dependent velocity field that carries each timepoint onto the next.
 
     Cells are grouped by ``obs[time_key]``, the first ``n_dims`` dimensions of ``use_rep``
@@ -53,7 +54,9 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
         ``"otcfm"`` (exact OT pairs, linear paths), ``"sbcfm"`` (entropic OT, Brownian
         bridges, with a score network for stochastic trajectories), ``"icfm"``, or
         ``"mmfm"`` (multi-marginal: whole trajectories drawn by chaining the exact OT plans
-        of every interval, splines through them).
+        of every interval, splines through them), or ``"auto"``: chosen among
+        ``candidates`` by leave-one-out on the kept timepoints (never ``holdout``), see
+        :func:`scflow.selection.select_method`.
     time_scale
         ``"index"``: timepoint ``k`` is at model time ``k``; ``"real"``: the numeric time
         values, shifted to start at 0 (the categories of an ordered categorical must then
@@ -95,6 +98,13 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
     spline, window
         ``method="mmfm"`` only: ``"natural"`` cubic or ``"pchip"`` spline, and the number
         of knots on each side of a segment that it is fitted through (``None``: all).
+    candidates
+        ``method="auto"`` only: neural methods, or dicts ``{"method": ..., setting: value}``
+        (default :data:`scflow.selection.FIT_CANDIDATES`: ``otcfm``, ``mmfm``, ``mmfm`` with
+        ``window=1``, ``sbcfm``). Each is trained once per interior kept timepoint held out
+        (seed ``random_state``, the training options above; its own settings override
+        them); the lowest mean held-out W1 is fitted. With fewer than three kept timepoints
+        nothing can be scored: the first candidate is fitted and the record says so.
 
     Raises
     ------
@@ -124,6 +134,9 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
         Training loss of every step.
     ``model``
         :meth:`scflow.FlowModel.to_dict` output; :func:`scflow.load_model` rebuilds it.
+    ``selection``
+        ``method="auto"`` only: the candidate chosen and the inner scores it was chosen by
+        (see :func:`scflow.tl._select.selection_record`).
     """
     check_adata(adata, writing=not copy, backed_ok=True)
     if copy and adata.isbacked:
@@ -131,8 +144,14 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
                          "backed='r'): fit it in place (only adata.uns is written) or call "
                          "adata.to_memory() first")
     check_key(key_added, "key_added")
-    if method not in NEURAL_METHODS:
-        raise ValueError(f"method must be one of {NEURAL_METHODS}, got {method!r}")
+    auto = method == "auto"
+    if auto:
+        candidates = check_fit_candidates(candidates)
+    elif method not in NEURAL_METHODS:
+        raise ValueError(f"method must be one of {NEURAL_METHODS} or 'auto', got {method!r}")
+    elif candidates is not None:
+        raise ValueError(f"candidates are chosen among with method='auto' only, got "
+                         f"method={method!r}")
     if coupling not in COUPLING_MODES:
         raise ValueError(f"coupling must be one of {COUPLING_MODES}, got {coupling!r}")
     if not isinstance(whiten, (bool, np.bool_)):
@@ -149,19 +168,28 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
         if not 0 < k < tc.n_timepoints - 1:
             raise ValueError(f"holdout={holdout!r} must be an interior timepoint (not the first "
                              f"or last of {timeline.describe()})")
+    train = {"n_steps": n_steps, "batch_size": batch_size, "lr": lr, "sigma": sigma,
+             "hidden": hidden, "coupling": coupling, "lr_schedule": lr_schedule, "ema": ema,
+             "spline": spline, "window": window}
+    selection = None
+    if auto:
+        selection = choose_for_fit(tc, candidates, holdout=k, random_state=random_state,
+                                   device=dev, train=train)
+        method, train = selection.method, {**train, **selection.settings}
     logger.info(f"fitting {method} on {use_rep!r} ({tc.dim} dims, {tc.n_timepoints} "
-                f"timepoints, {n_steps} steps)")
-    model = fit_flow(tc, method, holdout=k, n_steps=n_steps, batch_size=batch_size, lr=lr,
-                     sigma=sigma, hidden=hidden, coupling=coupling, device=dev,
-                     lr_schedule=lr_schedule, ema=ema,
-                     random_state=random_state, checkpoint=checkpoint,
-                     checkpoint_every=checkpoint_every, spline=spline, window=window)
+                f"timepoints, {train['n_steps']} steps)")
+    model = fit_flow(tc, method, holdout=k, device=dev, random_state=random_state,
+                     checkpoint=checkpoint, checkpoint_every=checkpoint_every, **train)
     if copy:
         adata = adata.copy()
     _write_fit(adata, model, tc, timeline, key_added, holdout_index=k, time_key=time_key,
                use_rep=use_rep, whiten=bool(whiten), time_scale=time_scale, device=str(device),
                coupling_requested=coupling)
-    log_added((key_added, f"fitted {method} model, loss, scaler, timepoints", "adata.uns"))
+    if selection is not None:
+        adata.uns[key_added]["selection"] = h5ad_safe(
+            selection_record(selection, timeline.labels))
+    log_added((key_added, f"fitted {method} model, loss, scaler, timepoints"
+               + (", selection" if selection is not None else ""), "adata.uns"))
     return adata if copy else None
 
 

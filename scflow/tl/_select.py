@@ -47,24 +47,26 @@ def choose_for_fit(tc: TimeCourse, candidates: Sequence, *, holdout: int | None,
     if sel.fallback:
         logger.warning(f"method='auto': {sel.reason}")
     else:
-        logger.info(f"method='auto': chose {sel.candidate} (inner hold-outs "
-                    f"{', '.join(map(str, sel.inner_holdouts))})")
+        logger.info(f"method='auto': chose {sel.candidate} (inner hold-outs: timepoints "
+                    f"{sel.inner_holdouts})")
     return sel
 
 
-def selection_record(sel: Selection) -> dict:
+def selection_record(sel: Selection, labels: Sequence[str]) -> dict:
     """What ``tl.fit`` stores of a selection: plain values and arrays (h5ad-safe).
 
     ``chosen`` (the candidate's label), ``method``, ``fallback``, ``reason`` (``""`` unless
     it fell back), ``inner_holdouts`` (time labels held out in turn), ``summary`` (per
     candidate: ``candidate``, ``w1_mean``, ``w1_std``, ``n``) and ``scores`` (the inner rows:
     ``candidate``, ``holdout``, ``seed``, ``w1``, ``w2``, ``floor``), each a dict of arrays.
+    ``labels``: the time label (string) of every timepoint index.
     """
     summary = sel.summary
     rec = {
         "chosen": sel.candidate, "method": sel.method, "fallback": bool(sel.fallback),
         "reason": sel.reason,
-        "inner_holdouts": np.asarray([str(h) for h in sel.inner_holdouts], dtype=object),
+        "inner_holdouts": np.asarray([str(labels[i]) for i in sel.inner_holdouts],
+                                     dtype=object),
         "summary": {"candidate": summary["candidate"].astype(str).to_numpy(dtype=object),
                     "w1_mean": summary["w1_mean"].to_numpy(dtype=np.float64),
                     "w1_std": summary["w1_std"].to_numpy(dtype=np.float64),
@@ -74,7 +76,8 @@ def selection_record(sel: Selection) -> dict:
     if len(scores):
         rec["scores"] = {
             "candidate": scores["candidate"].astype(str).to_numpy(dtype=object),
-            "holdout": scores["holdout"].astype(str).to_numpy(dtype=object),
+            "holdout": np.asarray([str(labels[i]) for i in scores["holdout_index"]],
+                                  dtype=object),
             "seed": scores["seed"].to_numpy(dtype=np.int64),
             **{c: scores[c].to_numpy(dtype=np.float64) for c in ("w1", "w2", "floor")},
         }
