@@ -97,7 +97,12 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--time-key", default="day")
     f.add_argument("--use-rep", default="X_pca")
     f.add_argument("--n-dims", type=int, default=None)
-    f.add_argument("--method", choices=("otcfm", "sbcfm", "icfm", "mmfm"), default="otcfm")
+    f.add_argument("--method", choices=("otcfm", "sbcfm", "icfm", "mmfm", "auto"),
+                   default="otcfm", help="auto: chosen among --candidates by leave-one-out "
+                   "on the kept timepoints (scores stored in uns[key]['selection'])")
+    f.add_argument("--candidates", default=None,
+                   help="--method auto: comma-separated methods (default otcfm, mmfm, mmfm "
+                        "with window 1, sbcfm)")
     f.add_argument("--time-scale", choices=("index", "real"), default="index")
     f.add_argument("--key-added", default="scflow")
     f.add_argument("--random-state", type=int, default=0)
@@ -374,7 +379,8 @@ def _fit_one(args: argparse.Namespace, *, write: bool) -> int:
                hidden=tuple(args.hidden), coupling=args.coupling,
                lr_schedule=args.lr_schedule, ema=args.ema or None,
                checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every,
-               spline=args.spline, window=args.window)
+               spline=args.spline, window=args.window,
+               candidates=None if args.candidates is None else args.candidates.split(","))
         record = adata.uns[args.key_added]
     finally:
         adata.file.close()

@@ -250,3 +250,17 @@ def test_benchmark_checks_its_arguments_first(tmp_path, capsys, monkeypatch, arg
                  *[x for kv in base.items() for x in kv]]) == 2
     lines = _error_lines(capsys)
     assert len(lines) == 1 and re.search(match, lines[0])
+
+
+def test_fit_auto_chooses_and_stores_the_inner_scores(small_h5ad, tmp_path):
+    import anndata as ad
+
+    out = tmp_path / "auto.h5ad"
+    assert main(["fit", str(small_h5ad), "--out", str(out), *FIT, "--method", "auto",
+                 "--candidates", "otcfm,icfm"]) == 0
+    sel = ad.read_h5ad(out).uns["scflow"]["selection"]
+    assert list(sel["summary"]["candidate"]) == ["otcfm", "icfm"]
+    assert sel["chosen"] in ("otcfm", "icfm") and list(sel["inner_holdouts"]) == ["1"]
+    assert ad.read_h5ad(out).uns["scflow"]["params"]["method"] == sel["chosen"]
+    assert main(["fit", str(small_h5ad), "--out", str(out), *FIT, "--method", "auto",
+                 "--candidates", "static_ot"]) == 2
