@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from math import nan
 
 import pandas as pd
 import torch
@@ -29,6 +30,7 @@ from torch import Tensor
 from ._checks import is_number
 from .couplings import ExactOT, PartialOT, sample_trajectories_through
 from .integrate import integrate
+from .intervals import bootstrap_w1, check_n_boot
 from .metrics import mmd, sampling_floor, wasserstein
 from .paths import SplinePath
 from .timecourse import TimeCourse
@@ -179,10 +181,14 @@ def check_mass(mass: Sequence[float] | None, n_timepoints: int) -> None:
 
 
 def _scores(pred: Tensor, real: Tensor, weights: Tensor | None = None, *,
-            with_mmd: bool = True) -> dict[str, float]:
+            with_mmd: bool = True, n_boot: int = 0) -> dict[str, float]:
     real = real.to(pred.device)
-    out = {"w1": wasserstein(pred, real, a=weights), "w2": wasserstein(pred, real, p=2,
-                                                                      a=weights)}
+    if n_boot:  # the exact W1 and its bootstrap interval over cells (intervals.bootstrap_w1)
+        ci = bootstrap_w1(pred, real, n_boot=n_boot, weights=weights)
+        out = {"w1": ci.w1, "w1_lo": ci.lo, "w1_hi": ci.hi}
+    else:
+        out = {"w1": wasserstein(pred, real, a=weights), "w1_lo": nan, "w1_hi": nan}
+    out["w2"] = wasserstein(pred, real, p=2, a=weights)
     if not with_mmd:
         return out
     if weights is None:
@@ -212,7 +218,8 @@ def leave_one_out_tc(tc: TimeCourse, methods: Sequence[str] = ALL_METHODS,
                      seeds: Sequence[int] = (0, 1, 2), *,
                      holdouts: Sequence[int] | None = None, n_euler: int = 100,
                      device: str | torch.device = "auto", progress: bool | None = None,
-                     mass: Sequence[float] | None = None, **train_kwargs) -> pd.DataFrame:
+                     mass: Sequence[float] | None = None, n_boot: int = 0,
+                     **train_kwargs) -> pd.DataFrame:
     """Run the protocol on a :class:`TimeCourse` (scale it first, e.g. ``whiten=True``).
 
     Parameters
@@ -231,6 +238,9 @@ def leave_one_out_tc(tc: TimeCourse, methods: Sequence[str] = ALL_METHODS,
     mass
         ``static_partial``: the relative size of the population at every timepoint (default
         its number of cells).
+    n_boot
+        Bootstrap replicates of each W1 over cells (:func:`scflow.intervals.bootstrap_w1`,
+        95% percentile interval, seed 0); 0: no interval (``w1_lo``, ``w1_hi`` NaN).
     **train_kwargs
         Passed to :func:`scflow.fit_flow` (``n_steps``, ``batch_size``, ``lr``, ``sigma``,
         ``hidden``, ``coupling``...).
@@ -238,13 +248,15 @@ def leave_one_out_tc(tc: TimeCourse, methods: Sequence[str] = ALL_METHODS,
     Returns
     -------
     One row per method, held-out timepoint and seed: ``method``, ``holdout`` (the label),
-    ``holdout_index``, ``seed``, ``w1``, ``w2``, ``mmd``, ``floor`` (W1 between two halves
-    of the held-out cells), ``seconds`` (fit and push).
+    ``holdout_index``, ``seed``, ``w1``, ``w1_lo``, ``w1_hi`` (its interval over cells),
+    ``w2``, ``mmd``, ``floor`` (W1 between two halves of the held-out cells), ``seconds``
+    (fit and push).
     """
     unknown = [m for m in methods if m not in ALL_METHODS]
     if unknown:
         raise ValueError(f"methods must be among {ALL_METHODS}, got {unknown}")
     check_mass(mass, tc.n_timepoints)
+    n_boot = check_n_boot(n_boot)
     holdouts = interior_holdouts(tc, holdouts, "leave-one-out")
     rows = []
     for k in holdouts:
@@ -257,7 +269,8 @@ def leave_one_out_tc(tc: TimeCourse, methods: Sequence[str] = ALL_METHODS,
                 start = time.perf_counter()
                 pts, w = static_pair_predict(method, tc, k, mass,
                                              **spline_options(train_kwargs))
-                scores = {**_scores(pts, x_real, w), "seconds": time.perf_counter() - start}
+                scores = {**_scores(pts, x_real, w, n_boot=n_boot),
+                          "seconds": time.perf_counter() - start}
                 rows += [{"method": method, **base, "seed": int(s), **scores} for s in seeds]
                 continue
             if method == "static_spline":  # random chain draws: one per seed
@@ -267,7 +280,7 @@ def leave_one_out_tc(tc: TimeCourse, methods: Sequence[str] = ALL_METHODS,
                                                  random_state=seed,
                                                  **spline_options(train_kwargs))
                     rows.append({"method": method, **base, "seed": int(seed),
-                                 **_scores(pred, x_real),
+                                 **_scores(pred, x_real, n_boot=n_boot),
                                  "seconds": time.perf_counter() - start})
                 continue
             for seed in seeds:
@@ -275,11 +288,11 @@ def leave_one_out_tc(tc: TimeCourse, methods: Sequence[str] = ALL_METHODS,
                 model = fit_flow(tc, method, holdout=k, device=device, random_state=seed,
                                  progress=progress, **train_kwargs)
                 pred = integrate(model, x_prev.to(model.device), t_prev, t_k, n_steps=n_euler)
-                scores = _scores(pred, x_real)
+                scores = _scores(pred, x_real, n_boot=n_boot)
                 rows.append({"method": method, **base, "seed": int(seed), **scores,
                              "seconds": time.perf_counter() - start})
     return pd.DataFrame(rows, columns=["method", "holdout", "holdout_index", "seed", "w1",
-                                       "w2", "mmd", "floor", "seconds"])
+                                       "w1_lo", "w1_hi", "w2", "mmd", "floor", "seconds"])
 
 
 def summarize(df: pd.DataFrame, by: Sequence[str] = ("method", "holdout_index", "holdout")
@@ -287,10 +300,12 @@ def summarize(df: pd.DataFrame, by: Sequence[str] = ("method", "holdout_index", 
     """Mean ± std of each score over seeds, per method and held-out (or scored) timepoint.
 
     ``by``: the grouping columns (the roll-out table groups by ``method``, ``protocol``,
-    ``time_index``). Every score column present (``w1``, ``w2``, ``mmd``, ``floor``,
-    ``seconds``) is summarised.
+    ``time_index``). Every score column present (``w1``, ``w1_lo``, ``w1_hi``, ``w2``,
+    ``mmd``, ``floor``, ``seconds``) is summarised (``w1_lo_mean``, ``w1_hi_mean``: the
+    interval over cells, averaged over seeds).
     """
-    scores = [c for c in ("w1", "w2", "mmd", "floor", "seconds") if c in df.columns]
+    scores = [c for c in ("w1", "w1_lo", "w1_hi", "w2", "mmd", "floor", "seconds")
+              if c in df.columns]
     out = df.groupby(list(by), sort=False)[scores].agg(["mean", "std"])
     out.columns = [f"{a}_{b}" for a, b in out.columns]
     return out.reset_index()

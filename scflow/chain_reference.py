@@ -65,47 +65,50 @@ def chain_images(x0: Tensor, targets: Sequence[Tensor]) -> list[Tensor]:
     return images
 
 
-def static_chain_predict(tc: TimeCourse, k: int, *, holdout: int | None = None) -> Tensor:
-    """The chained-plan reference at timepoint ``k``, from the cells of the first timepoint.
+def static_chain_predict(tc: TimeCourse, k: int, *, holdout: int | None = None,
+                         start: int = 0) -> Tensor:
+    """The chained-plan reference at timepoint ``k``, from the cells of timepoint ``start``.
 
     Parameters
     ----------
     tc
         The time course.
     k
-        Timepoint index to predict (``1 .. K - 1``).
+        Timepoint index to predict (after ``start``).
     holdout
         A timepoint index left out of the chain. ``None``: every timepoint is kept and the
         prediction is the image at ``k`` (train-on-all roll-out). ``holdout == k``: ``k``
         must be interior; each point's positions at ``k - 1`` and ``k + 1``, carried through
         the chain without ``k``, are joined by a straight line, evaluated at ``k``'s model
         time. Another ``holdout``: the image at ``k`` through the chain without it.
+    start
+        The timepoint whose cells are carried (default the first: the roll-out protocol;
+        ``k - 1`` with ``holdout=k`` is the leave-one-out form, the barycentric counterpart
+        of ``static_ot``).
 
     Returns
     -------
-    ``(n_0, d)`` predicted cells at ``k``, one per cell of the first timepoint (dtype and
-    device of the first timepoint's cells).
+    ``(n_start, d)`` predicted cells at ``k``, one per cell of timepoint ``start`` (dtype and
+    device of those cells).
     """
     n = tc.n_timepoints
-    if not 1 <= int(k) < n:
-        raise ValueError(f"k must be a timepoint index in 1..{n - 1}, got {k!r}")
-    k = int(k)
+    if isinstance(k, bool) or not 0 <= int(start) < int(k) < n:
+        raise ValueError(f"k must be a timepoint index in {int(start) + 1}..{n - 1} (after "
+                         f"start={start}), got {k!r}")
+    k, start = int(k), int(start)
     if holdout is not None:
         holdout = int(holdout)
-        if not 0 < holdout < n:
-            raise ValueError(f"holdout must be a timepoint index in 1..{n - 1} or None, "
-                             f"got {holdout!r}")
+        if not start < holdout < n:
+            raise ValueError(f"holdout must be a timepoint index in {start + 1}..{n - 1} or "
+                             f"None, got {holdout!r}")
+    keep = [r for r in range(start, n) if r != holdout]
     if holdout is None or holdout != k:
-        keep = [r for r in range(n) if r != holdout]
-        if k not in keep:
-            raise ValueError(f"k={k} is the held-out timepoint")
-        return chain_images(tc.xs[0], [tc.xs[r] for r in keep[1:keep.index(k) + 1]])[-1]
+        return chain_images(tc.xs[start], [tc.xs[r] for r in keep[1:keep.index(k) + 1]])[-1]
     if k == n - 1:
         raise ValueError(f"holdout={k} is the last timepoint: the chained-plan reference "
                          "interpolates between neighbours and has none on the right")
-    keep = [r for r in range(n) if r != k]
-    steps = chain_images(tc.xs[0], [tc.xs[r] for r in keep[1:k + 1]])  # up to k + 1
-    before = tc.xs[0] if k == 1 else steps[-2]
+    steps = chain_images(tc.xs[start], [tc.xs[r] for r in keep[1:keep.index(k + 1) + 1]])
+    before = tc.xs[start] if k - 1 == start else steps[-2]
     after = steps[-1]
     t0, t, t1 = (float(tc.times[r]) for r in (k - 1, k, k + 1))
     s = (t - t0) / (t1 - t0)

@@ -20,7 +20,7 @@ from torch import Tensor
 from ._checks import integer, number, seed
 from .couplings import ConvergenceWarning
 
-__all__ = ["W1Interval", "bootstrap_w1", "format_w1"]
+__all__ = ["W1Interval", "bootstrap_w1", "format_w1", "check_n_boot"]
 
 ArrayLike = Tensor | np.ndarray
 
@@ -159,3 +159,11 @@ def format_w1(w1: float, lo: float | None = None, hi: float | None = None, *,
     if lo is None or hi is None or not (np.isfinite(lo) and np.isfinite(hi)):
         return value
     return f"{value} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def check_n_boot(n_boot) -> int:
+    """``n_boot`` of a protocol: 0 (no interval) or at least 10 replicates."""
+    if isinstance(n_boot, (int, np.integer)) and not isinstance(n_boot, bool) and n_boot == 0:
+        return 0
+    return integer(n_boot, "n_boot", lower=10,
+                   expected="0 (no interval) or an integer of at least 10")

@@ -201,12 +201,14 @@ def nested_leave_one_out(tc: TimeCourse, candidates: Sequence = ALL_CANDIDATES,
                          holdouts: Sequence[int] | None = None,
                          select_seeds: Sequence[int] = (0,), n_euler: int = 100,
                          device: str = "auto", progress: bool | None = None,
-                         **train_kwargs) -> tuple[pd.DataFrame, pd.DataFrame]:
+                         n_boot: int = 0, **train_kwargs) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Leave-one-out of the selected method: choose without ``k``, then score at ``k``.
 
     For every outer held-out interior timepoint ``k``: :func:`select_method` on the other
     timepoints (``select_seeds``), then the chosen candidate is run on the protocol at ``k``
-    with ``seeds``, exactly as :func:`~scflow.benchmark.leave_one_out_tc` runs any method.
+    with ``seeds``, exactly as :func:`~scflow.benchmark.leave_one_out_tc` runs any method
+    (``n_boot``: bootstrap replicates of the outer W1 over cells; the inner scores have
+    none).
 
     Returns
     -------
@@ -220,7 +222,7 @@ def nested_leave_one_out(tc: TimeCourse, candidates: Sequence = ALL_CANDIDATES,
         sel = select_method(tc, candidates, holdout=k, seeds=select_seeds, n_euler=n_euler,
                             device=device, progress=progress, **train_kwargs)
         df = leave_one_out_tc(tc, [sel.method], seeds, holdouts=[k], n_euler=n_euler,
-                              device=device, progress=progress,
+                              device=device, progress=progress, n_boot=n_boot,
                               **{**train_kwargs, **sel.settings})
         df["method"] = "auto"
         df["chosen"] = sel.candidate

@@ -273,3 +273,15 @@ def test_mean_spline_beats_static_ot_and_the_cell_spline_on_real_emt(data_dir):
     print(f"EMT 10-D mean gap above the floor: {gap.round(3).to_dict()}")
     assert gap["static_mean_spline"] < 0.6 * gap["static_ot"]
     assert gap["static_mean_spline"] < 0.6 * gap["static_spline"]
+
+
+def test_bootstrap_intervals_over_cells_in_the_table(line_course):
+    plain = leave_one_out_tc(line_course, ["static_ot", "static_spline"], seeds=[0],
+                             holdouts=[1])
+    assert plain["w1_lo"].isna().all() and plain["w1_hi"].isna().all()
+    df = leave_one_out_tc(line_course, ["static_ot", "static_spline"], seeds=[0],
+                          holdouts=[1], n_boot=30)
+    np.testing.assert_array_equal(df["w1"], plain["w1"])  # the point estimate is unchanged
+    assert (df["w1_lo"] < df["w1_hi"]).all() and (df["w1_lo"] > 0).all()
+    s = summarize(df)
+    np.testing.assert_allclose(s["w1_lo_mean"], df["w1_lo"])

@@ -35,6 +35,9 @@ def test_a_translation_is_carried_exactly():
     for k in (1, 2):  # held out, bridged: the straight line lands on it too
         pred = static_chain_predict(tc, k, holdout=k)
         torch.testing.assert_close(pred, (x0 + k * SHIFT).float(), atol=1e-5, rtol=0)
+    # from another start (the leave-one-out form): the same straight carry
+    torch.testing.assert_close(static_chain_predict(tc, 2, holdout=2, start=1),
+                               tc.xs[1] + SHIFT.float(), atol=1e-5, rtol=0)
     # another timepoint held out: the chain skips it
     torch.testing.assert_close(static_chain_predict(tc, 3, holdout=1),
                                (x0 + 3 * SHIFT).float(), atol=1e-5, rtol=0)
@@ -91,6 +94,8 @@ def test_bad_input():
     tc, x0 = _translated(4)
     with pytest.raises(ValueError, match="k must be a timepoint index in 1..3"):
         static_chain_predict(tc, 0)
+    with pytest.raises(ValueError, match="k must be a timepoint index in 3..3"):
+        static_chain_predict(tc, 2, start=2)
     with pytest.raises(ValueError, match="holdout must be a timepoint index"):
         static_chain_predict(tc, 2, holdout=0)
     with pytest.raises(ValueError, match="last timepoint"):

@@ -99,3 +99,12 @@ def test_format_w1():
     assert format_w1(0.12345, 0.1, 0.15) == "0.123 [0.100, 0.150]"
     assert format_w1(0.12345, float("nan"), float("nan")) == "0.123"
     assert format_w1(0.12345, 0.1, 0.15, digits=4) == "0.1235 [0.1000, 0.1500]"
+
+
+def test_check_n_boot():
+    from scflow.intervals import check_n_boot
+
+    assert check_n_boot(0) == 0 and check_n_boot(np.int64(50)) == 50
+    for bad in (5, -1, True, 20.0):
+        with pytest.raises(ValueError, match="n_boot must be 0 \\(no interval\\) or an"):
+            check_n_boot(bad)

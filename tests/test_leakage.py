@@ -45,7 +45,7 @@ def _capture(monkeypatch, module) -> list:
     """Record every prediction (points and weights) the protocol scores."""
     seen: list = []
 
-    def scores(pred, real, weights=None, *, with_mmd=True):
+    def scores(pred, real, weights=None, *, with_mmd=True, n_boot=0):
         seen.append((pred.detach().cpu().clone(),
                      None if weights is None else weights.detach().cpu().clone()))
         return {"w1": 0.0, "w2": 0.0, **({"mmd": 0.0} if with_mmd else {})}
@@ -82,14 +82,15 @@ def test_leave_one_out_never_reads_the_held_out_cells(monkeypatch, k):
 def test_rollout_holdout_never_reads_the_held_out_cells(monkeypatch, k):
     tc = _course(1)
     seen = _capture(monkeypatch, rollout)
-    rollout.rollout_tc(tc, METHODS, seeds=[0], holdouts=[k], n_euler=10, device="cpu",
+    methods = (*METHODS, rollout.CHAIN_REFERENCE)
+    rollout.rollout_tc(tc, methods, seeds=[0], holdouts=[k], n_euler=10, device="cpu",
                        **FAST)
     clean = list(seen)
     seen.clear()
-    rollout.rollout_tc(_noised(tc, k), METHODS, seeds=[0], holdouts=[k], n_euler=10,
+    rollout.rollout_tc(_noised(tc, k), methods, seeds=[0], holdouts=[k], n_euler=10,
                        device="cpu", **FAST)
-    # the pair methods need a right neighbour: nothing to predict at the last timepoint
-    n_pair = 0 if k == tc.n_timepoints - 1 else len(loo.PAIR_METHODS)
+    # the pair methods and the chain need a right neighbour: none at the last timepoint
+    n_pair = 0 if k == tc.n_timepoints - 1 else len(loo.PAIR_METHODS) + 1
     assert len(clean) == len(NEURAL_METHODS) + 1 + n_pair
     _assert_same(clean, seen)
 

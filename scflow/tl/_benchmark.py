@@ -9,6 +9,7 @@ from anndata import AnnData
 
 from ..benchmark import ALL_METHODS, leave_one_out_tc
 from ..error_budget import error_budget_tc
+from ..intervals import check_n_boot
 from ..selection import ALL_CANDIDATES, candidate_label, nested_leave_one_out
 from ..timecourse import TimeCourse
 from ._anndata import check_adata, get_times, time_course
@@ -22,7 +23,7 @@ def leave_one_out(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pc
                   holdouts: Sequence | None = None, n_euler: int = 100,
                   device: str = "auto", progress: bool | None = None,
                   select: bool | Sequence | None = None, select_seeds: Sequence[int] = (0,),
-                  **train_kwargs) -> pd.DataFrame:
+                  n_boot: int = 0, **train_kwargs) -> pd.DataFrame:
     """Leave-one-timepoint-out benchmark (TorchCFM's protocol).
 
     Standardise the first ``n_dims`` dimensions of ``use_rep`` on all cells (``whiten``),
@@ -55,6 +56,9 @@ def leave_one_out(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pc
         ``{"method": ..., setting: value}`` dicts).
     select_seeds
         Seeds of the inner fits of ``select``.
+    n_boot
+        Bootstrap replicates of every W1 over cells (``w1_lo``, ``w1_hi``: the 95%
+        percentile interval, :func:`scflow.intervals.bootstrap_w1`); 0: none (NaN).
     **train_kwargs
         ``n_steps``, ``batch_size``, ``lr``, ``sigma``, ``hidden``, ``coupling``; ``spline``
         and ``window`` for ``mmfm``, ``static_spline`` and ``static_mean_spline``; ``mass``
@@ -64,7 +68,8 @@ def leave_one_out(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pc
     Returns
     -------
     A long DataFrame: ``method``, ``holdout``, ``holdout_index``, ``seed``, ``w1``, ``w2``,
-    ``mmd``, ``floor`` (sampling floor of the held-out time), ``seconds``. With ``select``,
+    ``mmd``, ``floor`` (sampling floor of the held-out time), ``seconds``, ``w1_lo``,
+    ``w1_hi``. With ``select``,
     also ``chosen`` (the candidate chosen for that held-out time) and ``fallback``, and
     ``df.attrs["selection"]`` holds the inner rows every choice was made by (with
     ``outer_holdout_index``).
@@ -76,16 +81,17 @@ def leave_one_out(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pc
     if unknown:
         raise ValueError(f"methods must be among {ALL_METHODS}, got {unknown}")
     candidates = _candidates(select)
+    n_boot = check_n_boot(n_boot)
     tc, idx = _course(adata, time_key, use_rep, n_dims, whiten, time_scale, holdouts)
     df = leave_one_out_tc(tc, methods, seeds, holdouts=idx, n_euler=n_euler, device=device,
-                          progress=progress, **train_kwargs)
+                          progress=progress, n_boot=n_boot, **train_kwargs)
     if candidates is None:
         return df
     auto, inner = nested_leave_one_out(tc, candidates, seeds, holdouts=idx,
                                        select_seeds=nonempty(select_seeds, "select_seeds",
                                                              "seed"),
                                        n_euler=n_euler, device=device, progress=progress,
-                                       **train_kwargs)
+                                       n_boot=n_boot, **train_kwargs)
     out = pd.concat([df, auto], ignore_index=True)
     out.attrs["selection"] = inner
     return out
