@@ -240,7 +240,7 @@ def leave_one_out_tc(tc: TimeCourse, methods: Sequence[str] = ALL_METHODS,
         its number of cells).
     n_boot
         Bootstrap replicates of each W1 over cells (:func:`scflow.intervals.bootstrap_w1`,
-        95% percentile interval, seed 0); 0: no interval (``w1_lo``, ``w1_hi`` NaN).
+        95%, centred on the score, seed 0); 0: no interval (``w1_lo``, ``w1_hi`` NaN).
     **train_kwargs
         Passed to :func:`scflow.fit_flow` (``n_steps``, ``batch_size``, ``lr``, ``sigma``,
         ``hidden``, ``coupling``...).

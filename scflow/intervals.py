@@ -5,7 +5,16 @@ both finite samples. Re-running a method with another seed shows only the spread
 method; the cells themselves are a sample too, and a deterministic method (static OT) has
 no spread over seeds at all. :func:`bootstrap_w1` resamples both clouds with replacement
 and solves the exact W1 of every replicate (POT's network simplex on one cost matrix,
-the resampled points entering as masses), then reads the percentile interval.
+the resampled points entering as masses), then reads the interval off the replicates.
+
+Resampling with replacement leaves fewer distinct points, and W1 between finite samples is
+biased upwards, the more so the higher the dimension: the replicates sit above the score
+itself (measured, EMT 10-D, static OT at the held-out 1/3 d: W1 1.81, replicates 1.89 to
+1.95, 95% percentile), so a plain percentile interval can miss its own point estimate.
+The default interval (``"centred"``) is the percentile interval moved down by that excess
+(the replicates' mean minus the score): it has the replicates' spread and sits on the
+score. It says how much the score moves with the cells drawn, at these sample sizes; it is
+not an interval for the population W1, which finite samples overestimate.
 """
 
 from __future__ import annotations
@@ -34,11 +43,16 @@ class W1Interval:
     w1
         Exact W1 between the prediction (with its weights) and the real cells.
     lo, hi
-        The ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of the replicates.
+        The ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of the replicates, less
+        ``excess`` for ``method="centred"``.
     level
         Coverage asked for (e.g. 0.95).
     replicates
         The exact W1 of every bootstrap replicate, in draw order.
+    excess
+        Mean of the replicates minus ``w1``: the resampling's own upward bias.
+    method
+        ``"centred"`` or ``"percentile"``.
     """
 
     w1: float
@@ -46,6 +60,8 @@ class W1Interval:
     hi: float
     level: float
     replicates: np.ndarray
+    excess: float = 0.0
+    method: str = "centred"
 
     @property
     def n_boot(self) -> int:
@@ -91,7 +107,7 @@ def _emd2(a: np.ndarray, b: np.ndarray, cost: np.ndarray, num_iter_max: int) -> 
 
 def bootstrap_w1(pred: ArrayLike, real: ArrayLike, *, n_boot: int = 200,
                  level: float = 0.95, random_state: int = 0,
-                 weights: ArrayLike | None = None,
+                 weights: ArrayLike | None = None, method: str = "centred",
                  num_iter_max: int = 10_000_000) -> W1Interval:
     """Exact W1 between a predicted cloud and real cells, with a bootstrap interval.
 
@@ -99,12 +115,13 @@ def bootstrap_w1(pred: ArrayLike, real: ArrayLike, *, n_boot: int = 200,
     ``len(pred)`` predicted points with replacement, each with probability proportional to
     its weight (uniform without ``weights``); it scores the exact W1 (Euclidean ground
     cost, POT's network simplex) between the two draws, a point drawn ``c`` times carrying
-    ``c`` times the mass. The interval is the percentile interval of the replicates.
+    ``c`` times the mass. ``method="percentile"``: the percentile interval of the
+    replicates; ``"centred"`` (default): the same moved down by the replicates' excess over
+    the score (their mean minus ``w1``), so that it sits on the score (see the module).
 
     What it measures: how much the score moves when other cells had been sampled, at these
-    sample sizes. Near the sampling floor W1 is biased upwards (two samples of one
-    distribution are at W1 > 0), and so are the replicates: the interval is not
-    bias-corrected and does not cover zero there.
+    sample sizes. It is not corrected for the bias of W1 itself (two samples of one
+    distribution are at W1 > 0): it does not cover zero near the sampling floor.
 
     Parameters
     ----------
@@ -120,19 +137,23 @@ def bootstrap_w1(pred: ArrayLike, real: ArrayLike, *, n_boot: int = 200,
         Seed of the draws (a generator of its own; no global state is touched).
     weights
         Masses of the predicted points (e.g. an OT plan's support), default uniform.
+    method
+        ``"centred"`` or ``"percentile"``.
     num_iter_max
         Iteration cap of the simplex; reaching it warns (``ConvergenceWarning``).
 
     Returns
     -------
     A :class:`W1Interval`: ``w1`` (on the clouds as given), ``lo``, ``hi``, ``level``,
-    ``replicates``.
+    ``replicates``, ``excess``, ``method``.
     """
     n_boot = integer(n_boot, "n_boot", lower=10)
     level = number(level, "level", lower=0.0, strict=True)
     if level >= 1.0:
         raise ValueError(f"level must be in (0, 1), got {level!r}")
     rs = seed(random_state)
+    if method not in ("centred", "percentile"):
+        raise ValueError(f"method must be 'centred' or 'percentile', got {method!r}")
     x = _points(pred, "pred")
     y = _points(real, "real")
     if x.shape[1] != y.shape[1]:
@@ -149,7 +170,10 @@ def bootstrap_w1(pred: ArrayLike, real: ArrayLike, *, n_boot: int = 200,
         rb = rng.multinomial(len(y), b) / len(y)
         reps[r] = _emd2(ra, rb, cost, num_iter_max)
     lo, hi = np.quantile(reps, [(1 - level) / 2, (1 + level) / 2])
-    return W1Interval(w1=w1, lo=float(lo), hi=float(hi), level=level, replicates=reps)
+    excess = float(reps.mean() - w1)
+    shift = excess if method == "centred" else 0.0
+    return W1Interval(w1=w1, lo=float(lo - shift), hi=float(hi - shift), level=level,
+                      replicates=reps, excess=excess, method=method)
 
 
 def format_w1(w1: float, lo: float | None = None, hi: float | None = None, *,

@@ -114,7 +114,7 @@ def rollout_tc(tc: TimeCourse, methods: Sequence[str] = ("otcfm", "mmfm"),
         numbers of cells).
     n_boot
         Bootstrap replicates of each W1 over cells (:func:`scflow.intervals.bootstrap_w1`,
-        95% percentile interval, seed 0); 0: none (``w1_lo``, ``w1_hi`` NaN).
+        95%, centred on the score, seed 0); 0: none (``w1_lo``, ``w1_hi`` NaN).
     **train_kwargs
         Passed to :func:`scflow.fit_flow`.
 

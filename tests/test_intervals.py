@@ -108,3 +108,20 @@ def test_check_n_boot():
     for bad in (5, -1, True, 20.0):
         with pytest.raises(ValueError, match="n_boot must be 0 \\(no interval\\) or an"):
             check_n_boot(bad)
+
+
+def test_centred_interval_sits_on_the_score_where_resampling_inflates_w1():
+    """10-D, two samples of one distribution: the replicates (fewer distinct points) sit
+    above the score, so the percentile interval misses it; the centred one holds it and
+    has the same width."""
+    rng = np.random.default_rng(6)
+    pred, real = rng.normal(size=(150, 10)), rng.normal(size=(150, 10))
+    pc = bootstrap_w1(pred, real, n_boot=40, method="percentile")
+    ce = bootstrap_w1(pred, real, n_boot=40)
+    assert ce.method == "centred" and pc.excess == pytest.approx(ce.excess)
+    assert pc.excess > 0 and pc.lo > pc.w1  # the plain interval misses its own score
+    assert ce.lo < ce.w1 < ce.hi
+    assert ce.hi - ce.lo == pytest.approx(pc.hi - pc.lo)
+    assert ce.lo == pytest.approx(pc.lo - pc.excess)
+    with pytest.raises(ValueError, match="method must be 'centred' or 'percentile'"):
+        bootstrap_w1(pred, real, method="basic")

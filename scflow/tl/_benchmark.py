@@ -58,7 +58,7 @@ def leave_one_out(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pc
         Seeds of the inner fits of ``select``.
     n_boot
         Bootstrap replicates of every W1 over cells (``w1_lo``, ``w1_hi``: the 95%
-        percentile interval, :func:`scflow.intervals.bootstrap_w1`); 0: none (NaN).
+        interval centred on the score, :func:`scflow.intervals.bootstrap_w1`); 0: none.
     **train_kwargs
         ``n_steps``, ``batch_size``, ``lr``, ``sigma``, ``hidden``, ``coupling``; ``spline``
         and ``window`` for ``mmfm``, ``static_spline`` and ``static_mean_spline``; ``mass``
