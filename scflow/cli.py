@@ -72,7 +72,11 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--methods", default=None,
                    help="default: otcfm,sbcfm,icfm,mmfm,static_ot,static_spline,"
                         "static_partial,static_mean_spline (rollout: otcfm,mmfm; "
-                        "rollout_holdout: otcfm,mmfm,static_spline)")
+                        "rollout_holdout: otcfm,mmfm,static_spline); the roll-out tables "
+                        "always carry static_chain, the no-network reference")
+    b.add_argument("--n-boot", type=int, default=0,
+                   help="bootstrap replicates of every W1 over cells: the tables show "
+                        "W1 [95%% interval] (default 0: no interval)")
     b.add_argument("--seeds", type=_ints, default=[0, 1, 2])
     b.add_argument("--n-dims", type=int, default=None)
     b.add_argument("--whiten", choices=("auto", "yes", "no"), default="auto",
@@ -147,14 +151,21 @@ def _default_datasets(protocol: str = "leave_one_out") -> list[str]:
     return names
 
 
+def _interval(lo: float, hi: float, digits: int = 3) -> str:
+    """`` [lo, hi]``: the bootstrap interval over cells (averaged over seeds), or nothing."""
+    return "" if pd.isna(lo) or pd.isna(hi) else f" [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
 def _markdown(summary: pd.DataFrame) -> str:
-    lines = ["| method | held-out | W1 | W2 | MMD | floor (W1) | seconds |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| method | held-out | W1 [95% interval over cells] | W2 | MMD | floor (W1) | "
+             "seconds |", "|---|---|---|---|---|---|---|"]
     for r in summary.itertuples():
         def ms(m, s):  # one seed: no spread to show
             return f"{m:.3f}" if pd.isna(s) else f"{m:.3f} ± {s:.3f}"
         held = f"{r.holdout:.4g}" if isinstance(r.holdout, float) else r.holdout
-        lines.append(f"| {r.method} | {held} | {ms(r.w1_mean, r.w1_std)} | "
+        ci = _interval(getattr(r, "w1_lo_mean", float("nan")),
+                       getattr(r, "w1_hi_mean", float("nan")))
+        lines.append(f"| {r.method} | {held} | {ms(r.w1_mean, r.w1_std)}{ci} | "
                      f"{ms(r.w2_mean, r.w2_std)} | {ms(r.mmd_mean, r.mmd_std)} | "
                      f"{r.floor_mean:.3f} | {r.seconds_mean:.1f} |")
     return "\n".join(lines)
@@ -168,7 +179,8 @@ def _section(c: dict, table: str) -> str:
 
 DEFAULT_METHODS = {"leave_one_out": ("otcfm,sbcfm,icfm,mmfm,static_ot,static_spline,"
                                      "static_partial,static_mean_spline"),
-                   "rollout": "otcfm,mmfm", "rollout_holdout": "otcfm,mmfm,static_spline"}
+                   "rollout": "otcfm,mmfm,static_chain",
+                   "rollout_holdout": "otcfm,mmfm,static_spline,static_chain"}
 
 
 def _benchmark(args: argparse.Namespace) -> int:
@@ -180,6 +192,10 @@ def _benchmark(args: argparse.Namespace) -> int:
                if m.strip()]
     if not methods:
         raise ValueError(f"--methods must name at least one method, got {args.methods!r}")
+    if args.protocol != "leave_one_out" and "static_chain" not in methods:
+        methods.append("static_chain")  # every roll-out table carries the reference
+    if args.n_boot and args.n_boot < 10:
+        raise ValueError(f"--n-boot must be 0 (no interval) or at least 10, got {args.n_boot}")
     if not args.seeds:
         raise ValueError("--seeds must list at least one seed (e.g. --seeds 0,1,2), got none")
     out = _out_folder(args.out)
@@ -279,7 +295,8 @@ def _leave_one_out(adata, use_rep, methods, args, n_dims, whiten, train):
 
     return tl.leave_one_out(adata, "day", use_rep=use_rep, methods=methods, seeds=args.seeds,
                             n_dims=n_dims, whiten=whiten, time_scale=args.time_scale,
-                            device=args.device, mass=args.mass, **train)
+                            device=args.device, mass=args.mass, n_boot=args.n_boot,
+                            **train)
 
 
 def _rollout(adata, use_rep, methods, args, n_dims, whiten, train):
@@ -290,12 +307,13 @@ def _rollout(adata, use_rep, methods, args, n_dims, whiten, train):
                      time_scale=args.time_scale)
     holdouts = (None if args.protocol == "rollout" else list(range(1, tc.n_timepoints)))
     return rollout_tc(tc, methods, args.seeds, holdouts=holdouts, device=args.device,
-                      mass=args.mass, **train)
+                      mass=args.mass, n_boot=args.n_boot, **train)
 
 
-def _ms(values: pd.Series) -> str:
+def _ms(values: pd.Series, lo: pd.Series | None = None, hi: pd.Series | None = None) -> str:
     m, s = values.mean(), values.std()
-    return f"{m:.4f}" if pd.isna(s) else f"{m:.4f} ± {s:.4f}"
+    out = f"{m:.4f}" if pd.isna(s) else f"{m:.4f} ± {s:.4f}"
+    return out if lo is None else out + _interval(lo.mean(), hi.mean(), 4)
 
 
 def _rollout_markdown(df: pd.DataFrame, name: str) -> str:
@@ -309,11 +327,13 @@ def _rollout_markdown(df: pd.DataFrame, name: str) -> str:
         " | ".join(f"W2 t{k}" for k in ks) + " |"
     lines = [head, "|" + "---|" * (1 + 2 * len(ks))]
     for method, g in df.groupby("method", sort=False):
-        w1 = [_ms(g.loc[g.time_index == k, "w1"]) if (g.time_index == k).any() else "–"
-              for k in ks]
+        w1 = [_ms(*(g.loc[g.time_index == k, c] for c in ("w1", "w1_lo", "w1_hi")))
+              if (g.time_index == k).any() else "–" for k in ks]
         w2 = [_ms(g.loc[g.time_index == k, "w2"]) if (g.time_index == k).any() else "–"
               for k in ks]
-        lines.append(f"| scflow {method} | " + " | ".join(w1 + w2) + " |")
+        label = ("no network: chained OT plans from t0" if method == "static_chain"
+                 else f"scflow {method}")
+        lines.append(f"| {label} | " + " | ".join(w1 + w2) + " |")
     published = (ROLLOUT if (df["protocol"] == "all").all() else ROLLOUT_HOLDOUT).get(name, {})
     for method, vals in published.items():
         cells = [f"{vals[k - 1]:.4f}" if k - 1 < len(vals) else "–" for k in ks]
@@ -342,8 +362,10 @@ def _published_loo(name: str, summary: pd.DataFrame) -> str:
 
 
 def _title(c: dict) -> str:
-    what = {"leave_one_out": "Leave one timepoint out", "rollout": "Roll-out from t0",
-            "rollout_holdout": "Roll-out from t0, hold one out"}[c["protocol"]]
+    what = {"leave_one_out": "Leave one timepoint out",
+            "rollout": "Roll-out from t0, trained on all timepoints (scores fit to the "
+                       "training cells, not prediction)",
+            "rollout_holdout": "Roll-out from t0, hold one out (prediction)"}[c["protocol"]]
     return (f"## {what}: {c['dataset']} ({c['use_rep']}, {c['n_dims'] or 'all'} dims, "
             f"{'whitened' if c['whiten'] else 'raw units'}, {c['time_scale']} time, seeds "
             f"{c['seeds']}, {c['n_steps']} steps)")
