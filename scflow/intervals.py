@@ -13,8 +13,9 @@ itself (measured, EMT 10-D, static OT at the held-out 1/3 d: W1 1.81, replicates
 1.95, 95% percentile), so a plain percentile interval can miss its own point estimate.
 The default interval (``"centred"``) is the percentile interval moved down by that excess
 (the replicates' mean minus the score): it has the replicates' spread and sits on the
-score. It says how much the score moves with the cells drawn, at these sample sizes; it is
-not an interval for the population W1, which finite samples overestimate.
+score (clipped at 0). It says how much the score moves with the cells drawn, at these
+sample sizes; it is not an interval for the population W1, which finite samples
+overestimate.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class W1Interval:
         Exact W1 between the prediction (with its weights) and the real cells.
     lo, hi
         The ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of the replicates, less
-        ``excess`` for ``method="centred"``.
+        ``excess`` for ``method="centred"`` (clipped at 0).
     level
         Coverage asked for (e.g. 0.95).
     replicates
@@ -172,8 +173,8 @@ def bootstrap_w1(pred: ArrayLike, real: ArrayLike, *, n_boot: int = 200,
     lo, hi = np.quantile(reps, [(1 - level) / 2, (1 + level) / 2])
     excess = float(reps.mean() - w1)
     shift = excess if method == "centred" else 0.0
-    return W1Interval(w1=w1, lo=float(lo - shift), hi=float(hi - shift), level=level,
-                      replicates=reps, excess=excess, method=method)
+    return W1Interval(w1=w1, lo=max(float(lo - shift), 0.0), hi=max(float(hi - shift), 0.0),
+                      level=level, replicates=reps, excess=excess, method=method)
 
 
 def format_w1(w1: float, lo: float | None = None, hi: float | None = None, *,

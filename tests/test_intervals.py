@@ -125,3 +125,12 @@ def test_centred_interval_sits_on_the_score_where_resampling_inflates_w1():
     assert ce.lo == pytest.approx(pc.lo - pc.excess)
     with pytest.raises(ValueError, match="method must be 'centred' or 'percentile'"):
         bootstrap_w1(pred, real, method="basic")
+
+
+def test_centred_interval_is_clipped_at_zero():
+    """A cloud scored against itself: W1 0, every replicate above it (mass moves between
+    duplicated points): the centred interval would reach below zero."""
+    x = np.random.default_rng(7).normal(size=(30, 5))
+    ci = bootstrap_w1(x, x, n_boot=20)
+    assert ci.w1 == pytest.approx(0.0, abs=1e-6) and ci.excess > 0.1
+    assert ci.lo == 0.0 and ci.hi > 0
