@@ -89,7 +89,8 @@ def markdown(record: list[dict]) -> str:
             a = grp[grp["method"] == "auto"].iloc[0]
             r = grp[grp["method"] == "static_ot"].iloc[0]
             chosen = a["chosen"] + (" (fallback)" if a["fallback"] else "")
-            lines.append(f"| {rec['dataset']} | {a['holdout']} | {a['floor']:.3f} | {chosen} "
+            held = f"{a['holdout']:.4g}" if isinstance(a["holdout"], float) else a["holdout"]
+            lines.append(f"| {rec['dataset']} | {held} | {a['floor']:.3f} | {chosen} "
                          f"| {format_w1(a['w1'], a['w1_lo'], a['w1_hi'])} "
                          f"| {format_w1(r['w1'], r['w1_lo'], r['w1_hi'])} "
                          f"| {_verdict(a, r)} |")

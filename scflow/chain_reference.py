@@ -22,13 +22,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from .couplings import ExactOT, TimeCourseCoupling, sample_trajectories
 from .timecourse import TimeCourse
 
-__all__ = ["chain_images", "static_chain_predict", "carry_first_cells"]
+__all__ = ["chain_images", "static_chain_predict", "carry_first_cells",
+           "predict_static_chain"]
 
 
 def _step(x: Tensor, target: Tensor) -> Tensor:
@@ -151,3 +153,14 @@ def carry_first_cells(tc: TimeCourse, to: int, *, holdout: int | None = None,
     idx = sample_trajectories(plans, start=torch.arange(len(xs[0]), device=plans[0].device),
                               generator=g)
     return xs[-1][idx[:, -1].to(xs[-1].device)]
+
+
+def predict_static_chain(tc: TimeCourse, t: float, *, start: int, holdout: int | None,
+                         **_) -> tuple[Tensor, None]:
+    """Registry entry ``static_chain``: :func:`static_chain_predict` at the timepoint whose
+    model time is ``t`` (uniform weights)."""
+    at = np.flatnonzero(np.isclose(np.asarray(tc.times, dtype=np.float64), float(t)))
+    if len(at) != 1:
+        raise ValueError(f"static_chain predicts at a timepoint: t={t!r} is the model time "
+                         f"of none of {list(tc.times)}")
+    return static_chain_predict(tc, int(at[0]), holdout=holdout, start=start), None

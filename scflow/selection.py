@@ -4,7 +4,10 @@
 leave-one-timepoint-out protocol run on the timepoints it may read: all of them, or all but
 ``holdout`` (that timepoint's cells are dropped before anything is computed). Each interior
 kept timepoint is held out in turn (the inner hold-out); the candidate with the lowest mean
-W1 over the inner hold-outs and seeds is chosen, ties going to the earlier candidate.
+W1 over the inner hold-outs and seeds is chosen, ties (equal up to rounding, :data:`TIE`)
+going to the earlier candidate. With three kept timepoints each inner fit sees only two:
+candidates that differ only in how they use more (``mmfm`` and ``otcfm``,
+``static_mean_spline`` and ``static_ot``) then score the same, and the earlier is taken.
 
 :func:`nested_leave_one_out` is the honest benchmark of that choice: for each outer held-out
 timepoint ``k``, select on the other timepoints, then score the chosen candidate at ``k``.
@@ -25,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ._checks import integer, seed
@@ -38,6 +42,8 @@ __all__ = ["Selection", "select_method", "nested_leave_one_out", "candidate_labe
 SETTINGS = ("n_steps", "batch_size", "lr", "sigma", "hidden", "coupling", "lr_schedule",
             "ema", "spline", "window")
 
+#: inner means this close (relative) are a tie, taken by the earlier candidate
+TIE = 1e-9
 #: what ``tl.fit(method="auto")`` chooses among: methods that train a field
 FIT_CANDIDATES: tuple = ("otcfm", "mmfm", {"method": "mmfm", "window": 1}, "sbcfm")
 #: what ``tl.leave_one_out(select=True)`` chooses among: the fit candidates and the static
@@ -179,11 +185,23 @@ def select_method(tc: TimeCourse, candidates: Sequence = FIT_CANDIDATES, *,
         frames.append(df)
     scores = pd.concat(frames, ignore_index=True)
     summary = _summary(frames, labels, parsed)
-    best = int(summary["w1_mean"].to_numpy().argmin())  # first of equal means
+    best = first_best(summary["w1_mean"].to_numpy())
     summary.loc[best, "chosen"] = True
     method, settings = parsed[best]
     return Selection(method, settings, labels[best], summary, scores, holdout,
                      inner_holdouts=[keep[i] for i in inner])
+
+
+def first_best(means: np.ndarray) -> int:
+    """Index of the first of the lowest ``means``, equal up to rounding (:data:`TIE`).
+
+    With three kept timepoints the inner fits see two, and candidates that differ only
+    beyond two (``mmfm`` and ``otcfm``, ``static_mean_spline`` and ``static_ot``) score the
+    same but for the last bits: the earlier candidate is taken, not the rounding's pick.
+    """
+    means = np.asarray(means, dtype=np.float64)
+    low = means.min()
+    return int(np.flatnonzero(means <= low + TIE * max(1.0, abs(low)))[0])
 
 
 def _summary(frames: list[pd.DataFrame], labels: list[str], parsed: list) -> pd.DataFrame:

@@ -123,3 +123,23 @@ def test_bad_input_names_the_argument():
         select_method(tc, ["static_ot"], seeds=[])
     with pytest.raises(ValueError, match="holdouts must be interior"):
         nested_leave_one_out(tc, ["static_ot"], holdouts=[0])
+
+
+def test_equal_inner_scores_up_to_rounding_go_to_the_earlier_candidate():
+    """Three kept timepoints: the inner fit sees two, where the spline through the means is
+    the chord: static_mean_spline scores as static_ot (to the last bits) and the earlier
+    candidate is taken, in either order."""
+    tc = _parabola(4)
+    a = select_method(tc, ["static_ot", "static_mean_spline"], holdout=1)
+    b = select_method(tc, ["static_mean_spline", "static_ot"], holdout=1)
+    w = a.summary["w1_mean"].to_numpy()
+    assert w[0] == pytest.approx(w[1], rel=1e-12)
+    assert a.candidate == "static_ot" and b.candidate == "static_mean_spline"
+
+
+def test_first_best_ignores_rounding():
+    from scflow.selection import first_best
+
+    assert first_best([2.440, 2.440 - 4e-16, 3.0]) == 0  # argmin would take the second
+    assert first_best([2.5, 2.44, 2.44 + 1e-15]) == 1
+    assert first_best([1.0, 0.9]) == 1
