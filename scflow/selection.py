@@ -36,7 +36,7 @@ from .benchmark import ALL_METHODS, interior_holdouts, leave_one_out_tc
 from .timecourse import TimeCourse
 
 __all__ = ["Selection", "select_method", "nested_leave_one_out", "candidate_label",
-           "FIT_CANDIDATES", "ALL_CANDIDATES"]
+           "parse_candidate", "first_best", "FIT_CANDIDATES", "ALL_CANDIDATES"]
 
 #: settings a candidate may carry (the training options of :func:`scflow.fit_flow`)
 SETTINGS = ("n_steps", "batch_size", "lr", "sigma", "hidden", "coupling", "lr_schedule",
@@ -51,8 +51,9 @@ FIT_CANDIDATES: tuple = ("otcfm", "mmfm", {"method": "mmfm", "window": 1}, "sbcf
 ALL_CANDIDATES: tuple = (*FIT_CANDIDATES, "static_ot", "static_spline", "static_mean_spline")
 
 
-def _normalise(candidate: Any) -> tuple[str, dict]:
-    """``(method, settings)`` of a candidate given as a name or a ``{"method": ...}`` dict."""
+def parse_candidate(candidate: Any) -> tuple[str, dict]:
+    """``(method, settings)`` of a candidate given as a name or a ``{"method": ...}`` dict;
+    a ``ValueError`` for an unknown method or setting."""
     if isinstance(candidate, str):
         method, settings = candidate, {}
     elif isinstance(candidate, Mapping) and "method" in candidate:
@@ -71,7 +72,7 @@ def _normalise(candidate: Any) -> tuple[str, dict]:
 
 def candidate_label(candidate: Any) -> str:
     """``"mmfm(window=1)"``: the method and its settings, sorted by name."""
-    method, settings = _normalise(candidate)
+    method, settings = parse_candidate(candidate)
     if not settings:
         return method
     return f"{method}({', '.join(f'{k}={settings[k]!r}' for k in sorted(settings))})"
@@ -155,7 +156,7 @@ def select_method(tc: TimeCourse, candidates: Sequence = FIT_CANDIDATES, *,
     candidates = list(candidates)
     if not candidates:
         raise ValueError("candidates must list at least one method, got an empty list")
-    parsed = [_normalise(c) for c in candidates]
+    parsed = [parse_candidate(c) for c in candidates]
     labels = [candidate_label(c) for c in candidates]
     if len(set(labels)) != len(labels):
         raise ValueError(f"candidates must differ, got {labels}")
@@ -168,7 +169,7 @@ def select_method(tc: TimeCourse, candidates: Sequence = FIT_CANDIDATES, *,
     sub, keep = _kept(tc, holdout)
     if sub.n_timepoints < 3:
         fb = candidates[0] if fallback is None else fallback
-        method, settings = _normalise(fb)
+        method, settings = parse_candidate(fb)
         reason = (f"{sub.n_timepoints} kept timepoints: an inner hold-out needs 3 (an "
                   f"interior one and its neighbours); fell back to {candidate_label(fb)}")
         warnings.warn(f"select_method: {reason}", UserWarning, stacklevel=2)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .._settings import logger
-from ..selection import FIT_CANDIDATES, Selection, _normalise, select_method
+from ..selection import FIT_CANDIDATES, Selection, parse_candidate, select_method
 from ..timecourse import TimeCourse
 from ..train import NEURAL_METHODS
 
@@ -29,7 +29,7 @@ def check_fit_candidates(candidates: Sequence | None) -> list:
     candidates = list(candidates)
     if not candidates:
         raise ValueError("candidates must list at least one method, got an empty list")
-    static = [c for c in candidates if _normalise(c)[0] not in NEURAL_METHODS]
+    static = [c for c in candidates if parse_candidate(c)[0] not in NEURAL_METHODS]
     if static:
         raise ValueError(f"candidates of tl.fit(method='auto') must be methods that train a "
                          f"field {NEURAL_METHODS}, got {static}")
