@@ -141,5 +141,6 @@ def test_first_best_ignores_rounding():
     from scflow.selection import first_best
 
     assert first_best([2.440, 2.440 - 4e-16, 3.0]) == 0  # argmin would take the second
+    assert first_best([2.25098122438, 2.25098118363]) == 0  # float32 rounding (EMT 10-D)
     assert first_best([2.5, 2.44, 2.44 + 1e-15]) == 1
     assert first_best([1.0, 0.9]) == 1
