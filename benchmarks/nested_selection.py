@@ -91,7 +91,8 @@ def add_fit_auto(rec: dict, candidates: list, args: argparse.Namespace) -> dict:
               if lab in by_label and parse_candidate(by_label[lab])[0] in NEURAL_METHODS]
     start, rows = time.perf_counter(), []
     for k in sorted({int(r["holdout_index"]) for r in rec["rows"]}):
-        sub = inner[(inner["outer_holdout_index"] == k) & inner["candidate"].isin(neural)]
+        sub = (inner[(inner["outer_holdout_index"] == k) & inner["candidate"].isin(neural)]
+               if len(inner) else inner)  # no inner rows at all: every choice fell back
         if sub.empty:  # fell back: the first neural candidate
             label, fallback = neural[0], True
         else:
