@@ -42,6 +42,9 @@ __all__ = ["Selection", "select_method", "nested_leave_one_out", "candidate_labe
 SETTINGS = ("n_steps", "batch_size", "lr", "sigma", "hidden", "coupling", "lr_schedule",
             "ema", "spline", "window")
 
+#: the columns of :attr:`Selection.scores` (also when empty, after a fallback)
+SCORE_COLUMNS = ["candidate", "method", "holdout", "holdout_index", "seed", "w1", "w1_lo",
+                 "w1_hi", "w2", "mmd", "floor", "seconds"]
 #: inner means this close (relative) are a tie, taken by the earlier candidate: the cells
 #: are float32, so equal predictions computed two ways differ from about 1e-8 on
 TIE = 1e-6
@@ -175,7 +178,7 @@ def select_method(tc: TimeCourse, candidates: Sequence = FIT_CANDIDATES, *,
                   f"interior one and its neighbours); fell back to {candidate_label(fb)}")
         warnings.warn(f"select_method: {reason}", UserWarning, stacklevel=2)
         return Selection(method, settings, candidate_label(fb), _summary([], labels, parsed),
-                         pd.DataFrame(), holdout, True, reason)
+                         pd.DataFrame(columns=SCORE_COLUMNS), holdout, True, reason)
     inner = list(range(1, sub.n_timepoints - 1))
     frames = []
     for (method, settings), label in zip(parsed, labels, strict=True):

@@ -83,6 +83,10 @@ def test_too_few_kept_timepoints_fall_back_and_say_so():
         sel = select_method(tc, ["static_ot", "static_spline"], holdout=1)
     assert sel.fallback and sel.method == "static_ot" and "needs 3" in sel.reason
     assert sel.scores.empty and not sel.summary["chosen"].any()
+    assert "w1" in sel.scores.columns  # empty, with its columns
+    with pytest.warns(UserWarning, match="fell back"):
+        rows, inner = nested_leave_one_out(tc, ["static_ot", "static_spline"], seeds=[0])
+    assert rows["fallback"].all() and inner.empty and "outer_holdout_index" in inner.columns
     with pytest.warns(UserWarning, match="fell back to static_spline"):
         sel = select_method(tc, ["static_ot", "static_spline"], holdout=1,
                             fallback="static_spline")
