@@ -45,6 +45,7 @@ from scflow.train import NEURAL_METHODS
 
 HERE = Path(__file__).resolve().parent
 STEM = "nested_selection"
+ORDER = ["emt_umap", "emt", "weinreb", "bargaje"]  # the order of the other tables
 
 
 def _candidates(value: str) -> list:
@@ -121,6 +122,8 @@ def _verdict(auto: pd.Series, ref: pd.Series) -> str:
 
 def markdown(record: list[dict]) -> str:
     lines, summary = [], []
+    record = sorted(record, key=lambda r: (ORDER.index(r["dataset"]) if r["dataset"] in ORDER
+                                           else len(ORDER), r["dataset"]))
     for rec in record:
         rows = pd.DataFrame(rec["rows"])
         first = rows[rows["seed"] == rec["seeds"][0]]
@@ -176,12 +179,17 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", default=str(HERE / "results"))
     p.add_argument("--fit-auto-only", action="store_true",
                    help="only add the fit_auto rows to the data sets already in the JSON")
+    p.add_argument("--render-only", action="store_true",
+                   help="only write the Markdown again from the JSON")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{STEM}.json"
     record = json.loads(path.read_text()) if path.exists() else []
+    if args.render_only:
+        (out / f"{STEM}.md").write_text(markdown(record))
+        return
     for name in args.datasets.split(","):
         if args.fit_auto_only:
             rec = add_fit_auto(next(r for r in record if r["dataset"] == name),
