@@ -11,7 +11,7 @@ export MPLBACKEND ?= Agg
 export OMP_NUM_THREADS ?= 1
 export NUMBA_NUM_THREADS ?= 1
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test test-fast lint bench clean docs tutorials cellrank
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,8 +28,42 @@ demo: install
 test: install
 	$(PY) -m pytest -q -p no:cacheprovider
 
+# The inner loop: no real data, no subprocesses, no slow tests (markers in pyproject.toml).
+test-fast: install
+	$(PY) -m pytest -q -p no:cacheprovider -m "not slow and not data and not subprocess"
+
+# The tutorials, executed and stored with their outputs (volatile metadata dropped); the
+# test suite re-runs them from scratch. One notebook: make tutorials NOTEBOOKS=01
+tutorials: install
+	$(PY) tutorials/execute.py $(NOTEBOOKS)
+
+# The docs site (Sphinx: autodoc + the stored notebooks, nothing executed), warnings as errors.
+DOCS_OUT ?= build/docs
+$(VENV)/.docs-installed: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install -q -e ".[docs]"
+	touch $@
+
+docs: $(VENV)/.docs-installed
+	$(PY) -m sphinx -W --keep-going -E -q -b html tutorials $(DOCS_OUT)
+	@echo "docs: $(DOCS_OUT)/index.html"
+
+# The README's CellRank call, in a separate venv with the versions CellRank 2.0.7 needs
+# (numpy < 2.3): writes benchmarks/results/cellrank.json, then runs the optional CellRank test.
+CELLRANK_VENV ?= .venv-cellrank
+CR_PY := $(CELLRANK_VENV)/bin/python
+$(CELLRANK_VENV)/.installed: pyproject.toml benchmarks/cellrank-requirements.txt
+	test -x $(CR_PY) || $(PYTHON) -m venv $(CELLRANK_VENV)
+	$(CR_PY) -m pip install -q --upgrade pip
+	$(CR_PY) -c "import torch" 2>/dev/null || $(CR_PY) -m pip install -q "$(TORCH_SPEC)"
+	$(CR_PY) -m pip install -q -e . pytest -r benchmarks/cellrank-requirements.txt
+	touch $@
+
+cellrank: $(CELLRANK_VENV)/.installed
+	$(CR_PY) benchmarks/cellrank_check.py
+	$(CR_PY) -m pytest -q -p no:cacheprovider tests/tl/test_tl_cellrank.py
+
 lint: install
 	$(VENV)/bin/ruff check scflow tests benchmarks tutorials
 
 clean:
-	rm -rf $(VENV) results .pytest_cache
+	rm -rf $(VENV) $(CELLRANK_VENV) results build .pytest_cache

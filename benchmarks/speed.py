@@ -82,10 +82,11 @@ def _stepper(tc, lib: str, method: str, coupling: str, batch_size: int, device: 
 
     if lib == "scflow":
         from scflow.model import FlowModel
-        from scflow.train import DEFAULT_SIGMA, _intervals, _step_loss
+        from scflow.train import DEFAULT_SIGMA, _step_loss
+        from scflow.training_data import training_data
 
         t0 = time.perf_counter()
-        ivs = _intervals(tc, method, DEFAULT_SIGMA[method], coupling, None)
+        ivs = training_data(tc, method, DEFAULT_SIGMA[method], coupling, None)
         setup = time.perf_counter() - t0
         model = FlowModel(tc.dim).to(device)
         g = torch.Generator(device=device).manual_seed(0)
@@ -220,7 +221,8 @@ def scflow_holdout(k: int, n_steps: int, eval_every: int, seed: int, device: str
     from scflow.integrate import integrate
     from scflow.metrics import sampling_floor, wasserstein
     from scflow.model import FlowModel
-    from scflow.train import DEFAULT_SIGMA, _intervals, _step_loss, fit_flow, resolve_device
+    from scflow.train import DEFAULT_SIGMA, _step_loss, fit_flow, resolve_device
+    from scflow.training_data import training_data
 
     tc0 = _course("cpu")
     hidden, activation, lr, ema, batch_size = (64, 64, 64), "selu", 1e-3, 0.999, 256
@@ -244,7 +246,7 @@ def scflow_holdout(k: int, n_steps: int, eval_every: int, seed: int, device: str
         torch.manual_seed(seed)
         model = FlowModel(tc.dim, hidden, activation, score=False, sigma=0.0)
     model.to(dev).train()
-    intervals = _intervals(tc, "otcfm", sigma, "global", k)
+    intervals = training_data(tc, "otcfm", sigma, "global", k)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     params = list(model.parameters())
     averaged = [p.detach().clone() for p in params]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from . import couplings, metrics, paths
 from ._settings import settings
+from .config import TrainConfig
 from .integrate import integrate
 from .matching import FlowMatcher, FlowSample, icfm, otcfm, sbcfm
 from .model import FlowModel
@@ -34,7 +35,8 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'scflow' has no attribute {name!r}")
 
 __all__ = [
-    "FlowMatcher", "FlowModel", "FlowSample", "TimeCourse", "TrainingDivergedError",
+    "FlowMatcher", "FlowModel", "FlowSample", "TimeCourse", "TrainConfig",
+    "TrainingDivergedError",
     "couplings", "datasets", "fit_flow",
     "icfm", "integrate", "load_model", "metrics", "otcfm", "paths", "pl", "sbcfm", "settings",
     "tl",

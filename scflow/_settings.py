@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 __all__ = ["settings", "logger"]
 
@@ -15,9 +16,19 @@ _LEVELS = {0: logging.ERROR, 1: logging.WARNING, 2: logging.INFO, 3: logging.INF
 @dataclass
 class _Settings:
     """``verbosity``: 0 errors, 1 warnings and progress bars (default), 2 info, 3 hints,
-    4 debug, as in scanpy."""
+    4 debug, as in scanpy. ``figdir``: where ``save=`` writes figures when scanpy is not
+    imported (with scanpy, ``scanpy.settings.figdir``)."""
 
     _verbosity: int = 1
+    _figdir: Path = Path("figures")
+
+    @property
+    def figdir(self) -> Path:
+        return self._figdir
+
+    @figdir.setter
+    def figdir(self, value) -> None:
+        self._figdir = Path(value)
 
     @property
     def verbosity(self) -> int:

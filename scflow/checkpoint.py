@@ -25,6 +25,7 @@ import torch
 from ._checks import integer
 from ._errors import TrainingDivergedError
 from ._io import atomic_file
+from ._plain import plain
 
 __all__ = ["Checkpointer", "fit_config", "fingerprint", "load_checkpoint", "save_checkpoint"]
 
@@ -40,20 +41,8 @@ def fit_config(xs, times, **options: Any) -> dict[str, Any]:
     cfg = {"data_shapes": [list(x.shape) for x in xs], "data_sha256": h.hexdigest(),
            "times": [float(t) for t in np.asarray(times, dtype=np.float64)]}
     for k, v in options.items():
-        cfg[k] = _plain(v)
+        cfg[k] = plain(v, json=True)
     return cfg
-
-
-def _plain(v: Any) -> Any:
-    if isinstance(v, (list, tuple, np.ndarray)):
-        return [_plain(u) for u in v]
-    if isinstance(v, (bool, np.bool_)):
-        return bool(v)
-    if isinstance(v, (int, np.integer)):
-        return int(v)
-    if isinstance(v, (float, np.floating)):
-        return float(v)
-    return None if v is None else str(v)
 
 
 def fingerprint(config: dict[str, Any]) -> str:

@@ -12,7 +12,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-import pandas as pd
+from . import methods
+from .config import TrainConfig
+from .methods import PROTOCOLS
 
 __all__ = ["main"]
 
@@ -21,7 +23,6 @@ DATASET_DEFAULTS = {"simulate": {"n_dims": 5}}
 REAL_DATASETS = ("emt", "emt_umap", "weinreb", "bargaje")
 #: the published benchmark files: loaded from the path given with --path
 PUBLISHED_DATASETS = ("eb", "cite", "multi")
-PROTOCOLS = ("leave_one_out", "rollout", "rollout_holdout")
 DEBUG_HELP = ("show the full traceback of an error (also with SCFLOW_DEBUG=1); by default a "
               "bad input is reported in one line")
 
@@ -35,24 +36,11 @@ def _floats(s: str) -> list[float]:
 
 
 def _train_args(p: argparse.ArgumentParser) -> None:
+    from .config import TrainConfig
+
     g = p.add_argument_group("training (same names as scflow.tl.fit)")
-    g.add_argument("--n-steps", type=int, default=3000)
-    g.add_argument("--batch-size", type=int, default=256, help="pairs per interval per step")
-    g.add_argument("--lr", type=float, default=1e-3)
-    g.add_argument("--sigma", type=float, default=None, help="default per method")
-    g.add_argument("--hidden", type=_ints, default=[64, 64, 64], help="e.g. 64,64,64")
-    g.add_argument("--coupling", choices=("global", "minibatch", "auto"), default="auto",
-                   help="auto: global plans up to 25M cell pairs per interval, minibatch "
-                        "OT above")
-    g.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant")
-    g.add_argument("--ema", type=float, default=0.999, help="weight-average decay; 0: none")
+    TrainConfig.add_arguments(g)
     g.add_argument("--device", default="auto")
-    g.add_argument("--spline", choices=("natural", "pchip"), default="natural",
-                   help="mmfm / static_spline: spline through the chained cells; "
-                        "static_mean_spline: through the timepoints' means")
-    g.add_argument("--window", type=int, default=None,
-                   help="mmfm / static_spline / static_mean_spline: knots on each side of a "
-                        "segment (default all)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -70,10 +58,10 @@ def _parser() -> argparse.ArgumentParser:
                         "first timepoint through every later one (raw units); "
                         "rollout_holdout: its hold-one-out variant")
     b.add_argument("--methods", default=None,
-                   help="default: otcfm,sbcfm,icfm,mmfm,static_ot,static_spline,"
-                        "static_partial,static_mean_spline (rollout: otcfm,mmfm; "
-                        "rollout_holdout: otcfm,mmfm,static_spline); the roll-out tables "
-                        "always carry static_chain, the no-network reference")
+                   help="default: " + "; ".join(f"{p}: {','.join(methods.default_methods(p))}"
+                                                for p in PROTOCOLS)
+                   + " (the roll-out tables always carry static_chain, the no-network "
+                     "reference)")
     b.add_argument("--n-boot", type=int, default=0,
                    help="bootstrap replicates of every W1 over cells: the tables show "
                         "W1 [95%% interval] (default 0: no interval)")
@@ -101,9 +89,9 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--time-key", default="day")
     f.add_argument("--use-rep", default="X_pca")
     f.add_argument("--n-dims", type=int, default=None)
-    f.add_argument("--method", choices=("otcfm", "sbcfm", "icfm", "mmfm", "auto"),
-                   default="otcfm", help="auto: chosen among --candidates by leave-one-out "
-                   "on the kept timepoints (scores stored in uns[key]['selection'])")
+    f.add_argument("--method", choices=(*methods.names("neural"), "auto"), default="otcfm",
+                   help="auto: chosen among --candidates by leave-one-out on the kept "
+                        "timepoints (scores stored in uns[key]['selection'])")
     f.add_argument("--candidates", default=None,
                    help="--method auto: comma-separated methods (default otcfm, mmfm, mmfm "
                         "with window 1, sbcfm)")
@@ -151,40 +139,11 @@ def _default_datasets(protocol: str = "leave_one_out") -> list[str]:
     return names
 
 
-def _interval(lo: float, hi: float, digits: int = 3) -> str:
-    """`` [lo, hi]``: the bootstrap interval over cells (averaged over seeds), or nothing."""
-    return "" if pd.isna(lo) or pd.isna(hi) else f" [{lo:.{digits}f}, {hi:.{digits}f}]"
-
-
-def _markdown(summary: pd.DataFrame) -> str:
-    lines = ["| method | held-out | W1 [95% interval over cells] | W2 | MMD | floor (W1) | "
-             "seconds |", "|---|---|---|---|---|---|---|"]
-    for r in summary.itertuples():
-        def ms(m, s):  # one seed: no spread to show
-            return f"{m:.3f}" if pd.isna(s) else f"{m:.3f} ± {s:.3f}"
-        held = f"{r.holdout:.4g}" if isinstance(r.holdout, float) else r.holdout
-        ci = _interval(getattr(r, "w1_lo_mean", float("nan")),
-                       getattr(r, "w1_hi_mean", float("nan")))
-        lines.append(f"| {r.method} | {held} | {ms(r.w1_mean, r.w1_std)}{ci} | "
-                     f"{ms(r.w2_mean, r.w2_std)} | {ms(r.mmd_mean, r.mmd_std)} | "
-                     f"{r.floor_mean:.3f} | {r.seconds_mean:.1f} |")
-    return "\n".join(lines)
-
-
-def _section(c: dict, table: str) -> str:
-    """A Markdown section for BENCHMARKS.md: what was run, how, and the table."""
-    commands = " and then ".join(f"`{cmd}`" for cmd in _commands(c))
-    return f"{_title(c)}\n\n{commands}\n\n{table}\n"
-
-
-DEFAULT_METHODS = {"leave_one_out": ("otcfm,sbcfm,icfm,mmfm,static_ot,static_spline,"
-                                     "static_partial,static_mean_spline"),
-                   "rollout": "otcfm,mmfm,static_chain",
-                   "rollout_holdout": "otcfm,mmfm,static_spline,static_chain"}
+DEFAULT_METHODS = {p: ",".join(methods.default_methods(p)) for p in PROTOCOLS}
 
 
 def _benchmark(args: argparse.Namespace) -> int:
-    from .benchmark import summarize
+    from .protocols.report import run_benchmark
 
     names = (_default_datasets(args.protocol) if args.dataset == "default"
              else args.dataset.split(","))
@@ -202,49 +161,19 @@ def _benchmark(args: argparse.Namespace) -> int:
     if "larry" in names:
         _larry(args, methods if args.methods else None, out)
         names = [n for n in names if n != "larry"]
-    train = dict(n_steps=args.n_steps, batch_size=args.batch_size, lr=args.lr,
-                 sigma=args.sigma, hidden=tuple(args.hidden), coupling=args.coupling,
-                 lr_schedule=args.lr_schedule, ema=args.ema or None, spline=args.spline,
-                 window=args.window)
+    config = TrainConfig.from_args(args)
     for name in names:
         adata = _load(name, args.path, args.sha256)
         info = dict(adata.uns.get("scflow_dataset", {}))
         n_dims = args.n_dims or DATASET_DEFAULTS.get(name, {}).get("n_dims")
-        use_rep = str(info.get("use_rep", "X_pca"))
-        whiten = _whiten(args, name, n_dims)
-        config = {"dataset": name, "protocol": args.protocol, "use_rep": use_rep,
-                  "n_dims": n_dims, "whiten": whiten, "methods": methods,
-                  "seeds": args.seeds, "time_scale": args.time_scale, **train,
-                  "command": " ".join(["scflow", *args.argv])}
         prefix = "benchmark" if args.protocol == "leave_one_out" else args.protocol
-        stem = f"{prefix}_{name}" + (f"_{args.n_dims}d" if args.n_dims else "")
-        previous = _previous(out / f"{stem}.json", config) if args.append else None
-        if args.protocol == "leave_one_out":
-            df = _leave_one_out(adata, use_rep, methods, args, n_dims, whiten, train)
-        else:
-            df = _rollout(adata, use_rep, methods, args, n_dims, whiten, train)
-        if previous is not None:  # keep the other methods' rows, in their order
-            old_config, old = previous
-            old = old[~old["method"].isin(methods)]
-            df = pd.concat([old, df], ignore_index=True)
-            config["methods"] = list(dict.fromkeys([*old["method"], *methods]))
-            config["command"] = [*_commands(old_config), config["command"]]
-        if args.protocol == "leave_one_out":
-            from . import pl
-
-            pl.leave_one_out(df, title=f"{name}: leave one timepoint out", show=False,
-                             save=str(out / f"{stem}.png"))
-            summary = summarize(df)
-            table = _markdown(summary) + _published_loo(name, summary)
-        else:
-            table = _rollout_markdown(df, name)
-            summary = summarize(df, by=("method", "protocol", "time_index"))
-        print(f"\n{_title(config)}\n\n{table}\n", flush=True)
-        (out / f"{stem}.json").write_text(json.dumps(
-            {"config": config, "rows": df.to_dict(orient="records"),
-             "summary": summary.to_dict(orient="records")}, indent=1, default=str))
-        (out / f"{stem}.md").write_text(_section(config, table))
-        print(f"wrote {out}/{stem}.{{json,md{',png' if args.protocol == 'leave_one_out' else ''}}}")
+        run_benchmark(adata, name, protocol=args.protocol, methods=methods, seeds=args.seeds,
+                      use_rep=str(info.get("use_rep", "X_pca")), n_dims=n_dims,
+                      whiten=_whiten(args, name, n_dims), time_scale=args.time_scale,
+                      config=config, device=args.device, mass=args.mass, out=out,
+                      stem=f"{prefix}_{name}" + (f"_{args.n_dims}d" if args.n_dims else ""),
+                      append=args.append, command=" ".join(["scflow", *args.argv]),
+                      n_boot=args.n_boot)
     return 0
 
 
@@ -269,106 +198,6 @@ def _larry(args: argparse.Namespace, methods: list[str] | None, out: Path) -> No
          "summary": summarize_fate(df).to_dict(orient="records")}, indent=1, default=str))
     (out / "larry_fate.md").write_text(f"{title}\n\n`{config['command']}`\n\n{table}\n")
     print(f"wrote {out}/larry_fate.{{json,md}}")
-
-
-def _commands(config: dict) -> list[str]:
-    c = config["command"]
-    return list(c) if isinstance(c, list) else [c]
-
-
-def _previous(path: Path, config: dict) -> tuple[dict, pd.DataFrame] | None:
-    """The table already at ``path`` for ``--append``; it must come from the same set-up."""
-    if not path.exists():
-        return None
-    old = json.loads(path.read_text())
-    fixed = ("dataset", "protocol", "use_rep", "n_dims", "whiten", "seeds", "time_scale")
-    differ = {k: old["config"].get(k) for k in fixed if old["config"].get(k) != config[k]}
-    if differ:
-        raise ValueError(f"--append: {path} was made with other settings "
-                         f"({', '.join(f'{k}={v!r}' for k, v in differ.items())}); run "
-                         "without --append, or with the same settings")
-    return old["config"], pd.DataFrame(old["rows"])
-
-
-def _leave_one_out(adata, use_rep, methods, args, n_dims, whiten, train):
-    from . import tl
-
-    return tl.leave_one_out(adata, "day", use_rep=use_rep, methods=methods, seeds=args.seeds,
-                            n_dims=n_dims, whiten=whiten, time_scale=args.time_scale,
-                            device=args.device, mass=args.mass, n_boot=args.n_boot,
-                            **train)
-
-
-def _rollout(adata, use_rep, methods, args, n_dims, whiten, train):
-    from .rollout import rollout_tc
-    from .tl._anndata import time_course
-
-    tc = time_course(adata, "day", use_rep, n_dims=n_dims, whiten=whiten,
-                     time_scale=args.time_scale)
-    holdouts = (None if args.protocol == "rollout" else list(range(1, tc.n_timepoints)))
-    return rollout_tc(tc, methods, args.seeds, holdouts=holdouts, device=args.device,
-                      mass=args.mass, n_boot=args.n_boot, **train)
-
-
-def _ms(values: pd.Series, lo: pd.Series | None = None, hi: pd.Series | None = None) -> str:
-    m, s = values.mean(), values.std()
-    out = f"{m:.4f}" if pd.isna(s) else f"{m:.4f} ± {s:.4f}"
-    return out if lo is None else out + _interval(lo.mean(), hi.mean(), 4)
-
-
-def _rollout_markdown(df: pd.DataFrame, name: str) -> str:
-    """W1 (and W2) per method and timepoint; the published rows and the floor beside."""
-    from .published import ROLLOUT, ROLLOUT_HOLDOUT
-
-    ks = sorted(df["time_index"].unique())
-    labels = {int(r.time_index): (f"{r.timepoint:.4g}" if isinstance(r.timepoint, float)
-                                  else r.timepoint) for r in df.itertuples()}
-    head = "| method | " + " | ".join(f"W1 t{k} ({labels[k]})" for k in ks) + " | " + \
-        " | ".join(f"W2 t{k}" for k in ks) + " |"
-    lines = [head, "|" + "---|" * (1 + 2 * len(ks))]
-    for method, g in df.groupby("method", sort=False):
-        w1 = [_ms(*(g.loc[g.time_index == k, c] for c in ("w1", "w1_lo", "w1_hi")))
-              if (g.time_index == k).any() else "–" for k in ks]
-        w2 = [_ms(g.loc[g.time_index == k, "w2"]) if (g.time_index == k).any() else "–"
-              for k in ks]
-        label = ("no network: chained OT plans from t0" if method == "static_chain"
-                 else f"scflow {method}")
-        lines.append(f"| {label} | " + " | ".join(w1 + w2) + " |")
-    published = (ROLLOUT if (df["protocol"] == "all").all() else ROLLOUT_HOLDOUT).get(name, {})
-    for method, vals in published.items():
-        cells = [f"{vals[k - 1]:.4f}" if k - 1 < len(vals) else "–" for k in ks]
-        lines.append(f"| published {method} | " + " | ".join(cells + ["–"] * len(ks)) + " |")
-    floor = [f"{df.loc[df.time_index == k, 'floor'].iloc[0]:.4f}" for k in ks]
-    lines.append("| sampling floor | " + " | ".join(floor + ["–"] * len(ks)) + " |")
-    return "\n".join(lines)
-
-
-def _published_loo(name: str, summary: pd.DataFrame) -> str:
-    """The published mean held-out W1 beside ours (EB / Cite / Multi)."""
-    from .published import LEAVE_ONE_OUT
-
-    if name not in LEAVE_ONE_OUT:
-        return ""
-    ours = summary.groupby("method", sort=False)["w1_mean"].mean()
-    lines = ["", "", "Mean held-out W1 over timepoints, ours beside the published:", "",
-             "| method | scflow | published |", "|---|---|---|"]
-    for method, value in LEAVE_ONE_OUT[name].items():
-        mine = f"{ours[method]:.3f}" if method in ours else "–"
-        lines.append(f"| {method} | {mine} | {value:.3f} |")
-    for method in ours.index:
-        if method not in LEAVE_ONE_OUT[name]:
-            lines.append(f"| {method} | {ours[method]:.3f} | – |")
-    return "\n".join(lines)
-
-
-def _title(c: dict) -> str:
-    what = {"leave_one_out": "Leave one timepoint out",
-            "rollout": "Roll-out from t0, trained on all timepoints (scores fit to the "
-                       "training cells, not prediction)",
-            "rollout_holdout": "Roll-out from t0, hold one out (prediction)"}[c["protocol"]]
-    return (f"## {what}: {c['dataset']} ({c['use_rep']}, {c['n_dims'] or 'all'} dims, "
-            f"{'whitened' if c['whiten'] else 'raw units'}, {c['time_scale']} time, seeds "
-            f"{c['seeds']}, {c['n_steps']} steps)")
 
 
 def _fit(args: argparse.Namespace) -> int:
@@ -396,12 +225,9 @@ def _fit_one(args: argparse.Namespace, *, write: bool) -> int:
     try:
         tl.fit(adata, args.time_key, use_rep=args.use_rep, n_dims=args.n_dims,
                method=args.method, time_scale=args.time_scale, key_added=args.key_added,
-               device=args.device, random_state=args.random_state, n_steps=args.n_steps,
-               batch_size=args.batch_size, lr=args.lr, sigma=args.sigma,
-               hidden=tuple(args.hidden), coupling=args.coupling,
-               lr_schedule=args.lr_schedule, ema=args.ema or None,
+               device=args.device, random_state=args.random_state,
                checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every,
-               spline=args.spline, window=args.window,
+               config=TrainConfig.from_args(args),
                candidates=None if args.candidates is None else args.candidates.split(","))
         record = adata.uns[args.key_added]
     finally:

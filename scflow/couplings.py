@@ -20,11 +20,11 @@ import math
 import warnings
 from dataclasses import dataclass, field
 
-import ot
 import torch
 from torch import Tensor
 
 from ._checks import is_number, number
+from ._lazy import ot
 
 __all__ = [
     "ConvergenceError",
@@ -307,9 +307,8 @@ SCALING_SINKHORN_MAX = 600.0
 def sinkhorn(a: Tensor, b: Tensor, cost: Tensor, reg: float, *, num_iter_max: int,
              tol: float, log: bool = False):
     """POT's Sinkhorn: the scaling iterations where the kernel cannot underflow, the
-    log-domain ones otherwise; the same problem and solution. On the CPU the scaling
-    iterations took 1/4 of the time at 256 x 256 cells (reg 0.125) and 1/7 at 1500 x 1500
-    (reg 0.05), both methods timed in one run on the same problem.
+    log-domain ones otherwise; the same problem and solution (the scaling iterations are the
+    faster: timings in BENCHMARKS.md, "What was tried").
 
     With ``log=True`` also returns ``(log_v, err)``: the log of the second scaling (the
     potential ``g / reg``) and the last marginal error POT measured.

@@ -35,7 +35,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "DataParallel",
-    "barrier",
     "broadcast_plans",
     "check_batch_size",
     "check_device",
@@ -148,12 +147,6 @@ def destroy() -> None:
         dist.destroy_process_group()
 
 
-def barrier() -> None:
-    """Wait for every process (no-op without a group)."""
-    if is_distributed():
-        dist.barrier()
-
-
 def resolve(distributed: bool | None, device: str | torch.device = "auto") -> bool:
     """Whether to train data-parallel, given ``fit_flow``'s ``distributed`` argument.
 
@@ -248,12 +241,10 @@ def broadcast_plans(plans: Iterable[DiscretePlan | None], src: int = 0) -> None:
             torch.tensor(plan.shape, device=plan.cdf.device), src).tolist())
 
 
-def plans_of(intervals: Any) -> list[DiscretePlan | None]:
-    """The global plans held by ``fit_flow``'s training data (intervals or a chain)."""
-    plans = getattr(intervals, "plans", None)
-    if plans is not None:
-        return list(plans)
-    return [getattr(iv, "plan", None) for iv in intervals]
+def plans_of(data: Any) -> list[DiscretePlan | None]:
+    """The global plans held by ``fit_flow``'s training data
+    (:class:`scflow.training_data.TrainingData`: ``data.plans()``)."""
+    return list(data.plans())
 
 
 def same_start(step: int, device: torch.device) -> int:

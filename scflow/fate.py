@@ -17,11 +17,11 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 
-import ot
 import torch
 from torch import Tensor
 
 from ._checks import integer, number
+from ._lazy import ot
 from .couplings import ConvergenceError, ConvergenceWarning, sinkhorn
 from .integrate import integrate
 from .model import FlowModel

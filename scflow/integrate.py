@@ -6,9 +6,9 @@ import math
 
 import torch
 from torch import Tensor
-from torchdiffeq import odeint
 
 from ._checks import integer, number
+from ._lazy import torchdiffeq
 from .model import FlowModel
 
 __all__ = ["integrate", "SOLVERS"]
@@ -97,11 +97,11 @@ def _time(t, name: str) -> float:
 def _ode(model, x0, t0, t1, n_steps, n_save, solver, rtol, atol, generator) -> Tensor:
     grid = torch.linspace(t0, t1, n_steps + 1, device=x0.device)
     if solver == "dopri5":
-        return odeint(_Field(model), x0, grid[:: n_steps // n_save], method="dopri5",
-                      rtol=rtol, atol=atol)
+        return torchdiffeq.odeint(_Field(model), x0, grid[:: n_steps // n_save],
+                                  method="dopri5", rtol=rtol, atol=atol)
     # step on the full grid, but store only the saved states (the same steps and values)
-    return odeint(_Field(model), x0, grid[:: n_steps // n_save], method=solver,
-                  options={"grid_constructor": lambda func, y0, t: grid})
+    return torchdiffeq.odeint(_Field(model), x0, grid[:: n_steps // n_save], method=solver,
+                              options={"grid_constructor": lambda func, y0, t: grid})
 
 
 def _sde(model, x0, t0, t1, n_steps, n_save, solver, rtol, atol, generator) -> Tensor:

@@ -7,6 +7,9 @@ three named methods are compositions, not subclasses:
 - I-CFM: ``LinearPath(sigma)`` + ``Independent()``
 - OT-CFM: ``LinearPath(sigma)`` + ``ExactOT()``
 - SB-CFM: ``BrownianBridgePath(sigma)`` + ``EntropicOT(reg=2 * sigma**2)``
+
+The methods by name (for ``fit``, ``leave_one_out`` and the CLI) are in
+:mod:`scflow.methods`, which composes these presets.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from torch import Tensor
 from .couplings import EntropicOT, ExactOT, Independent, _PlanCoupling
 from .paths import BrownianBridgePath, LinearPath, ProbabilityPath
 
-__all__ = ["FlowMatcher", "FlowSample", "icfm", "otcfm", "sbcfm", "METHODS"]
+__all__ = ["FlowMatcher", "FlowSample", "icfm", "otcfm", "sbcfm"]
 
 
 class FlowSample(NamedTuple):
@@ -113,6 +116,3 @@ def sbcfm(sigma: float = 1.0) -> FlowMatcher:
     """Schrödinger-bridge CFM: Brownian bridge + entropic OT with ``reg = 2 sigma**2``."""
     return FlowMatcher(BrownianBridgePath(sigma), EntropicOT(reg=2 * sigma**2))
 
-
-#: the neural methods by name, as used by ``fit``, ``leave_one_out`` and the CLI
-METHODS = {"icfm": icfm, "otcfm": otcfm, "sbcfm": sbcfm}

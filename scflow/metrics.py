@@ -6,10 +6,10 @@ import warnings
 from collections.abc import Sequence
 
 import numpy as np
-import ot
 import torch
 from torch import Tensor
 
+from ._lazy import ot
 from .couplings import ConvergenceWarning
 
 __all__ = ["wasserstein", "mmd", "energy_distance", "sampling_floor"]

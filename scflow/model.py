@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from ._checks import integer
 from ._io import atomic_file
+from ._plain import json_default, plain
 
 __all__ = ["MLP", "FlowModel", "FORMAT_VERSION"]
 
@@ -125,7 +126,7 @@ class FlowModel(nn.Module):
             "config": {"dim": self.dim, "hidden": list(self.hidden),
                        "activation": self.activation, "score": self.has_score,
                        "sigma": self.sigma},
-            "meta": _plain(self.meta),
+            "meta": plain(self.meta),
             "weights": {k: v.detach().cpu().numpy().copy()
                         for k, v in self.state_dict().items()},
         }
@@ -171,7 +172,7 @@ class FlowModel(nn.Module):
         d = self.to_dict()
         arrays = {f"w/{k}": v for k, v in d["weights"].items()}
         header = {k: d[k] for k in ("format", "version", "config", "meta")}
-        arrays["header"] = np.array(json.dumps(header, default=_json_default))
+        arrays["header"] = np.array(json.dumps(header, default=json_default))
         with atomic_file(path) as fh:
             np.savez(fh, **arrays)
 
@@ -184,24 +185,3 @@ class FlowModel(nn.Module):
             header = json.loads(str(z["header"]))
             weights = {k[2:]: z[k] for k in z.files if k.startswith("w/")}
         return cls.from_dict({**header, "weights": weights}, device=device)
-
-
-def _plain(obj: Any) -> Any:
-    """Turn tensors and numpy scalars into plain values and arrays (JSON/h5ad friendly)."""
-    if isinstance(obj, Tensor):
-        return obj.detach().cpu().numpy()
-    if isinstance(obj, Mapping):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    raise TypeError(f"cannot store {type(obj).__name__} in a model file")

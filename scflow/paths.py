@@ -445,13 +445,22 @@ class SplinePath:
         return torch.randn((xs.shape[0], xs.shape[2]), generator=generator, device=xs.device,
                            dtype=xs.dtype)
 
+    def sample_xt_ut(self, t: Tensor, xs: Tensor, times: Tensor, eps: Tensor,
+                     basis: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """``x_t = mu_t + sigma_t eps``, ``u_t = mu'_t + sigma'_t eps`` and ``sigma_t``, with
+        the spline evaluated once (``basis``: from :meth:`basis`, or built here)."""
+        mu, dmu = self.mean_and_velocity(t, xs, times, basis)
+        sig = self.sigma_t(t, times)
+        return (mu + _col(sig, eps) * eps, dmu + _col(self.dsigma_t(t, times), eps) * eps,
+                sig)
+
     def sample_xt(self, t: Tensor, xs: Tensor, times: Tensor, eps: Tensor) -> Tensor:
         """``x_t = mu_t + sigma_t * eps``."""
-        return self.mu_t(t, xs, times) + _col(self.sigma_t(t, times), eps) * eps
+        return self.sample_xt_ut(t, xs, times, eps)[0]
 
     def target_velocity(self, t: Tensor, xs: Tensor, times: Tensor, eps: Tensor) -> Tensor:
         """``u_t = mu'_t + sigma'_t * eps``."""
-        return self.dmu_t(t, xs, times) + _col(self.dsigma_t(t, times), eps) * eps
+        return self.sample_xt_ut(t, xs, times, eps)[1]
 
     def score(self, t: Tensor, eps: Tensor, times: Tensor) -> Tensor:
         """Score of the conditional path at the drawn point, ``-eps / sigma_t``."""

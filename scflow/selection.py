@@ -32,15 +32,16 @@ import numpy as np
 import pandas as pd
 
 from ._checks import integer, seed
-from .benchmark import ALL_METHODS, interior_holdouts, leave_one_out_tc
+from .config import TrainConfig
+from .protocols.leave_one_out import ALL_METHODS, leave_one_out_tc
+from .protocols.scoring import interior_holdouts
 from .timecourse import TimeCourse
 
 __all__ = ["Selection", "select_method", "nested_leave_one_out", "candidate_label",
            "parse_candidate", "first_best", "FIT_CANDIDATES", "ALL_CANDIDATES"]
 
-#: settings a candidate may carry (the training options of :func:`scflow.fit_flow`)
-SETTINGS = ("n_steps", "batch_size", "lr", "sigma", "hidden", "coupling", "lr_schedule",
-            "ema", "spline", "window")
+#: settings a candidate may carry (the training options, :class:`scflow.TrainConfig`)
+SETTINGS = TrainConfig.names()
 
 #: the columns of :attr:`Selection.scores` (also when empty, after a fallback)
 SCORE_COLUMNS = ["candidate", "method", "holdout", "holdout_index", "seed", "w1", "w1_lo",
@@ -96,7 +97,7 @@ class Selection:
         One row per candidate: ``candidate``, ``method``, ``w1_mean``, ``w1_std``, ``n``
         (inner hold-outs x seeds scored), ``chosen``. Empty on a fallback.
     scores
-        The inner leave-one-out rows: those of :func:`scflow.benchmark.leave_one_out_tc`,
+        The inner leave-one-out rows: those of :func:`scflow.protocols.leave_one_out_tc`,
         with ``candidate`` and ``holdout_index`` as an index into the full time course.
     holdout
         The timepoint index never read (``None``: every timepoint was read).
@@ -137,8 +138,8 @@ def select_method(tc: TimeCourse, candidates: Sequence = FIT_CANDIDATES, *,
         The time course (scaled as the fit will be).
     candidates
         Method names (``"otcfm"``, ``"static_ot"``...) or dicts ``{"method": ..., setting:
-        value}`` with settings among ``n_steps``, ``batch_size``, ``lr``, ``sigma``,
-        ``hidden``, ``coupling``, ``lr_schedule``, ``ema``, ``spline``, ``window``.
+        value}`` with settings among the training options of :class:`scflow.TrainConfig`
+        (``n_steps``, ``sigma``, ``window``...).
     holdout
         A timepoint index whose cells are never read (the outer held-out timepoint), or
         ``None``.
@@ -147,9 +148,11 @@ def select_method(tc: TimeCourse, candidates: Sequence = FIT_CANDIDATES, *,
     fallback
         The candidate taken when fewer than three timepoints are kept (default the first).
     n_euler, device, progress
-        As in :func:`scflow.benchmark.leave_one_out_tc`.
+        As in :func:`scflow.protocols.leave_one_out_tc`.
     **train_kwargs
-        Training options shared by every candidate (a candidate's settings override them).
+        Training options shared by every candidate (``config=`` a
+        :class:`~scflow.TrainConfig`, or its fields by name); a candidate's settings
+        override them.
 
     Returns
     -------
@@ -230,7 +233,7 @@ def nested_leave_one_out(tc: TimeCourse, candidates: Sequence = ALL_CANDIDATES,
 
     For every outer held-out interior timepoint ``k``: :func:`select_method` on the other
     timepoints (``select_seeds``), then the chosen candidate is run on the protocol at ``k``
-    with ``seeds``, exactly as :func:`~scflow.benchmark.leave_one_out_tc` runs any method
+    with ``seeds``, exactly as :func:`~scflow.protocols.leave_one_out_tc` runs any method
     (``n_boot``: bootstrap replicates of the outer W1 over cells; the inner scores have
     none).
 

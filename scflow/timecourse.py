@@ -123,10 +123,25 @@ def _parse_numbers(labels, strict: bool) -> np.ndarray:
     return np.asarray(out, dtype=np.float64)
 
 
+def is_numeric_times(dtype) -> bool:
+    """Whether a time column of this dtype holds numbers (numeric and not categorical: the
+    categories of a categorical are labels, whatever their type)."""
+    return pd.api.types.is_numeric_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype)
+
+
+def to_model(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """``(x - mean) / scale`` on the first ``len(mean)`` columns of ``x`` (float64)."""
+    return (np.asarray(x, dtype=np.float64)[:, : len(mean)] - mean) / scale
+
+
+def to_rep(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`to_model`: ``x * scale + mean`` (float64)."""
+    return np.asarray(x, dtype=np.float64) * scale + mean
+
+
 def _codes(labels: pd.Series, ordered: np.ndarray) -> np.ndarray:
     """Index of each cell's timepoint in ``ordered``."""
-    if pd.api.types.is_numeric_dtype(labels.dtype) and not isinstance(
-            labels.dtype, pd.CategoricalDtype):
+    if is_numeric_times(labels.dtype):
         return np.searchsorted(ordered.astype(np.float64), labels.to_numpy(dtype=np.float64))
     lookup = {str(lab): k for k, lab in enumerate(ordered)}
     return labels.astype(str).map(lookup).to_numpy(dtype=np.int64)
@@ -231,7 +246,9 @@ class TimeCourse:
                           self.values, self.mean, self.scale)
 
     def transform(self, x: np.ndarray) -> np.ndarray:
-        return (np.asarray(x, dtype=np.float64)[:, : len(self.mean)] - self.mean) / self.scale
+        """Cells of the embedding in model units (:func:`to_model`)."""
+        return to_model(x, self.mean, self.scale)
 
     def inverse_transform(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(x, dtype=np.float64) * self.scale + self.mean
+        """Model units back to the embedding's (:func:`to_rep`)."""
+        return to_rep(x, self.mean, self.scale)

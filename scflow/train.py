@@ -19,62 +19,51 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 
 import numpy as np
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from . import distributed as _dist
-from ._checks import integer, number
+from . import methods as _methods
 from ._errors import TrainingDivergedError
-from ._settings import logger, settings
+from ._progress import Progress
+from ._settings import logger
 from .checkpoint import Checkpointer, fit_config
-from .couplings import (
-    DiscretePlan,
-    EntropicOT,
-    ExactOT,
-    Independent,
-    TimeCourseCoupling,
-    sample_trajectories,
-)
-from .matching import FlowMatcher
+from .config import COUPLING_MODES, LR_SCHEDULES, MAX_STEPS, TrainConfig  # noqa: F401
 from .model import FlowModel
-from .paths import SPLINE_KINDS, BrownianBridgePath, LinearPath, SplinePath
 from .timecourse import TimeCourse
+from .training_data import PairData, PlanCache, TrainingData, kept_intervals, training_data
 
 __all__ = ["fit_flow", "resolve_device", "DEFAULT_SIGMA", "NEURAL_METHODS", "COUPLING_MODES",
-           "TrainingDivergedError", "MAX_STEPS", "AUTO_GLOBAL_MAX_ENTRIES"]
+           "TrainingDivergedError", "MAX_STEPS", "AUTO_GLOBAL_MAX_ENTRIES", "TrainConfig"]
 
-NEURAL_METHODS = ("icfm", "otcfm", "sbcfm", "mmfm")
-COUPLING_MODES = ("global", "minibatch", "auto")
+#: the methods :func:`fit_flow` trains (from the registry, :mod:`scflow.methods`)
+NEURAL_METHODS = _methods.names("neural")
 #: ``coupling="auto"`` (the default): the global plans while every interval's ``n x m``
 #: holds at most this many cell pairs, minibatch OT above (memory O(batch^2) per step, flat in
 #: the number of cells). 25M pairs (5000 x 5000 cells) is a set-up of about 1 GB for exact OT
-#: (1.6 GB for Sinkhorn, see :data:`GLOBAL_BYTES_PER_ENTRY`) and well under a minute of network
-#: simplex: every data set of the benchmarks resolves to global (the largest interval,
+#: (1.6 GB for Sinkhorn, see :data:`GLOBAL_BYTES_PER_ENTRY`; solving times in BENCHMARKS.md,
+#: "Scale"): every data set of the benchmarks resolves to global (the largest interval,
 #: Weinreb's 3781 x 5788 = 21.9M pairs), so their published tables do not change, while
-#: 20,000 x 20,000 cells (400M pairs: 16.5 GB and ~10 min of exact OT) or LARRY's
-#: 20,000 x 38,000 resolve to minibatch. The choice depends on the numbers of cells only, not on
-#: the memory free at the time, so a call trains the same model on every machine.
+#: 20,000 x 20,000 cells (400M pairs) or LARRY's 20,000 x 38,000 resolve to minibatch. The
+#: choice depends on the numbers of cells only, not on the memory free at the time, so a call
+#: trains the same model on every machine.
 AUTO_GLOBAL_MAX_ENTRIES = 25_000_000
 #: measured peak bytes per cell pair of solving one interval's global plan (float64 cost
-#: matrix, POT's copies and plan, the float32 plan and its checks): exact OT (``otcfm``,
-#: ``mmfm``) ~42, log-domain Sinkhorn (``sbcfm``) ~62
-GLOBAL_BYTES_PER_ENTRY = {"otcfm": 42, "mmfm": 42, "sbcfm": 64}
-#: the most training steps one fit takes: the loss of every step is kept (on the device
-#: during training, and in ``meta["loss"]``), 400 MB at this bound
-MAX_STEPS = 100_000_000
+#: matrix, POT's copies and plan, the float32 plan and its checks), per method (registry)
+GLOBAL_BYTES_PER_ENTRY = {m: _methods.get(m).plan_bytes for m in NEURAL_METHODS
+                          if _methods.get(m).plan_bytes}
 #: training checks its losses for divergence every this many steps (one device sync), at
 #: every checkpoint and at the end
 DIVERGENCE_CHECK_EVERY = 100
 #: a finite loss above this many times the first step's loss (or 1, if larger) counts as
 #: divergence too
 EXPLODE_FACTOR = 1e12
-LR_SCHEDULES = ("constant", "cosine")
 #: default sigma per method (SB-CFM's is the Brownian diffusion per unit of model time)
-DEFAULT_SIGMA = {"icfm": 0.1, "otcfm": 0.1, "sbcfm": 0.5, "mmfm": 0.1}
+DEFAULT_SIGMA = {m: _methods.get(m).default_sigma for m in NEURAL_METHODS}
+_D = TrainConfig()  # the defaults of the keyword options
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -85,58 +74,6 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device='cuda' was asked for but CUDA is not available")
     return device
-
-
-@dataclass
-class _Interval:
-    x0: Tensor
-    x1: Tensor
-    t0: float
-    span: float
-    matcher: FlowMatcher
-    plan: DiscretePlan | None
-
-
-def _intervals(tc: TimeCourse, method: str, sigma: float, coupling: str,
-               holdout: int | None) -> list[_Interval]:
-    keep = [k for k in range(tc.n_timepoints) if k != holdout]
-    out = []
-    for a, b in zip(keep[:-1], keep[1:], strict=True):
-        span = float(tc.times[b] - tc.times[a])
-        if method == "sbcfm":  # Brownian bridge of diffusion sigma over the span
-            local = sigma * math.sqrt(span)
-            matcher = FlowMatcher(BrownianBridgePath(local), EntropicOT(reg=2 * local**2))
-        elif method == "otcfm":
-            matcher = FlowMatcher(LinearPath(sigma), ExactOT())
-        else:
-            matcher = FlowMatcher(LinearPath(sigma), Independent())
-        x0, x1 = tc.xs[a], tc.xs[b]
-        plan = None
-        if coupling == "global" and not isinstance(matcher.coupling, Independent):
-            plan = matcher.coupling.discrete_plan(x0, x1)
-        out.append(_Interval(x0, x1, float(tc.times[a]), span, matcher, plan))
-    return out
-
-
-@dataclass
-class _Chain:
-    """Multi-marginal training data: the kept populations, their times and chained plans."""
-
-    xs: list[Tensor]
-    times: Tensor
-    plans: list[DiscretePlan]
-    path: SplinePath
-    basis: Tensor  #: what the spline needs of the knot times, validated once
-
-
-def _chain(tc: TimeCourse, sigma: float, holdout: int | None, spline: str,
-           window: int | None) -> _Chain:
-    keep = [k for k in range(tc.n_timepoints) if k != holdout]
-    xs = [tc.xs[k] for k in keep]
-    times = torch.as_tensor(np.asarray(tc.times)[keep], dtype=xs[0].dtype, device=xs[0].device)
-    path = SplinePath(sigma, kind=spline, window=window)
-    plans = TimeCourseCoupling(ExactOT()).plans(xs)
-    return _Chain(xs, times, plans, path, path.basis(times))
 
 
 def _available_memory(dev: torch.device) -> int | None:
@@ -164,9 +101,8 @@ def _available_memory(dev: torch.device) -> int | None:
 
 def _largest_interval(tc: TimeCourse, holdout: int | None) -> tuple[int, int, int, int]:
     """``(a, b, n, m)``: the kept interval ``a -> b`` with the most cell pairs ``n * m``."""
-    keep = [k for k in range(tc.n_timepoints) if k != holdout]
-    pairs = [(a, b, len(tc.xs[a]), len(tc.xs[b])) for a, b in zip(keep[:-1], keep[1:],
-                                                                   strict=True)]
+    pairs = [(a, b, len(tc.xs[a]), len(tc.xs[b]))
+             for a, b in kept_intervals(tc.n_timepoints, holdout)]
     return max(pairs, key=lambda p: p[2] * p[3])
 
 
@@ -192,7 +128,7 @@ def _resolve_coupling(coupling: str, method: str, tc: TimeCourse, holdout: int |
                     f"{n} x {m} cells (global plans up to {AUTO_GLOBAL_MAX_ENTRIES:,} pairs)")
         if coupling == "minibatch":
             return coupling
-    need = GLOBAL_BYTES_PER_ENTRY.get(method, 0) * n * m
+    need = _methods.get(method).plan_bytes * n * m
     avail = _available_memory(dev) if need else None
     if avail is not None and need > avail:
         raise ValueError(f"{asked} needs about {need / 1e9:.1f} GB for the {n} x {m} plan of "
@@ -238,29 +174,17 @@ def _check_losses(losses: Tensor, lo: int, hi: int, n_steps: int, lr: float) -> 
         "the data's scale", step=first + 1, loss=value)
 
 
-def _draw(iv: _Interval, batch_size: int, g: torch.Generator):
-    """Pairs ``(x0, x1)`` of one interval for one step."""
-    if iv.plan is not None:
-        i, j = iv.plan.sample_pairs(batch_size, g)
-        return iv.x0[i], iv.x1[j]
-    dev = iv.x0.device
-    b0 = iv.x0[torch.randint(len(iv.x0), (batch_size,), generator=g, device=dev)]
-    b1 = iv.x1[torch.randint(len(iv.x1), (batch_size,), generator=g, device=dev)]
-    if isinstance(iv.matcher.coupling, Independent):
-        return b0, b1
-    i, j = iv.matcher.coupling.sample(b0, b1, batch_size, g)
-    return b0[i], b1[j]
-
-
 def fit_flow(tc: TimeCourse, method: str = "otcfm", *, holdout: int | None = None,
-             n_steps: int = 3000, batch_size: int = 256, lr: float = 1e-3,
-             sigma: float | None = None, hidden: Sequence[int] = (64, 64, 64),
-             activation: str = "selu", coupling: str = "auto",
+             n_steps: int = _D.n_steps, batch_size: int = _D.batch_size, lr: float = _D.lr,
+             sigma: float | None = _D.sigma, hidden: Sequence[int] = _D.hidden,
+             activation: str = _D.activation, coupling: str = _D.coupling,
              device: str | torch.device = "auto", random_state: int = 0,
-             lr_schedule: str = "constant", ema: float | None = 0.999,
+             lr_schedule: str = _D.lr_schedule, ema: float | None = _D.ema,
              progress: bool | None = None, checkpoint: str | None = None,
-             checkpoint_every: int = 500, spline: str = "natural",
-             window: int | None = None, distributed: bool | None = None) -> FlowModel:
+             checkpoint_every: int = 500, spline: str = _D.spline,
+             window: int | None = _D.window, distributed: bool | None = None,
+             config: TrainConfig | None = None,
+             plan_cache: PlanCache | None = None) -> FlowModel:
     """Fit a :class:`FlowModel` on a time course.
 
     Parameters
@@ -295,11 +219,11 @@ def fit_flow(tc: TimeCourse, method: str = "otcfm", *, holdout: int | None = Non
         ``"constant"`` or ``"cosine"`` (annealed to 1% of ``lr`` over ``n_steps``).
     ema
         Keep an exponential moving average of the weights with this decay (e.g. 0.999)
-        and return it (default; it lowered held-out W1 on EMT 10-D); ``None`` returns the
-        last weights.
+        and return it (the default, chosen as the README's "The engine" says); ``None``
+        returns the last weights.
     progress
-        Show a progress bar (default: at ``scflow.settings.verbosity >= 1`` on a terminal or
-        in Jupyter, not when output goes to a file).
+        Show progress (default: at ``scflow.settings.verbosity >= 1``): a bar in a terminal
+        or notebook, a line every 10% of the steps when output goes to a log or a pipe.
     checkpoint, checkpoint_every
         A file to save the training state to every ``checkpoint_every`` steps (and at the
         end), atomically; if it exists, training resumes from it, and gives the same weights
@@ -316,6 +240,12 @@ def fit_flow(tc: TimeCourse, method: str = "otcfm", *, holdout: int | None = Non
         a group of more than one process is initialised; ``True``: initialise it from
         ``torchrun``'s variables if needed. ``batch_size`` must be divisible by the
         number of processes. Only rank 0 writes the checkpoint.
+    config
+        The training options as one :class:`~scflow.config.TrainConfig`, instead of the
+        keywords ``n_steps`` ... ``window`` (which must then be left at their defaults).
+    plan_cache
+        A :class:`~scflow.training_data.PlanCache` to take global plans from (and keep the
+        ones solved here); the protocols share one across seeds and methods.
 
     Returns
     -------
@@ -332,35 +262,24 @@ def fit_flow(tc: TimeCourse, method: str = "otcfm", *, holdout: int | None = Non
         On bad arguments, data that overflow float32 (use ``whiten=True``), ``n_steps``
         above :data:`MAX_STEPS`, or global plans too large for the memory available.
     """
-    if method not in NEURAL_METHODS:
-        raise ValueError(f"method must be one of {NEURAL_METHODS}, got {method!r}")
-    if lr_schedule not in LR_SCHEDULES:
-        raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
-    if ema is not None and not 0 < ema < 1:
-        raise ValueError(f"ema must be a decay in (0, 1) or None, got {ema!r}")
-    if spline not in SPLINE_KINDS:
-        raise ValueError(f"spline must be one of {SPLINE_KINDS}, got {spline!r}")
-    if method == "mmfm" and coupling not in ("global", "auto"):
-        raise ValueError(f"coupling must be 'global' for method 'mmfm', got {coupling!r}")
-    if coupling not in COUPLING_MODES:
-        raise ValueError(f"coupling must be one of {COUPLING_MODES}, got {coupling!r}")
-    n_steps = integer(n_steps, "n_steps", lower=1)
-    if n_steps > MAX_STEPS:
-        raise ValueError(f"n_steps must be at most {MAX_STEPS:,} (scflow.train.MAX_STEPS: the "
-                         f"loss of every step is kept), got {n_steps:,}")
-    batch_size = integer(batch_size, "batch_size", lower=1)
-    lr = number(lr, "lr", lower=0, strict=True)
-    sigma = number(DEFAULT_SIGMA[method] if sigma is None else sigma, "sigma", lower=0,
-                   strict=method == "sbcfm")
+    cfg = TrainConfig.merge(config, {k: v for k, v in locals().items()
+                                     if k in TrainConfig.names()})
+    cfg = cfg.resolved(method)
+    n_steps, batch_size, lr, sigma = cfg.n_steps, cfg.batch_size, cfg.lr, cfg.sigma
+    ema, lr_schedule = cfg.ema, cfg.lr_schedule
+    chain = _methods.get(method).shape == "chain"
+    diffusion = _methods.get(method).diffusion
     if holdout is not None:
         holdout = tc.interior_index(holdout, "holdout")
     _check_data(tc)
     dev = resolve_device(device)
-    coupling = _resolve_coupling(coupling, method, tc, holdout, dev)
-    if method == "mmfm" and coupling != "global":
+    coupling = _resolve_coupling(cfg.coupling, method, tc, holdout, dev)
+    if chain and coupling != "global":
         raise ValueError("coupling='auto' would use minibatch plans here (an interval holds "
-                         f"more than {AUTO_GLOBAL_MAX_ENTRIES} cell pairs) and method 'mmfm' "
-                         "chains global plans; subsample the timepoints or use 'otcfm'")
+                         f"more than {AUTO_GLOBAL_MAX_ENTRIES} cell pairs) and method "
+                         f"{method!r} chains global plans; subsample the timepoints or use "
+                         "'otcfm'")
+    cfg = replace(cfg, coupling=coupling)
     parallel = _dist.resolve(distributed, dev)
     if parallel:  # one device per process; each takes an equal slice of every batch
         _dist.check_batch_size(batch_size)
@@ -372,13 +291,13 @@ def fit_flow(tc: TimeCourse, method: str = "otcfm", *, holdout: int | None = Non
     g = torch.Generator(device=dev).manual_seed(int(random_state))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(random_state))
-        model = FlowModel(tc.dim, hidden, activation, score=method == "sbcfm",
-                          sigma=sigma if method == "sbcfm" else 0.0)
+        model = FlowModel(tc.dim, cfg.hidden, cfg.activation, score=diffusion,
+                          sigma=sigma if diffusion else 0.0)
     model.to(dev).train()
-    intervals = (_chain(tc, sigma, holdout, spline, window) if method == "mmfm"
-                 else _intervals(tc, method, sigma, coupling, holdout))
+    data = training_data(tc, method, sigma, coupling, holdout, spline=cfg.spline,
+                         window=cfg.window, cache=plan_cache)
     if parallel:  # one global plan: rank 0's, bit for bit on every process
-        _dist.broadcast_plans(_dist.plans_of(intervals))
+        _dist.broadcast_plans(data.plans())
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, n_steps, eta_min=0.01 * lr)
              if lr_schedule == "cosine" else None)
@@ -387,12 +306,9 @@ def fit_flow(tc: TimeCourse, method: str = "otcfm", *, holdout: int | None = Non
     losses = torch.zeros(n_steps, device=dev)
     start, ck = 0, None
     if checkpoint is not None:
-        config = fit_config(tc.xs, tc.times, method=method, holdout=holdout, n_steps=n_steps,
-                            batch_size=batch_size, lr=lr, sigma=sigma, hidden=hidden,
-                            activation=activation, coupling=coupling, device=dev.type,
-                            random_state=int(random_state), lr_schedule=lr_schedule, ema=ema,
-                            spline=spline, window=window)
-        ck = Checkpointer(checkpoint, checkpoint_every, config, model=model, optimizer=opt,
+        fp = fit_config(tc.xs, tc.times, method=method, holdout=holdout, device=dev.type,
+                        random_state=int(random_state), **cfg.as_dict())
+        ck = Checkpointer(checkpoint, checkpoint_every, fp, model=model, optimizer=opt,
                           scheduler=sched, ema=averaged, generator=g, losses=losses)
         start = ck.resume()
     ddp = None
@@ -401,13 +317,12 @@ def fit_flow(tc: TimeCourse, method: str = "otcfm", *, holdout: int | None = Non
         ddp = _dist.DataParallel(model, dev)
         if ddp.rank != 0:  # one progress bar, rank 0's
             progress = False
-    # default: a bar at verbosity >= 1 on a terminal or in Jupyter, none in logs (tqdm's None)
-    disable = (None if settings.verbosity >= 1 else True) if progress is None else not progress
-    bar = tqdm(range(start, n_steps), desc=f"scflow {method}", disable=disable, leave=False)
+    # a bar in a terminal or notebook, a line every 10% in a log (scflow._progress)
+    bar = Progress(range(start, n_steps), desc=f"scflow {method}", enabled=progress)
     show = not bar.disable
     checked = start  # the losses of steps before this one were checked (or resumed) finite
     for step in bar:
-        loss = _step_loss(model, intervals, batch_size, g, ddp)
+        loss = _step_loss(model, data, batch_size, g, ddp)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -443,52 +358,15 @@ def fit_flow(tc: TimeCourse, method: str = "otcfm", *, holdout: int | None = Non
         n_steps=n_steps, batch_size=batch_size, lr=lr, lr_schedule=lr_schedule,
         ema=0.0 if ema is None else float(ema), random_state=int(random_state),
         loss=losses.cpu().numpy().astype(np.float64))
-    if method == "mmfm":
-        model.meta.update(spline=spline, window=-1 if window is None else int(window))
+    if chain:
+        model.meta.update(spline=cfg.spline, window=-1 if cfg.window is None
+                          else int(cfg.window))
     return model
 
 
-def _chain_batch(ch: _Chain, batch_size: int, g: torch.Generator
-                 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """``batch_size`` trajectories per segment, each with one time in its segment."""
-    nseg = len(ch.xs) - 1
-    n = batch_size * nseg
-    idx = sample_trajectories(ch.plans, n, generator=g)
-    knots = torch.stack([x[idx[:, k]] for k, x in enumerate(ch.xs)], dim=1)
-    seg = torch.arange(nseg, device=knots.device).repeat_interleave(batch_size)
-    u = torch.rand(n, generator=g, device=knots.device, dtype=knots.dtype)
-    t = ch.times[seg] + u * (ch.times[seg + 1] - ch.times[seg])
-    eps = ch.path.noise(knots, g)
-    mu, dmu = ch.path.mean_and_velocity(t, knots, ch.times, ch.basis)
-    sig = ch.path.sigma_t(t, ch.times)
-    xt = mu + sig[:, None] * eps
-    ut = dmu + ch.path.dsigma_t(t, ch.times)[:, None] * eps
-    return t, xt, ut, eps, sig
-
-
-def _batch(model: FlowModel, intervals: list[_Interval] | _Chain, batch_size: int,
-           g: torch.Generator) -> tuple[Tensor, Tensor, Tensor, Tensor | None, Tensor | None]:
-    """One step's training data in model time: ``t, x_t, u_t`` (and ``eps, sigma_t``)."""
-    if isinstance(intervals, _Chain):
-        return _chain_batch(intervals, batch_size, g)
-    ts, xts, uts, eps, sig = [], [], [], [], []
-    for iv in intervals:
-        x0, x1 = _draw(iv, batch_size, g)
-        fs = iv.matcher.sample_pairs(x0, x1, generator=g, with_score=False)
-        ts.append(iv.t0 + fs.t * iv.span)
-        xts.append(fs.xt)
-        uts.append(fs.ut / iv.span)
-        if model.has_score:
-            eps.append(fs.eps)
-            sig.append(iv.matcher.path.sigma_t(fs.t))
-    if not model.has_score:
-        return torch.cat(ts), torch.cat(xts), torch.cat(uts), None, None
-    return torch.cat(ts), torch.cat(xts), torch.cat(uts), torch.cat(eps), torch.cat(sig)
-
-
-def _step_loss(model: FlowModel, intervals: list[_Interval] | _Chain, batch_size: int,
+def _step_loss(model: FlowModel, data: PairData | TrainingData, batch_size: int,
                g: torch.Generator, ddp: _dist.DataParallel | None = None) -> Tensor:
-    t, xt, ut, eps, sig = _batch(model, intervals, batch_size, g)
+    t, xt, ut, eps, sig = data.batch(batch_size, g)
     if ddp is not None:  # data parallel: this process's equal slice of the global batch
         t, xt, ut, eps, sig = ddp.shard(t, xt, ut, eps, sig)
         v, st = ddp(t, xt)

@@ -18,6 +18,13 @@ def _data_dir() -> Path | None:
     return here.resolve() if here.is_dir() else None
 
 
+def pytest_collection_modifyitems(config, items) -> None:
+    """Mark every test that uses the real data (the ``data_dir`` fixture) as ``data``."""
+    for item in items:
+        if "data_dir" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.data)
+
+
 @pytest.fixture(scope="session")
 def data_dir(monkeypatch_session=None) -> Path:
     """The real data sets. Skips locally when absent, fails in CI (``CI=true``)."""
@@ -30,6 +37,20 @@ def data_dir(monkeypatch_session=None) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def mouse_quarter(data_dir):
+    """A quarter of each day of the mouse 2-D set (``datasets.weinreb``: 1429, 3781, 5788
+    cells), drawn with a fixed seed: 358, 946 and 1447 cells. Read-only: copy to modify."""
+    import scflow
+
+    adata = scflow.datasets.weinreb()
+    day = adata.obs["day"].to_numpy()
+    rng = np.random.default_rng(0)
+    keep = [rng.choice(np.flatnonzero(day == d), -(-int((day == d).sum()) // 4), replace=False)
+            for d in np.unique(day)]
+    return adata[np.sort(np.concatenate(keep))].copy()
+
+
 @pytest.fixture(autouse=True)
 def _seed_torch():
     torch.manual_seed(0)
@@ -39,3 +60,14 @@ def _seed_torch():
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def uneven_course():
+    """A whitened 2-D time course: 4 timepoints of 40 / 55 / 50 / 60 cells drifting apart."""
+    from scflow.timecourse import TimeCourse
+
+    g = np.random.default_rng(3)
+    n = [40, 55, 50, 60]
+    x = np.concatenate([g.normal([k, 0.5 * k], 1 + 0.2 * k, (m, 2)) for k, m in enumerate(n)])
+    return TimeCourse.from_arrays(x, np.repeat(np.arange(4), n), whiten=True)

@@ -6,7 +6,6 @@ import json
 import os
 import re
 import stat
-import subprocess
 import sys
 
 import pytest
@@ -69,10 +68,18 @@ def test_unknown_dataset_and_method_fail_clearly(tmp_path, capsys):
     assert "scflow: error: methods must be among" in capsys.readouterr().err
 
 
-def test_python_dash_m_entry_point():
-    res = subprocess.run([sys.executable, "-m", "scflow", "--help"], capture_output=True,
-                         text=True, check=True)
-    assert "benchmark" in res.stdout
+def test_python_dash_m_entry_point(monkeypatch, capsys):
+    """``python -m scflow --help``, in this process: runpy runs ``scflow/__main__.py`` as
+    ``-m`` does (a real ``python -m scflow`` is started by test_checkpoint's kill-and-resume
+    test and by test_distributed's ``torchrun -m scflow fit``)."""
+    import runpy
+
+    monkeypatch.setattr(sys, "argv", ["scflow", "--help"])
+    with pytest.raises(SystemExit) as stop:
+        runpy.run_module("scflow", run_name="__main__", alter_sys=True)
+    assert stop.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: scflow") and "benchmark" in out and "fit" in out
 
 
 def test_benchmark_on_a_published_file_prints_the_published_numbers(tmp_path, capsys):
@@ -111,7 +118,13 @@ def test_benchmark_on_a_published_file_prints_the_published_numbers(tmp_path, ca
 
 
 @pytest.mark.data
-def test_rollout_protocol_prints_ours_beside_the_published_table(data_dir, tmp_path, capsys):
+def test_rollout_protocol_prints_ours_beside_the_published_table(mouse_quarter, tmp_path,
+                                                                capsys, monkeypatch):
+    """On a quarter of the mouse cells (``datasets.weinreb`` stands in for the loader): the
+    table's layout, not its numbers, is checked here."""
+    import scflow
+
+    monkeypatch.setattr(scflow.datasets, "weinreb", mouse_quarter.copy)
     rc = main(["benchmark", "--protocol", "rollout", "--dataset", "weinreb", "--methods",
                "otcfm", "--seeds", "0", "--n-steps", "50", "--out", str(tmp_path)])
     assert rc == 0
@@ -119,8 +132,8 @@ def test_rollout_protocol_prints_ours_beside_the_published_table(data_dir, tmp_p
     assert ("Roll-out from t0, trained on all timepoints (scores fit to the training cells, "
             "not prediction): weinreb") in out and "raw units" in out
     assert "| published Var-RUOT | 0.1200 | 0.1431 |" in out
-    # the no-network reference is in every roll-out table (issue 21: .0165 / .0157)
-    assert "| no network: chained OT plans from t0 | 0.0165 | 0.0157 |" in out
+    # the no-network reference is in every roll-out table
+    assert "| no network: chained OT plans from t0 | " in out
     assert "| sampling floor |" in out
     data = json.loads((tmp_path / "rollout_weinreb.json").read_text())
     assert {r["time_index"] for r in data["rows"]} == {1, 2}

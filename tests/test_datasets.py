@@ -97,6 +97,10 @@ def test_schiebinger_subset(data_dir: Path) -> None:
     info = adata.uns["scflow_dataset"]
     assert info["use_rep"] == "X_pca" and "PCA" in info["note"]
     assert "X_pca" not in adata.obsm
+    # X is already log1p of counts per 10,000: the loader says so, and scanpy sees it
+    assert "already normalised" in info["note"] and adata.uns["log1p"] == {"base": None}
+    per_cell = np.expm1(adata.X.toarray().astype(np.float64)).sum(1)
+    np.testing.assert_allclose(per_cell, 1e4, rtol=1e-3)
 
 
 @pytest.mark.data
@@ -405,6 +409,7 @@ def sim_fate() -> tuple[ad.AnnData, pd.Series]:
     return adata, D.true_fate(adata, n_draws=200, random_state=0)
 
 
+@pytest.mark.slow  # sim_fate: 200 Monte-Carlo draws per cell
 def test_true_fate_values(sim_fate) -> None:
     adata, p = sim_fate
     assert isinstance(p, pd.Series) and p.name == "p_upper"
@@ -436,6 +441,7 @@ def test_true_fate_values(sim_fate) -> None:
         assert np.corrcoef(p[sel], x2[sel])[0, 1] > 0.6
 
 
+@pytest.mark.slow
 def test_true_fate_reproducible_and_local_rng(sim_fate) -> None:
     adata, p = sim_fate
     sub = adata[adata.obs["t_idx"] >= 2].copy()  # a subset of cells works as well
@@ -458,8 +464,8 @@ def test_true_fate_deterministic_without_diffusion() -> None:
     np.testing.assert_array_equal(p, (adata.obs["branch"] == "upper").to_numpy().astype(float))
 
 
-def test_true_fate_errors(sim_fate) -> None:
-    adata, _ = sim_fate
+def test_true_fate_errors() -> None:
+    adata = D.simulate(200, 3, random_state=1)
     with pytest.raises(ValueError, match="n_draws must be an integer >= 1"):
         D.true_fate(adata, n_draws=0)
     with pytest.raises(ValueError, match="random_state must be"):

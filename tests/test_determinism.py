@@ -1,27 +1,28 @@
-"""Determinism: same seed, data and device give identical results in separate processes."""
+"""Determinism: same seed, data and device give identical results, whatever the global
+random states, and in a fresh process as in this one."""
 
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
-import textwrap
+from pathlib import Path
 
 import numpy as np
+import pytest
+import torch
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
-SCRIPT = textwrap.dedent("""
-    import sys
 
+def _results() -> dict[str, np.ndarray]:
+    """Fits (OT-CFM, SB-CFM), trajectories (ODE, SDE) and a leave-one-out table, seeded."""
     import anndata as ad
-    import numpy as np
     import pandas as pd
-    import torch
 
     import scflow
 
-    torch.set_num_threads(1)
     rng = np.random.default_rng(0)
     day = np.repeat([0.0, 1.0, 2.0, 3.0], 40)
     x = rng.normal(size=(len(day), 3))
@@ -45,25 +46,56 @@ SCRIPT = textwrap.dedent("""
                                  seeds=(0, 1), n_euler=20, **train)
     for col in ("w1", "w2", "mmd", "floor"):
         out[f"loo/{col}"] = df[col].to_numpy(dtype=np.float64)
-    np.savez(sys.argv[1], **out)
-""")
+    return out
 
 
+def _one_thread_results() -> dict[str, np.ndarray]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in the subprocess
+    try:
+        return _results()
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _assert_same(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> None:
+    assert sorted(a) == sorted(b)
+    assert any(k.endswith("/paths") for k in a)
+    assert {"loo/w1", "loo/w2", "loo/mmd"} <= set(a)
+    for k in a:
+        assert a[k].size > 0, k
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    # the comparison can tell different runs apart
+    assert not np.array_equal(a["otcfm/paths"], a["sbcfm/paths"])
+
+
+def test_same_seed_same_results_whatever_the_global_random_states():
+    """Run twice in this process, the global torch, numpy and random states moved between:
+    the results are identical (the global states are never used)."""
+    first = _one_thread_results()
+    torch.manual_seed(12345)
+    torch.rand(17)
+    np.random.seed(6789)  # noqa: NPY002 - moving the global state is the point
+    np.random.rand(5)  # noqa: NPY002
+    random.seed(3)
+    _assert_same(first, _one_thread_results())
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_same_seed_same_results_across_processes(tmp_path):
-    script = tmp_path / "run.py"
-    script.write_text(SCRIPT)
-    outs = [tmp_path / f"out{i}.npz" for i in range(2)]
-    procs = [subprocess.Popen([sys.executable, str(script), str(o)], env=ENV,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for o in outs]
-    for p in procs:
-        log, _ = p.communicate(timeout=300)
-        assert p.returncode == 0, log.decode()[-3000:]
-    with np.load(outs[0]) as a, np.load(outs[1]) as b:
-        assert a.files == b.files
-        assert any(k.endswith("/paths") for k in a.files)
-        assert {"loo/w1", "loo/w2", "loo/mmd"} <= set(a.files)
-        for k in a.files:
-            assert a[k].size > 0, k
-            np.testing.assert_array_equal(a[k], b[k], err_msg=k)
-        # the comparison can tell different runs apart
-        assert not np.array_equal(a["otcfm/paths"], a["sbcfm/paths"])
+    """A fresh interpreter (its own hash seed, import order, global states) gives what this
+    process, already used by other tests, gives."""
+    out = tmp_path / "out.npz"
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), str(out)], env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    here = _one_thread_results()  # while the other process runs
+    log, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, log.decode()[-3000:]
+    with np.load(out) as there:
+        _assert_same(dict(there), here)
+
+
+if __name__ == "__main__":  # the other process of test_same_seed_same_results_across_processes
+    torch.set_num_threads(1)
+    np.savez(sys.argv[1], **_results())

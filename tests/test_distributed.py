@@ -19,6 +19,7 @@ import torch
 import scflow
 from scflow import distributed
 from scflow.timecourse import TimeCourse
+from scflow.training_data import training_data
 
 N_STEPS = 60
 BATCH = 64
@@ -54,6 +55,8 @@ def _fit_args(**kw) -> dict:
                 progress=False, **kw)
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_torchrun_scflow_fit_matches_single_process(tmp_path):
     """``torchrun -m scflow fit`` on 2 processes: the same losses at every step and the
     same final weights as one process with the same global batch and seed; rank 0 alone
@@ -96,6 +99,8 @@ def test_torchrun_scflow_fit_matches_single_process(tmp_path):
         assert np.abs(other - loss_1).max() > 1e-3
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_global_plan_shared_and_sbcfm_matches_single_process(tmp_path):
     """The worker (this file under torchrun): every rank holds rank 0's plans; SB-CFM
     (velocity and score through DDP) gives one process's losses and weights on both ranks;
@@ -112,7 +117,7 @@ def test_global_plan_shared_and_sbcfm_matches_single_process(tmp_path):
         r1["own_cols"], r1["forced_cols"])
     np.testing.assert_array_equal(r0["own_cols"], r1["forced_cols"])
     # the same pairs as one process's plan
-    ivs = scflow.train._intervals(_course(), "otcfm", 0.1, "global", None)
+    ivs = training_data(_course(), "otcfm", 0.1, "global", None).intervals
     for i, iv in enumerate(ivs):
         np.testing.assert_array_equal(r0[f"plan{i}_cols"], iv.plan.cols.numpy())
         np.testing.assert_array_equal(r0[f"plan{i}_mass"], iv.plan.mass.numpy())
@@ -171,15 +176,13 @@ def test_auto_coupling_is_global_when_small_minibatch_when_large(monkeypatch):
 # ----- the worker: run by torchrun from test_global_plan_shared_... -----
 
 def _worker(out: Path) -> None:
-    from scflow.train import _intervals
-
     distributed.init(device="cpu")
     r = distributed.rank()
     tc = _course()
     found: dict[str, np.ndarray] = {}
-    ivs = _intervals(tc, "otcfm", 0.1, "global", None)
-    distributed.broadcast_plans(distributed.plans_of(ivs))
-    for i, iv in enumerate(ivs):
+    data = training_data(tc, "otcfm", 0.1, "global", None)
+    distributed.broadcast_plans(distributed.plans_of(data))
+    for i, iv in enumerate(data.intervals):
         for name in ("rows", "cols", "mass"):
             found[f"plan{i}_{name}"] = getattr(iv.plan, name).numpy()
     # a plan solved on other cells on rank 1 becomes rank 0's after the broadcast

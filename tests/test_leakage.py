@@ -14,13 +14,16 @@ import numpy as np
 import pytest
 import torch
 
-import scflow.benchmark as loo
-import scflow.rollout as rollout
+import scflow.protocols.leave_one_out as loo
+import scflow.protocols.rollout as rollout
+from scflow.methods import names
+from scflow.protocols.static import PAIR_METHODS
 from scflow.timecourse import TimeCourse
-from scflow.train import NEURAL_METHODS
+
+NEURAL_METHODS = names("neural")
 
 FAST = {"n_steps": 15, "batch_size": 16, "hidden": (16, 16), "progress": False}
-METHODS = (*NEURAL_METHODS, *loo.STATIC_METHODS)
+METHODS = names()  # every registered method, static_chain included
 
 
 def _course(seed: int = 0) -> TimeCourse:
@@ -41,7 +44,7 @@ def _noised(tc: TimeCourse, k: int) -> TimeCourse:
     return TimeCourse(xs, tc.times, tc.labels, tc.values, tc.mean, tc.scale)
 
 
-def _capture(monkeypatch, module) -> list:
+def _capture(monkeypatch, module, name: str) -> list:
     """Record every prediction (points and weights) the protocol scores."""
     seen: list = []
 
@@ -50,7 +53,7 @@ def _capture(monkeypatch, module) -> list:
                      None if weights is None else weights.detach().cpu().clone()))
         return {"w1": 0.0, "w2": 0.0, **({"mmd": 0.0} if with_mmd else {})}
 
-    monkeypatch.setattr(module, "_scores", scores)
+    monkeypatch.setattr(module, name, scores)
     return seen
 
 
@@ -67,7 +70,7 @@ def _assert_same(a: list, b: list) -> None:
 @pytest.mark.parametrize("k", [1, 2])
 def test_leave_one_out_never_reads_the_held_out_cells(monkeypatch, k):
     tc = _course()
-    seen = _capture(monkeypatch, loo)
+    seen = _capture(monkeypatch, loo, "scores")
     loo.leave_one_out_tc(tc, METHODS, seeds=[0], holdouts=[k], n_euler=10, device="cpu",
                          **FAST)
     clean = list(seen)
@@ -81,8 +84,8 @@ def test_leave_one_out_never_reads_the_held_out_cells(monkeypatch, k):
 @pytest.mark.parametrize("k", [1, 3])  # interior, and the last one (extrapolation)
 def test_rollout_holdout_never_reads_the_held_out_cells(monkeypatch, k):
     tc = _course(1)
-    seen = _capture(monkeypatch, rollout)
-    methods = (*METHODS, rollout.CHAIN_REFERENCE)
+    seen = _capture(monkeypatch, rollout, "_score")
+    methods = METHODS
     rollout.rollout_tc(tc, methods, seeds=[0], holdouts=[k], n_euler=10, device="cpu",
                        **FAST)
     clean = list(seen)
@@ -90,7 +93,7 @@ def test_rollout_holdout_never_reads_the_held_out_cells(monkeypatch, k):
     rollout.rollout_tc(_noised(tc, k), methods, seeds=[0], holdouts=[k], n_euler=10,
                        device="cpu", **FAST)
     # the pair methods and the chain need a right neighbour: none at the last timepoint
-    n_pair = 0 if k == tc.n_timepoints - 1 else len(loo.PAIR_METHODS) + 1
+    n_pair = 0 if k == tc.n_timepoints - 1 else len(PAIR_METHODS) + 1  # and static_chain
     assert len(clean) == len(NEURAL_METHODS) + 1 + n_pair
     _assert_same(clean, seen)
 
@@ -98,14 +101,14 @@ def test_rollout_holdout_never_reads_the_held_out_cells(monkeypatch, k):
 def test_the_check_catches_a_leak(monkeypatch):
     """The same comparison fails when a prediction does read the held-out cells."""
     tc = _course()
-    seen = _capture(monkeypatch, loo)
-    real_pair = loo.static_pair_predict
+    seen = _capture(monkeypatch, loo, "scores")
+    real_predict = loo.static_predict
 
-    def leaky(method, tc_, k, *args, **kwargs):
-        pts, w = real_pair(method, tc_, k, *args, **kwargs)
-        return pts + 1e-3 * tc_.xs[k].mean(), w
+    def leaky(method, tc_, t, **kwargs):
+        pts, w = real_predict(method, tc_, t, **kwargs)
+        return pts + 1e-3 * tc_.xs[kwargs["holdout"]].mean(), w
 
-    monkeypatch.setattr(loo, "static_pair_predict", leaky)
+    monkeypatch.setattr(loo, "static_predict", leaky)
     loo.leave_one_out_tc(tc, ["static_ot"], seeds=[0], holdouts=[1])
     clean = list(seen)
     seen.clear()

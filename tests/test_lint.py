@@ -6,9 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.subprocess
 def test_ruff_clean():
     run = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "scflow",
                           "tests", "benchmarks", "tutorials"], cwd=ROOT, capture_output=True,

@@ -131,6 +131,7 @@ def test_cuda_training_stays_on_device(shifted_course):
                                                                       shifted_course.xs[1])
 
 
+@pytest.mark.slow  # two 800-step fits on 1500 cells
 def test_simulated_trajectories_follow_true_paths_better_than_independent_pairing():
     """On the simulated bifurcation, cells pushed from day 1 to the last day end closer to
     their own true end points with OT-CFM than with I-CFM (independent pairing)."""

@@ -258,16 +258,20 @@ def schiebinger_subset() -> ad.AnnData:
     """250-cell subset of the Schiebinger et al. 2019 reprogramming time course (moscot tests).
 
     Genes only: ``X`` is the sparse 250 x 1479 matrix as published, days 10 / 10.5 / 11 with
-    85 / 81 / 84 cells. There is no embedding: compute one yourself, e.g.
-    ``sc.pp.pca(adata, n_comps=30)``, which writes the ``obsm["X_pca"]`` that
-    ``uns["scflow_dataset"]["use_rep"]`` names.
+    85 / 81 / 84 cells. ``X`` is already normalised and log-transformed (WOT's
+    ``ExprMatrix.var.genes``: ``log1p`` of counts per 10,000, ``expm1(X)`` sums to 10,000
+    per cell, over WOT's 1,479 variable genes): do not run ``sc.pp.normalize_total`` or
+    ``sc.pp.log1p`` again (``uns["log1p"]`` is set, so scanpy warns if you do). There is no
+    embedding: compute one yourself, e.g. ``sc.pp.pca(adata, n_comps=30)``, which writes the
+    ``obsm["X_pca"]`` that ``uns["scflow_dataset"]["use_rep"]`` names.
 
     Returns
     -------
     anndata.AnnData
         The file's AnnData, with ``obs["day"]`` converted to float, ``obs["time_label"]``
         (ordered categorical ``"d10"``, ``"d10.5"``, ``"d11"``), ``obs["t_idx"]`` (int) and
-        ``uns["scflow_dataset"]`` added.
+        ``uns["scflow_dataset"]`` and ``uns["log1p"]`` (``{"base": None}``, scanpy's mark of
+        a natural-log ``X``) added.
     """
     path, entry = _verified_file("schiebinger_subset")
     adata = ad.read_h5ad(path)
@@ -280,6 +284,9 @@ def schiebinger_subset() -> ad.AnnData:
         entry,
         time_values=np.unique(day),
         time_labels=np.asarray(labels),
-        note="No embedding is stored: compute PCA first (e.g. sc.pp.pca), then use X_pca.",
+        note="X is already normalised and log-transformed (log1p of counts per 10,000, "
+             "WOT's ExprMatrix): do not normalise or log1p it again. No embedding is stored: "
+             "compute PCA first (e.g. sc.pp.pca), then use X_pca.",
     )
+    adata.uns["log1p"] = {"base": None}
     return adata

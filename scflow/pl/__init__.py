@@ -8,6 +8,7 @@ from ._benchmark import error_budget, leave_one_out
 from ._fate import fate
 from ._fit import holdout, loss
 from ._flow import trajectories, velocity_stream
+from ._trends import gene_trends
 
-__all__ = ["error_budget", "fate", "holdout", "leave_one_out", "loss", "trajectories",
-           "velocity_stream"]
+__all__ = ["error_budget", "fate", "gene_trends", "holdout", "leave_one_out", "loss",
+           "trajectories", "velocity_stream"]

@@ -73,9 +73,35 @@ def knn_project(points: np.ndarray, ref: np.ndarray, ref_basis: np.ndarray, k: i
     return torch.cat(out).numpy().astype(np.float64)
 
 
-def axis_labels(ax, basis: str, dims: tuple[int, int]) -> None:
+#: scanpy's names of the components of an embedding (``sc.pl.embedding``)
+COMPONENT_NAMES = {"pca": "PC", "umap": "UMAP", "tsne": "tSNE", "diffmap": "DC", "phate": "PHATE",
+                   "spring": "SPRING"}
+
+
+def component_name(basis: str) -> str:
+    """``"X_pca"`` -> ``"PC"`` (axes ``PC1``, ``PC2``), ``"X_umap"`` -> ``"UMAP"``..."""
     name = basis.removeprefix("X_") if basis != "X" else "X"
-    ax.set_xlabel(f"{name} {dims[0] + 1}")
-    ax.set_ylabel(f"{name} {dims[1] + 1}")
+    if name.startswith("draw_graph_"):
+        return name.removeprefix("draw_graph_").upper()
+    return COMPONENT_NAMES.get(name, name + " ")
+
+
+def axis_labels(ax, basis: str, dims: tuple[int, int]) -> None:
+    name = component_name(basis)
+    ax.set_xlabel(f"{name}{dims[0] + 1}")
+    ax.set_ylabel(f"{name}{dims[1] + 1}")
     ax.set_xticks([])
     ax.set_yticks([])
+
+
+def time_ticks(cbar, rec: FitRecord) -> None:
+    """Ticks of a time colour bar at the timepoints, labelled as in ``obs[time_key]``."""
+    tl = rec.timeline
+    at = tl.values if tl.monotone else tl.times  # where tl.to_obs puts them
+    cbar.set_ticks(list(at), labels=time_labels(rec))
+
+
+def time_labels(rec: FitRecord) -> list[str]:
+    """The timepoints as text: numbers to 3 significant digits (``0.333``), else labels."""
+    tl = rec.timeline
+    return [f"{v:.3g}" for v in tl.values] if tl.numeric else [str(lab) for lab in tl.labels]

@@ -17,7 +17,7 @@ __all__ = ["fate"]
 def fate(adata: AnnData, fate: str | None = None, *, key: str = "fate", basis: str = "X_emb",
          dims: Sequence[int] = (0, 1), cmap: str = "coolwarm", size: float = 3.0,
          ax: Axes | None = None, show: bool | None = None, return_fig: bool = False,
-         save: str | None = None, title: str | None = None):
+         save: bool | str | None = None, title: str | None = None):
     """The cells pushed by :func:`scflow.tl.fate`, coloured by their fate, over the others.
 
     Parameters
@@ -87,4 +87,4 @@ def fate(adata: AnnData, fate: str | None = None, *, key: str = "fate", basis: s
     axis_labels(ax, basis, (a, b))
     ax.set_title(title if title is not None else
                  f"fates of {int(pushed.sum())} cells" + (f": P({fate})" if fate else ""))
-    return finish(fig, ax, show, return_fig, save)
+    return finish(fig, ax, show, return_fig, save, name="fate")

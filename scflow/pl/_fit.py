@@ -12,6 +12,7 @@ from matplotlib.axes import Axes
 from ..tl._anndata import get_rep
 from ..tl._store import read_fit
 from ..tl._times import match_values
+from ._colors import legend_right
 from ._common import axis_labels, check_dims
 from ._utils import finish, new_axes
 
@@ -20,7 +21,7 @@ __all__ = ["loss", "holdout"]
 
 def loss(adata: AnnData, *, key: str = "scflow", smooth: int = 50, log: bool = True,
          ax: Axes | None = None, show: bool | None = None, return_fig: bool = False,
-         save: str | None = None, title: str | None = None):
+         save: bool | str | None = None, title: str | None = None):
     """Training loss of :func:`scflow.tl.fit`, per step and as a running mean.
 
     Parameters
@@ -57,12 +58,12 @@ def loss(adata: AnnData, *, key: str = "scflow", smooth: int = 50, log: bool = T
     ax.set_ylabel("flow matching loss")
     ax.legend(fontsize="small", frameon=False)
     ax.set_title(title or f"{rec.params.get('method', '')} training loss")
-    return finish(fig, ax, show, return_fig, save)
+    return finish(fig, ax, show, return_fig, save, name="loss")
 
 
 def holdout(adata_pred: AnnData, adata: AnnData, *, time, key: str = "scflow",
             dims: Sequence[int] = (0, 1), background: bool = True, ax: Axes | None = None,
-            show: bool | None = None, return_fig: bool = False, save: str | None = None,
+            show: bool | None = None, return_fig: bool = False, save: bool | str | None = None,
             title: str | None = None):
     """Predicted cells against the real cells of the same (e.g. held-out) time.
 
@@ -97,7 +98,7 @@ def holdout(adata_pred: AnnData, adata: AnnData, *, time, key: str = "scflow",
     real_all = get_rep(adata, use_rep)[:, : pred.shape[1]]
     at = _cells_at(adata, key, time_key, time)
     dims = check_dims(dims, pred.shape[1])
-    fig, ax = new_axes(ax, (4.5, 4.0))
+    fig, ax = new_axes(ax, (5.6, 4.0))
     if background:
         ax.scatter(*real_all[~at][:, dims].T, s=3, c="lightgrey", lw=0, rasterized=True,
                    label="other cells")
@@ -106,9 +107,9 @@ def holdout(adata_pred: AnnData, adata: AnnData, *, time, key: str = "scflow",
     ax.scatter(*pred[:, dims].T, s=5, c="tab:orange", lw=0, alpha=0.6,
                label=f"predicted ({len(pred)})")
     axis_labels(ax, use_rep, dims)
-    ax.legend(fontsize="small", frameon=False, markerscale=2)
+    legend_right(ax)
     ax.set_title(title or f"{time_key} = {time}: predicted vs real")
-    return finish(fig, ax, show, return_fig, save)
+    return finish(fig, ax, show, return_fig, save, name="holdout")
 
 
 def _cells_at(adata: AnnData, key: str, time_key: str, time) -> np.ndarray:

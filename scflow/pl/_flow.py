@@ -12,6 +12,7 @@ from matplotlib.collections import LineCollection
 
 from ..tl._store import load_model
 from ..tl._velocity import rep_of, velocities
+from ._colors import cell_values, ordered_colors, scatter_cells
 from ._common import (
     axis_labels,
     basis_coords,
@@ -20,26 +21,50 @@ from ._common import (
     fit_record,
     knn_project,
     resolve_basis,
-    result,
+    time_labels,
+    time_ticks,
 )
+from ._common import result as result_of
 from ._utils import finish, new_axes
 
 __all__ = ["trajectories", "velocity_stream"]
 
 
-def trajectories(adata: AnnData, *, key: str = "scflow", basis: str | None = None,
-                 dims: Sequence[int] = (0, 1), color_by_time: bool = True,
-                 max_paths: int = 200, n_neighbors: int = 10, cmap: str = "viridis",
+def _background(fig, ax, adata: AnnData, rec, bg: np.ndarray, color: str | None, cmap: str,
+                size: float) -> bool:
+    """Real cells: grey, or coloured by ``color`` (the time key as ordered categories).
+    Returns whether a legend was drawn."""
+    if color is None:
+        ax.scatter(bg[:, 0], bg[:, 1], s=size, c="lightgrey", lw=0, rasterized=True)
+        return False
+    if color == rec.time_key:
+        labels = time_labels(rec)
+        values = np.asarray(labels, dtype=object)[cell_index(adata, rec)]
+        return scatter_cells(fig, ax, bg, values, labels, title=rec.time_key,
+                             colors=ordered_colors(len(labels), cmap), size=size)
+    values, cats = cell_values(adata, color)
+    colors = adata.uns.get(f"{color}_colors") if cats is not None else None
+    return scatter_cells(fig, ax, bg, values, cats, title=color,
+                         colors=None if colors is None else [str(c) for c in colors],
+                         cmap="viridis" if cats is None else cmap, size=size)
+
+
+def trajectories(adata: AnnData, *, key: str = "scflow", result: str = "trajectories",
+                 basis: str | None = None, dims: Sequence[int] = (0, 1),
+                 color: str | None = None, color_by_time: bool = True, max_paths: int = 200,
+                 n_neighbors: int = 10, cmap: str = "viridis", size: float = 3.0,
                  ax: Axes | None = None, show: bool | None = None, return_fig: bool = False,
-                 save: str | None = None, title: str | None = None):
-    """Paths of :func:`scflow.tl.trajectories` over the real cells (grey).
+                 save: bool | str | None = None, title: str | None = None):
+    """Paths of :func:`scflow.tl.trajectories` over the real cells.
 
     Parameters
     ----------
     adata
-        Annotated data with ``uns[key]["trajectories"]``.
+        Annotated data with ``uns[key][result]``.
     key
         The fit's ``key_added``.
+    result
+        The ``key_added`` of :func:`scflow.tl.trajectories` (default ``"trajectories"``).
     basis
         Where to draw: default the fitted representation (``dims`` of ``use_rep``, exact);
         or another ``obsm`` embedding (``"umap"`` / ``"X_umap"``), where each path point is
@@ -47,23 +72,38 @@ def trajectories(adata: AnnData, *, key: str = "scflow", basis: str | None = Non
         (for display only).
     dims
         Two dimensions of the basis (0-based).
+    color
+        Colour the real cells by an ``obs`` column or a gene, as scanpy's ``color=``:
+        categories in ``uns[color + "_colors"]`` (else scanpy's palette) with a legend in
+        the right margin, numbers on a colour bar; the time key is drawn as ordered
+        categories (one colour per timepoint). Default: light grey.
     color_by_time
-        Colour the paths by time (``obs`` units); otherwise one colour.
+        Colour the paths by time (``obs`` units, ticks at the timepoints); else one colour.
     max_paths
-        Draw at most this many paths (an even subsample).
+        Draw at most this many paths (an even subsample); the title says how many of the
+        computed paths are drawn.
+    cmap, size
+        Colour map of time; marker size of the cells.
     ax, show, return_fig, save
-        Axes to draw on; show the figure; return it; write it to this file.
+        Axes to draw on; show the figure; return it; write it (``True``, a file name
+        suffix or a path, as in scanpy: under ``sc.settings.figdir`` as
+        ``trajectories<save>``).
+    title
+        Axes title.
 
     Returns
     -------
     The figure with ``return_fig=True``, else the axes (or ``None`` when shown).
     """
     rec = fit_record(adata, key)
-    traj = result(adata, key, "trajectories", "trajectories")
+    traj = result_of(adata, key, result, "trajectories")
     paths = np.asarray(traj["paths"], dtype=np.float64)
     times = np.asarray(traj["times"], dtype=np.float64)
-    if max_paths < paths.shape[1]:
-        paths = paths[:, np.linspace(0, paths.shape[1] - 1, int(max_paths)).astype(int)]
+    n_total = paths.shape[1]
+    if int(max_paths) < 1:
+        raise ValueError(f"max_paths must be a positive integer, got {max_paths!r}")
+    if max_paths < n_total:
+        paths = paths[:, np.linspace(0, n_total - 1, int(max_paths)).astype(int)]
     basis = resolve_basis(adata, basis, rec.use_rep)
     if basis == rec.use_rep:
         dims = check_dims(dims, rec.n_dims)
@@ -75,38 +115,49 @@ def trajectories(adata: AnnData, *, key: str = "scflow", basis: str | None = Non
         bg = coords[:, dims]
         flat = knn_project(paths.reshape(-1, rec.n_dims), rep_of(adata, rec), bg, n_neighbors)
         pts = flat.reshape(*paths.shape[:2], 2)
-    fig, ax = new_axes(ax, (4.8, 4.0))
-    ax.scatter(bg[:, 0], bg[:, 1], s=3, c="lightgrey", lw=0, rasterized=True)
+    fig, ax = new_axes(ax, (5.6 if color is not None else 4.8, 4.0))
+    legend = _background(fig, ax, adata, rec, bg, color, cmap, size)
     segs = np.stack([pts[:-1], pts[1:]], axis=2).transpose(1, 0, 2, 3).reshape(-1, 2, 2)
     mid = np.tile((times[:-1] + times[1:]) / 2, pts.shape[1])
     lines = LineCollection(segs, linewidths=0.8, alpha=0.8,
                            **({"cmap": cmap, "array": mid} if color_by_time
-                              else {"colors": "tab:blue"}))
+                              else {"colors": "k" if color is not None else "tab:blue"}))
     ax.add_collection(lines)
+    ax.scatter(pts[0, :, 0], pts[0, :, 1], s=6, c="k", lw=0)
+    ax.scatter(pts[-1, :, 0], pts[-1, :, 1], s=12, facecolors="white", edgecolors="k", lw=0.6)
     if color_by_time:
         lines.set_clim(times.min(), times.max())
-    ax.scatter(pts[0, :, 0], pts[0, :, 1], s=6, c="k", lw=0, label="start")
-    ax.scatter(pts[-1, :, 0], pts[-1, :, 1], s=10, c="tab:red", lw=0, label="end")
-    if color_by_time:
-        fig.colorbar(lines, ax=ax, label=rec.time_key)
-    ax.legend(fontsize="small", frameon=False, loc="best")
+        cbar = fig.colorbar(lines, ax=ax, label=f"{rec.time_key} along the paths",
+                            **({"location": "bottom", "fraction": 0.05, "pad": 0.1}
+                               if legend else {"fraction": 0.05, "pad": 0.02}))
+        time_ticks(cbar, rec)
     axis_labels(ax, basis, dims)
-    ax.set_title(title or f"scflow trajectories ({pts.shape[1]} cells)")
-    return finish(fig, ax, show, return_fig, save)
+    drawn = pts.shape[1]
+    count = f"{n_total} cells" if drawn == n_total else f"{drawn} of {n_total} cells drawn"
+    ax.set_title(title or f"scflow trajectories ({count}; start ●, end ○)",
+                 fontsize="medium")
+    return finish(fig, ax, show, return_fig, save, name="trajectories")
 
 
 def velocity_stream(adata: AnnData, *, key: str = "scflow", basis: str | None = None,
-                    dims: Sequence[int] = (0, 1), time=None, density: float = 1.0,
-                    grid_size: int = 40, smooth: float = 0.5, color_by_time: bool = True,
-                    cmap: str = "viridis", ax: Axes | None = None, show: bool | None = None,
-                    return_fig: bool = False, save: str | None = None,
+                    dims: Sequence[int] = (0, 1), time=None, color: str | None = None,
+                    density: float = 1.0, grid_size: int = 40, smooth: float = 0.5,
+                    color_by_time: bool = True, n_neighbors: int = 30, cmap: str = "viridis",
+                    size: float = 4.0, ax: Axes | None = None, show: bool | None = None,
+                    return_fig: bool = False, save: bool | str | None = None,
                     title: str | None = None):
-    """Streamlines of the learned field over two dimensions of the representation.
+    """Streamlines of the learned field over two dimensions of an embedding.
 
     The model (read from ``adata.uns[key]`` with :func:`scflow.load_model`) gives the
     velocity of every cell, at its own time or at ``time``; the two chosen components are
     averaged onto a grid with a Gaussian kernel (as scVelo does) and drawn with
     :meth:`~matplotlib.axes.Axes.streamplot`. Grid points far from any cell are left empty.
+
+    On the fitted representation the components are exact. On another embedding
+    (``basis="umap"``), each cell's velocity is projected as scVelo does: towards its
+    ``n_neighbors`` nearest cells (in the fitted representation) in proportion to how well
+    each displacement aligns with the velocity (cosine, softmax), minus the uniform mean;
+    directions only, for display.
 
     Parameters
     ----------
@@ -115,45 +166,75 @@ def velocity_stream(adata: AnnData, *, key: str = "scflow", basis: str | None = 
     key
         The fit's ``key_added``.
     basis
-        The fitted representation (``None`` or ``use_rep``): velocities live there.
+        ``None`` (the fitted representation) or an ``obsm`` embedding (``"umap"``).
     dims
-        Two dimensions of the representation (0-based).
+        Two dimensions of the basis (0-based).
     time
         Evaluate every cell's velocity at this time (``obs[time_key]`` units).
+    color
+        Colour the cells by an ``obs`` column or a gene (scanpy's ``color=``). Default: by
+        timepoint, one colour per timepoint (a legend, not a colour bar).
     density, grid_size, smooth
         Streamline density, grid points per side, kernel width in grid steps.
     color_by_time
-        Colour the cells by time (else grey).
+        With ``color=None``: colour the cells by timepoint (else grey).
+    n_neighbors
+        Neighbours of the projection onto another basis.
+    cmap, size
+        Colour map of the timepoints; marker size.
     ax, show, return_fig, save
-        Axes to draw on; show the figure; return it; write it to this file.
+        Axes to draw on; show the figure; return it; write it (scanpy's ``save=``, as
+        ``velocity_stream<save>`` under ``sc.settings.figdir``).
+    title
+        Axes title.
 
     Returns
     -------
     The figure with ``return_fig=True``, else the axes (or ``None`` when shown).
     """
     rec = fit_record(adata, key)
-    if resolve_basis(adata, basis, rec.use_rep) != rec.use_rep:
-        raise ValueError(f"basis={basis!r}: the velocities live in the fitted representation "
-                         f"{rec.use_rep!r}; pass basis=None and choose dims")
-    dims = check_dims(dims, rec.n_dims)
+    name = resolve_basis(adata, basis, rec.use_rep)
     x = rep_of(adata, rec)
+    if name == rec.use_rep:
+        dims = check_dims(dims, rec.n_dims)
+        xy = x[:, dims]
+    else:
+        coords = basis_coords(adata, name)
+        dims = check_dims(dims, coords.shape[1])
+        xy = coords[:, dims]
     idx = cell_index(adata, rec)
-    own = rec.timeline.values[idx]
     t_model = (rec.timeline.times[idx] if time is None
                else np.full(len(x), rec.timeline.model_time(time, "time")))
-    v = velocities(load_model(adata, key), rec, x, t_model)[:, dims]
-    xy = x[:, dims]
+    v = velocities(load_model(adata, key), rec, x, t_model)
+    v = v[:, dims] if name == rec.use_rep else project_velocity(x, v, xy, int(n_neighbors))
     gx, gy, u, w = _grid(xy, v, int(grid_size), float(smooth))
-    fig, ax = new_axes(ax, (4.8, 4.0))
-    sc = ax.scatter(xy[:, 0], xy[:, 1], s=4, lw=0, rasterized=True,
-                    **({"c": own, "cmap": cmap} if color_by_time else {"c": "lightgrey"}))
-    if color_by_time:
-        fig.colorbar(sc, ax=ax, label=rec.time_key)
+    fig, ax = new_axes(ax, (5.6, 4.0))
+    if color is None and color_by_time:
+        color = rec.time_key
+    _background(fig, ax, adata, rec, xy, color, cmap, size)
     ax.streamplot(gx, gy, u, w, density=density, color="k", linewidth=0.8, arrowsize=0.8)
-    axis_labels(ax, rec.use_rep, dims)
+    axis_labels(ax, name, dims)
     when = "each cell at its own time" if time is None else f"{rec.time_key} = {time}"
-    ax.set_title(title or f"scflow velocity ({when})")
-    return finish(fig, ax, show, return_fig, save)
+    ax.set_title(title or f"scflow velocity ({when})", fontsize="medium")
+    return finish(fig, ax, show, return_fig, save, name="velocity_stream")
+
+
+def project_velocity(x: np.ndarray, v: np.ndarray, emb: np.ndarray, k: int) -> np.ndarray:
+    """scVelo's projection of velocities onto an embedding: each cell moves towards its
+    ``k`` nearest cells by ``softmax(cos / 0.05)`` weights (cosine of the velocity and the
+    displacement), minus the uniform weights, along unit displacements in the embedding."""
+    xt, vt, et = (torch.as_tensor(a, dtype=torch.float32) for a in (x, v, emb))
+    k = max(1, min(int(k), len(xt) - 1))
+    out = []
+    for i in range(0, len(xt), 4096):
+        nn = torch.cdist(xt[i: i + 4096], xt).topk(k + 1, largest=False).indices[:, 1:]
+        dx = xt[nn] - xt[i: i + 4096, None]
+        cos = torch.nn.functional.cosine_similarity(dx, vt[i: i + 4096, None], dim=-1)
+        p = torch.softmax(cos / 0.05, dim=1) - 1.0 / k
+        de = et[nn] - et[i: i + 4096, None]
+        de = de / de.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        out.append((p[..., None] * de).sum(1))
+    return torch.cat(out).numpy().astype(np.float64)
 
 
 def _grid(xy: np.ndarray, v: np.ndarray, n: int, smooth: float):

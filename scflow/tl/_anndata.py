@@ -38,7 +38,8 @@ def get_rep(adata: AnnData, use_rep: str, n_dims: int | None = None) -> np.ndarr
         x = adata.obsm[use_rep]
     else:
         raise KeyError(f"use_rep={use_rep!r} is not in adata.obsm (keys: "
-                       f"{list(adata.obsm.keys())}); pass 'X' or an obsm key")
+                       f"{list(adata.obsm.keys())}); pass 'X' or an obsm key"
+                       + ("; run sc.pp.pca(adata) first" if use_rep == "X_pca" else ""))
     if isinstance(x, pd.DataFrame):
         bad = [str(c) for c, dt in x.dtypes.items()
                if not pd.api.types.is_numeric_dtype(dt) or pd.api.types.is_bool_dtype(dt)]

@@ -7,9 +7,9 @@ from collections.abc import Iterable, Mapping, Sequence
 import pandas as pd
 from anndata import AnnData
 
-from ..benchmark import ALL_METHODS, leave_one_out_tc
-from ..error_budget import error_budget_tc
 from ..intervals import check_n_boot
+from ..methods import check as methods_check
+from ..protocols import error_budget_tc, leave_one_out_tc
 from ..selection import ALL_CANDIDATES, candidate_label, nested_leave_one_out
 from ..timecourse import TimeCourse
 from ._anndata import check_adata, get_times, time_course
@@ -60,7 +60,8 @@ def leave_one_out(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pc
         Bootstrap replicates of every W1 over cells (``w1_lo``, ``w1_hi``: the 95%
         interval centred on the score, :func:`scflow.intervals.bootstrap_w1`); 0: none.
     **train_kwargs
-        ``n_steps``, ``batch_size``, ``lr``, ``sigma``, ``hidden``, ``coupling``; ``spline``
+        The training options (:class:`scflow.TrainConfig`, as ``config=`` or its fields by
+        name): ``n_steps``, ``batch_size``, ``lr``, ``sigma``, ``hidden``, ``coupling``; ``spline``
         and ``window`` for ``mmfm``, ``static_spline`` and ``static_mean_spline``; ``mass``
         for ``static_partial`` (the relative population size at each timepoint, in time
         order; default the numbers of cells).
@@ -69,17 +70,14 @@ def leave_one_out(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pc
     -------
     A long DataFrame: ``method``, ``holdout``, ``holdout_index``, ``seed``, ``w1``, ``w2``,
     ``mmd``, ``floor`` (sampling floor of the held-out time), ``seconds``, ``w1_lo``,
-    ``w1_hi``. With ``select``,
-    also ``chosen`` (the candidate chosen for that held-out time) and ``fallback``, and
-    ``df.attrs["selection"]`` holds the inner rows every choice was made by (with
-    ``outer_holdout_index``).
+    ``w1_hi``. With ``select``, also ``chosen`` (the candidate chosen for that held-out
+    time) and ``fallback``, and ``df.attrs["selection"]`` holds the inner rows every choice
+    was made by (with ``outer_holdout_index``).
     """
     check_adata(adata, writing=False, backed_ok=True)
     methods = nonempty(methods, "methods", "method")
     seeds = nonempty(seeds, "seeds", "seed")
-    unknown = [m for m in methods if m not in ALL_METHODS]
-    if unknown:
-        raise ValueError(f"methods must be among {ALL_METHODS}, got {unknown}")
+    methods_check(methods)
     candidates = _candidates(select)
     n_boot = check_n_boot(n_boot)
     tc, idx = _course(adata, time_key, use_rep, n_dims, whiten, time_scale, holdouts)

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import torch
 from anndata import AnnData
-from tqdm.auto import tqdm
 
 from .._checks import integer, number, positive_int, seed
-from .._settings import logger, settings
+from .._progress import Progress
+from .._settings import logger
 from ..fate import flow_fate, transport_fate
 from ._anndata import check_adata, get_times
 from ._store import FitRecord, check_key, h5ad_safe, load_model, log_added, read_fit
@@ -216,8 +216,7 @@ def _probabilities(model, rec: FitRecord, x: torch.Tensor, idx: np.ndarray, src:
     g = torch.Generator(device=model.device).manual_seed(random_state)
     cpu_g = torch.Generator().manual_seed(random_state)
     total = len(starts) * (n_draws if mode == "sde" else 1)
-    with tqdm(total=total, desc=f"scflow fate ({mode})", leave=False,
-              disable=settings.verbosity < 1) as bar:
+    with Progress(total=total, desc=f"scflow fate ({mode})") as bar:
         for k in starts:
             sel = src_idx == k
             cells = x[np.flatnonzero(src)[sel]]

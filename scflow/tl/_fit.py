@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
@@ -10,26 +11,32 @@ from anndata import AnnData
 
 from .._checks import seed
 from .._settings import logger
+from ..config import COUPLING_MODES, TrainConfig
+from ..methods import get, names
 from ..model import _check_hidden
 from ..timecourse import TimeCourse
-from ..train import COUPLING_MODES, NEURAL_METHODS, fit_flow, resolve_device
+from ..train import fit_flow, resolve_device
 from ._anndata import check_adata, get_times, time_course
+from ._guards import warn_gene_space
 from ._select import check_fit_candidates, choose_for_fit, selection_record
 from ._store import check_key, h5ad_safe, log_added
 from ._times import Timeline
 
 __all__ = ["fit"]
 
+_D = TrainConfig()  # the defaults of the keyword options
+
 
 def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
         n_dims: int | None = None, method: str = "otcfm", time_scale: str = "index",
         holdout=None, key_added: str = "scflow", device: str = "auto", random_state: int = 0,
-        copy: bool = False, n_steps: int = 3000, batch_size: int = 256, lr: float = 1e-3,
-        sigma: float | None = None, hidden: Sequence[int] = (64, 64, 64),
-        coupling: str = "auto", whiten: bool = True, lr_schedule: str = "constant",
-        ema: float | None = 0.999, checkpoint: str | None = None,
-        checkpoint_every: int = 500, spline: str = "natural",
-        window: int | None = None, candidates: Sequence | None = None) -> AnnData | None:
+        copy: bool = False, n_steps: int = _D.n_steps, batch_size: int = _D.batch_size,
+        lr: float = _D.lr, sigma: float | None = _D.sigma, hidden: Sequence[int] = _D.hidden,
+        coupling: str = _D.coupling, whiten: bool = True, lr_schedule: str = _D.lr_schedule,
+        ema: float | None = _D.ema, checkpoint: str | None = None,
+        checkpoint_every: int = 500, spline: str = _D.spline,
+        window: int | None = _D.window, config: TrainConfig | None = None,
+        progress: bool | None = None, candidates: Sequence | None = None) -> AnnData | None:
     """Learn one time-dependent velocity field that carries each timepoint onto the next.
 
     Cells are grouped by ``obs[time_key]``, the first ``n_dims`` dimensions of ``use_rep``
@@ -54,9 +61,7 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
         ``"otcfm"`` (exact OT pairs, linear paths), ``"sbcfm"`` (entropic OT, Brownian
         bridges, with a score network for stochastic trajectories), ``"icfm"``, or
         ``"mmfm"`` (multi-marginal: whole trajectories drawn by chaining the exact OT plans
-        of every interval, splines through them), or ``"auto"``: chosen among
-        ``candidates`` by leave-one-out on the kept timepoints (never ``holdout``), see
-        :func:`scflow.selection.select_method`.
+        of every interval, splines through them).
     time_scale
         ``"index"``: timepoint ``k`` is at model time ``k``; ``"real"``: the numeric time
         values, shifted to start at 0 (the categories of an ordered categorical must then
@@ -98,6 +103,12 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
     spline, window
         ``method="mmfm"`` only: ``"natural"`` cubic or ``"pchip"`` spline, and the number
         of knots on each side of a segment that it is fitted through (``None``: all).
+    config
+        All training options as one :class:`scflow.TrainConfig` (then leave the keywords
+        ``n_steps`` ... ``window`` at their defaults).
+    progress
+        Show training progress: a bar in a terminal or notebook, a line every 10% of the
+        steps in a log; ``None`` (default) shows it at ``scflow.settings.verbosity >= 1``.
     candidates
         ``method="auto"`` only: neural methods, or dicts ``{"method": ..., setting: value}``
         (default :data:`scflow.selection.FIT_CANDIDATES`: ``otcfm``, ``mmfm``, ``mmfm`` with
@@ -133,7 +144,8 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
     ``loss``
         Training loss of every step.
     ``model``
-        :meth:`scflow.FlowModel.to_dict` output; :func:`scflow.load_model` rebuilds it.
+        :meth:`scflow.FlowModel.to_dict` output, less what is stored above once (``loss``,
+        ``times``, the scaler); :func:`scflow.load_model` rebuilds the model with them.
     ``selection``
         ``method="auto"`` only: the candidate chosen and the inner scores it was chosen by
         (see :func:`scflow.tl._select.selection_record`).
@@ -144,47 +156,42 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
                          "backed='r'): fit it in place (only adata.uns is written) or call "
                          "adata.to_memory() first")
     check_key(key_added, "key_added")
+    cfg = TrainConfig.merge(config, {k: v for k, v in locals().items()
+                                     if k in TrainConfig.names()})
     auto = method == "auto"
     if auto:
         candidates = check_fit_candidates(candidates)
-    elif method not in NEURAL_METHODS:
-        raise ValueError(f"method must be one of {NEURAL_METHODS} or 'auto', got {method!r}")
+    elif method not in names("neural"):
+        raise ValueError(f"method must be one of {names('neural')} or 'auto', got {method!r}")
     elif candidates is not None:
         raise ValueError(f"candidates are chosen among with method='auto' only, got "
                          f"method={method!r}")
-    if coupling not in COUPLING_MODES:
-        raise ValueError(f"coupling must be one of {COUPLING_MODES}, got {coupling!r}")
+    if cfg.coupling not in COUPLING_MODES:
+        raise ValueError(f"coupling must be one of {COUPLING_MODES}, got {cfg.coupling!r}")
     if not isinstance(whiten, (bool, np.bool_)):
         raise ValueError(f"whiten must be True or False, got {whiten!r}")
-    hidden = _check_hidden(hidden)
+    cfg = replace(cfg, hidden=_check_hidden(cfg.hidden))
     random_state = seed(random_state)
     dev = resolve_device(device)
     tc = time_course(adata, time_key, use_rep, n_dims=n_dims, whiten=bool(whiten),
                      time_scale=time_scale)
     timeline = Timeline.from_column(tc, get_times(adata, time_key))
-    k = None
-    if holdout is not None:
-        k = timeline.require_index(holdout, "holdout")
-        if not 0 < k < tc.n_timepoints - 1:
-            raise ValueError(f"holdout={holdout!r} must be an interior timepoint (not the first "
-                             f"or last of {timeline.describe()})")
-    train = {"n_steps": n_steps, "batch_size": batch_size, "lr": lr, "sigma": sigma,
-             "hidden": hidden, "coupling": coupling, "lr_schedule": lr_schedule, "ema": ema,
-             "spline": spline, "window": window}
+    warn_gene_space(use_rep, tc.dim)
+    k = None if holdout is None else timeline.require_interior(holdout, "holdout")
     selection = None
     if auto:
         selection = choose_for_fit(tc, candidates, holdout=k, random_state=random_state,
-                                   device=dev, train=train)
-        method, train = selection.method, {**train, **selection.settings}
+                                   device=dev, config=cfg)
+        method, cfg = selection.method, replace(cfg, **selection.settings)
     logger.info(f"fitting {method} on {use_rep!r} ({tc.dim} dims, {tc.n_timepoints} "
-                f"timepoints, {train['n_steps']} steps)")
-    model = fit_flow(tc, method, holdout=k, device=dev, random_state=random_state,
-                     checkpoint=checkpoint, checkpoint_every=checkpoint_every, **train)
+                f"timepoints, {cfg.n_steps} steps)")
+    model = fit_flow(tc, method, holdout=k, config=cfg, device=dev, random_state=random_state,
+                     checkpoint=checkpoint, checkpoint_every=checkpoint_every, progress=progress)
     if copy:
         adata = adata.copy()
     _write_fit(adata, model, tc, timeline, key_added, holdout_index=k, time_key=time_key,
                use_rep=use_rep, whiten=bool(whiten), time_scale=time_scale, device=str(device),
-               coupling_requested=coupling)
+               coupling_requested=cfg.coupling)
     if selection is not None:
         adata.uns[key_added]["selection"] = h5ad_safe(
             selection_record(selection, timeline.labels))
@@ -199,6 +206,8 @@ def _write_fit(adata: AnnData, model, tc: TimeCourse, timeline: Timeline, key_ad
     meta = model.meta
     model_dict = model.to_dict()
     loss = np.asarray(model_dict["meta"].pop("loss"), dtype=np.float64)
+    for name in ("times", "scaler_mean", "scaler_scale"):  # stored once, below
+        model_dict["meta"].pop(name, None)
     try:
         ver = version("scflow")
     except PackageNotFoundError:  # pragma: no cover
@@ -215,7 +224,7 @@ def _write_fit(adata: AnnData, model, tc: TimeCourse, timeline: Timeline, key_ad
         "lr_schedule": meta["lr_schedule"], "ema": meta["ema"],
         "device": device, "scflow_version": ver,
     }
-    if meta["method"] == "mmfm":
+    if get(meta["method"]).shape == "chain":  # the spline's options
         params.update(spline=meta["spline"], window=meta["window"])
     adata.uns[key_added] = h5ad_safe({
         "params": params,

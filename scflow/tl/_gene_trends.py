@@ -6,41 +6,33 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 from anndata import AnnData
 
 from .._checks import positive_int, seed
 from ._anndata import check_adata
+from ._genes import pca_mean, resolve_clip, to_genes
+from ._guards import carried_genes, warn_uncarried
 from ._store import h5ad_safe, load_model, log_added, read_fit
-from ._trajectories import check_solver, start_cells
+from ._trajectories import check_result_key, check_solver, start_cells
 from ._velocity import device, gene_loadings, push, rep_of
 
-__all__ = ["gene_trends", "pca_mean"]
-
-
-def pca_mean(adata: AnnData) -> np.ndarray:
-    """The genes' mean removed by PCA: ``uns["pca"]["mean"]``, else the mean of ``X``."""
-    pca = adata.uns.get("pca")
-    if isinstance(pca, dict) and "mean" in pca:
-        mean = np.asarray(pca["mean"], dtype=np.float64).ravel()
-        if mean.shape == (adata.n_vars,):
-            return mean
-    x = adata.X
-    return np.asarray(x.mean(0) if sp.issparse(x) else np.mean(x, axis=0),
-                      dtype=np.float64).ravel()
+__all__ = ["gene_trends", "pca_mean"]  # pca_mean: from ._genes, kept importable here
 
 
 def gene_trends(adata: AnnData, genes: str | Sequence[str], *, key: str = "scflow",
                 groupby: str | None = None, start_time=None, end_time=None,
                 n_steps: int = 100, n_save: int = 20, stochastic: bool = False,
-                random_state: int = 0) -> pd.DataFrame:
+                random_state: int = 0, clip: bool | None = None,
+                key_added: str = "gene_trends") -> pd.DataFrame:
     """Expression of genes along the predicted trajectories, per group of starting cells.
 
     Every cell of ``start_time`` is carried to ``end_time`` and its states are mapped to
     genes through the PCA loadings: ``x_genes = mean + paths @ varm["PCs"][:, :n_dims].T``
     (the mean PCA removed: ``uns["pca"]["mean"]`` when present, else the mean of
     ``adata.X`` over cells, which is what :func:`scanpy.pp.pca` subtracts as long as ``X``
-    is unchanged since). Needs a fit on ``use_rep="X_pca"``.
+    is unchanged since). Needs a fit on ``use_rep="X_pca"``. Genes with zero loadings on the
+    fitted PCs (e.g. left out of a PCA on highly variable genes) would give flat lines: a
+    warning names them.
 
     Parameters
     ----------
@@ -61,12 +53,21 @@ def gene_trends(adata: AnnData, genes: str | Sequence[str], *, key: str = "scflo
         Euler steps and the number of saved intervals (``n_save`` divides ``n_steps``).
     stochastic, random_state
         Sample the SDE of an SB-CFM model, with this seed.
+    clip
+        Clip each cell's reconstructed expression at 0 before averaging (a linear PCA
+        map can go below 0, which expression cannot). Default ``None``: clip when ``X``
+        holds no negative value. The column ``frac_negative`` says how often it mattered.
+    key_added
+        Name under ``adata.uns[key]`` (so two results can be kept side by side).
 
     Returns
     -------
     A long DataFrame with columns ``gene``, ``time`` (``obs`` units), ``model_time``,
-    ``group``, ``mean``, ``std`` and ``n_cells``, also written as a dict of arrays (one per
-    column) to ``adata.uns[key]["gene_trends"]``.
+    ``group``, ``mean``, ``std``, ``n_cells``, ``frac_negative`` (the fraction of cells
+    whose reconstruction was below 0, clipped or not) and ``clipped`` (whether values were
+    clipped at 0), also written as a dict of arrays (one per column) to
+    ``adata.uns[key][key_added]``. ``df.attrs`` holds ``time_key`` and the timepoints, for
+    :func:`scflow.pl.gene_trends`.
     """
     check_adata(adata, writing=True)
     rec = read_fit(adata, key)
@@ -85,6 +86,8 @@ def gene_trends(adata: AnnData, genes: str | Sequence[str], *, key: str = "scflo
     if n_steps % n_save:
         raise ValueError(f"n_save must divide n_steps ({n_steps}), got {n_save}")
     random_state = seed(random_state)
+    check_result_key(key_added, key)
+    clip = resolve_clip(adata, clip)
     tl = rec.timeline
     t0 = tl.times[0] if start_time is None else tl.model_time(start_time, "start_time")
     t1 = tl.times[-1] if end_time is None else tl.model_time(end_time, "end_time")
@@ -99,26 +102,33 @@ def gene_trends(adata: AnnData, genes: str | Sequence[str], *, key: str = "scflo
     if not keep.any():
         raise ValueError(f"no cell of the start time has a {groupby!r} label")
     gidx = adata.var_names.get_indexer(genes)
+    warn_uncarried(genes, carried_genes(pcs[gidx]), "its trend")
     mean = pca_mean(adata)[gidx]
     model = load_model(adata, key, device=device())
     path = push(model, rec, rep_of(adata, rec)[mask][keep], t0, t1, n_steps=n_steps,
                 stochastic=bool(stochastic), random_state=random_state, n_save=n_save)
-    expr = mean + path @ pcs[gidx].T  # (n_save + 1, n_cells, n_genes)
+    expr, negative = to_genes(path, mean, pcs[gidx], clip)  # (n_save + 1, n_cells, n_genes)
     grid = np.linspace(t0, t1, n_save + 1)
-    df = _long(expr, genes, labels[keep].astype(str).to_numpy(), grid, tl.to_obs(grid))
-    adata.uns[key]["gene_trends"] = h5ad_safe({c: df[c].to_numpy() for c in df.columns})
-    log_added((f"{key}/gene_trends", f"{len(genes)} genes along trajectories", "adata.uns"))
+    df = _long(expr, negative, genes, labels[keep].astype(str).to_numpy(), grid,
+               tl.to_obs(grid))
+    df["clipped"] = clip
+    df.attrs.update(time_key=rec.time_key, timepoints=tl.values.tolist() if tl.monotone else [],
+                    timepoint_labels=[f"{v:.3g}" for v in tl.values] if tl.numeric
+                    else [str(lab) for lab in tl.labels])
+    adata.uns[key][key_added] = h5ad_safe({c: df[c].to_numpy() for c in df.columns})
+    log_added((f"{key}/{key_added}", f"{len(genes)} genes along trajectories", "adata.uns"))
     return df
 
 
-def _long(expr: np.ndarray, genes: list[str], groups: np.ndarray, model_t: np.ndarray,
-          obs_t: np.ndarray) -> pd.DataFrame:
+def _long(expr: np.ndarray, negative: np.ndarray, genes: list[str], groups: np.ndarray,
+          model_t: np.ndarray, obs_t: np.ndarray) -> pd.DataFrame:
     rows = []
     for grp in pd.unique(groups):
         sub = expr[:, groups == grp]
         m, s = sub.mean(1), sub.std(1)
+        neg = negative[:, groups == grp].mean(1)
         for j, gene in enumerate(genes):
             rows.append(pd.DataFrame({"gene": gene, "time": obs_t, "model_time": model_t,
                                       "group": grp, "mean": m[:, j], "std": s[:, j],
-                                      "n_cells": sub.shape[1]}))
+                                      "n_cells": sub.shape[1], "frac_negative": neg[:, j]}))
     return pd.concat(rows, ignore_index=True)

@@ -8,14 +8,14 @@ and stores the inner scores it chose by under ``adata.uns[key_added]["selection"
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import numpy as np
 
 from .._settings import logger
+from ..config import TrainConfig
+from ..methods import names
 from ..selection import FIT_CANDIDATES, Selection, parse_candidate, select_method
 from ..timecourse import TimeCourse
-from ..train import NEURAL_METHODS
 
 __all__ = ["choose_for_fit", "selection_record", "check_fit_candidates"]
 
@@ -29,21 +29,21 @@ def check_fit_candidates(candidates: Sequence | None) -> list:
     candidates = list(candidates)
     if not candidates:
         raise ValueError("candidates must list at least one method, got an empty list")
-    static = [c for c in candidates if parse_candidate(c)[0] not in NEURAL_METHODS]
+    static = [c for c in candidates if parse_candidate(c)[0] not in names("neural")]
     if static:
         raise ValueError(f"candidates of tl.fit(method='auto') must be methods that train a "
-                         f"field {NEURAL_METHODS}, got {static}")
+                         f"field {names('neural')}, got {static}")
     return candidates
 
 
 def choose_for_fit(tc: TimeCourse, candidates: Sequence, *, holdout: int | None,
-                   random_state: int, device, train: dict[str, Any]) -> Selection:
+                   random_state: int, device, config: TrainConfig) -> Selection:
     """Run the selection for a fit: inner seed ``random_state``, the fit's training options
     (a candidate's own settings override them), ``holdout`` never read."""
     logger.info(f"method='auto': choosing among {len(candidates)} candidates by "
                 f"leave-one-out on the kept timepoints")
     sel = select_method(tc, candidates, holdout=holdout, seeds=(random_state,),
-                        device=device, progress=False, **train)
+                        device=device, progress=False, config=config)
     if sel.fallback:
         logger.warning(f"method='auto': {sel.reason}")
     else:

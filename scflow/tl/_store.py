@@ -18,6 +18,7 @@ from anndata import AnnData
 
 from .._settings import logger
 from ..model import FlowModel
+from ..timecourse import to_model, to_rep
 from ._times import Timeline
 
 __all__ = ["FitRecord", "h5ad_safe", "load_model", "read_fit", "log_added"]
@@ -85,10 +86,10 @@ class FitRecord:
         return int(self.params["n_dims"])
 
     def to_model(self, x: np.ndarray) -> np.ndarray:
-        return (np.asarray(x, dtype=np.float64)[:, : self.n_dims] - self.mean) / self.scale
+        return to_model(x, self.mean, self.scale)
 
     def to_rep(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(x, dtype=np.float64) * self.scale + self.mean
+        return to_rep(x, self.mean, self.scale)
 
 
 def _missing(key: str) -> KeyError:
@@ -171,7 +172,9 @@ def load_model(adata: AnnData, key: str = "scflow", *,
 
     Returns
     -------
-    The model, in evaluation mode, with ``meta["loss"]`` the training loss.
+    The model, in evaluation mode, with ``meta["loss"]`` the training loss and
+    ``meta["times"]``, ``meta["scaler_mean"]``, ``meta["scaler_scale"]`` (the record's
+    ``timepoints`` and ``scaler``, stored there once).
 
     Raises
     ------
@@ -186,7 +189,13 @@ def load_model(adata: AnnData, key: str = "scflow", *,
     if not isinstance(rec, Mapping) or "model" not in rec:
         raise _missing(key)
     model = FlowModel.from_dict(rec["model"], device=device)
+    # the record keeps these once (loss, timepoints, scaler); the model's meta has them again
     if "loss" in rec:
         model.meta["loss"] = np.asarray(rec["loss"], dtype=np.float64)
+    for name, where in (("times", ("timepoints", "times")), ("scaler_mean", ("scaler", "mean")),
+                        ("scaler_scale", ("scaler", "scale"))):
+        group = rec.get(where[0])
+        if name not in model.meta and isinstance(group, Mapping) and where[1] in group:
+            model.meta[name] = np.asarray(group[where[1]], dtype=np.float64)
     return model.eval()
 

@@ -1,4 +1,14 @@
-"""Times in the user's units (``obs[time_key]``) and the model's time, both ways."""
+"""Times in the user's units (``obs[time_key]``) and the model's time, both ways.
+
+The split with :class:`~scflow.timecourse.TimeCourse`: a ``TimeCourse`` (tensor core, no
+AnnData) orders the labels and holds the cells, values and model times of one run; a
+:class:`Timeline` is the AnnData-facing view of the same timepoints *after* a fit, rebuilt
+from what ``adata.uns[key]["timepoints"]`` stores (labels as strings, whether the column was
+numeric, the held-out index) without the cells: it answers the questions of the tools that
+run later (which timepoint is ``"day 4"``, what model time is day 3.5, which cells are at a
+timepoint). It is built from a ``TimeCourse`` once (:meth:`Timeline.from_column`) and read
+back from the record afterwards, never re-derived from the cells.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..timecourse import TimeCourse
+from ..timecourse import TimeCourse, is_numeric_times
 
 #: a number matches a timepoint's value up to this fraction of the value, plus ``_ATOL``
 #: (a float32 round trip of a stored time) ...
@@ -88,9 +98,7 @@ class Timeline:
     @classmethod
     def from_column(cls, tc: TimeCourse, col: pd.Series) -> Timeline:
         """The timeline of a time course built from the ``obs`` column ``col``."""
-        numeric = pd.api.types.is_numeric_dtype(col.dtype) and not isinstance(
-            col.dtype, pd.CategoricalDtype)
-        return cls.from_tc(tc, numeric)
+        return cls.from_tc(tc, is_numeric_times(col.dtype))
 
     @classmethod
     def from_tc(cls, tc: TimeCourse, numeric: bool, holdout_index: int = -1) -> Timeline:
@@ -135,6 +143,14 @@ class Timeline:
                              f"{self.describe()}")
         return k
 
+    def require_interior(self, t, name: str) -> int:
+        """:meth:`require_index` of an interior timepoint (not the first or the last)."""
+        k = self.require_index(t, name)
+        if not 0 < k < self.n - 1:
+            raise ValueError(f"{name}={t!r} must be an interior timepoint (not the first "
+                             f"or last of {self.describe()})")
+        return k
+
     def model_time(self, t, name: str) -> float:
         """Model time of a user time: a timepoint's, or interpolated/extrapolated."""
         k = self.index_of(t)
@@ -175,8 +191,7 @@ class Timeline:
     # ----- cells -> timepoints -----
     def cell_index(self, col: pd.Series, name: str = "time_key") -> np.ndarray:
         """Timepoint index of each cell from its ``obs[time_key]``; ``ValueError`` if unknown."""
-        if pd.api.types.is_numeric_dtype(col.dtype) and not isinstance(
-                col.dtype, pd.CategoricalDtype):
+        if is_numeric_times(col.dtype):
             idx = match_values(col.to_numpy(dtype=np.float64), self.values)
         else:
             # a numeric time column later held as strings or categories ('0.3333333333333333'

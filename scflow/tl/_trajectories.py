@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -12,10 +13,24 @@ from .._checks import positive_int, seed
 from .._settings import logger
 from ..integrate import SOLVERS
 from ._anndata import check_adata, get_times
-from ._store import FitRecord, h5ad_safe, load_model, log_added, read_fit
-from ._velocity import device, push, rep_of
+from ._genes import pca_mean, resolve_clip, to_genes
+from ._guards import carried_genes
+from ._store import FitRecord, check_key, h5ad_safe, load_model, log_added, read_fit
+from ._velocity import device, gene_loadings, push, rep_of
 
 __all__ = ["trajectories", "predict"]
+
+
+#: the parts of a fit in ``uns[key]`` that a result must not overwrite
+FIT_PARTS = ("params", "timepoints", "scaler", "loss", "model")
+
+
+def check_result_key(key_added: str, key: str) -> None:
+    """A name under ``uns[key]`` for a result: a string that is not a part of the fit."""
+    check_key(key_added, "key_added")
+    if key_added in FIT_PARTS:
+        raise ValueError(f"key_added={key_added!r} would overwrite a part of the fit in "
+                         f"adata.uns[{key!r}]; choose another name")
 
 
 def check_solver(rec: FitRecord, solver: str, stochastic: bool, t0: float, t1: float) -> None:
@@ -71,7 +86,8 @@ def start_cells(adata: AnnData, rec: FitRecord, k: int | None, time, name: str) 
 def trajectories(adata: AnnData, *, key: str = "scflow", start_time=None, end_time=None,
                  n_steps: int = 100, solver: str = "euler", stochastic: bool = False,
                  cells: Sequence | np.ndarray | None = None, n_save: int | None = None,
-                 random_state: int = 0, copy: bool = False) -> AnnData | None:
+                 random_state: int = 0, key_added: str = "trajectories",
+                 copy: bool = False) -> AnnData | None:
     """Integrate cells along the learned field and store their paths.
 
     Parameters
@@ -96,13 +112,16 @@ def trajectories(adata: AnnData, *, key: str = "scflow", start_time=None, end_ti
         Keep ``n_save + 1`` evenly spaced states (must divide ``n_steps``; default every step).
     random_state
         Seed of the SDE noise.
+    key_added
+        Name under ``adata.uns[key]`` (e.g. ``"trajectories_sde"`` beside the ODE's
+        ``"trajectories"``); :func:`scflow.pl.trajectories` reads it with ``result=``.
     copy
         Return a modified copy instead of writing to ``adata``.
 
     Returns
     -------
     ``None``, or the modified copy when ``copy=True``. Writes
-    ``adata.uns[key]["trajectories"]``, a dict with
+    ``adata.uns[key][key_added]``, a dict with
 
     ``paths``
         ``(n_save + 1, n_cells, n_dims)`` states in the representation's units.
@@ -121,6 +140,7 @@ def trajectories(adata: AnnData, *, key: str = "scflow", start_time=None, end_ti
     if n_steps % n_save:
         raise ValueError(f"n_save must divide n_steps ({n_steps}), got {n_save}")
     random_state = seed(random_state)
+    check_result_key(key_added, key)
     t0 = tl.times[0] if start_time is None else tl.model_time(start_time, "start_time")
     t1 = tl.times[-1] if end_time is None else tl.model_time(end_time, "end_time")
     if t0 == t1:
@@ -140,18 +160,18 @@ def trajectories(adata: AnnData, *, key: str = "scflow", start_time=None, end_ti
     grid = np.linspace(t0, t1, n_save + 1)
     if copy:
         adata = adata.copy()
-    adata.uns[key]["trajectories"] = h5ad_safe({
+    adata.uns[key][key_added] = h5ad_safe({
         "paths": path.astype(np.float32), "times": tl.to_obs(grid), "model_times": grid,
         "cells": np.asarray(adata.obs_names[mask], dtype=object), "solver": solver,
         "stochastic": bool(stochastic), "n_steps": n_steps, "random_state": random_state})
-    log_added((f"{key}/trajectories", f"{int(mask.sum())} paths of {n_save + 1} states",
+    log_added((f"{key}/{key_added}", f"{int(mask.sum())} paths of {n_save + 1} states",
                "adata.uns"))
     return adata if copy else None
 
 
 def predict(adata: AnnData, time, *, key: str = "scflow", from_time=None, n_steps: int = 100,
             solver: str = "euler", stochastic: bool = False,
-            random_state: int = 0) -> AnnData:
+            random_state: int = 0, genes: bool = False, clip: bool | None = None) -> AnnData:
     """The predicted population at any time, observed or not.
 
     Every cell of ``from_time`` is carried along the field to ``time``. Times between
@@ -170,21 +190,33 @@ def predict(adata: AnnData, time, *, key: str = "scflow", from_time=None, n_step
     from_time
         Timepoint whose cells are pushed; default the latest trained timepoint at or before
         ``time`` (a held-out timepoint is skipped). At a trained timepoint that is the
-        timepoint itself, whose cells are returned unchanged: pass an earlier ``from_time``
-        to see what the model predicts there.
+        timepoint itself, whose cells are returned unchanged (with a warning: they are the
+        real cells, not a prediction): pass an earlier ``from_time`` to see what the model
+        predicts there.
     n_steps, solver
         Integration steps over ``[from_time, time]`` and the ODE solver.
     stochastic
         Sample the SDE of an SB-CFM model instead of the ODE.
     random_state
         Seed of the SDE noise.
+    genes
+        Put the prediction in gene space in ``.X``: ``mean + x_pca @ varm["PCs"].T`` (fit on
+        ``"X_pca"`` with ``varm["PCs"]``), over the genes with a non-zero loading on the
+        fitted PCs (the others are not modelled and are left out), so predicted cells can be
+        plotted by marker gene.
+    clip
+        With ``genes=True``: clip the expression at 0 (default ``None``: when ``adata.X``
+        holds no negative value).
 
     Returns
     -------
-    A new AnnData, one row per pushed cell, with the prediction in ``.X`` and
+    A new AnnData, one row per pushed cell, with the prediction in ``.X`` (in gene space
+    with ``genes=True``, else the representation) and
     ``.obsm[use_rep]`` (first ``n_dims`` dims, representation units),
     ``obs["source_cell"]`` (obs_name of the source cell), ``obs[time_key]`` (= ``time``)
-    and ``uns["scflow_predict"]`` (the parameters, model times, ``extrapolated``).
+    and ``uns["scflow_predict"]`` (the parameters, model times, ``extrapolated``,
+    ``genes``, ``clip``, ``observed``: whether the cells are the real ones of a trained
+    timepoint).
     """
     check_adata(adata, writing=False)
     rec = read_fit(adata, key)
@@ -202,8 +234,17 @@ def predict(adata: AnnData, time, *, key: str = "scflow", from_time=None, n_step
         k0 = tl.require_index(from_time, "from_time")
     t0 = float(tl.times[k0])
     check_solver(rec, solver, stochastic, t0, t1)
+    if not isinstance(genes, (bool, np.bool_)):
+        raise ValueError(f"genes must be True or False, got {genes!r}")
+    pcs = gene_loadings(adata, rec) if genes else None
+    clip = resolve_clip(adata, clip) if genes else False
     mask = start_cells(adata, rec, k0, from_time, "from_time")
     x = rep_of(adata, rec)[mask]
+    if t1 == t0:
+        warnings.warn(f"time={time!r} is the trained timepoint {tl.describe()[k0]!r}: the "
+                      "returned cells are its real cells, not a prediction; pass an earlier "
+                      "from_time to see what the model predicts there", UserWarning,
+                      stacklevel=2)
     if tl.is_extrapolation(t1):
         logger.warning(f"time={time!r} is outside the observed timepoints "
                        f"({tl.describe()[0]!r} to {tl.describe()[-1]!r}): extrapolating")
@@ -213,15 +254,24 @@ def predict(adata: AnnData, time, *, key: str = "scflow", from_time=None, n_step
         model = load_model(adata, key, device=device())
         pred = push(model, rec, x, t0, t1, n_steps=n_steps, solver=solver,
                     stochastic=bool(stochastic), random_state=random_state)
-    return _prediction(adata, rec, pred, mask, time, t1, k0, t0, n_steps=n_steps,
-                       solver=solver, stochastic=bool(stochastic), random_state=random_state)
+    return _prediction(adata, rec, pred, mask, time, t1, k0, t0, pcs, n_steps=n_steps,
+                       solver=solver, stochastic=bool(stochastic), random_state=random_state,
+                       genes=bool(genes), clip=clip, observed=bool(t1 == t0))
 
 
 def _prediction(adata: AnnData, rec: FitRecord, pred: np.ndarray, mask: np.ndarray, time,
-                t1: float, k0: int, t0: float, **opts) -> AnnData:
+                t1: float, k0: int, t0: float, pcs: np.ndarray | None, **opts) -> AnnData:
     tl = rec.timeline
     src = np.asarray(adata.obs_names[mask])
-    if rec.use_rep == "X":
+    x_out = pred
+    if pcs is not None:
+        keep = carried_genes(pcs)
+        var = adata.var_names[keep].astype(str)
+        x_out, _ = to_genes(pred, pca_mean(adata)[keep], pcs[keep], opts["clip"])
+        if not keep.all():
+            logger.info(f"    {int((~keep).sum())} genes with zero loadings on the fitted PCs "
+                        "are left out of the gene-space prediction")
+    elif rec.use_rep == "X":
         var = adata.var_names[: rec.n_dims].astype(str)
     else:
         var = [f"{rec.use_rep.removeprefix('X_')}{j + 1}" for j in range(rec.n_dims)]
@@ -230,7 +280,7 @@ def _prediction(adata: AnnData, rec: FitRecord, pred: np.ndarray, mask: np.ndarr
                        index=pd.Index([f"{s}-pred" for s in src]))
     obs[rec.time_key] = (np.full(len(src), value) if tl.numeric
                          else pd.Categorical([value] * len(src)))
-    out = AnnData(X=pred.astype(np.float32), obs=obs, var=pd.DataFrame(index=pd.Index(var)))
+    out = AnnData(X=x_out.astype(np.float32), obs=obs, var=pd.DataFrame(index=pd.Index(var)))
     out.obsm[rec.use_rep] = pred.astype(np.float32)
     out.uns["scflow_predict"] = h5ad_safe({
         "key": rec.key, "use_rep": rec.use_rep, "time_key": rec.time_key, "time": value,

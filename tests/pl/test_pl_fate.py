@@ -23,7 +23,7 @@ def test_probability_of_one_fate(with_fate):
     p = with_fate.obsm["fate_probabilities"]["up"].dropna().to_numpy()
     np.testing.assert_allclose(pushed.get_array(), p)
     assert len(grey.get_offsets()) == with_fate.n_obs - len(p)
-    assert fig.axes[1].get_ylabel() == "P(up)" and ax.get_xlabel() == "pca 1"
+    assert fig.axes[1].get_ylabel() == "P(up)" and ax.get_xlabel() == "PC1"
 
 
 def test_most_probable_fate_in_the_labels_colours(with_fate):

@@ -88,6 +88,10 @@ def test_leave_one_out_plot(tmp_path):
                        "w1": [0.3, 0.32, 0.4, 0.4], "floor": [0.25] * 4})
     fig = scflow.pl.leave_one_out(df, return_fig=True, save=tmp_path / "b.png")
     assert _is_png(tmp_path / "b.png")
+    means = sorted(float(line.get_ydata()[0]) for line in fig.axes[0].get_lines()
+                   if line.get_marker() == "o")
+    np.testing.assert_allclose(means, [0.31, 0.4])
+    fig = scflow.pl.leave_one_out(df, kind="bar", return_fig=True)
     heights = sorted(p.get_height() for p in fig.axes[0].patches)
     np.testing.assert_allclose(heights, [0.31, 0.4])
 
@@ -129,9 +133,13 @@ def test_plots_reject_bad_options(plotted):
         scflow.pl.velocity_stream(plotted, dims=(0, 3))
     with pytest.raises(KeyError, match="basis"):
         scflow.pl.trajectories(plotted, basis="tsne")
-    plotted.obsm["X_umap"] = plotted.obsm["X_pca"][:, :2]
-    with pytest.raises(ValueError, match="basis"):
+    with pytest.raises(KeyError, match="basis"):
         scflow.pl.velocity_stream(plotted, basis="umap")
+    with pytest.raises(KeyError, match="color"):
+        scflow.pl.trajectories(plotted, color="nope")
+    with pytest.raises(ValueError, match="kind"):
+        scflow.pl.leave_one_out(pd.DataFrame({"method": ["a"], "holdout": [1], "w1": [1.0]}),
+                                kind="pie")
 
 
 def test_holdout_cells_of_close_times_without_a_fit():

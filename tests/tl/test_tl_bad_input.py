@@ -280,6 +280,7 @@ def test_float_days_survive_as_strings_after_the_fit(blobs):
     scflow.tl.velocity(blobs)
     scflow.tl.trajectories(blobs, start_time=1 / 3, n_steps=5)
     scflow.tl.fate(blobs, "branch", from_time=1 / 3, n_steps=5)
-    pred = scflow.tl.predict(blobs, 2 / 3, n_steps=5)
-    assert pred.n_obs == 60
-    assert scflow.tl.predict(blobs, "0.6666666666666666", n_steps=5).n_obs == 60
+    with pytest.warns(UserWarning, match="not a prediction"):  # a trained timepoint
+        pred = scflow.tl.predict(blobs, 2 / 3, n_steps=5)
+        assert pred.n_obs == 60
+        assert scflow.tl.predict(blobs, "0.6666666666666666", n_steps=5).n_obs == 60

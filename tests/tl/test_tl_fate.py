@@ -67,7 +67,9 @@ def test_fate_rejects_bad_input(fitted, args, kwargs, exc, match):
 def test_gene_trends_values(fitted):
     df = scflow.tl.gene_trends(fitted, ["g0", "g5"], n_steps=20, n_save=4)
     assert list(df.columns) == ["gene", "time", "model_time", "group", "mean", "std",
-                                "n_cells"]
+                                "n_cells", "frac_negative", "clipped"]
+    assert not df["clipped"].any()  # blobs' X has negative values: nothing clipped
+    assert df.attrs["time_key"] == "day" and df.attrs["timepoints"] == [0.0, 1.0, 2.0, 4.0]
     assert len(df) == 2 * 5 and set(df["group"]) == {"all"} and (df["n_cells"] == N_PER).all()
     # at the start, the expression is the PCA reconstruction of the day-0 cells
     day0 = (fitted.obs["day"] == 0.0).to_numpy()

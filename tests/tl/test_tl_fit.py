@@ -107,7 +107,7 @@ def test_fit_on_categorical_time(blobs):
     scflow.tl.fit(blobs, "stage", use_rep="X_pca", n_dims=2, n_steps=20, holdout="D2")
     assert blobs.uns["scflow"]["params"]["holdout_index"] == 2
     scflow.tl.velocity(blobs)
-    assert blobs.obsm["velocity_scflow"].shape == (blobs.n_obs, 2)
+    assert blobs.obsm["velocity_scflow"].shape == (blobs.n_obs, 5)  # X_pca's width
 
 
 def test_fit_on_sparse_x(blobs_sparse):
@@ -119,7 +119,8 @@ def test_fit_on_sparse_x(blobs_sparse):
     scflow.tl.velocity(blobs_sparse)
     assert blobs_sparse.obsm["velocity_scflow"].shape == (blobs_sparse.n_obs,
                                                            blobs_sparse.n_vars)
-    pred = scflow.tl.predict(blobs_sparse, 2.0)
+    with pytest.warns(UserWarning, match="not a prediction"):
+        pred = scflow.tl.predict(blobs_sparse, 2.0)
     assert list(pred.var_names) == list(blobs_sparse.var_names)
     np.testing.assert_array_equal(pred.X, pred.obsm["X"])
 
@@ -215,6 +216,7 @@ def test_load_model_gives_the_fitted_field(fitted):
     assert not torch.allclose(untrained.velocity(t, tc.xs[0]), expected, atol=1e-2)
 
 
+@pytest.mark.subprocess
 def test_import_scflow_does_not_import_anndata():
     import subprocess
     import sys
@@ -265,3 +267,13 @@ def test_fit_on_values_that_overflow_float32_unwhitened_writes_nothing(blobs):
     assert "scflow" not in blobs.uns
     scflow.tl.fit(blobs, n_dims=3, n_steps=5)  # whitened, the same cells train
     assert np.isfinite(blobs.uns["scflow"]["loss"]).all()
+
+
+def test_record_stores_times_and_scaler_once_and_the_model_gets_them_back(blobs):
+    scflow.tl.fit(blobs, "day", use_rep="X_pca", n_steps=5, random_state=0)
+    rec = blobs.uns["scflow"]
+    assert not {"times", "scaler_mean", "scaler_scale", "loss"} & set(rec["model"]["meta"])
+    model = scflow.load_model(blobs)
+    np.testing.assert_array_equal(model.meta["times"], rec["timepoints"]["times"])
+    np.testing.assert_array_equal(model.meta["scaler_mean"], rec["scaler"]["mean"])
+    np.testing.assert_array_equal(model.meta["scaler_scale"], rec["scaler"]["scale"])

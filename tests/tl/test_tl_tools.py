@@ -25,8 +25,12 @@ def _manual_velocity(adata, t_model, x):
 
 def test_velocity_values_in_representation_units(fitted):
     assert scflow.tl.velocity(fitted) is None
-    v = fitted.obsm["velocity_scflow"]
-    assert v.shape == (fitted.n_obs, 3) and v.dtype == np.float32
+    full = fitted.obsm["velocity_scflow"]
+    # as wide as X_pca (5 PCs), so CellRank's VelocityKernel(xkey="X_pca") works as written;
+    # the 2 PCs past the fitted n_dims=3 are not modelled: 0
+    assert full.shape == fitted.obsm["X_pca"].shape and full.dtype == np.float32
+    assert (full[:, 3:] == 0).all() and (full[:, :3] != 0).any()
+    v = full[:, :3]
     x = fitted.obsm["X_pca"][:, :3].astype(np.float64)
     t_model = fitted.obs["day"].map({0.0: 0.0, 1.0: 1.0, 2.0: 2.0, 4.0: 3.0}).to_numpy()
     np.testing.assert_allclose(v, _manual_velocity(fitted, t_model, x), rtol=1e-4, atol=1e-5)
@@ -42,7 +46,7 @@ def test_velocity_at_one_time_and_in_genes(fitted):
     out = scflow.tl.velocity(fitted, time=1.5, genes=True, copy=True)
     assert "velocity_scflow" not in fitted.obsm  # original untouched
     x = fitted.obsm["X_pca"][:, :3].astype(np.float64)
-    v = out.obsm["velocity_scflow"]
+    v = out.obsm["velocity_scflow"][:, :3]
     # day 1.5 is halfway between timepoints 1 and 2: model time 1.5
     np.testing.assert_allclose(v, _manual_velocity(fitted, np.full(len(x), 1.5), x),
                                rtol=1e-4, atol=1e-5)
@@ -156,8 +160,11 @@ def test_predict_observed_and_unobserved_times(fitted):
     mid = scflow.tl.predict(fitted, 3.0)
     assert mid.uns["scflow_predict"]["model_time"] == 2.5
     assert mid.uns["scflow_predict"]["from_time"] == 2.0
-    # an observed time defaults to its own cells, unchanged
-    same = scflow.tl.predict(fitted, 1.0)
+    # an observed time defaults to its own cells, unchanged, and says they are not predicted
+    with pytest.warns(UserWarning, match="real cells, not a prediction"):
+        same = scflow.tl.predict(fitted, 1.0)
+    assert same.uns["scflow_predict"]["observed"] is True
+    assert mid.uns["scflow_predict"]["observed"] is False
     assert same.uns["scflow_predict"]["from_time"] == 1.0
     np.testing.assert_allclose(same.X, src, atol=1e-6)
     assert "scflow_predict" not in fitted.uns  # predict never writes to adata

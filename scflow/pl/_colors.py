@@ -1,0 +1,80 @@
+"""Colouring cells by an ``obs`` column or a gene, as scanpy's ``color=`` does."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from anndata import AnnData
+from matplotlib import colormaps
+from matplotlib.axes import Axes
+from matplotlib.colors import to_hex
+from matplotlib.figure import Figure
+
+__all__ = ["cell_values", "palette", "scatter_cells", "legend_right"]
+
+
+def palette(n: int) -> list[str]:
+    """scanpy's default colours: ``tab10`` up to 10 categories, ``tab20`` up to 20, else
+    evenly spaced in ``turbo``."""
+    if n <= 10:
+        return [to_hex(c) for c in colormaps["tab10"].colors[:n]]
+    if n <= 20:
+        return [to_hex(c) for c in colormaps["tab20"].colors[:n]]
+    return [to_hex(colormaps["turbo"](i / max(n - 1, 1))) for i in range(n)]
+
+
+def ordered_colors(n: int, cmap: str = "viridis") -> list[str]:
+    """``n`` colours along a sequential map, for ordered categories (timepoints)."""
+    cm = colormaps[cmap]
+    return [to_hex(cm(i / max(n - 1, 1))) for i in range(n)]
+
+
+def cell_values(adata: AnnData, color: str) -> tuple[np.ndarray, list[str] | None]:
+    """Values of ``color`` (an ``obs`` column or a gene in ``var_names``) for every cell, and
+    the categories when they are discrete (categorical, strings or booleans), else ``None``.
+    """
+    if color in adata.obs:
+        col = adata.obs[color]
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            return col.astype(object).to_numpy(), [str(c) for c in col.cat.categories]
+        if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(
+                col.dtype):
+            return col.to_numpy(dtype=np.float64), None
+        values = col.astype(str).to_numpy()
+        return values, sorted(pd.unique(values))
+    if color in adata.var_names:
+        j = int(adata.var_names.get_loc(color))
+        x = adata.X[:, j]
+        x = x.toarray() if sp.issparse(x) else np.asarray(x)
+        return x.ravel().astype(np.float64), None
+    raise KeyError(f"color={color!r} is neither a column of adata.obs nor a gene in "
+                   f"adata.var_names (obs columns: {list(adata.obs.columns)})")
+
+
+def legend_right(ax: Axes, title: str | None = None) -> None:
+    """The legend in the right margin, off the data (scanpy's ``legend_loc="right margin"``)."""
+    ax.legend(title=title, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False,
+              fontsize="small", markerscale=2.5)
+
+
+def scatter_cells(fig: Figure, ax: Axes, xy: np.ndarray, values: np.ndarray,
+                  categories: list[str] | None, *, title: str, colors: list[str] | None = None,
+                  cmap: str = "viridis", size: float = 4.0, alpha: float = 1.0) -> bool:
+    """Cells at ``xy`` coloured by ``values``: one legend entry per category (in the right
+    margin) or a colour bar. Returns whether a legend was drawn."""
+    if categories is None:
+        sc = ax.scatter(xy[:, 0], xy[:, 1], s=size, c=values, cmap=cmap, lw=0, alpha=alpha,
+                        rasterized=True, plotnonfinite=True)
+        fig.colorbar(sc, ax=ax, label=title, fraction=0.05, pad=0.02)
+        return False
+    if colors is None or len(colors) != len(categories):
+        colors = palette(len(categories))
+    values = np.asarray(values).astype(str)
+    for cat, c in zip(categories, colors, strict=True):
+        sel = values == cat
+        if sel.any():
+            ax.scatter(xy[sel, 0], xy[sel, 1], s=size, c=str(c), lw=0, alpha=alpha,
+                       rasterized=True, label=cat)
+    legend_right(ax, title)
+    return True

@@ -1,0 +1,224 @@
+"""Where the training loop's data come from: pairs per interval, or chains through all.
+
+One interface, :class:`TrainingData`: ``plans()`` (the global plans held, for the
+distributed broadcast) and ``batch(batch_size, generator)`` (one step's ``t, x_t, u_t`` and,
+for a score network, the noise and ``sigma_t``, all in model time). Pairs are the two-knot
+case (DESIGN.md): :class:`PairData` draws ``(x0, x1)`` per consecutive interval from its
+coupling and puts them on the method's path; :class:`ChainData` draws whole trajectories,
+one cell per kept timepoint, through the chained plans and puts them on a
+:class:`~scflow.paths.SplinePath`. :func:`training_data` builds the one a registered
+method needs (:mod:`scflow.methods`).
+
+Global plans are solved through a :class:`PlanCache` when one is given: the protocols keep
+one per time course, so a plan is solved once across seeds, methods and held-out times.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from . import methods as _methods
+from .couplings import DiscretePlan, Independent, _PlanCoupling, sample_trajectories
+from .matching import FlowMatcher
+from .paths import SplinePath
+from .timecourse import TimeCourse
+
+__all__ = ["TrainingData", "PairData", "ChainData", "PlanCache", "training_data",
+           "chain_data", "kept_intervals"]
+
+#: one step's data: ``t, x_t, u_t`` and (score networks only, else ``None``) ``eps, sigma_t``
+Batch = tuple[Tensor, Tensor, Tensor, Tensor | None, Tensor | None]
+
+
+class TrainingData(Protocol):
+    """What :func:`scflow.fit_flow` trains on."""
+
+    def plans(self) -> list[DiscretePlan | None]:
+        """The global plans held (``None`` where pairs are drawn per step)."""
+
+    def batch(self, batch_size: int, generator: torch.Generator) -> Batch:
+        """One step's training data in model time."""
+
+
+def _digest(x: Tensor) -> str:
+    return hashlib.sha256(np.ascontiguousarray(x.detach().cpu().numpy()).tobytes()).hexdigest()
+
+
+class PlanCache:
+    """Global plans, solved once per coupling and pair of populations (by content).
+
+    Keys are the coupling (its ``repr``: type and parameters), the device and a digest of
+    both populations, so a cache can be shared by every fit on one time course: seeds,
+    methods with the same coupling (``otcfm``, ``mmfm``, ``static_spline``, and the dense
+    plan of ``static_ot`` / ``static_mean_spline``) and held-out timepoints (each interval
+    not touching the held-out one is shared). Plans are not modified by drawing from them.
+    The dense ``n x m`` plans are kept too (float32: 4 bytes per cell pair), so keep a cache
+    for one time course at a time. ``solved`` and ``reused`` count what it did.
+    """
+
+    def __init__(self) -> None:
+        self._dense: dict[tuple, Tensor] = {}
+        self._plans: dict[tuple, DiscretePlan] = {}
+        self.solved = 0
+        self.reused = 0
+
+    def __len__(self) -> int:
+        return len(self._dense)
+
+    @staticmethod
+    def _key(coupling: _PlanCoupling, x0: Tensor, x1: Tensor) -> tuple:
+        return (repr(coupling), str(x0.device), tuple(x0.shape), tuple(x1.shape),
+                _digest(x0), _digest(x1))
+
+    def plan(self, coupling: _PlanCoupling, x0: Tensor, x1: Tensor) -> Tensor:
+        """``coupling.plan(x0, x1)``, solved on the first call only."""
+        key = self._key(coupling, x0, x1)
+        dense = self._dense.get(key)
+        if dense is None:
+            dense = self._dense[key] = coupling.plan(x0, x1)
+            self.solved += 1
+        else:
+            self.reused += 1
+        return dense
+
+    def discrete_plan(self, coupling: _PlanCoupling, x0: Tensor, x1: Tensor) -> DiscretePlan:
+        """``coupling.discrete_plan(x0, x1)`` from the cached dense plan."""
+        key = self._key(coupling, x0, x1)
+        dense = self.plan(coupling, x0, x1)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = DiscretePlan(dense.detach())
+        return plan
+
+
+def _solve(coupling: _PlanCoupling, x0: Tensor, x1: Tensor,
+           cache: PlanCache | None) -> DiscretePlan:
+    return coupling.discrete_plan(x0, x1) if cache is None else \
+        cache.discrete_plan(coupling, x0, x1)
+
+
+def kept_intervals(n_timepoints: int, holdout: int | None) -> list[tuple[int, int]]:
+    """Consecutive ``(a, b)`` of the kept timepoints (``holdout`` bridged)."""
+    keep = [k for k in range(n_timepoints) if k != holdout]
+    return list(zip(keep[:-1], keep[1:], strict=True))
+
+
+@dataclass
+class Interval:
+    """One interval's populations, its start and span in model time, matcher and plan."""
+
+    x0: Tensor
+    x1: Tensor
+    t0: float
+    span: float
+    matcher: FlowMatcher
+    plan: DiscretePlan | None
+
+    def draw(self, batch_size: int, g: torch.Generator) -> tuple[Tensor, Tensor]:
+        """Pairs ``(x0, x1)`` for one step: from the global plan, or a minibatch's."""
+        if self.plan is not None:
+            i, j = self.plan.sample_pairs(batch_size, g)
+            return self.x0[i], self.x1[j]
+        dev = self.x0.device
+        b0 = self.x0[torch.randint(len(self.x0), (batch_size,), generator=g, device=dev)]
+        b1 = self.x1[torch.randint(len(self.x1), (batch_size,), generator=g, device=dev)]
+        if isinstance(self.matcher.coupling, Independent):
+            return b0, b1
+        i, j = self.matcher.coupling.sample(b0, b1, batch_size, g)
+        return b0[i], b1[j]
+
+
+class PairData:
+    """Pairs per consecutive interval, each interval's local time mapped to model time."""
+
+    def __init__(self, intervals: list[Interval], score: bool) -> None:
+        self.intervals, self.score = intervals, score
+
+    def plans(self) -> list[DiscretePlan | None]:
+        return [iv.plan for iv in self.intervals]
+
+    def batch(self, batch_size: int, generator: torch.Generator) -> Batch:
+        ts, xts, uts, eps, sig = [], [], [], [], []
+        for iv in self.intervals:
+            x0, x1 = iv.draw(batch_size, generator)
+            fs = iv.matcher.sample_pairs(x0, x1, generator=generator, with_score=False)
+            ts.append(iv.t0 + fs.t * iv.span)
+            xts.append(fs.xt)
+            uts.append(fs.ut / iv.span)
+            if self.score:
+                eps.append(fs.eps)
+                sig.append(iv.matcher.path.sigma_t(fs.t))
+        if not self.score:
+            return torch.cat(ts), torch.cat(xts), torch.cat(uts), None, None
+        return torch.cat(ts), torch.cat(xts), torch.cat(uts), torch.cat(eps), torch.cat(sig)
+
+
+@dataclass
+class ChainData:
+    """The kept populations, their times, the chained plans and the spline through them."""
+
+    xs: list[Tensor]
+    times: Tensor
+    chained: list[DiscretePlan]
+    path: SplinePath
+    basis: Tensor  #: what the spline needs of the knot times, validated once
+
+    def plans(self) -> list[DiscretePlan | None]:
+        return list(self.chained)
+
+    def knots(self, idx: Tensor) -> Tensor:
+        """``(n, K, d)`` cells of the trajectories ``idx`` (one index per kept timepoint)."""
+        return torch.stack([x[idx[:, k]] for k, x in enumerate(self.xs)], dim=1)
+
+    def batch(self, batch_size: int, generator: torch.Generator) -> Batch:
+        """``batch_size`` trajectories per segment, each with one time in its segment."""
+        nseg = len(self.xs) - 1
+        n = batch_size * nseg
+        knots = self.knots(sample_trajectories(self.chained, n, generator=generator))
+        seg = torch.arange(nseg, device=knots.device).repeat_interleave(batch_size)
+        u = torch.rand(n, generator=generator, device=knots.device, dtype=knots.dtype)
+        t = self.times[seg] + u * (self.times[seg + 1] - self.times[seg])
+        eps = self.path.noise(knots, generator)
+        xt, ut, sig = self.path.sample_xt_ut(t, knots, self.times, eps, self.basis)
+        return t, xt, ut, eps, sig
+
+
+def chain_data(tc: TimeCourse, sigma: float, holdout: int | None, *, coupling: _PlanCoupling,
+               spline: str = "natural", window: int | None = None,
+               cache: PlanCache | None = None) -> ChainData:
+    """The chain through every kept timepoint (``holdout`` left out)."""
+    keep = [k for k in range(tc.n_timepoints) if k != holdout]
+    xs = [tc.xs[k] for k in keep]
+    times = torch.as_tensor(np.asarray(tc.times)[keep], dtype=xs[0].dtype, device=xs[0].device)
+    path = SplinePath(sigma, kind=spline, window=window)
+    if len(xs) < 2:
+        raise ValueError(f"xs must hold at least 2 populations, got {len(xs)}")
+    plans = [_solve(coupling, a, b, cache) for a, b in zip(xs[:-1], xs[1:], strict=True)]
+    return ChainData(xs, times, plans, path, path.basis(times))
+
+
+def training_data(tc: TimeCourse, method: str, sigma: float, coupling: str,
+                  holdout: int | None, *, spline: str = "natural", window: int | None = None,
+                  cache: PlanCache | None = None) -> PairData | ChainData:
+    """The training data of registered ``method`` (``coupling``: ``"global"`` or
+    ``"minibatch"``, already resolved)."""
+    entry = _methods.get(method)
+    if entry.shape == "chain":
+        return chain_data(tc, sigma, holdout, coupling=entry.coupling(), spline=spline,
+                          window=window, cache=cache)
+    out = []
+    for a, b in kept_intervals(tc.n_timepoints, holdout):
+        span = float(tc.times[b] - tc.times[a])
+        matcher = entry.interval_matcher(sigma, span)
+        x0, x1 = tc.xs[a], tc.xs[b]
+        plan = None
+        if coupling == "global" and not isinstance(matcher.coupling, Independent):
+            plan = _solve(matcher.coupling, x0, x1, cache)
+        out.append(Interval(x0, x1, float(tc.times[a]), span, matcher, plan))
+    return PairData(out, score=entry.diffusion)
