@@ -21,12 +21,13 @@ def test_every_list_of_methods_comes_from_the_registry():
     assert ALL_METHODS == methods.names() == (*NEURAL_METHODS, *STATIC_METHODS)
     assert PAIR_METHODS == ("static_ot", "static_partial", "static_mean_spline")
     assert DEFAULT_SIGMA == {"icfm": 0.1, "otcfm": 0.1, "sbcfm": 0.5, "mmfm": 0.1}
-    assert methods.names(shape="chain") == ("mmfm", "static_spline")
-    assert DEFAULT_METHODS["rollout_holdout"] == "otcfm,mmfm,static_spline"
+    assert methods.names(shape="chain") == ("mmfm", "static_spline", "static_chain")
+    assert DEFAULT_METHODS["rollout"] == "otcfm,mmfm,static_chain"
+    assert DEFAULT_METHODS["rollout_holdout"] == "otcfm,mmfm,static_spline,static_chain"
     assert DEFAULT_METHODS["leave_one_out"].split(",")[:3] == ["otcfm", "sbcfm", "icfm"]
     fit = next(a for a in _parser()._subparsers._group_actions[0].choices["fit"]._actions
                if a.dest == "method")
-    assert tuple(fit.choices) == NEURAL_METHODS
+    assert tuple(fit.choices) == (*NEURAL_METHODS, "auto")  # auto: tl.fit's selection
 
 
 def test_sbcfm_matcher_scales_sigma_with_the_span():
