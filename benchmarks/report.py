@@ -7,7 +7,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ORDER = ["benchmark_emt_umap", "benchmark_emt", "benchmark_emt_5d", "benchmark_weinreb",
          "benchmark_bargaje", "error_budget", "larry_fate", "larry_sensitivity",
-         "fate_simulation",
+         "fate_simulation", "fate_simulation_labels",
          "peer_torchcfm", "rollout_emt", "rollout_weinreb",
          "rollout_emt_umap", "rollout_bargaje", "rollout_holdout_emt",
          "rollout_holdout_weinreb", "rollout_holdout_emt_umap", "rollout_holdout_bargaje",

@@ -64,7 +64,12 @@ def _parser() -> argparse.ArgumentParser:
                         "rollout_holdout: its hold-one-out variant")
     b.add_argument("--methods", default=None,
                    help="default: " + "; ".join(f"{p}: {','.join(methods.default_methods(p))}"
-                                                for p in PROTOCOLS))
+                                                for p in PROTOCOLS)
+                   + " (the roll-out tables always carry static_chain, the no-network "
+                     "reference)")
+    b.add_argument("--n-boot", type=int, default=0,
+                   help="bootstrap replicates of every W1 over cells: the tables show "
+                        "W1 [95%% interval] (default 0: no interval)")
     b.add_argument("--seeds", type=_ints, default=[0, 1, 2])
     b.add_argument("--n-dims", type=int, default=None)
     b.add_argument("--whiten", choices=("auto", "yes", "no"), default="auto",
@@ -90,7 +95,12 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--time-key", default="day")
     f.add_argument("--use-rep", default="X_pca")
     f.add_argument("--n-dims", type=int, default=None)
-    f.add_argument("--method", choices=methods.names("neural"), default="otcfm")
+    f.add_argument("--method", choices=(*methods.names("neural"), "auto"), default="otcfm",
+                   help="auto: chosen among --candidates by leave-one-out on the kept "
+                        "timepoints (scores stored in uns[key]['selection'])")
+    f.add_argument("--candidates", default=None,
+                   help="--method auto: comma-separated methods (default otcfm, mmfm, mmfm "
+                        "with window 1, sbcfm)")
     f.add_argument("--time-scale", choices=("index", "real"), default="index")
     f.add_argument("--key-added", default="scflow")
     f.add_argument("--random-state", type=int, default=0)
@@ -150,6 +160,10 @@ def _benchmark(args: argparse.Namespace) -> int:
                if m.strip()]
     if not methods:
         raise ValueError(f"--methods must name at least one method, got {args.methods!r}")
+    if args.protocol != "leave_one_out" and "static_chain" not in methods:
+        methods.append("static_chain")  # every roll-out table carries the reference
+    if args.n_boot and args.n_boot < 10:
+        raise ValueError(f"--n-boot must be 0 (no interval) or at least 10, got {args.n_boot}")
     if not args.seeds:
         raise ValueError("--seeds must list at least one seed (e.g. --seeds 0,1,2), got none")
     out = _out_folder(args.out)
@@ -167,7 +181,8 @@ def _benchmark(args: argparse.Namespace) -> int:
                       whiten=_whiten(args, name, n_dims), time_scale=args.time_scale,
                       config=config, device=args.device, mass=args.mass, out=out,
                       stem=f"{prefix}_{name}" + (f"_{args.n_dims}d" if args.n_dims else ""),
-                      append=args.append, command=" ".join(["scflow", *args.argv]))
+                      append=args.append, command=" ".join(["scflow", *args.argv]),
+                      n_boot=args.n_boot)
     return 0
 
 
@@ -222,7 +237,8 @@ def _fit_one(args: argparse.Namespace, *, write: bool) -> int:
                device=args.device, random_state=args.random_state,
                checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every,
                mass=None if args.mass == "none" else args.mass,
-               config=TrainConfig.from_args(args))
+               config=TrainConfig.from_args(args),
+               candidates=None if args.candidates is None else args.candidates.split(","))
         record = adata.uns[args.key_added]
     finally:
         adata.file.close()

@@ -162,8 +162,8 @@ _REGISTRY: dict[str, Method] = {}
 _DEFAULT_ORDER = {
     "leave_one_out": ("otcfm", "sbcfm", "icfm", "mmfm", "static_ot", "static_spline",
                       "static_partial", "static_mean_spline"),
-    "rollout": ("otcfm", "mmfm"),
-    "rollout_holdout": ("otcfm", "mmfm", "static_spline"),
+    "rollout": ("otcfm", "mmfm", "static_chain"),
+    "rollout_holdout": ("otcfm", "mmfm", "static_spline", "static_chain"),
 }
 
 
@@ -235,6 +235,11 @@ register(Method("static_partial", "static", "pair",
                 predict=f"{_STATIC}:predict_static_partial", deterministic=True,
                 takes_mass=True,
                 defaults=("leave_one_out",)))
+register(Method("static_chain", "static", "chain",
+                "no network: the first cells carried by chained exact OT plans, barycentric "
+                "projection (the roll-out reference)", coupling=ExactOT,
+                predict="scflow.chain_reference:predict_static_chain", deterministic=True,
+                defaults=("rollout", "rollout_holdout")))
 register(Method("static_mean_spline", "static", "pair",
                 "static_ot re-centred on the spline through the timepoints' means",
                 predict=f"{_STATIC}:predict_static_mean_spline", deterministic=True,

@@ -129,11 +129,15 @@ def test_rollout_protocol_prints_ours_beside_the_published_table(mouse_quarter, 
                "otcfm", "--seeds", "0", "--n-steps", "50", "--out", str(tmp_path)])
     assert rc == 0
     out = capsys.readouterr().out
-    assert "Roll-out from t0: weinreb" in out and "raw units" in out
+    assert ("Roll-out from t0, trained on all timepoints (scores fit to the training cells, "
+            "not prediction): weinreb") in out and "raw units" in out
     assert "| published Var-RUOT | 0.1200 | 0.1431 |" in out
+    # the no-network reference is in every roll-out table
+    assert "| no network: chained OT plans from t0 | " in out
     assert "| sampling floor |" in out
     data = json.loads((tmp_path / "rollout_weinreb.json").read_text())
     assert {r["time_index"] for r in data["rows"]} == {1, 2}
+    assert {r["method"] for r in data["rows"]} == {"otcfm", "static_chain"}
     assert all(r["protocol"] == "all" and r["w1"] > 0 for r in data["rows"])
     md = (tmp_path / "rollout_weinreb.md").read_text()
     assert md.startswith("## Roll-out from t0") and "scflow benchmark" in md
@@ -276,3 +280,30 @@ def test_fit_uotcfm_takes_its_growth_options_and_mass(small_h5ad, tmp_path):
     assert (params["reg_m"], params["growth_weight"], params["reg"]) == (2.0, 0.5, 0.1)
     assert list(params["masses"]) == [0.25, 0.5, 1.0]
     assert main(["fit", str(small_h5ad), "--out", str(out), "--mass", "none", *FIT]) == 2
+
+
+def test_fit_auto_chooses_and_stores_the_inner_scores(small_h5ad, tmp_path):
+    import anndata as ad
+
+    out = tmp_path / "auto.h5ad"
+    assert main(["fit", str(small_h5ad), "--out", str(out), *FIT, "--method", "auto",
+                 "--candidates", "otcfm,icfm"]) == 0
+    sel = ad.read_h5ad(out).uns["scflow"]["selection"]
+    assert list(sel["summary"]["candidate"]) == ["otcfm", "icfm"]
+    assert sel["chosen"] in ("otcfm", "icfm") and list(sel["inner_holdouts"]) == ["1"]
+    assert ad.read_h5ad(out).uns["scflow"]["params"]["method"] == sel["chosen"]
+    assert main(["fit", str(small_h5ad), "--out", str(out), *FIT, "--method", "auto",
+                 "--candidates", "static_ot"]) == 2
+
+
+def test_benchmark_tables_show_bootstrap_intervals(tmp_path, capsys):
+    assert main(["benchmark", "--dataset", "simulate", "--methods", "static_ot", "--seeds", "0",
+                 "--n-boot", "10", "--out", str(tmp_path)]) == 0
+    rows = json.loads((tmp_path / "benchmark_simulate.json").read_text())["rows"]
+    assert all(r["w1_lo"] < r["w1_hi"] for r in rows)
+    md = (tmp_path / "benchmark_simulate.md").read_text()
+    r = rows[0]
+    assert f"| {r['w1']:.3f} [{r['w1_lo']:.3f}, {r['w1_hi']:.3f}] |" in md
+    assert main(["benchmark", "--dataset", "simulate", "--methods", "static_ot", "--n-boot",
+                 "5", "--out", str(tmp_path)]) == 2
+    assert "--n-boot must be 0 (no interval) or at least 10" in capsys.readouterr().err

@@ -86,3 +86,54 @@ def test_flow_fate_draws_need_a_diffusion():
 def test_fate_bias():
     p = torch.tensor([[0.6, 0.2, 0.2], [0.0, 0.0, 1.0]])
     torch.testing.assert_close(F.fate_bias(p, 0, 1), torch.tensor([0.75, 0.5]))
+
+
+def test_loo_brier_leaves_the_cell_out():
+    """Two clusters of three on a line: the two other cells of a cluster predict a cell's
+    label exactly (Brier 0); a third neighbour comes from the other cluster (2/9)."""
+    ref = torch.tensor([[0.0], [1.0], [2.0], [10.0], [11.0], [12.0]])
+    codes = torch.tensor([0, 0, 0, 1, 1, 1])
+    b = F.loo_brier(ref, codes, 2, [1, 2, 3])
+    torch.testing.assert_close(b, torch.tensor([0.0, 0.0, 2 / 9], dtype=torch.float64))
+    with pytest.raises(ValueError, match="n_neighbors"):
+        F.loo_brier(ref, codes, 2, [6])  # only 5 other cells
+
+
+def _clusters(n: int, flip: float, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    ref = torch.cat([torch.randn(n, 2, generator=g) * 0.5,
+                     torch.randn(n, 2, generator=g) * 0.5 + torch.tensor([6.0, 0.0])])
+    codes = torch.cat([torch.zeros(n), torch.ones(n)]).long()
+    swap = torch.rand(2 * n, generator=g) < flip
+    return ref, torch.where(swap, 1 - codes, codes)
+
+
+def test_select_neighbors_known_answers():
+    # clean, separated clusters: every k up to the cluster size is perfect; the smallest wins
+    ref, codes = _clusters(100, 0.0)
+    k, sel = F.select_neighbors(ref, codes, 2)
+    assert k == 3 and sel["brier"][0] == 0.0
+    # 20% of labels flipped at random: the best soft label is the cluster's share (0.8), read
+    # from as many cells of the cluster as possible, never across clusters
+    ref, codes = _clusters(100, 0.2)
+    k, sel = F.select_neighbors(ref, codes, 2)
+    assert 45 <= k <= 90
+    assert sel["brier"][sel["candidates"].index(k)] == min(sel["brier"])
+    assert sel["brier"][sel["candidates"].index(180)] > sel["brier"][sel["candidates"].index(k)]
+    # labels independent of place: the more cells read, the better, up to the cap
+    g = torch.Generator().manual_seed(1)
+    noise = (torch.rand(200, generator=g) < 0.5).long()
+    k, sel = F.select_neighbors(ref, noise, 2, max_k=50)
+    assert k == 45 and max(sel["candidates"]) == 45
+
+
+def test_select_neighbors_refuses_bad_input():
+    ref, codes = _clusters(10, 0.0)
+    with pytest.raises(ValueError, match="at least 3 labelled cells"):
+        F.select_neighbors(ref[:2], codes[:2], 2)
+    with pytest.raises(ValueError, match="no candidate n_neighbors within 1..2"):
+        F.select_neighbors(ref, codes, 2, max_k=2)
+    with pytest.raises(ValueError, match="candidates must be a positive integer"):
+        F.select_neighbors(ref, codes, 2, candidates=[0, 5])
+    with pytest.raises(ValueError, match="max_k"):
+        F.select_neighbors(ref, codes, 2, max_k=0)

@@ -19,19 +19,20 @@ def test_every_list_of_methods_comes_from_the_registry():
     assert (NEURAL_METHODS == ("icfm", "otcfm", "sbcfm", "mmfm", "uotcfm")
             == methods.names("neural"))
     assert STATIC_METHODS == methods.names("static")
-    assert ALL_METHODS == methods.names() == (*NEURAL_METHODS[:4], *STATIC_METHODS[:4],
+    assert ALL_METHODS == methods.names() == (*NEURAL_METHODS[:4], *STATIC_METHODS[:5],
                                               "uotcfm", "static_mix")
     assert PAIR_METHODS == ("static_ot", "static_partial", "static_mean_spline", "static_mix")
     assert DEFAULT_SIGMA == {"icfm": 0.1, "otcfm": 0.1, "sbcfm": 0.5, "mmfm": 0.1,
                              "uotcfm": 0.1}
     # the growth-aware entries are in no default list (issue 20: opt-in)
     assert not methods.get("uotcfm").defaults and not methods.get("static_mix").defaults
-    assert methods.names(shape="chain") == ("mmfm", "static_spline")
-    assert DEFAULT_METHODS["rollout_holdout"] == "otcfm,mmfm,static_spline"
+    assert methods.names(shape="chain") == ("mmfm", "static_spline", "static_chain")
+    assert DEFAULT_METHODS["rollout"] == "otcfm,mmfm,static_chain"
+    assert DEFAULT_METHODS["rollout_holdout"] == "otcfm,mmfm,static_spline,static_chain"
     assert DEFAULT_METHODS["leave_one_out"].split(",")[:3] == ["otcfm", "sbcfm", "icfm"]
     fit = next(a for a in _parser()._subparsers._group_actions[0].choices["fit"]._actions
                if a.dest == "method")
-    assert tuple(fit.choices) == NEURAL_METHODS
+    assert tuple(fit.choices) == (*NEURAL_METHODS, "auto")  # auto: tl.fit's selection
 
 
 def test_sbcfm_matcher_scales_sigma_with_the_span():

@@ -59,7 +59,27 @@ def test_sampling_floor_is_half_split_w1_and_seeded():
     x = rng.normal(size=(400, 2))
     f1 = metrics.sampling_floor(x, random_state=0)
     assert f1 == metrics.sampling_floor(x, random_state=0)
+    assert f1 != metrics.sampling_floor(x, random_state=1)
     assert 0 < f1 < metrics.wasserstein(x[:200], x[200:] + 1.0)
+
+
+def test_sampling_floor_splits_in_random_halves():
+    """1-D, sorted, odd size: the mean of exact W1 (SciPy) between two random halves of
+    ``n // 2`` points each, the split drawn by the seeded generator; not the first half
+    against the second (which would be 1/2 of the range here)."""
+    x = np.arange(401, dtype=np.float64)[:, None]
+    floor = metrics.sampling_floor(x, n_splits=3, random_state=5)
+    g = torch.Generator().manual_seed(5)
+    expected = []
+    for _ in range(3):
+        perm = torch.randperm(401, generator=g).numpy()
+        a, b = perm[:200], perm[200:400]
+        expected.append(scipy.stats.wasserstein_distance(x[a, 0], x[b, 0]))
+    assert floor == pytest.approx(np.mean(expected), rel=1e-9)
+    assert floor < 40 < metrics.wasserstein(x[:200], x[200:400])  # ordered halves: 200
+    # a cloud of two points: a random half holds both, so the floor is far below their gap
+    two = np.repeat([[0.0], [100.0]], 50, axis=0)
+    assert 0 < metrics.sampling_floor(two, random_state=0) < 20
 
 
 def test_bad_input():

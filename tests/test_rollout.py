@@ -79,3 +79,47 @@ def test_rollout_on_mouse_2d_moves_day2_onto_days_4_and_6(mouse_quarter):
         print(f"mouse 2-D roll-out t{r.time_index}: otcfm {r.w1:.4f}, unmoved {stay:.4f}, "
               f"floor {r.floor:.4f}")
         assert r.w1 < 0.5 * stay
+
+
+def test_chain_reference_row_and_intervals(line_course):
+    from scflow.chain_reference import static_chain_predict
+
+    df = rollout_tc(line_course, ["static_chain"], seeds=[0, 1], n_boot=20)
+    assert len(df) == 2 * 3 and set(df["protocol"]) == {"all"}
+    for k in (1, 2, 3):
+        rows = df[df["time_index"] == k]
+        assert rows["w1"].nunique() == 1  # no network, no draws: the same for every seed
+        expected = wasserstein(static_chain_predict(line_course, k), line_course.xs[k])
+        assert rows["w1"].iloc[0] == pytest.approx(expected, rel=1e-9)
+        assert (rows["w1_lo"] < rows["w1_hi"]).all() and rows["w1_lo"].ge(0).all()
+    held = rollout_tc(line_course, ["static_chain"], seeds=[0], holdouts=[1, 2, 3])
+    assert set(held["time_index"]) == {1, 2}  # no right neighbour at the last one
+    assert held["w1_lo"].isna().all()  # no bootstrap asked
+
+
+def test_hold_one_out_static_rows_restart_from_t0():
+    """Unequal sizes: the cells carried from t0 to k - 1 are a draw of k - 1's cells, so
+    static OT from them differs from static OT from the observed k - 1 cells, and by seed."""
+    from scflow.chain_reference import carry_first_cells
+    from scflow.protocols import leave_one_out_tc, static_pair_predict
+
+    rng = np.random.default_rng(5)
+    sizes = (40, 70, 55, 60)
+    x = np.concatenate([rng.normal([1.5 * k, 0.5 * k], 0.25, size=(n, 2))
+                        for k, n in enumerate(sizes)])
+    tc = TimeCourse.from_arrays(x, np.repeat([0, 1, 2, 3], sizes), whiten=False)
+    df = rollout_tc(tc, ["static_ot", "static_partial"], seeds=[0, 1], holdouts=[2])
+    ot_rows = df[df.method == "static_ot"].set_index("seed")["w1"]
+    carried = carry_first_cells(tc, 1, holdout=2, random_state=1)
+    assert len(carried) == 40
+    xs = [carried if r == 1 else xk for r, xk in enumerate(tc.xs)]
+    from_t0 = TimeCourse(xs, tc.times, tc.labels, tc.values, tc.mean, tc.scale)
+    pts, w = static_pair_predict("static_ot", from_t0, 2)
+    assert ot_rows[1] == pytest.approx(wasserstein(pts, tc.xs[2], a=w), rel=1e-9)
+    assert ot_rows[0] != ot_rows[1]  # one draw per seed
+    observed = leave_one_out_tc(tc, ["static_ot"], seeds=[0], holdouts=[2])["w1"].item()
+    assert observed not in set(ot_rows)  # not restarted from the observed k - 1 cells
+    # the partial plan keeps the populations' sizes (cell counts), not the carried count
+    part = df[df.method == "static_partial"].set_index("seed")["w1"]
+    pts, w = static_pair_predict("static_partial", from_t0, 2, [float(n) for n in sizes])
+    assert part[1] == pytest.approx(wasserstein(pts, tc.xs[2], a=w), rel=1e-9)

@@ -59,11 +59,19 @@ def test_sbcfm_learns_score_and_sde_moves_population(shifted_course):
 
 
 def test_holdout_is_bridged(shifted_course):
+    """The blobs go up at t = 1 and back down: without it, the field runs straight."""
     tc = shifted_course
     model = scflow.fit_flow(tc, "otcfm", holdout=1, n_steps=300, progress=False)
     assert model.meta["holdout"] == 1
-    end = integrate(model, tc.xs[0], 0.0, 2.0, n_steps=100)
+    mid = integrate(model, tc.xs[0], 0.0, 1.0, n_steps=50)
+    end = integrate(model, mid, 1.0, 2.0, n_steps=50)
     assert wasserstein(end, tc.xs[2]) < 0.2 * wasserstein(tc.xs[0], tc.xs[2])
+    # at t = 1 the bridged field sits on the chord (3, 0), not on the held-out blob (3, 1)
+    centre = mid.mean(0)
+    assert abs(float(centre[0]) - 3.0) < 0.3 and abs(float(centre[1])) < 0.3, centre
+    trained_on_all = scflow.fit_flow(tc, "otcfm", n_steps=300, progress=False)
+    through = integrate(trained_on_all, tc.xs[0], 0.0, 1.0, n_steps=50).mean(0)
+    assert float(through[1]) > 0.7  # the same fit with the blob kept goes through it
 
 
 def test_same_seed_same_weights_other_seed_differs(shifted_course):

@@ -19,6 +19,7 @@ import torch
 
 from ..config import TrainConfig
 from ..integrate import integrate
+from ..intervals import check_n_boot
 from ..methods import check as methods_check
 from ..methods import get, names
 from ..metrics import sampling_floor
@@ -31,8 +32,8 @@ __all__ = ["leave_one_out_tc", "ALL_METHODS", "LOO_COLUMNS"]
 
 #: every registered method
 ALL_METHODS = names()
-LOO_COLUMNS = ["method", "holdout", "holdout_index", "seed", "w1", "w2", "mmd", "floor",
-               "seconds"]
+LOO_COLUMNS = ["method", "holdout", "holdout_index", "seed", "w1", "w1_lo", "w1_hi", "w2",
+               "mmd", "floor", "seconds"]
 
 
 def leave_one_out_tc(tc: TimeCourse, methods: Sequence[str] = ALL_METHODS,
@@ -40,7 +41,8 @@ def leave_one_out_tc(tc: TimeCourse, methods: Sequence[str] = ALL_METHODS,
                      holdouts: Sequence[int] | None = None, n_euler: int = 100,
                      device: str | torch.device = "auto", progress: bool | None = None,
                      mass: Sequence[float] | None = None, config: TrainConfig | None = None,
-                     plan_cache: PlanCache | None = None, **train_kwargs) -> pd.DataFrame:
+                     plan_cache: PlanCache | None = None, n_boot: int = 0,
+                     **train_kwargs) -> pd.DataFrame:
     """Run the protocol on a :class:`TimeCourse` (scale it first, e.g. ``whiten=True``).
 
     Parameters
@@ -67,15 +69,20 @@ def leave_one_out_tc(tc: TimeCourse, methods: Sequence[str] = ALL_METHODS,
         ``spline`` and ``window`` also serve ``static_spline`` and ``static_mean_spline``.
     plan_cache
         Global plans to reuse (default: a new cache for this call).
+    n_boot
+        Bootstrap replicates of each W1 over cells (:func:`scflow.intervals.bootstrap_w1`,
+        95%, centred on the score, seed 0); 0: no interval (``w1_lo``, ``w1_hi`` NaN).
 
     Returns
     -------
     One row per method, held-out timepoint and seed: ``method``, ``holdout`` (the label),
-    ``holdout_index``, ``seed``, ``w1``, ``w2``, ``mmd``, ``floor`` (W1 between two halves
-    of the held-out cells), ``seconds`` (fit and push).
+    ``holdout_index``, ``seed``, ``w1``, ``w1_lo``, ``w1_hi`` (its interval over cells),
+    ``w2``, ``mmd``, ``floor`` (W1 between two halves of the held-out cells), ``seconds``
+    (fit and push).
     """
     methods_check(methods)
     check_mass(mass, tc.n_timepoints)
+    n_boot = check_n_boot(n_boot)
     cfg = TrainConfig.from_options(config, **train_kwargs)
     cache = PlanCache() if plan_cache is None else plan_cache
     holdouts = interior_holdouts(tc, holdouts, "leave-one-out")
@@ -93,7 +100,8 @@ def leave_one_out_tc(tc: TimeCourse, methods: Sequence[str] = ALL_METHODS,
                     pts, w = static_predict(method, tc, t_k, start=k - 1, holdout=k,
                                             random_state=seed, mass=mass, spline=cfg.spline,
                                             window=cfg.window, plan_cache=cache)
-                    row = {**scores(pts, x_real, w), "seconds": time.perf_counter() - start}
+                    row = {**scores(pts, x_real, w, n_boot=n_boot),
+                           "seconds": time.perf_counter() - start}
                     rows += [{"method": method, **base, "seed": int(s), **row}
                              for s in (seeds if entry.deterministic else [seed])]
                 continue
@@ -108,5 +116,6 @@ def leave_one_out_tc(tc: TimeCourse, methods: Sequence[str] = ALL_METHODS,
                 pred, w = ((pred[0], torch.exp(pred[1].double())) if entry.weighted
                            else (pred, None))
                 rows.append({"method": method, **base, "seed": int(seed),
-                             **scores(pred, x_real, w), "seconds": time.perf_counter() - start})
+                             **scores(pred, x_real, w, n_boot=n_boot),
+                             "seconds": time.perf_counter() - start})
     return pd.DataFrame(rows, columns=LOO_COLUMNS)

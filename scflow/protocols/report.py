@@ -24,27 +24,37 @@ from .scoring import summarize
 __all__ = ["run_benchmark", "markdown", "rollout_markdown", "published_leave_one_out",
            "title", "section", "commands", "previous_table"]
 
-_TITLES = {"leave_one_out": "Leave one timepoint out", "rollout": "Roll-out from t0",
-           "rollout_holdout": "Roll-out from t0, hold one out"}
+_TITLES = {"leave_one_out": "Leave one timepoint out",
+           "rollout": "Roll-out from t0, trained on all timepoints (scores fit to the "
+                      "training cells, not prediction)",
+           "rollout_holdout": "Roll-out from t0, hold one out (prediction)"}
+
+
+def _interval(lo: float, hi: float, digits: int = 3) -> str:
+    """`` [lo, hi]``: the bootstrap interval over cells (averaged over seeds), or nothing."""
+    return "" if pd.isna(lo) or pd.isna(hi) else f" [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
 def markdown(summary: pd.DataFrame) -> str:
     """The leave-one-out table: mean ± std over seeds per method and held-out time."""
-    lines = ["| method | held-out | W1 | W2 | MMD | floor (W1) | seconds |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| method | held-out | W1 [95% interval over cells] | W2 | MMD | floor (W1) | "
+             "seconds |", "|---|---|---|---|---|---|---|"]
     for r in summary.itertuples():
         def ms(m, s):  # one seed: no spread to show
             return f"{m:.3f}" if pd.isna(s) else f"{m:.3f} ± {s:.3f}"
         held = f"{r.holdout:.4g}" if isinstance(r.holdout, float) else r.holdout
-        lines.append(f"| {r.method} | {held} | {ms(r.w1_mean, r.w1_std)} | "
+        ci = _interval(getattr(r, "w1_lo_mean", float("nan")),
+                       getattr(r, "w1_hi_mean", float("nan")))
+        lines.append(f"| {r.method} | {held} | {ms(r.w1_mean, r.w1_std)}{ci} | "
                      f"{ms(r.w2_mean, r.w2_std)} | {ms(r.mmd_mean, r.mmd_std)} | "
                      f"{r.floor_mean:.3f} | {r.seconds_mean:.1f} |")
     return "\n".join(lines)
 
 
-def _ms(values: pd.Series) -> str:
+def _ms(values: pd.Series, lo: pd.Series | None = None, hi: pd.Series | None = None) -> str:
     m, s = values.mean(), values.std()
-    return f"{m:.4f}" if pd.isna(s) else f"{m:.4f} ± {s:.4f}"
+    out = f"{m:.4f}" if pd.isna(s) else f"{m:.4f} ± {s:.4f}"
+    return out if lo is None else out + _interval(lo.mean(), hi.mean(), 4)
 
 
 def rollout_markdown(df: pd.DataFrame, name: str) -> str:
@@ -56,11 +66,13 @@ def rollout_markdown(df: pd.DataFrame, name: str) -> str:
         " | ".join(f"W2 t{k}" for k in ks) + " |"
     lines = [head, "|" + "---|" * (1 + 2 * len(ks))]
     for method, g in df.groupby("method", sort=False):
-        w1 = [_ms(g.loc[g.time_index == k, "w1"]) if (g.time_index == k).any() else "–"
-              for k in ks]
+        w1 = [_ms(*(g.loc[g.time_index == k, c] for c in ("w1", "w1_lo", "w1_hi")))
+              if (g.time_index == k).any() else "–" for k in ks]
         w2 = [_ms(g.loc[g.time_index == k, "w2"]) if (g.time_index == k).any() else "–"
               for k in ks]
-        lines.append(f"| scflow {method} | " + " | ".join(w1 + w2) + " |")
+        label = ("no network: chained OT plans from t0" if method == "static_chain"
+                 else f"scflow {method}")
+        lines.append(f"| {label} | " + " | ".join(w1 + w2) + " |")
     published = (ROLLOUT if (df["protocol"] == "all").all() else ROLLOUT_HOLDOUT).get(name, {})
     for method, vals in published.items():
         cells = [f"{vals[k - 1]:.4f}" if k - 1 < len(vals) else "–" for k in ks]
@@ -126,7 +138,7 @@ def run_benchmark(adata, name: str, *, protocol: str, methods: Sequence[str],
                   seeds: Sequence[int], use_rep: str, n_dims: int | None, whiten: bool,
                   time_scale: str, config: TrainConfig, device: str = "auto",
                   mass: Sequence[float] | None = None, out: Path, stem: str,
-                  append: bool = False, command: str = "") -> pd.DataFrame:
+                  append: bool = False, command: str = "", n_boot: int = 0) -> pd.DataFrame:
     """Run ``protocol`` on the AnnData of data set ``name`` and write its report.
 
     Returns the rows (after merging an earlier table when ``append``); prints the table and
@@ -145,13 +157,13 @@ def run_benchmark(adata, name: str, *, protocol: str, methods: Sequence[str],
     if protocol == "leave_one_out":
         df = tl.leave_one_out(adata, "day", use_rep=use_rep, methods=methods, seeds=seeds,
                               n_dims=n_dims, whiten=whiten, time_scale=time_scale,
-                              device=device, mass=mass, config=config)
+                              device=device, mass=mass, config=config, n_boot=n_boot)
     else:
         tc = time_course(adata, "day", use_rep, n_dims=n_dims, whiten=whiten,
                          time_scale=time_scale)
         holdouts = None if protocol == "rollout" else list(range(1, tc.n_timepoints))
         df = rollout_tc(tc, methods, seeds, holdouts=holdouts, device=device, mass=mass,
-                        config=config)
+                        config=config, n_boot=n_boot)
     if previous is not None:  # keep the other methods' rows, in their order
         old_config, old = previous
         old = old[~old["method"].isin(methods)]

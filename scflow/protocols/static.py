@@ -116,7 +116,8 @@ def static_mean_spline_interpolant(tc: TimeCourse, k: int, *, spline: str = "nat
 
 
 #: deterministic predictions of timepoint ``k`` from its neighbours' plan: solved once
-PAIR_METHODS = tuple(m for m in STATIC_METHODS if get(m).deterministic)
+PAIR_METHODS = tuple(m for m in STATIC_METHODS
+                     if get(m).deterministic and get(m).shape == "pair")
 
 
 def static_pair_predict(method: str, tc: TimeCourse, k: int,

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import pandas as pd
 from anndata import AnnData
 
+from ..intervals import check_n_boot
 from ..methods import check as methods_check
 from ..protocols import error_budget_tc, leave_one_out_tc
+from ..selection import ALL_CANDIDATES, candidate_label, nested_leave_one_out
 from ..timecourse import TimeCourse
 from ._anndata import check_adata, get_times, time_course
 from ._times import Timeline
@@ -20,7 +22,8 @@ def leave_one_out(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pc
                   whiten: bool = True, time_scale: str = "index",
                   holdouts: Sequence | None = None, n_euler: int = 100,
                   device: str = "auto", progress: bool | None = None,
-                  **train_kwargs) -> pd.DataFrame:
+                  select: bool | Sequence | None = None, select_seeds: Sequence[int] = (0,),
+                  n_boot: int = 0, **train_kwargs) -> pd.DataFrame:
     """Leave-one-timepoint-out benchmark (TorchCFM's protocol).
 
     Standardise the first ``n_dims`` dimensions of ``use_rep`` on all cells (``whiten``),
@@ -47,6 +50,17 @@ def leave_one_out(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pc
     holdouts
         Time labels (in the units of ``obs[time_key]``) to hold out; default every
         interior timepoint.
+    select
+        Also run the nested protocol (:func:`scflow.selection.nested_leave_one_out`): for
+        each held-out ``k``, choose a candidate by leave-one-out on the other timepoints
+        only, then score it at ``k`` (rows with ``method`` ``"auto"``). ``True``: among
+        :data:`scflow.selection.ALL_CANDIDATES`; or a list of candidates (method names or
+        ``{"method": ..., setting: value}`` dicts).
+    select_seeds
+        Seeds of the inner fits of ``select``.
+    n_boot
+        Bootstrap replicates of every W1 over cells (``w1_lo``, ``w1_hi``: the 95%
+        interval centred on the score, :func:`scflow.intervals.bootstrap_w1`); 0: none.
     **train_kwargs
         The training options (:class:`scflow.TrainConfig`, as ``config=`` or its fields by
         name): ``n_steps``, ``batch_size``, ``lr``, ``sigma``, ``hidden``, ``coupling``; ``spline``
@@ -58,15 +72,44 @@ def leave_one_out(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pc
     Returns
     -------
     A long DataFrame: ``method``, ``holdout``, ``holdout_index``, ``seed``, ``w1``, ``w2``,
-    ``mmd``, ``floor`` (sampling floor of the held-out time), ``seconds``.
+    ``mmd``, ``floor`` (sampling floor of the held-out time), ``seconds``, ``w1_lo``,
+    ``w1_hi``. With ``select``, also ``chosen`` (the candidate chosen for that held-out
+    time) and ``fallback``, and ``df.attrs["selection"]`` holds the inner rows every choice
+    was made by (with ``outer_holdout_index``).
     """
     check_adata(adata, writing=False, backed_ok=True)
     methods = nonempty(methods, "methods", "method")
     seeds = nonempty(seeds, "seeds", "seed")
     methods_check(methods)
+    candidates = _candidates(select)
+    n_boot = check_n_boot(n_boot)
     tc, idx = _course(adata, time_key, use_rep, n_dims, whiten, time_scale, holdouts)
-    return leave_one_out_tc(tc, methods, seeds, holdouts=idx, n_euler=n_euler, device=device,
-                            progress=progress, **train_kwargs)
+    df = leave_one_out_tc(tc, methods, seeds, holdouts=idx, n_euler=n_euler, device=device,
+                          progress=progress, n_boot=n_boot, **train_kwargs)
+    if candidates is None:
+        return df
+    auto, inner = nested_leave_one_out(tc, candidates, seeds, holdouts=idx,
+                                       select_seeds=nonempty(select_seeds, "select_seeds",
+                                                             "seed"),
+                                       n_euler=n_euler, device=device, progress=progress,
+                                       n_boot=n_boot, **train_kwargs)
+    out = pd.concat([df, auto], ignore_index=True)
+    out.attrs["selection"] = inner
+    return out
+
+
+def _candidates(select) -> list | None:
+    """The candidates of ``select`` (``None``: no selection), checked before any work."""
+    if select is None or select is False:
+        return None
+    if select is True:
+        return list(ALL_CANDIDATES)
+    if isinstance(select, Mapping):
+        select = [select]
+    values = nonempty(select, "select", "candidate (or True for the default list)")
+    for c in values:
+        candidate_label(c)  # raises a ValueError naming the bad candidate
+    return values
 
 
 def error_budget(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",

@@ -18,6 +18,7 @@ from ..timecourse import TimeCourse
 from ..train import resolve_device
 from ._anndata import check_adata, get_times, time_course
 from ._guards import warn_gene_space
+from ._select import check_fit_candidates, choose_for_fit, selection_record
 from ._store import check_key, h5ad_safe, log_added
 from ._times import Timeline
 
@@ -37,7 +38,7 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
         window: int | None = _D.window, reg: float | None = _D.reg,
         reg_m: float | None = _D.reg_m, growth_weight: float | None = _D.growth_weight,
         mass="counts", config: TrainConfig | None = None,
-        progress: bool | None = None) -> AnnData | None:
+        progress: bool | None = None, candidates: Sequence | None = None) -> AnnData | None:
     """Learn one time-dependent velocity field that carries each timepoint onto the next.
 
     Cells are grouped by ``obs[time_key]``, the first ``n_dims`` dimensions of ``use_rep``
@@ -118,6 +119,13 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
     progress
         Show training progress: a bar in a terminal or notebook, a line every 10% of the
         steps in a log; ``None`` (default) shows it at ``scflow.settings.verbosity >= 1``.
+    candidates
+        ``method="auto"`` only: neural methods, or dicts ``{"method": ..., setting: value}``
+        (default :data:`scflow.selection.FIT_CANDIDATES`: ``otcfm``, ``mmfm``, ``mmfm`` with
+        ``window=1``, ``sbcfm``). Each is trained once per interior kept timepoint held out
+        (seed ``random_state``, the training options above; its own settings override
+        them); the lowest mean held-out W1 is fitted. With fewer than three kept timepoints
+        nothing can be scored: the first candidate is fitted and the record says so.
 
     Raises
     ------
@@ -150,6 +158,9 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
     ``model``
         :meth:`scflow.FlowModel.to_dict` output, less what is stored above once (``loss``,
         ``times``, the scaler); :func:`scflow.load_model` rebuilds the model with them.
+    ``selection``
+        ``method="auto"`` only: the candidate chosen and the inner scores it was chosen by
+        (see :func:`scflow.tl._select.selection_record`).
     """
     check_adata(adata, writing=not copy, backed_ok=True)
     if copy and adata.isbacked:
@@ -159,14 +170,20 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
     check_key(key_added, "key_added")
     cfg = TrainConfig.merge(config, {k: v for k, v in locals().items()
                                      if k in TrainConfig.names()})
-    if method not in names("neural"):
-        raise ValueError(f"method must be one of {names('neural')}, got {method!r}")
+    auto = method == "auto"
+    if auto:
+        candidates = check_fit_candidates(candidates)
+    elif method not in names("neural"):
+        raise ValueError(f"method must be one of {names('neural')} or 'auto', got {method!r}")
+    elif candidates is not None:
+        raise ValueError(f"candidates are chosen among with method='auto' only, got "
+                         f"method={method!r}")
     if cfg.coupling not in COUPLING_MODES:
         raise ValueError(f"coupling must be one of {COUPLING_MODES}, got {cfg.coupling!r}")
     if not isinstance(whiten, (bool, np.bool_)):
         raise ValueError(f"whiten must be True or False, got {whiten!r}")
-    entry = get(method)
-    if not entry.takes_mass and not (isinstance(mass, str) and mass == "counts"):
+    if ((auto or not get(method).takes_mass)
+            and not (isinstance(mass, str) and mass == "counts")):
         raise ValueError(f"mass is read by methods that take population sizes "
                          f"({[m for m in names('neural') if get(m).takes_mass]}) only, got "
                          f"method={method!r}")
@@ -178,9 +195,14 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
     timeline = Timeline.from_column(tc, get_times(adata, time_key))
     warn_gene_space(use_rep, tc.dim)
     k = None if holdout is None else timeline.require_interior(holdout, "holdout")
+    selection = None
+    if auto:
+        selection = choose_for_fit(tc, candidates, holdout=k, random_state=random_state,
+                                   device=dev, config=cfg)
+        method, cfg = selection.method, replace(cfg, **selection.settings)
     logger.info(f"fitting {method} on {use_rep!r} ({tc.dim} dims, {tc.n_timepoints} "
                 f"timepoints, {cfg.n_steps} steps)")
-    model = entry.fit_model(tc, holdout=k, config=cfg, device=dev, random_state=random_state,
+    model = get(method).fit_model(tc, holdout=k, config=cfg, device=dev, random_state=random_state,
                             checkpoint=checkpoint, checkpoint_every=checkpoint_every,
                             progress=progress, mass="none" if mass is None else mass)
     if copy:
@@ -188,7 +210,11 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
     _write_fit(adata, model, tc, timeline, key_added, holdout_index=k, time_key=time_key,
                use_rep=use_rep, whiten=bool(whiten), time_scale=time_scale, device=str(device),
                coupling_requested=cfg.coupling)
-    log_added((key_added, f"fitted {method} model, loss, scaler, timepoints", "adata.uns"))
+    if selection is not None:
+        adata.uns[key_added]["selection"] = h5ad_safe(
+            selection_record(selection, timeline.labels))
+    log_added((key_added, f"fitted {method} model, loss, scaler, timepoints"
+               + (", selection" if selection is not None else ""), "adata.uns"))
     return adata if copy else None
 
 

@@ -49,3 +49,25 @@ def test_error_budget_on_anndata(blobs):
         scflow.tl.error_budget(blobs, "label", use_rep="X_pca", n_fractions=1)
     with pytest.raises(TypeError, match="adata"):
         scflow.tl.error_budget(blobs.X, "label")
+
+
+def test_leave_one_out_select_runs_the_nested_protocol(blobs):
+    df = scflow.tl.leave_one_out(blobs, use_rep="X_pca", n_dims=3, methods=["static_ot"],
+                                 seeds=[0], select=["static_ot", "static_mean_spline"])
+    auto = df[df["method"] == "auto"]
+    assert list(auto["holdout_index"]) == [1, 2] and not auto["fallback"].any()
+    inner = df.attrs["selection"]
+    for k in (1, 2):
+        used = set(inner.loc[inner["outer_holdout_index"] == k, "holdout_index"])
+        assert used and k not in used  # chosen on the other kept timepoints only
+        chosen = auto.loc[auto["holdout_index"] == k, "chosen"].item()
+        means = inner[inner["outer_holdout_index"] == k].groupby("candidate")["w1"].mean()
+        # the lowest inner mean; equal means (two knots left: the spline through the means
+        # is the chord) go to the first candidate
+        best = means[means == means.min()].index
+        assert chosen == ("static_ot" if "static_ot" in best else best[0])
+        if chosen == "static_ot":  # the same prediction as the static_ot row
+            assert auto.loc[auto["holdout_index"] == k, "w1"].item() == df.loc[
+                (df["method"] == "static_ot") & (df["holdout_index"] == k), "w1"].item()
+    with pytest.raises(ValueError, match="method must be among"):
+        scflow.tl.leave_one_out(blobs, use_rep="X_pca", select=["nope"])

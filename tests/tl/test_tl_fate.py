@@ -53,6 +53,11 @@ def test_fate_from_one_time_copy_and_h5ad(fitted, tmp_path):
     (("branch",), {"from_time": 4.0}, ValueError, "from_time"),
     (("branch",), {"to_time": 3.0}, ValueError, "to_time"),
     (("branch",), {"n_neighbors": 0}, ValueError, "n_neighbors"),
+    (("branch",), {"n_neighbors": "best"}, ValueError, "n_neighbors must be a positive integer "
+                                                       "or 'auto'"),
+    (("branch",), {"fates": ["up", "sideways"]}, ValueError, r"\['sideways'\] label no cell"),
+    (("branch",), {"fates": "up"}, ValueError, "fates must be a non-empty list"),
+    (("branch",), {"fates": ["up", "up"]}, ValueError, "must not repeat"),
     (("branch",), {"key_added": "a/b"}, ValueError, "key_added"),
     (("branch",), {"key_added": "scflow"}, ValueError, "overwrite"),
     (("branch",), {"key": "nope"}, KeyError, "tl.fit"),
@@ -205,3 +210,51 @@ def test_fate_default_key_added_refuses_groupby_fate(sim_fitted):
     scflow.tl.fate(adata, "fate", mode="ode", n_neighbors=5, key_added="fate_pred")
     assert "fate_pred_probabilities" in adata.obsm
     pd.testing.assert_series_equal(adata.obs["fate"], labels)
+
+
+def test_fate_auto_neighbors_reads_the_labels_only(fitted, tmp_path):
+    scflow.tl.fate(fitted, "branch", n_neighbors="auto", fates=["down", "up"],
+                   key_added="auto")
+    entry = fitted.uns["auto"]
+    sel, params = entry["n_neighbors_selection"], entry["params"]
+    assert params["n_neighbors_rule"] == "auto" and params["n_labelled"] == N_PER
+    cand, brier = list(sel["candidates"]), np.asarray(sel["brier"])
+    assert max(cand) <= N_PER // 4 and len(cand) == len(brier) >= 3
+    assert np.isfinite(brier).all() and (brier >= 0).all()
+    k = int(sel["chosen"])
+    assert k == params["n_neighbors"] == cand[int(np.argmin(brier))]
+    # the same fates as asking for that k
+    scflow.tl.fate(fitted, "branch", n_neighbors=k, key_added="fixed")
+    np.testing.assert_array_equal(fitted.obsm["auto_probabilities"].to_numpy(),
+                                  fitted.obsm["fixed_probabilities"].to_numpy())
+    assert fitted.uns["fixed"]["params"]["n_neighbors_rule"] == "fixed"
+    assert "n_neighbors_selection" not in fitted.uns["fixed"]
+    fitted.write_h5ad(tmp_path / "auto.h5ad")  # the selection and the fates survive h5ad
+    back = ad.read_h5ad(tmp_path / "auto.h5ad").uns["auto"]
+    np.testing.assert_allclose(back["n_neighbors_selection"]["brier"], brier)
+    assert list(back["params"]["fates"]) == ["down", "up"]
+
+
+def test_fate_terminal_fates_and_auto_on_noisy_labels(sim_fitted):
+    """A third of the labelled cells "undiff", as in LARRY's annotation: ``fates`` reads
+    only the terminal labels; ``"auto"`` refuses too few labelled cells."""
+    adata = sim_fitted
+    lab = adata.obs["label"].astype(object).to_numpy()
+    labelled = np.flatnonzero(pd.notna(lab))
+    lab[labelled[: len(labelled) // 3]] = "undiff"
+    adata.obs["noisy"] = pd.Categorical(lab)
+    before = snapshot(adata)
+    with pytest.raises(ValueError, match="n_neighbors='auto' needs at least 12 labelled"):
+        scflow.tl.fate(adata, "noisy", mode="ode", fates=["upper"], n_neighbors="auto")
+    assert snapshot(adata) == before
+    scflow.tl.fate(adata, "noisy", mode="ode", fates=["lower", "upper"], n_neighbors="auto")
+    prob = adata.obsm["fate_probabilities"]
+    assert list(prob.columns) == ["lower", "upper"]
+    pushed = (adata.obs["t_idx"] < SIM_T - 1).to_numpy()
+    np.testing.assert_allclose(prob.to_numpy()[pushed].sum(1), 1.0, atol=1e-6)
+    params = adata.uns["fate"]["params"]
+    assert params["n_labelled"] == len(labelled) - len(labelled) // 3
+    assert list(params["fates"]) == ["lower", "upper"]
+    late = (adata.obs["t_idx"] == SIM_T - 2).to_numpy()
+    upper = (adata.obs["branch"] == "upper").to_numpy()
+    assert _auroc(prob["upper"].to_numpy()[late], upper[late]) > 0.95

@@ -10,6 +10,7 @@ from _blobs import DAYS, N_PER, snapshot
 
 import scflow
 from scflow.model import FORMAT_VERSION
+from scflow.tl._anndata import time_course
 
 
 def assert_same(a, b, path="uns"):
@@ -202,7 +203,17 @@ def test_load_model_gives_the_fitted_field(fitted):
     model = scflow.load_model(fitted)
     assert model.dim == 3 and not model.has_score and not model.training
     assert model.meta["method"] == "otcfm"
-    assert scflow.tl.load_model is not None
+    # the same field as the fit (same data, seed and settings, trained again on tensors),
+    # through both entry points
+    tc = time_course(fitted, "day", "X_pca", n_dims=3, whiten=True, time_scale="index")
+    again = scflow.fit_flow(tc, "otcfm", n_steps=300, random_state=0, progress=False)
+    t = torch.linspace(0, 3, len(tc.xs[0]))
+    with torch.no_grad():
+        expected = again.velocity(t, tc.xs[0])
+        for loaded in (model, scflow.tl.load_model(fitted)):
+            torch.testing.assert_close(loaded.velocity(t, tc.xs[0]), expected)
+    untrained = scflow.FlowModel(3)
+    assert not torch.allclose(untrained.velocity(t, tc.xs[0]), expected, atol=1e-2)
 
 
 @pytest.mark.subprocess

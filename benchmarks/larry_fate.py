@@ -1,0 +1,78 @@
+"""The LARRY fate table (``scflow benchmark --dataset larry``), with the fits kept.
+
+The same rows, options and output as the CLI (``benchmarks/results/larry_fate.{json,md}``),
+but each ``tl.fit`` is cached in ``--cache-dir`` (:func:`scflow.fate_benchmark.larry_fate`),
+so the fits can run ahead (in parallel processes) and a fate rule can be re-scored without
+refitting. Run::
+
+    SCFLOW_DATA_DIR=../shared/data OMP_NUM_THREADS=1 python benchmarks/larry_fate.py \\
+        --methods default,transport,sbcfm --seeds 0,1,2 --cache-dir /tmp/larry_fits
+
+or in parts (one process per method and seed, ``--rows PART.json``), gathered by
+``--merge PART.json ...`` (the null and published rows are kept once).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from scflow.fate_benchmark import FATE_METHODS, fate_markdown, larry_fate, summarize_fate
+
+HERE = Path(__file__).resolve().parent
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--methods", default=",".join(FATE_METHODS))
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--n-steps", type=int, default=3000)
+    p.add_argument("--cache-dir", default=None)
+    p.add_argument("--out", default=str(HERE / "results"))
+    p.add_argument("--rows", default=None, help="write only the rows to this JSON file")
+    p.add_argument("--merge", nargs="+", default=None, help="gather these --rows files")
+    args = p.parse_args(argv)
+    if args.merge:
+        parts = [pd.DataFrame(json.loads(Path(f).read_text())) for f in args.merge]
+        df = pd.concat(parts, ignore_index=True)
+        once = df["seed"] < 0
+        ours = df[~once].sort_values(["method", "seed"])
+        df = pd.concat([ours, df[once].drop_duplicates("method")], ignore_index=True)
+        methods = [m for m in FATE_METHODS if m in set(ours["method"])]
+        seeds = sorted(int(s) for s in ours["seed"].unique())
+        args.methods, args.seeds = ",".join(methods), ",".join(map(str, seeds))
+    else:
+        methods = args.methods.split(",")
+        seeds = [int(s) for s in args.seeds.split(",")]
+        df = larry_fate(methods, seeds, n_steps=args.n_steps, cache_dir=args.cache_dir)
+        if args.rows:
+            Path(args.rows).write_text(json.dumps(df.to_dict(orient="records"), default=str))
+            print(df)
+            return
+    command = (f"python benchmarks/larry_fate.py --methods {args.methods} --seeds {args.seeds}"
+               f" --n-steps {args.n_steps}")  # the rows of `scflow benchmark --dataset larry`
+    config = {"dataset": "larry", "protocol": "fate", "methods": methods, "seeds": seeds,
+              "n_steps": args.n_steps, "command": command,
+              "run_by": "benchmarks/larry_fate.py (the same rows, fits cached)"}
+    title = (f"## Fate against lineage tracing: LARRY (day-2 neutrophil bias, Pearson r, seeds "
+             f"{seeds}, {args.n_steps} steps)")
+    table = fate_markdown(df)
+    out = Path(args.out)
+    (out / "larry_fate.json").write_text(json.dumps(
+        {"config": config, "rows": df.to_dict(orient="records"),
+         "summary": summarize_fate(df).to_dict(orient="records")}, indent=1, default=str))
+    note = ""
+    if args.merge:
+        note = ("\n\nRun in parts, one process per method and seed, fits cached "
+                "(`python benchmarks/larry_fate.py --rows` / `--merge`), on a shared 2-core "
+                "machine under load from other jobs: the seconds are wall time there, not "
+                "comparable with a run on an idle machine.")
+    (out / "larry_fate.md").write_text(f"{title}\n\n`{command}`\n\n{table}{note}\n")
+    print(f"{title}\n\n{table}")
+
+
+if __name__ == "__main__":
+    main()

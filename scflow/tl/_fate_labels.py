@@ -1,0 +1,82 @@
+"""The labelled cells that ``tl.fate`` reads fates among, and how many of them (``k``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .._settings import logger
+from ..fate import NEIGHBOR_GRID, select_neighbors
+
+__all__ = ["reference"]
+
+
+def reference(groups: pd.Series, at_time: np.ndarray, x: torch.Tensor, *, groupby: str, label,
+              fates: Sequence[str] | None, n_neighbors: int | str
+              ) -> tuple[np.ndarray, torch.Tensor, list[str], int, dict | None]:
+    """The reference cells of ``tl.fate``: labelled cells of ``to_time`` (with a label in
+    ``fates``, when given), their fate codes, the fate names, the ``k`` read around each end
+    point (at most a quarter of them; ``"auto"``: :func:`scflow.fate.select_neighbors` on
+    ``x``) and the scores ``"auto"`` chose by (``None`` for a given ``k``).
+
+    Parameters
+    ----------
+    groups
+        ``obs[groupby]``.
+    at_time
+        Boolean mask of the cells of ``to_time``.
+    x
+        All cells in model coordinates.
+    groupby, label
+        Names for the messages (the column and ``to_time``).
+    fates, n_neighbors
+        As in ``tl.fate`` (``n_neighbors`` already checked: a positive integer or
+        ``"auto"``).
+    """
+    ref = at_time & groups.notna().to_numpy()
+    if not ref.any():
+        raise ValueError(f"groupby={groupby!r}: no cell at to_time={label!r} has a "
+                         "label (all NaN there); fates are read among labelled cells of "
+                         "to_time")
+    if fates is not None:
+        fates = _check_fates(groups, ref, fates, groupby, label)
+        ref &= groups.astype(str).isin(fates).to_numpy()
+    n_labelled = int(ref.sum())
+    cap = max(1, n_labelled // 4)  # reading most labelled cells: one answer for all
+    cats = pd.Categorical(groups[ref].astype(str), categories=fates)
+    names = [str(c) for c in cats.categories]
+    codes = torch.as_tensor(np.asarray(cats.codes, dtype=np.int64))
+    if n_neighbors != "auto":
+        if n_neighbors > cap:
+            logger.warning(f"n_neighbors={n_neighbors} reads more than a quarter of the "
+                           f"{n_labelled} labelled cells at to_time; using n_neighbors={cap}")
+        return ref, codes, names, min(int(n_neighbors), cap), None
+    if min(NEIGHBOR_GRID) > cap:
+        raise ValueError(f"n_neighbors='auto' needs at least {4 * min(NEIGHBOR_GRID)} "
+                         f"labelled cells at to_time, got {n_labelled}; give an integer")
+    k, selection = select_neighbors(x[ref], codes, len(names), max_k=cap)
+    selection["chosen"] = k
+    logger.info(f"n_neighbors='auto': {k} (leave-one-out Brier score of the {n_labelled} "
+                "labelled cells' own labels)")
+    return ref, codes, names, k, selection
+
+
+def _check_fates(groups: pd.Series, ref: np.ndarray, fates, groupby: str, label) -> list[str]:
+    """``fates`` as a list of names; every fate must label a cell of ``to_time``."""
+    if isinstance(fates, (np.ndarray, pd.Index)):
+        fates = list(fates)
+    if isinstance(fates, str) or not isinstance(fates, Sequence) or not len(fates):
+        raise ValueError(f"fates must be a non-empty list of labels of obs[{groupby!r}], "
+                         f"got {fates!r}")
+    names = [str(f) for f in fates]
+    if len(set(names)) != len(names):
+        raise ValueError(f"fates must not repeat a label, got {list(fates)}")
+    present = set(groups[ref].astype(str))
+    missing = [f for f in names if f not in present]
+    if missing:
+        raise ValueError(f"fates={list(fates)}: {missing} label no cell of to_time={label!r} "
+                         f"in obs[{groupby!r}] (labels there: {sorted(present)})")
+    return names
