@@ -313,8 +313,12 @@ def fit_flow(tc: TimeCourse, method: str = "otcfm", *, holdout: int | None = Non
     losses = torch.zeros(n_steps, device=dev)
     start, ck = 0, None
     if checkpoint is not None:
+        # growth options left unset are not part of the fingerprint, so checkpoints written
+        # before they existed still resume
+        options = {k: v for k, v in cfg.as_dict().items()
+                   if not (k in ("reg", "reg_m", "growth_weight") and v is None)}
         fp = fit_config(tc.xs, tc.times, method=method, holdout=holdout, device=dev.type,
-                        random_state=int(random_state), **cfg.as_dict())
+                        random_state=int(random_state), **options)
         ck = Checkpointer(checkpoint, checkpoint_every, fp, model=model, optimizer=opt,
                           scheduler=sched, ema=averaged, generator=g, losses=losses)
         start = ck.resume()

@@ -163,6 +163,15 @@ def _interrupted(tc, ck, at, **kw):
         mod.Checkpointer.after_step = orig
 
 
+def test_unset_growth_options_stay_out_of_the_fingerprint(tc, tmp_path):
+    # checkpoints written before reg / reg_m / growth_weight existed must still resume
+    ck = tmp_path / "ck.pt"
+    _interrupted(tc, ck, 20)
+    config = load_checkpoint(ck)["config"]
+    assert "n_steps" in config and "lr" in config
+    assert not {"reg", "reg_m", "growth_weight"} & set(config)
+
+
 @pytest.mark.parametrize("kw", [{}, {"ema": None}, {"method": "sbcfm"}, {"coupling": "minibatch"},
                                 {"lr_schedule": "cosine", "ema": 0.9}])
 def test_resume_in_process_is_exact(tc, tmp_path, kw):
