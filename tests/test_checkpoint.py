@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -167,7 +168,7 @@ def test_unset_growth_options_stay_out_of_the_fingerprint(tc, tmp_path):
     # checkpoints written before reg / reg_m / growth_weight existed must still resume
     ck = tmp_path / "ck.pt"
     _interrupted(tc, ck, 20)
-    config = load_checkpoint(ck)["config"]
+    config = json.loads(load_checkpoint(ck)["config"])
     assert "n_steps" in config and "lr" in config
     assert not {"reg", "reg_m", "growth_weight"} & set(config)
 
