@@ -32,6 +32,11 @@ def resolve_basis(adata: AnnData, basis: str | None, use_rep: str) -> str:
     """An obsm key from ``basis`` (``"umap"`` or ``"X_umap"``); default the fit's ``use_rep``."""
     if basis is None or basis == use_rep:
         return use_rep
+    return find_basis(adata, basis)
+
+
+def find_basis(adata: AnnData, basis: str) -> str:
+    """The obsm key ``basis`` or ``"X_" + basis``; a ``KeyError`` listing the keys otherwise."""
     for name in (basis, f"X_{basis}"):
         if name in adata.obsm:
             return name

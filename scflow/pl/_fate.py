@@ -8,7 +8,7 @@ import pandas as pd
 from anndata import AnnData
 from matplotlib.axes import Axes
 
-from ._common import axis_labels, basis_coords, check_dims
+from ._common import axis_labels, basis_coords, check_dims, find_basis
 from ._utils import finish, new_axes
 
 __all__ = ["fate"]
@@ -55,12 +55,7 @@ def fate(adata: AnnData, fate: str | None = None, *, key: str = "fate", basis: s
     if fate is not None and fate not in prob.columns:
         raise KeyError(f"fate={fate!r} is not a fate of adata.obsm[{name!r}]; expected one of "
                        f"{list(prob.columns)}")
-    for cand in (basis, f"X_{basis}"):
-        if cand in adata.obsm:
-            basis = cand
-            break
-    else:
-        raise KeyError(f"basis={basis!r} is not in adata.obsm (keys: {list(adata.obsm.keys())})")
+    basis = find_basis(adata, basis)
     xy = basis_coords(adata, basis)
     a, b = check_dims(dims, xy.shape[1])
     pushed = prob.notna().all(1).to_numpy()

@@ -9,7 +9,7 @@ from anndata import AnnData
 from matplotlib.axes import Axes
 from matplotlib.colors import TwoSlopeNorm
 
-from ._common import axis_labels, basis_coords, check_dims
+from ._common import axis_labels, basis_coords, check_dims, find_basis
 from ._utils import finish, new_axes
 
 __all__ = ["growth"]
@@ -52,12 +52,7 @@ def growth(adata: AnnData, *, key: str = "scflow_growth", what: str = "rate",
     if col not in adata.obs:
         raise KeyError(f"adata.obs[{col!r}] is missing; run scflow.tl.growth(adata"
                        + (", to_time=...)" if what == "descendants" else ")") + " first")
-    for cand in (basis, f"X_{basis}"):
-        if cand in adata.obsm:
-            basis = cand
-            break
-    else:
-        raise KeyError(f"basis={basis!r} is not in adata.obsm (keys: {list(adata.obsm.keys())})")
+    basis = find_basis(adata, basis)
     xy = basis_coords(adata, basis)
     a, b = check_dims(dims, xy.shape[1])
     values = adata.obs[col].to_numpy(dtype=np.float64)
