@@ -261,6 +261,11 @@ def _runs(result: dict) -> list[dict]:
     return [*result.get("runs", []), *([result["args"]] if result["args"]["datasets"] else [])]
 
 
+def _unique(runs: list[dict]) -> list[dict]:
+    """Each run once (merged files all list the runs merged before them)."""
+    return list({json.dumps(r, sort_keys=True): r for r in runs}.values())
+
+
 def _commands(result: dict) -> list[str]:
     runs = _runs(result)
     return [f"python benchmarks/peer_torchcfm.py --datasets {a['datasets']} --methods "
@@ -305,7 +310,7 @@ def main() -> None:
     df = merge(frames)
     for name, d in df.groupby("dataset", sort=False):  # the merged rows, one file each
         (out / f"peer_torchcfm_{name}.json").write_text(json.dumps(
-            {"args": vars(args), "runs": [a for e in earlier for a in _runs(e)],
+            {"args": vars(args), "runs": _unique([a for e in earlier for a in _runs(e)]),
              "rows": d.to_dict(orient="records")}, indent=1))
     commands = [c for e in earlier for c in _commands(e)]
     if names:

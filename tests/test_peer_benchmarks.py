@@ -84,3 +84,8 @@ def test_torchcfm_ema_leaves_training_unchanged(translates):
     for a, b, c in zip(raw.parameters(), plain.parameters(), smooth.parameters(), strict=True):
         assert torch.equal(a, b)  # the average never feeds back
         assert not torch.equal(a, c)
+
+
+def test_merged_runs_listed_once():
+    a, b = {"datasets": "emt", "seeds": "0"}, {"datasets": "emt", "seeds": "1,2"}
+    assert peer_torchcfm._unique([a, b, dict(a), b]) == [a, b]
