@@ -6,8 +6,13 @@ with its own flow matchers (``ExactOptimalTransportConditionalFlowMatcher``,
 ``ConditionalFlowMatcher``, ``SchrodingerBridgeConditionalFlowMatcher``), its own ``MLP``
 (64 x 3, SELU) and its own ODE stack (torchdyn ``NeuralODE``, euler). Every fit is timed.
 
+``--ema 0,0.999`` scores both libraries with and without an EMA of the weights: TorchCFM's
+raw weights and scflow's EMA of them (decay ramped as ``fit_flow`` does) come from one run;
+scflow fits once with ``ema=None`` and once with its default 0.999.
+
 Needs the optional peer: ``pip install torchcfm torch==2.13.0`` (pin torch so pip keeps
-the installed build). Run::
+the installed build; ``pip install --no-deps torchcfm torchdyn torchcde torchsde trampoline
+pytorch_lightning lightning_utilities torchmetrics`` changes no installed package). Run::
 
     SCFLOW_DATA_DIR=../shared/data python benchmarks/peer_torchcfm.py --datasets emt_umap
 """
@@ -15,6 +20,7 @@ the installed build). Run::
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 import time
@@ -30,14 +36,21 @@ from scflow.metrics import mmd, sampling_floor, wasserstein
 from scflow.timecourse import TimeCourse
 
 HERE = Path(__file__).resolve().parent
-COLUMNS = ["library", "method", "holdout_index", "seed", "w1", "mmd", "floor", "seconds"]
+COLUMNS = ["library", "method", "ema", "holdout_index", "seed", "w1", "mmd", "floor", "seconds"]
 _ORDER = {"torchcfm": 0, "scflow": 1}
 
 
-def torchcfm_train(tc: TimeCourse, method: str, k: int, seed: int, n_steps: int,
-                   batch_size: int, sigma: float, lr: float = 1e-3,
-                   device: str = "cpu") -> torch.nn.Module:
-    """TorchCFM's own matcher and MLP (64 x 3, SELU), trained on all intervals but ``k``."""
+def torchcfm_train_ema(tc: TimeCourse, method: str, k: int, seed: int, n_steps: int,
+                       batch_size: int, sigma: float, lr: float = 1e-3, device: str = "cpu",
+                       ema: float | None = None
+                       ) -> tuple[torch.nn.Module, torch.nn.Module | None]:
+    """TorchCFM's own matcher and MLP (64 x 3, SELU), trained on all intervals but ``k``.
+
+    Returns the trained model and, when ``ema`` is given, a copy holding the exponential
+    moving average of its weights, updated after every step exactly as ``fit_flow`` does
+    (decay ``min(ema, (1 + step) / (10 + step))``). The average never feeds back into
+    training, so both models come from one and the same run.
+    """
     from torchcfm.conditional_flow_matching import (
         ConditionalFlowMatcher,
         ExactOptimalTransportConditionalFlowMatcher,
@@ -52,8 +65,10 @@ def torchcfm_train(tc: TimeCourse, method: str, k: int, seed: int, n_steps: int,
           "sbcfm": SchrodingerBridgeConditionalFlowMatcher(sigma=sigma)}[method]
     model = MLP(dim=tc.dim, time_varying=True, w=64).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
+    params = list(model.parameters())
+    averaged = [p.detach().clone() for p in params] if ema else None
     keep = [i for i in range(tc.n_timepoints) if i != k]
-    for _ in range(n_steps):
+    for step in range(n_steps):
         ts, xts, uts = [], [], []
         for a, b in zip(keep[:-1], keep[1:], strict=True):
             x0 = tc.xs[a][torch.randint(len(tc.xs[a]), (batch_size,), device=device)]
@@ -68,7 +83,22 @@ def torchcfm_train(tc: TimeCourse, method: str, k: int, seed: int, n_steps: int,
         opt.zero_grad()
         loss.backward()
         opt.step()
-    return model
+        if averaged is not None:  # scflow's EMA (fit_flow), decay ramped up
+            with torch.no_grad():
+                torch._foreach_lerp_(averaged, params, 1 - min(ema, (1 + step) / (10 + step)))
+    if averaged is None:
+        return model, None
+    smooth = copy.deepcopy(model)
+    with torch.no_grad():
+        torch._foreach_copy_(list(smooth.parameters()), averaged)
+    return model, smooth
+
+
+def torchcfm_train(tc: TimeCourse, method: str, k: int, seed: int, n_steps: int,
+                   batch_size: int, sigma: float, lr: float = 1e-3,
+                   device: str = "cpu") -> torch.nn.Module:
+    """TorchCFM's own matcher and MLP (64 x 3, SELU), trained on all intervals but ``k``."""
+    return torchcfm_train_ema(tc, method, k, seed, n_steps, batch_size, sigma, lr, device)[0]
 
 
 def torchcfm_push(model: torch.nn.Module, tc: TimeCourse, k: int) -> torch.Tensor:
@@ -91,51 +121,81 @@ def torchcfm_fit_push(tc: TimeCourse, method: str, k: int, seed: int, n_steps: i
 
 
 def run(dataset: str, methods: list[str], seeds: list[int], n_steps: int, batch_size: int,
-        ours_methods: list[str]) -> pd.DataFrame:
+        ours_methods: list[str], emas: list[float] = (0.0,),
+        holdouts: list[int] | None = None) -> pd.DataFrame:
+    """Both libraries on one data set; one row per EMA decay in ``emas`` (0: no EMA).
+
+    TorchCFM trains once per method, held-out time and seed; its raw weights and the EMA of
+    them (same run) are both scored. scflow fits once per decay (``ema=None`` for 0).
+    """
     adata = getattr(scflow.datasets, dataset)()
     rep = adata.uns["scflow_dataset"]["use_rep"]
     tc = TimeCourse.from_arrays(adata.obsm[rep], adata.obs["day"], whiten=True)
+    decay = max(emas) or None
+    ks = list(range(1, tc.n_timepoints - 1)) if holdouts is None else holdouts
     rows = []
-    for k in range(1, tc.n_timepoints - 1):
+    for k in ks:
         floor = sampling_floor(tc.xs[k])
         for method in methods:
             for seed in seeds:
                 start = time.perf_counter()
-                pred = torchcfm_fit_push(tc, method, k, seed, n_steps, batch_size,
-                                         scflow.train.DEFAULT_SIGMA[method]
-                                         if method != "sbcfm" else 1.0)
-                rows.append({"library": "torchcfm", "method": method, "holdout_index": k,
-                             "seed": seed, "w1": wasserstein(pred, tc.xs[k]),
-                             "mmd": mmd(pred, tc.xs[k]), "floor": floor,
-                             "seconds": time.perf_counter() - start})
-    ours = leave_one_out_tc(tc, ours_methods, seeds, n_steps=n_steps,
-                            batch_size=batch_size, progress=False)
-    ours = ours.assign(library="scflow")
-    df = pd.concat([pd.DataFrame(rows, columns=COLUMNS), ours[COLUMNS]], ignore_index=True)
-    return df.assign(dataset=dataset)
+                raw, smooth = torchcfm_train_ema(
+                    tc, method, k, seed, n_steps, batch_size,
+                    scflow.train.DEFAULT_SIGMA[method] if method != "sbcfm" else 1.0,
+                    ema=decay)
+                seconds = time.perf_counter() - start  # one run gives both weights
+                for e in emas:
+                    pred = torchcfm_push(smooth if e else raw, tc, k).numpy()
+                    rows.append({"library": "torchcfm", "method": method, "ema": float(e),
+                                 "holdout_index": k, "seed": seed,
+                                 "w1": wasserstein(pred, tc.xs[k]),
+                                 "mmd": mmd(pred, tc.xs[k]), "floor": floor,
+                                 "seconds": seconds})
+    frames = [pd.DataFrame(rows, columns=COLUMNS)]
+    for i, e in enumerate(emas):  # static methods have no EMA: run once
+        todo = [m for m in ours_methods if i == 0 or not m.startswith("static")]
+        if not todo:
+            continue
+        ours = leave_one_out_tc(tc, todo, seeds, holdouts=ks, n_steps=n_steps,
+                                batch_size=batch_size, progress=False, ema=e or None)
+        ours = ours.assign(library="scflow",
+                           ema=np.where(ours["method"].str.startswith("static"), 0.0, e))
+        frames.append(ours[COLUMNS])
+    return pd.concat(frames, ignore_index=True).assign(dataset=dataset)
+
+
+def _fill_ema(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows written before the ``ema`` column: TorchCFM ran without EMA, scflow with 0.999
+    (``fit_flow``'s default); static methods have none (0)."""
+    if "ema" not in df:
+        df = df.assign(ema=np.nan)
+    static = df["method"].str.startswith("static")
+    default = np.where(df["library"].eq("scflow") & ~static, 0.999, 0.0)
+    return df.assign(ema=df["ema"].fillna(pd.Series(default, index=df.index)))
 
 
 def merge(frames: list[pd.DataFrame]) -> pd.DataFrame:
     """Rows of several runs (e.g. other seeds); a later run's row replaces an earlier one
     of the same data set, library, method, held-out time and seed."""
-    df = pd.concat(frames, ignore_index=True)
-    key = ["dataset", "library", "method", "holdout_index", "seed"]
+    df = _fill_ema(pd.concat(frames, ignore_index=True))
+    key = ["dataset", "library", "method", "ema", "holdout_index", "seed"]
     df = df.drop_duplicates(key, keep="last")
-    return df.sort_values(["dataset", "holdout_index", "library", "method", "seed"],
+    return df.sort_values(["dataset", "holdout_index", "library", "method", "ema", "seed"],
                           key=lambda c: c.map(_ORDER.get) if c.name == "library" else c,
                           kind="stable").reset_index(drop=True)
 
 
 def markdown(df: pd.DataFrame) -> str:
-    g = df.groupby(["dataset", "holdout_index", "library", "method"], sort=False)
+    g = _fill_ema(df).groupby(["dataset", "holdout_index", "library", "method", "ema"],
+                              sort=False)
     s = g.agg(w1=("w1", "mean"), w1_std=("w1", "std"), seeds=("seed", "nunique"),
               floor=("floor", "mean"), seconds=("seconds", "mean")).reset_index()
-    lines = ["| data | held-out | library | method | W1 (mean ± std) | seeds | floor | s / fit |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| data | held-out | library | method | EMA | W1 (mean ± std) | seeds | floor | "
+             "s / fit |", "|---|---|---|---|---|---|---|---|---|"]
     for r in s.itertuples():
         w1 = f"{r.w1:.3f}" if r.seeds < 2 else f"{r.w1:.3f} ± {r.w1_std:.3f}"
         lines.append(f"| {r.dataset} | {r.holdout_index} | {r.library} | {r.method} | "
-                     f"{w1} | {r.seeds} | {r.floor:.3f} | {r.seconds:.1f} |")
+                     f"{_ema(r.ema)} | {w1} | {r.seeds} | {r.floor:.3f} | {r.seconds:.1f} |")
     return "\n".join(lines)
 
 
@@ -145,6 +205,10 @@ def goals(df: pd.DataFrame) -> str:
              "| static_ot | "
              "floor | best < both? | best <= 0.9 x TorchCFM where it is > 1.2 x floor? |",
              "|---|---|---|---|---|---|---|"]
+    df = _fill_ema(df)
+    default = np.where(df["library"].eq("scflow") & ~df["method"].str.startswith("static"),
+                       0.999, 0.0)
+    df = df[np.isclose(df["ema"], default)]  # each library's own recipe
     for name, d in df.groupby("dataset", sort=False):
         m = d.groupby(["library", "method"])["w1"].mean()
         floor = d["floor"].mean()
@@ -166,15 +230,48 @@ def goals(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _ema(e: float) -> str:
+    return "none" if e == 0 else f"{e:g}"
+
+
+def ema_table(df: pd.DataFrame) -> str:
+    """W1 without and with EMA, paired on (held-out time, seed) where both were run."""
+    df = _fill_ema(df)
+    df = df[~df["method"].str.startswith("static")]
+    lines = ["| data | library | method | EMA | W1 no EMA | W1 with EMA | with - without "
+             "(mean, min, max over pairs) | pairs (held-out x seed) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for (name, lib, method), d in df.groupby(["dataset", "library", "method"], sort=False):
+        w = d.pivot_table(index=["holdout_index", "seed"], columns="ema", values="w1")
+        for e in [c for c in w.columns if c != 0]:
+            if 0.0 not in w.columns:
+                continue
+            pair = w[[0.0, e]].dropna()
+            if pair.empty:
+                continue
+            diff = pair[e] - pair[0.0]
+            lines.append(f"| {name} | {lib} | {method} | {_ema(e)} | {pair[0.0].mean():.3f} | "
+                         f"{pair[e].mean():.3f} | {diff.mean():+.3f} ({diff.min():+.3f}, "
+                         f"{diff.max():+.3f}) | {len(pair)} |")
+    return "\n".join(lines) if len(lines) > 2 else ""
+
+
 def _runs(result: dict) -> list[dict]:
     """The arguments of each run behind a JSON result (a merged one lists its runs)."""
     return [*result.get("runs", []), *([result["args"]] if result["args"]["datasets"] else [])]
 
 
+def _unique(runs: list[dict]) -> list[dict]:
+    """Each run once (merged files all list the runs merged before them)."""
+    return list({json.dumps(r, sort_keys=True): r for r in runs}.values())
+
+
 def _commands(result: dict) -> list[str]:
     runs = _runs(result)
     return [f"python benchmarks/peer_torchcfm.py --datasets {a['datasets']} --methods "
-            f"'{a['methods']}' --ours {a['ours']} --seeds {a['seeds']}" for a in runs]
+            f"'{a['methods']}' --ours {a['ours']} --seeds {a['seeds']}"
+            + (f" --ema {a['ema']}" if a.get("ema") else "")
+            + (f" --holdouts {a['holdouts']}" if a.get("holdouts") else "") for a in runs]
 
 
 def main() -> None:
@@ -186,6 +283,9 @@ def main() -> None:
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--n-steps", type=int, default=3000)
     p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--ema", default="0",
+                   help="EMA decays, each scored for both libraries (0: none), e.g. 0,0.999")
+    p.add_argument("--holdouts", default="", help="held-out indices (default: all interior)")
     p.add_argument("--out", default=str(HERE / "results"))
     p.add_argument("--merge", nargs="*", default=[],
                    help="JSON files of earlier runs (e.g. other seeds) to report with this "
@@ -200,7 +300,9 @@ def main() -> None:
     names = [d for d in args.datasets.split(",") if d]
     for name in names:
         df = run(name, methods, seeds, args.n_steps, args.batch_size,
-                 [m for m in args.ours.split(",") if m])
+                 [m for m in args.ours.split(",") if m],
+                 [float(e) for e in args.ema.split(",")],
+                 [int(k) for k in args.holdouts.split(",") if k] or None)
         frames.append(df)
         print(markdown(df), flush=True)
         (out / f"peer_torchcfm_{name}.json").write_text(json.dumps(
@@ -208,12 +310,17 @@ def main() -> None:
     df = merge(frames)
     for name, d in df.groupby("dataset", sort=False):  # the merged rows, one file each
         (out / f"peer_torchcfm_{name}.json").write_text(json.dumps(
-            {"args": vars(args), "runs": [a for e in earlier for a in _runs(e)],
+            {"args": vars(args), "runs": _unique([a for e in earlier for a in _runs(e)]),
              "rows": d.to_dict(orient="records")}, indent=1))
     commands = [c for e in earlier for c in _commands(e)]
     if names:
         commands.append("python benchmarks/peer_torchcfm.py " + " ".join(sys.argv[1:]))
     commands = "\n".join(f"- `{c}`" for c in dict.fromkeys(commands))
+    emas = ema_table(df)
+    emas = ("With and without EMA (TorchCFM: the raw weights and scflow's EMA of them, "
+            "decay ramped up as `fit_flow` does, from one run; scflow: `fit_flow(ema=None)` "
+            "against its default `ema=0.999`). Paired on the held-out times and seeds "
+            "where both were run:\n\n" + emas + "\n\n") if emas else ""
     (out / "peer_torchcfm.md").write_text(
         f"## scflow beside the TorchCFM library (leave one timepoint out; both libraries in "
         f"every run)\n\nThe runs merged here (each writes its JSON; `--datasets '' --merge "
@@ -222,7 +329,7 @@ def main() -> None:
         f"the table), {args.n_steps} steps, batch "
         f"{args.batch_size} per interval, MLP 64x3 SELU for both libraries; whitened, "
         f"index time.\n\n"
-        f"{goals(df)}\n\n{markdown(df)}\n")
+        f"{goals(df)}\n\n{emas}{markdown(df)}\n")
 
 
 if __name__ == "__main__":

@@ -357,8 +357,13 @@ def main() -> None:
     p.add_argument("--w1-sizes", default="1000,4000,10000")
     p.add_argument("--inference-cells", type=int, default=100_000)
     p.add_argument("--out", default=str(HERE / "results"))
+    p.add_argument("--markdown-only", action="store_true",
+                   help="rewrite speed.md from the speed.json under --out; measure nothing")
     args = p.parse_args()
     out = Path(args.out)
+    if args.markdown_only:
+        (out / "speed.md").write_text(markdown(json.loads((out / "speed.json").read_text())))
+        return
     out.mkdir(parents=True, exist_ok=True)
     dev = args.device
     res: dict = {"command": _command(), "machine": _machine(dev), "device": dev,
@@ -419,9 +424,11 @@ def markdown(res: dict) -> str:
     for b in ("b256", "b1024"):
         tr = res["train"][b]
         sp, ov = tr["speedup_vs_torchcfm_otcfm"], tr["coupling_overhead"]
-        goals.append(f"| steps/s, scflow OT-CFM / TorchCFM OT-CFM, batch {b[1:]} | >= 5x | "
+        goals.append(f"| steps/s, scflow OT-CFM (global plan) / TorchCFM OT-CFM (per-batch "
+                     f"OT), batch {b[1:]}: unlike couplings, like for like in "
+                     f"`speed_like_for_like` | >= 5x | "
                      f"{sp['median']:.1f}x (IQR {sp['q1']:.1f} to {sp['q3']:.1f}) | "
-                     f"{_verdict(sp['median'] >= 5)} |")
+                     f"{_verdict(sp['median'] >= 5)} (couplings differ) |")
         goals.append(f"| coupling overhead, scflow OT-CFM / I-CFM step time, batch {b[1:]} "
                      f"| <= 1.25 | {ov['median']:.3f} (IQR {ov['q1']:.3f} to {ov['q3']:.3f}) | "
                      f"{_verdict(ov['median'] <= 1.25)} |")
@@ -433,7 +440,8 @@ def markdown(res: dict) -> str:
     goals.append("| training time to reach TorchCFM OT-CFM's final held-out W1 / TorchCFM's "
                  "training time (worst seed) | <= 1/5 (0.20) | "
                  + ("not reached" if worst is None else f"{worst:.3f} = 1/{1 / worst:.0f}")
-                 + f" ({per_seed}) | {_verdict(worst is not None and worst <= 0.2)} |")
+                 + f" ({per_seed}) | withdrawn: stopped at the first crossing of the test "
+                 "timepoint's W1 (see `speed_like_for_like` for a validation split) |")
     lines += ["| goal | target | measured | |", "|---|---|---|---|", *goals, ""]
 
     lines += ["### Training steps", "",
@@ -459,7 +467,11 @@ def markdown(res: dict) -> str:
         f"batch {b[1:]} {tr['peak_rss_mb']:.0f} MB" for b, tr in res["train"].items()) + ".")
 
     first = runs[0]
-    lines += ["", "### Time to TorchCFM's held-out W1", "",
+    lines += ["", "### Time to TorchCFM's held-out W1 (withdrawn)", "",
+              "Withdrawn: the time below is the first crossing of the held-out (test) W1, "
+              "monitored every few steps, i.e. early stopping on the test timepoint. The "
+              "like-for-like replacement, timed on a validation split of kept cells, is the "
+              "section *Speed like for like*. The curve is kept as a record.", "",
               f"EMT UMAP 3-D, timepoint {tt['holdout_index']} left out (DESIGN.md protocol: "
               "whitened, index time, k-1 -> k+1 bridged, cells of k-1 pushed with 100 Euler "
               "steps, exact W1 against all cells of k; sampling floor of k "

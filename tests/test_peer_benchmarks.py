@@ -1,0 +1,91 @@
+"""The helpers of ``benchmarks/peer_torchcfm.py`` and ``benchmarks/speed_like_for_like.py``:
+the validation split never touches the test timepoint, the scorers measure what they say,
+older result rows get the EMA their recipe used, and TorchCFM's EMA leaves its training
+unchanged."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from scflow.timecourse import TimeCourse
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import peer_torchcfm  # noqa: E402
+import speed_like_for_like as sl  # noqa: E402
+
+V = torch.tensor([1.0, -2.0, 0.5])
+
+
+@pytest.fixture(scope="module")
+def translates() -> TimeCourse:
+    """One cloud moving at constant velocity V per unit of index time, five timepoints."""
+    base = np.random.default_rng(0).normal(size=(40, 3))
+    x = np.concatenate([base + i * V.numpy() for i in range(5)])
+    return TimeCourse.from_arrays(x, np.repeat(np.arange(5), 40), whiten=False)
+
+
+def test_split_keeps_test_and_separates_validation(translates):
+    train, val = sl.split(translates, 2, 0.25)
+    assert set(val) == {0, 1, 3, 4}
+    assert torch.equal(train.xs[2], translates.xs[2])  # the test timepoint untouched
+    for i, v in val.items():
+        assert len(v) == 10 and len(train.xs[i]) == 30
+        rows = {tuple(r) for r in torch.cat([train.xs[i], v]).tolist()}
+        assert rows == {tuple(r) for r in translates.xs[i].tolist()}  # a partition
+        assert not {tuple(r) for r in v.tolist()} & {tuple(r) for r in train.xs[i].tolist()}
+
+
+def test_scorer_test_w1_is_exact_for_the_true_field(translates):
+    _, val = sl.split(translates, 2, 0.25)
+    scorer = sl._Scorer(translates, 2, val)
+    true = scorer.test(lambda t, x: V.expand_as(x))
+    still = scorer.test(lambda t, x: torch.zeros_like(x))
+    assert true == pytest.approx(0.0, abs=1e-4)
+    assert still == pytest.approx(float(V.norm()), rel=1e-4)  # one unit of time unmoved
+    assert scorer.pairs == [(0, 1), (1, 3), (3, 4)]  # the test timepoint is bridged
+
+
+def test_reach_is_the_first_crossing():
+    curve = [{"step": 1, "v": 0.5}, {"step": 2, "v": 0.3}, {"step": 3, "v": 0.2}]
+    assert sl._reach(curve, "v", 0.3)["step"] == 2
+    assert sl._reach(curve, "v", 0.1) is None
+
+
+def test_fill_ema_gives_old_rows_their_recipe():
+    df = pd.DataFrame({"library": ["torchcfm", "scflow", "scflow", "scflow"],
+                       "method": ["otcfm", "otcfm", "static_ot", "icfm"],
+                       "ema": [np.nan, np.nan, np.nan, 0.0]})
+    assert peer_torchcfm._fill_ema(df)["ema"].tolist() == [0.0, 0.999, 0.0, 0.0]
+    assert peer_torchcfm._fill_ema(df.drop(columns="ema"))["ema"].tolist() == [
+        0.0, 0.999, 0.0, 0.999]
+
+
+def test_ema_table_pairs_on_holdout_and_seed():
+    rows = [("torchcfm", 0.0, 1, 0, 0.50), ("torchcfm", 0.999, 1, 0, 0.40),
+            ("torchcfm", 0.0, 1, 1, 0.70),  # no EMA partner: left out
+            ("torchcfm", 0.0, 2, 0, 0.30), ("torchcfm", 0.999, 2, 0, 0.36)]
+    df = pd.DataFrame(rows, columns=["library", "ema", "holdout_index", "seed", "w1"]).assign(
+        dataset="d", method="otcfm")
+    line = peer_torchcfm.ema_table(df).splitlines()[-1]
+    assert "| 0.400 | 0.380 | -0.020 (-0.100, +0.060) | 2 |" in line
+
+
+def test_torchcfm_ema_leaves_training_unchanged(translates):
+    pytest.importorskip("torchcfm")
+    args = (translates, "otcfm", 2, 0, 30, 16, 0.1)
+    raw, smooth = peer_torchcfm.torchcfm_train_ema(*args, ema=0.999)
+    plain = peer_torchcfm.torchcfm_train(*args)
+    for a, b, c in zip(raw.parameters(), plain.parameters(), smooth.parameters(), strict=True):
+        assert torch.equal(a, b)  # the average never feeds back
+        assert not torch.equal(a, c)
+
+
+def test_merged_runs_listed_once():
+    a, b = {"datasets": "emt", "seeds": "0"}, {"datasets": "emt", "seeds": "1,2"}
+    assert peer_torchcfm._unique([a, b, dict(a), b]) == [a, b]
