@@ -6,8 +6,7 @@ of the next timepoint, and each point moved to its barycentric projection (the m
 cells the plan sends it to). No network is trained. On the train-on-all roll-out protocol
 this reference is scored on the cells its plans were solved on, as every method there is:
 it shows how low a score a fit to the training cells reaches without predicting anything
-(measured: 0.0165 / 0.0157 on mouse 2-D and 0.149 / 0.138 / 0.150 on EMT 10-D, below every
-neural row).
+(the measured figures are in BENCHMARKS.md's roll-out tables).
 
 In the hold-one-out variant the held-out timepoint ``k`` is left out of the chain (the
 cloud at ``k - 1`` is carried straight to ``k + 1``) and the prediction is the straight line

@@ -36,6 +36,7 @@ from .config import TrainConfig
 from .protocols.leave_one_out import ALL_METHODS, leave_one_out_tc
 from .protocols.scoring import interior_holdouts
 from .timecourse import TimeCourse
+from .training_data import PlanCache
 
 __all__ = ["Selection", "select_method", "nested_leave_one_out", "candidate_label",
            "parse_candidate", "first_best", "FIT_CANDIDATES", "ALL_CANDIDATES"]
@@ -129,7 +130,8 @@ def _kept(tc: TimeCourse, holdout: int | None) -> tuple[TimeCourse, list[int]]:
 def select_method(tc: TimeCourse, candidates: Sequence = FIT_CANDIDATES, *,
                   holdout: int | None = None, seeds: Sequence[int] = (0,),
                   fallback: Any = None, n_euler: int = 100, device: str = "auto",
-                  progress: bool | None = None, **train_kwargs) -> Selection:
+                  progress: bool | None = None, plan_cache: PlanCache | None = None,
+                  **train_kwargs) -> Selection:
     """Choose among ``candidates`` by leave-one-out on the kept timepoints only.
 
     Parameters
@@ -149,6 +151,9 @@ def select_method(tc: TimeCourse, candidates: Sequence = FIT_CANDIDATES, *,
         The candidate taken when fewer than three timepoints are kept (default the first).
     n_euler, device, progress
         As in :func:`scflow.protocols.leave_one_out_tc`.
+    plan_cache
+        A :class:`~scflow.training_data.PlanCache` shared by every candidate (default a new
+        one): candidates with the same coupling solve each plan once.
     **train_kwargs
         Training options shared by every candidate (``config=`` a
         :class:`~scflow.TrainConfig`, or its fields by name); a candidate's settings
@@ -183,10 +188,11 @@ def select_method(tc: TimeCourse, candidates: Sequence = FIT_CANDIDATES, *,
         return Selection(method, settings, candidate_label(fb), _summary([], labels, parsed),
                          pd.DataFrame(columns=SCORE_COLUMNS), holdout, True, reason)
     inner = list(range(1, sub.n_timepoints - 1))
+    cache = PlanCache() if plan_cache is None else plan_cache
     frames = []
     for (method, settings), label in zip(parsed, labels, strict=True):
         df = leave_one_out_tc(sub, [method], seeds, holdouts=inner, n_euler=n_euler,
-                              device=device, progress=progress,
+                              device=device, progress=progress, plan_cache=cache,
                               **{**train_kwargs, **settings})
         df.insert(0, "candidate", label)
         df["holdout_index"] = [keep[i] for i in df["holdout_index"]]
@@ -244,13 +250,15 @@ def nested_leave_one_out(tc: TimeCourse, candidates: Sequence = ALL_CANDIDATES,
     the inner rows every choice was made by (``outer_holdout_index`` added).
     """
     ks = interior_holdouts(tc, holdouts, "nested leave-one-out")
+    cache = PlanCache()  # one time course: inner and outer fits share their plans
     rows, inner = [], []
     for k in ks:
         sel = select_method(tc, candidates, holdout=k, seeds=select_seeds, n_euler=n_euler,
-                            device=device, progress=progress, **train_kwargs)
+                            device=device, progress=progress, plan_cache=cache,
+                            **train_kwargs)
         df = leave_one_out_tc(tc, [sel.method], seeds, holdouts=[k], n_euler=n_euler,
                               device=device, progress=progress, n_boot=n_boot,
-                              **{**train_kwargs, **sel.settings})
+                              plan_cache=cache, **{**train_kwargs, **sel.settings})
         df["method"] = "auto"
         df["chosen"] = sel.candidate
         df["fallback"] = sel.fallback

@@ -148,3 +148,19 @@ def test_first_best_ignores_rounding():
     assert first_best([2.25098122438, 2.25098118363]) == 0  # float32 rounding (EMT 10-D)
     assert first_best([2.5, 2.44, 2.44 + 1e-15]) == 1
     assert first_best([1.0, 0.9]) == 1
+
+
+def test_candidates_share_their_plans():
+    """otcfm and static_ot need the same exact plans: with one cache the second solves none,
+    and the scores are those of separate runs."""
+    from scflow.training_data import PlanCache
+
+    tc = _parabola(5)
+    one = PlanCache()
+    select_method(tc, [{"method": "otcfm", **FAST}], plan_cache=one, **RUN)
+    both = PlanCache()
+    sel = select_method(tc, [{"method": "otcfm", **FAST}, "static_ot"], plan_cache=both, **RUN)
+    assert one.solved > 0 and both.solved == one.solved and both.reused > one.reused
+    alone = select_method(tc, ["static_ot"], **RUN).summary.set_index("candidate")
+    shared = sel.summary.set_index("candidate")
+    assert shared.loc["static_ot", "w1_mean"] == alone.loc["static_ot", "w1_mean"]
