@@ -199,12 +199,31 @@ def markdown(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _nested(path: Path | None = None) -> dict[str, tuple]:
+    """Mean W1 of ``method="auto"`` per data set from the nested-selection run (chosen by
+    leave-one-out on the kept timepoints only), with that run's steps and seeds."""
+    path = HERE / "results" / "nested_selection.json" if path is None else path
+    if not path.exists():
+        return {}
+    out = {}
+    for d in json.loads(path.read_text()):
+        rows = [r for r in d["rows"] if r["method"] == "auto"]
+        if rows:
+            out[d["dataset"]] = (float(np.mean([r["w1"] for r in rows])), d["n_steps"],
+                                 len(d["seeds"]))
+    return out
+
+
 def goals(df: pd.DataFrame) -> str:
-    """Per data set: scflow's best model against TorchCFM's OT-CFM and static OT."""
-    lines = ["| data | scflow best, neural / any (mean W1 over held-out times) | TorchCFM otcfm "
-             "| static_ot | "
-             "floor | best < both? | best <= 0.9 x TorchCFM where it is > 1.2 x floor? |",
-             "|---|---|---|---|---|---|---|"]
+    """Per data set: scflow's default OT-CFM, its nested choice and its best model (picked on
+    the reported held-out times, so optimistic) against TorchCFM's OT-CFM and static OT."""
+    lines = ["| data | scflow otcfm (same recipe as the peer, EMA aside) | TorchCFM otcfm "
+             "| static_ot | scflow auto: nested selection, chosen without the test "
+             "(its run's steps, seeds) | scflow best, neural / any, picked on these held-out "
+             "times (optimistic) | floor | best < both? | best <= 0.9 x TorchCFM where it is "
+             "> 1.2 x floor? |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    nested = _nested()
     df = _fill_ema(df)
     default = np.where(df["library"].eq("scflow") & ~df["method"].str.startswith("static"),
                        0.999, 0.0)
@@ -216,6 +235,9 @@ def goals(df: pd.DataFrame) -> str:
         if ("torchcfm", "otcfm") not in m.index or not ours:
             continue
         peer, static = m[("torchcfm", "otcfm")], m.get(("scflow", "static_ot"), float("nan"))
+        plain = m.get(("scflow", "otcfm"), float("nan"))
+        auto = (f"{nested[name][0]:.3f} ({nested[name][1]} steps, {nested[name][2]} seed"
+                f"{'s' if nested[name][2] > 1 else ''})" if name in nested else "–")
         needs = peer > 1.2 * floor
         for kind, pool in (("neural", [k for k in ours if not k[1].startswith("static")]),
                            ("any", ours)):
@@ -223,11 +245,20 @@ def goals(df: pd.DataFrame) -> str:
                 continue
             best = min(pool, key=lambda k: m[k])
             lines.append(
-                f"| {name} | {kind}: {best[1]} {m[best]:.3f} | {peer:.3f} | {static:.3f} | "
+                f"| {name} | {plain:.3f} | {peer:.3f} | {static:.3f} | {auto} | "
+                f"{kind}: {best[1]} {m[best]:.3f} | "
                 f"{floor:.3f} | {'yes' if m[best] < min(peer, static) else 'no'} | "
                 + (f"{m[best] / peer:.2f} x: {'yes' if m[best] <= 0.9 * peer else 'no'}"
                    if needs else "not required (TorchCFM within 20% of the floor)") + " |")
-    return "\n".join(lines)
+    return ("Mean W1 over the held-out times. The *best* columns pick, per data set, the "
+            "scflow method that scored lowest on the very held-out times they report: that "
+            "choice read the test, so those two columns are optimistic and say what the best "
+            "of scflow's methods can do, not what a user gets. What a user gets without "
+            "reading the test is the *auto* column (`tl.fit(method=\"auto\")`'s nested "
+            "selection, from the nested-selection table, with its own reduced training) and "
+            "the plain otcfm column. Intervals over cells for the same held-out cells are in "
+            "the leave-one-out tables (same settings); this table's runs kept no predictions "
+            "to resample.\n\n" + "\n".join(lines))
 
 
 def _ema(e: float) -> str:

@@ -5,6 +5,7 @@ unchanged."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -89,3 +90,23 @@ def test_torchcfm_ema_leaves_training_unchanged(translates):
 def test_merged_runs_listed_once():
     a, b = {"datasets": "emt", "seeds": "0"}, {"datasets": "emt", "seeds": "1,2"}
     assert peer_torchcfm._unique([a, b, dict(a), b]) == [a, b]
+
+
+def test_goals_reports_plain_auto_and_optimistic_best(tmp_path, monkeypatch):
+    nested = [{"dataset": "toy", "n_steps": 1000, "seeds": [0],
+               "rows": [{"method": "auto", "w1": 0.4}, {"method": "auto", "w1": 0.6},
+                        {"method": "static_ot", "w1": 9.0}]}]
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "nested_selection.json").write_text(json.dumps(nested))
+    monkeypatch.setattr(peer_torchcfm, "HERE", tmp_path)
+    rows = [("torchcfm", "otcfm", 0.0, 1.0), ("scflow", "otcfm", 0.999, 0.9),
+            ("scflow", "mmfm", 0.999, 0.7), ("scflow", "static_ot", 0.0, 0.8)]
+    df = pd.DataFrame([{"dataset": "toy", "library": lib, "method": m, "ema": e, "w1": w,
+                        "floor": 0.1, "holdout_index": 1, "seed": 0}
+                       for lib, m, e, w in rows])
+    text = peer_torchcfm.goals(df)
+    assert "optimistic" in text
+    line = [ln for ln in text.splitlines() if ln.startswith("| toy | 0.900")][0].split(" | ")
+    # plain otcfm, TorchCFM, static OT, nested auto (mean of the two auto rows), best
+    assert line[1:5] == ["0.900", "1.000", "0.800", "0.500 (1000 steps, 1 seed)"]
+    assert line[5] == "neural: mmfm 0.700"
