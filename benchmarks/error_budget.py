@@ -77,7 +77,9 @@ def main() -> None:
           "the neighbours that fits the held-out cells best (searched on 0, 0.05, ..., 1); "
           "*centre*: static OT at the protocol's fraction, moved onto the held-out mean. "
           "Both read the held-out cells: they are bounds, not methods. The last column is "
-          "the best scflow method of the leave-one-out table above (its own runs). The floor "
+          "the best scflow method of the leave-one-out table above (its own runs), picked on "
+          "the very held-out times it reports: optimistic, what the best of scflow's methods "
+          "can do, not what a user gets (that is the nested-selection table). The floor "
           "is the W1 between two halves of the held-out cells: a prediction with many more "
           "points than half of them can score under it (EMT 10-D's centre oracle does), so "
           "it is the noise level of a score, not a strict bound.", "",
