@@ -95,6 +95,15 @@ def test_chain_reference_row_and_intervals(line_course):
     held = rollout_tc(line_course, ["static_chain"], seeds=[0], holdouts=[1, 2, 3])
     assert set(held["time_index"]) == {1, 2}  # no right neighbour at the last one
     assert held["w1_lo"].isna().all()  # no bootstrap asked
+    # the table shows the interval and says what it is; without one, neither
+    from scflow.protocols.report import ROLLOUT_INTERVALS, rollout_markdown
+
+    table = rollout_markdown(df, "line")
+    row = [ln for ln in table.splitlines() if ln.startswith("| no network")][0]
+    lo, hi = df.loc[df["time_index"] == 1, ["w1_lo", "w1_hi"]].mean()
+    assert f"[{lo:.4f}, {hi:.4f}]" in row and ROLLOUT_INTERVALS in table
+    plain = rollout_markdown(held, "line")
+    assert "[" not in plain and ROLLOUT_INTERVALS not in plain
 
 
 def test_hold_one_out_static_rows_restart_from_t0():

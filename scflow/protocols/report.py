@@ -79,7 +79,17 @@ def rollout_markdown(df: pd.DataFrame, name: str) -> str:
         lines.append(f"| published {method} | " + " | ".join(cells + ["–"] * len(ks)) + " |")
     floor = [f"{df.loc[df.time_index == k, 'floor'].iloc[0]:.4f}" for k in ks]
     lines.append("| sampling floor | " + " | ".join(floor + ["–"] * len(ks)) + " |")
+    if "w1_lo" in df and df["w1_lo"].notna().any():
+        lines += ["", ROLLOUT_INTERVALS]
     return "\n".join(lines)
+
+
+#: what the brackets of a roll-out table mean
+ROLLOUT_INTERVALS = (
+    "W1: mean ± std over seeds, then [95% bootstrap interval over cells: the real cells and "
+    "the prediction resampled, the percentile interval moved down by the replicates' mean "
+    "excess over the score, averaged over seeds]. Deterministic rows (static, no network) "
+    "have no spread over seeds; their interval is the cells' share of the uncertainty.")
 
 
 def published_leave_one_out(name: str, summary: pd.DataFrame) -> str:
