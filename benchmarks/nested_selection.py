@@ -149,7 +149,19 @@ def markdown(record: list[dict]) -> str:
                        f"| {means['static_ot']:.3f} | {apart['auto']}/{n_held} "
                        f"| {apart['fit_auto']}/{n_held} | {rec['n_steps']} | {rec['n_boot']} "
                        f"| {(rec['seconds'] + rec.get('seconds_fit_auto', 0)) / 60:.0f} |")
-    cands = ", ".join(record[0]["candidates"]) if record else ""
+    lists = list(dict.fromkeys(tuple(rec["candidates"]) for rec in record))
+    if len(lists) <= 1:
+        cands = ", ".join(lists[0]) if lists else ""
+    else:  # runs with different candidate lists: say which set had which
+        sets = {c: ", ".join(r["dataset"] for r in record if tuple(r["candidates"]) == c)
+                for c in lists}
+        cands = "; ".join(f"{', '.join(c)} ({names})" for c, names in sets.items())
+    default = [c if isinstance(c, str) else f"{c['method']}(window={c['window']})"
+               for c in ALL_CANDIDATES]
+    missing = sorted({c for rec in record for c in default if c not in rec["candidates"]})
+    left_out = (f" `{'`, `'.join(missing)}` left out of the candidates of some runs, where "
+                "the CPU here was shared (`tl.fit`'s default list has "
+                f"{'it' if len(missing) == 1 else 'them'})." if missing else "")
     return "\n".join([
         "## Selection that never reads the test: nested leave-one-out (whitened, index time)",
         "", "`python benchmarks/nested_selection.py` (`scflow.selection.nested_leave_one_out`"
@@ -163,12 +175,11 @@ def markdown(record: list[dict]) -> str:
         "prediction resampled, the percentile interval moved down by the replicates' mean "
         "excess over the score, which resampling with replacement inflates]. With two "
         "kept timepoints (mouse 2-D) no inner hold-out exists: the first candidate is "
-        "used and the row says *fallback*. Reduced training (the `n_steps` column) and "
-        "fewer replicates on mouse 2-D (`n_boot`; each replicate solves a 7000 x 3781 plan)"
-        " because the CPU here is shared; one seed; `sbcfm` left out of the candidates for "
-        "the same reason (`tl.fit`'s default list has it). Command per data set: "
-        "`python benchmarks/nested_selection.py --datasets NAME --candidates otcfm,mmfm,"
-        "mmfm:window=1,static_ot,static_spline,static_mean_spline --n-steps N --n-boot B`.",
+        "used and the row says *fallback*. Training steps (`n_steps`) and bootstrap "
+        "replicates (`n_boot`: fewer on mouse 2-D, where each replicate solves a 7000 x "
+        "3781 plan) are columns of the summary; one seed." + left_out + " Command per data "
+        "set: `python benchmarks/nested_selection.py --datasets NAME --n-steps N --n-boot B`"
+        " (with `--candidates` where the list differs from the default).",
         "",
         "| data | mean W1, auto | mean W1, fit_auto | mean W1, static OT | auto below static "
         "OT, intervals apart | fit_auto below, apart | n_steps | n_boot | minutes |",

@@ -110,3 +110,24 @@ def test_goals_reports_plain_auto_and_optimistic_best(tmp_path, monkeypatch):
     # plain otcfm, TorchCFM, static OT, nested auto (mean of the two auto rows), best
     assert line[1:5] == ["0.900", "1.000", "0.800", "0.500 (1000 steps, 1 seed)"]
     assert line[5] == "neural: mmfm 0.700"
+
+
+def test_nested_table_says_which_candidates_each_set_had():
+    import nested_selection as ns
+
+    def rec(name, candidates):
+        rows = [{"method": m, "seed": 0, "holdout_index": 1, "holdout": 1.0, "floor": 0.1,
+                 "chosen": "otcfm" if m != "static_ot" else None, "fallback": False,
+                 "w1": w, "w1_lo": w - 0.01, "w1_hi": w + 0.01}
+                for m, w in (("auto", 0.5), ("fit_auto", 0.6), ("static_ot", 0.7))]
+        return {"dataset": name, "candidates": candidates, "seeds": [0], "n_steps": 3000,
+                "n_boot": 10, "seconds": 60.0, "rows": rows}
+
+    full = ["otcfm", "mmfm", "mmfm(window=1)", "sbcfm", "static_ot", "static_spline",
+            "static_mean_spline"]
+    reduced = [c for c in full if c != "sbcfm"]
+    text = ns.markdown([rec("emt", full), rec("bargaje", reduced)])
+    assert "(emt)" in text and "(bargaje)" in text and "`sbcfm` left out" in text
+    same = ns.markdown([rec("emt", full), rec("bargaje", full)])
+    assert "left out" not in same and "(emt)" not in same
+    assert "| emt | 0.500 | 0.600 | 0.700 | 1/1 | 1/1 | 3000 | 10 | 1 |" in same
