@@ -70,8 +70,24 @@ def main(argv: list[str] | None = None) -> None:
                 "(`python benchmarks/larry_fate.py --rows` / `--merge`), on a shared 2-core "
                 "machine under load from other jobs: the seconds are wall time there, not "
                 "comparable with a run on an idle machine.")
+    note += _growth_note(df)
     (out / "larry_fate.md").write_text(f"{title}\n\n`{command}`\n\n{table}{note}\n")
     print(f"{title}\n\n{table}")
+
+
+def _growth_note(df: pd.DataFrame) -> str:
+    """One line on growth on vs off, with the seeds of every row (when both rows are in)."""
+    ours = df[df["seed"] >= 0]
+    if not {"growth", "default"} <= set(ours["method"]):
+        return ""
+    seeds = "; ".join(f"{m} {', '.join(str(int(s)) for s in sorted(g['seed'].unique()))}"
+                      for m, g in ours.groupby("method", sort=False))
+    return ("\n\nGrowth on vs off: `scflow growth` is `tl.fit(method=\"uotcfm\")` (a velocity "
+            "and a growth field from semi-relaxed unbalanced plans, masses from the cell "
+            "counts), `scflow default` is `tl.fit(method=\"otcfm\")` (balanced), both with "
+            "tl.fit's other defaults (on LARRY `coupling=\"auto\"` gives minibatch plans to "
+            "both) and the same `tl.fate` ODE push (the growth weights change no cell's "
+            f"fate). Seeds per row: {seeds}.")
 
 
 if __name__ == "__main__":

@@ -30,11 +30,18 @@ __all__ = ["LABEL_RULE", "FATE_RULE", "FATE_METHODS", "larry_fate", "pearson_ci"
            "fate_markdown", "neutrophil_bias", "label_rule"]
 
 #: benchmark rows: name -> (``tl.fit`` method, ``tl.fate`` mode); ``default`` is both tools'
-#: defaults, ``transport`` needs no network (the fit only gives the scaling)
+#: defaults, ``transport`` needs no network (the fit only gives the scaling); ``growth`` is
+#: growth on (``uotcfm``, a velocity and a growth field from unbalanced plans, masses from
+#: the cell counts) with ``tl.fit``'s defaults otherwise, beside ``default`` = growth off
+#: (balanced ``otcfm``, the same defaults; on LARRY both resolve ``coupling="auto"`` to
+#: minibatch plans). A fate is where one cell's ODE push ends: the growth field's weights
+#: scale a cell's mass along the way, never its end point, so they change no single cell's
+#: fate; only the velocity field, trained on the unbalanced pairs, does
 FATE_METHODS: dict[str, tuple[str, str]] = {
     "default": ("otcfm", "auto"),
     "sbcfm": ("sbcfm", "sde"),
     "transport": ("otcfm", "transport"),
+    "growth": ("uotcfm", "auto"),
 }
 #: ``tl.fit`` options per row beyond its defaults: SB-CFM's diffusion for fates, chosen on
 #: simulations (``benchmarks/fate_simulation.py``: sigma 0.25 beat 0.5 and 1.0), not here

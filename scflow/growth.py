@@ -115,6 +115,18 @@ class GrowthOT:
         cells). The plan's columns sum to the late cells' masses; ``log r_i`` is the log of
         row ``i``'s sum over the early cell's mass.
         """
+        plan, log_r, err = self.solve(x0, x1, mass)
+        if err > self.tol:
+            warnings.warn(f"GrowthOT: the potentials still moved by {err:.2e} (in units of "
+                          f"reg) after {self.num_iter_max} iterations; raise num_iter_max or "
+                          "reg", ConvergenceWarning, stacklevel=2)
+        return plan, log_r
+
+    def solve(self, x0: Tensor, x1: Tensor, mass: tuple[float, float] = (1.0, 1.0)
+              ) -> tuple[Tensor, Tensor, float]:
+        """:meth:`plan` without the warning: the plan, ``log r_i`` and the last change of
+        the potentials (in units of ``reg``; above ``tol``: not converged), for callers that
+        solve many plans and report non-convergence once (minibatch ``uotcfm``)."""
         _check_points(x0, x1)
         m0, m1 = (number(m, "mass", lower=0, strict=True) for m in mass)
         cost = squared_distances(x0.double(), x1.double())
@@ -123,15 +135,11 @@ class GrowthOT:
         plan, err = semi_relaxed_sinkhorn(a, b, cost, self.reg, self.reg_m,
                                           num_iter_max=int(self.num_iter_max), tol=self.tol)
         plan = _check_plan(plan, "GrowthOT")
-        if err > self.tol:
-            warnings.warn(f"GrowthOT: the potentials still moved by {err:.2e} (in units of "
-                          f"reg) after {self.num_iter_max} iterations; raise num_iter_max or "
-                          "reg", ConvergenceWarning, stacklevel=2)
         rows = plan.sum(1)
         if bool((rows <= 0).any()):
             raise ValueError("GrowthOT: some early cells send no mass at all (the kernel "
                              "underflowed); raise reg")
-        return plan, torch.log(rows / a)
+        return plan, torch.log(rows / a), err
 
 
 def semi_relaxed_sinkhorn(a: Tensor, b: Tensor, cost: Tensor, reg: float, reg_m: float, *,

@@ -6,8 +6,10 @@ a velocity and a growth by simulating the dynamics instead. For each kept interv
 :class:`~scflow.growth.GrowthOT` plan between the two populations, weighted by their masses
 (:func:`~scflow.growth.population_masses`), gives every pair ``(i, j)`` a mass and every
 early cell ``i`` its number of descendants ``r_i``. Each step draws ``batch_size`` pairs per
-interval from the plan, a time ``s`` on the straight path between them (with ``sigma``
-noise, as OT-CFM), and regresses
+interval from the plan (one global plan per interval, or, with ``coupling="minibatch"`` or
+``"auto"`` on large data, the plan of the step's minibatch: :mod:`scflow.growth_data`), a
+time ``s`` on the straight path between them (with ``sigma`` noise, as OT-CFM), and
+regresses
 
 * the velocity ``v(t, x_t)`` on ``(x1 - x0) / span`` (OT-CFM's target), and
 * the growth ``g(t, x_t)`` on ``log r_i / span``, the log-mass change along the pair per
@@ -22,7 +24,6 @@ at the later time.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -32,13 +33,26 @@ from tqdm.auto import tqdm
 from ._checks import integer, number
 from ._errors import TrainingDivergedError
 from ._settings import logger, settings
-from .config import TrainConfig
-from .couplings import DiscretePlan
+from .config import COUPLING_MODES, TrainConfig
 from .growth import GrowthOT, population_masses
+from .growth_data import (
+    GlobalGrowthInterval,
+    MinibatchGrowthInterval,
+    growth_batch,
+    growth_intervals,
+    minibatch_growth_intervals,
+    warn_unconverged,
+)
 from .model import FlowModel
 from .paths import LinearPath
 from .timecourse import TimeCourse
-from .train import DIVERGENCE_CHECK_EVERY, _check_data, _check_losses, resolve_device
+from .train import (
+    DIVERGENCE_CHECK_EVERY,
+    _check_data,
+    _check_losses,
+    _resolve_coupling,
+    resolve_device,
+)
 from .training_data import PlanCache
 
 __all__ = ["fit_growth_flow", "fit_uotcfm", "growth_intervals", "growth_roll_out",
@@ -56,52 +70,6 @@ DEFAULT_REG = 0.1
 DEFAULT_REG_M = 3.0
 #: weight of the growth loss beside the velocity loss
 DEFAULT_GROWTH_WEIGHT = 1.0
-#: entries of an interval's plan below this fraction of its largest are dropped
-_PLAN_CUTOFF = 1e-9
-
-
-@dataclass
-class _GrowthInterval:
-    x0: Tensor
-    x1: Tensor
-    t0: float
-    span: float
-    plan: DiscretePlan
-    log_growth: Tensor  #: ``log r_i`` of every early cell
-
-
-@dataclass(frozen=True)
-class _MassedGrowthOT:
-    """:class:`GrowthOT` between two populations of given masses, as a coupling whose
-    ``plan(x0, x1)`` a :class:`~scflow.training_data.PlanCache` keeps (its ``repr`` holds
-    the masses)."""
-
-    coupling: GrowthOT
-    mass: tuple[float, float]
-
-    def plan(self, x0: Tensor, x1: Tensor) -> Tensor:
-        return self.coupling.plan(x0, x1, self.mass)[0]
-
-
-def growth_intervals(tc: TimeCourse, masses: Sequence[float], coupling: GrowthOT,
-                     holdout: int | None, plan_cache: PlanCache | None = None
-                     ) -> list[_GrowthInterval]:
-    """The kept intervals, each with its :class:`GrowthOT` plan and per-cell log-growth
-    (the plans taken from ``plan_cache`` when given, solved there once)."""
-    keep = [k for k in range(tc.n_timepoints) if k != holdout]
-    out = []
-    for a, b in zip(keep[:-1], keep[1:], strict=True):
-        x0, x1 = tc.xs[a], tc.xs[b]
-        if plan_cache is None:
-            plan, log_r = coupling.plan(x0, x1, (masses[a], masses[b]))
-        else:
-            plan = plan_cache.plan(_MassedGrowthOT(coupling, (masses[a], masses[b])), x0, x1)
-            log_r = torch.log(plan.sum(1) / (masses[a] / len(x0)))
-        plan = torch.where(plan >= _PLAN_CUTOFF * plan.max(), plan, 0.0)
-        out.append(_GrowthInterval(x0, x1, float(tc.times[a]),
-                                   float(tc.times[b] - tc.times[a]),
-                                   DiscretePlan(plan), log_r.to(x0.dtype)))
-    return out
 
 
 def fit_growth_flow(tc: TimeCourse, *, holdout: int | None = None,
@@ -112,7 +80,8 @@ def fit_growth_flow(tc: TimeCourse, *, holdout: int | None = None,
                     hidden: Sequence[int] = (64, 64, 64), activation: str = "selu",
                     device: str | torch.device = "auto", random_state: int = 0,
                     ema: float | None = 0.999, progress: bool | None = None,
-                    _intervals: list[_GrowthInterval] | None = None) -> FlowModel:
+                    coupling: str = "auto", plan_cache: PlanCache | None = None
+                    ) -> FlowModel:
     """Fit a growth-aware :class:`FlowModel` (``uotcfm``) on a time course.
 
     Parameters
@@ -132,12 +101,24 @@ def fit_growth_flow(tc: TimeCourse, *, holdout: int | None = None,
     n_steps, batch_size, lr, sigma, hidden, activation, device, random_state, ema, progress
         As :func:`scflow.fit_flow` (``sigma`` default 0.1; no checkpoints or distributed
         training here).
+    coupling
+        ``"global"`` (one :class:`~scflow.growth.GrowthOT` plan per interval, solved once),
+        ``"minibatch"`` (a plan on each step's minibatch of ``batch_size`` early and late
+        cells, :mod:`scflow.growth_data`: memory O(batch_size^2), flat in the number of
+        cells) or ``"auto"`` (default: the rule of :func:`scflow.fit_flow`, global up to
+        :data:`scflow.train.AUTO_GLOBAL_MAX_ENTRIES` cell pairs in the largest interval,
+        minibatch above). Minibatch plans that did not converge are counted and reported
+        by one :class:`~scflow.couplings.ConvergenceWarning` at the end.
+    plan_cache
+        Global plans are taken from it (solved there once), so seeds, held-out timepoints
+        and protocol calls share them; unused by minibatch plans.
 
     Returns
     -------
     The model, with a growth network, ``meta["method"] = "uotcfm"``, ``meta["masses"]``,
-    ``meta["growth_from"]`` (``"counts"``, ``"mass"`` or ``"shape"``) and the loss of every
-    step (``meta["loss"]``, ``meta["growth_loss"]``).
+    ``meta["growth_from"]`` (``"counts"``, ``"mass"`` or ``"shape"``), the coupling used
+    (``meta["coupling"]``: ``"global"`` or ``"minibatch"``) and the loss of every step
+    (``meta["loss"]``, ``meta["growth_loss"]``).
     """
     n_steps = integer(n_steps, "n_steps", lower=1)
     batch_size = integer(batch_size, "batch_size", lower=1)
@@ -146,7 +127,9 @@ def fit_growth_flow(tc: TimeCourse, *, holdout: int | None = None,
     growth_weight = number(growth_weight, "growth_weight", lower=0)
     if ema is not None and not 0 < ema < 1:
         raise ValueError(f"ema must be a decay in (0, 1) or None, got {ema!r}")
-    coupling = GrowthOT(reg=reg, reg_m=reg_m)
+    if coupling not in COUPLING_MODES:
+        raise ValueError(f"coupling must be one of {COUPLING_MODES}, got {coupling!r}")
+    solver = GrowthOT(reg=reg, reg_m=reg_m)
     masses = population_masses([len(x) for x in tc.xs], mass)
     growth_from = ("counts" if isinstance(mass, str) and mass == "counts" else
                    "shape" if mass is None or isinstance(mass, str) else "mass")
@@ -157,16 +140,16 @@ def fit_growth_flow(tc: TimeCourse, *, holdout: int | None = None,
         holdout = tc.interior_index(holdout, "holdout")
     _check_data(tc)
     dev = resolve_device(device)
+    coupling = _resolve_coupling(coupling, GROWTH_METHOD, tc, holdout, dev)
     tc = tc.to(dev)
     g = torch.Generator(device=dev).manual_seed(int(random_state))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(random_state))
         model = FlowModel(tc.dim, hidden, activation, growth=True)
     model.to(dev).train()
-    # the plans depend on the data, masses, reg, reg_m and holdout only: growth_push solves
-    # them once for every seed
-    intervals = (growth_intervals(tc, masses, coupling, holdout) if _intervals is None
-                 else _intervals)
+    intervals: list[GlobalGrowthInterval] | list[MinibatchGrowthInterval] = (
+        growth_intervals(tc, masses, solver, holdout, plan_cache) if coupling == "global"
+        else minibatch_growth_intervals(tc, masses, solver, holdout))
     path = LinearPath(sigma)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     params = list(model.parameters())
@@ -176,7 +159,7 @@ def fit_growth_flow(tc: TimeCourse, *, holdout: int | None = None,
     disable = (None if settings.verbosity >= 1 else True) if progress is None else not progress
     checked = 0
     for step in tqdm(range(n_steps), desc="scflow uotcfm", disable=disable, leave=False):
-        t, xt, ut, gt = _batch(intervals, path, batch_size, g)
+        t, xt, ut, gt = growth_batch(intervals, path, batch_size, g)
         v_loss = (model.velocity(t, xt) - ut).pow(2).sum(1).mean()
         g_loss = (model.growth(t, xt) - gt).pow(2).mean()
         loss = v_loss + growth_weight * g_loss
@@ -191,6 +174,7 @@ def fit_growth_flow(tc: TimeCourse, *, holdout: int | None = None,
         if (step + 1) % DIVERGENCE_CHECK_EVERY == 0 or step + 1 == n_steps:
             _check_losses(losses, checked, step + 1, n_steps, lr)
             checked = step + 1
+    warn_unconverged(intervals)  # minibatch plans: once, with the count
     if averaged is not None:
         with torch.no_grad():
             torch._foreach_copy_(params, averaged)
@@ -199,7 +183,7 @@ def fit_growth_flow(tc: TimeCourse, *, holdout: int | None = None,
                                     f"{n_steps} steps; try a smaller lr than {lr:g}")
     model.eval()
     model.meta.update(
-        method=GROWTH_METHOD, sigma=sigma, coupling="global",
+        method=GROWTH_METHOD, sigma=sigma, coupling=coupling,
         holdout=-1 if holdout is None else int(holdout),
         times=np.asarray(tc.times, dtype=np.float64), scaler_mean=np.asarray(tc.mean),
         scaler_scale=np.asarray(tc.scale), n_steps=n_steps, batch_size=batch_size, lr=lr,
@@ -210,22 +194,6 @@ def fit_growth_flow(tc: TimeCourse, *, holdout: int | None = None,
         loss=losses.cpu().numpy().astype(np.float64),
         growth_loss=growth_losses.cpu().numpy().astype(np.float64))
     return model
-
-
-def _batch(intervals: list[_GrowthInterval], path: LinearPath, batch_size: int,
-           g: torch.Generator) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """One step's ``t, x_t, u_t`` and growth targets, in model time, over every interval."""
-    ts, xts, uts, gts = [], [], [], []
-    for iv in intervals:
-        i, j = iv.plan.sample_pairs(batch_size, g)
-        x0, x1 = iv.x0[i], iv.x1[j]
-        s = torch.rand(batch_size, generator=g, device=x0.device, dtype=x0.dtype)
-        eps = path.noise(x0, x1, g)
-        ts.append(iv.t0 + s * iv.span)
-        xts.append(path.sample_xt(s, x0, x1, eps))
-        uts.append(path.target_velocity(s, x0, x1, eps) / iv.span)
-        gts.append(iv.log_growth[i] / iv.span)
-    return torch.cat(ts), torch.cat(xts), torch.cat(uts), torch.cat(gts)
 
 
 def fit_uotcfm(tc: TimeCourse, method: str = GROWTH_METHOD, *, holdout: int | None = None,
@@ -240,41 +208,32 @@ def fit_uotcfm(tc: TimeCourse, method: str = GROWTH_METHOD, *, holdout: int | No
     ``mass``: ``None`` (default) or ``"counts"``: the numbers of cells; ``"none"``: equal
     masses; or one number > 0 per timepoint. ``config``'s ``reg``, ``reg_m`` and
     ``growth_weight`` (``None``: :data:`DEFAULT_REG`, :data:`DEFAULT_REG_M`,
-    :data:`DEFAULT_GROWTH_WEIGHT`) set the plan and the loss; its ``coupling`` must be
-    ``"auto"`` or ``"global"`` (the plans are global) and its ``lr_schedule``
-    ``"constant"``; no checkpoints or distributed training (``ValueError`` otherwise).
-    ``plan_cache``: the intervals' plans are taken from it (solved there once), so seeds,
-    held-out timepoints and protocol calls share them.
+    :data:`DEFAULT_GROWTH_WEIGHT`) set the plan and the loss; its ``coupling``
+    (``"auto"``, ``"global"`` or ``"minibatch"``) is :func:`fit_growth_flow`'s, resolved by
+    the same rule as the balanced methods'; its ``lr_schedule`` must be ``"constant"``; no
+    checkpoints or distributed training (``ValueError`` otherwise). ``plan_cache``: global
+    plans are taken from it (solved there once), so seeds, held-out timepoints and protocol
+    calls share them.
     """
     if method != GROWTH_METHOD:
         raise ValueError(f"method must be {GROWTH_METHOD!r}, got {method!r}")
     cfg = (config or TrainConfig()).resolved(GROWTH_METHOD)
-    if cfg.coupling not in ("auto", "global"):
-        raise ValueError(f"coupling must be 'auto' or 'global' for method 'uotcfm' (its plans "
-                         f"are global), got {cfg.coupling!r}")
     if cfg.lr_schedule != "constant":
         raise ValueError(f"lr_schedule must be 'constant' for method 'uotcfm', got "
                          f"{cfg.lr_schedule!r}")
     if checkpoint is not None or distributed:
         raise ValueError("method 'uotcfm' keeps no checkpoints and trains on one process: "
                          "pass checkpoint=None and distributed=None")
-    mass = "counts" if mass is None else mass
-    reg = DEFAULT_REG if cfg.reg is None else cfg.reg
-    reg_m = DEFAULT_REG_M if cfg.reg_m is None else cfg.reg_m
-    intervals = None
-    if plan_cache is not None:
-        if holdout is not None:
-            holdout = tc.interior_index(holdout, "holdout")
-        masses = population_masses([len(x) for x in tc.xs], mass)
-        intervals = growth_intervals(tc.to(resolve_device(device)), masses,
-                                     GrowthOT(reg=reg, reg_m=reg_m), holdout, plan_cache)
     return fit_growth_flow(
-        tc, holdout=holdout, mass=mass, reg=reg, reg_m=reg_m,
+        tc, holdout=holdout, mass="counts" if mass is None else mass,
+        reg=DEFAULT_REG if cfg.reg is None else cfg.reg,
+        reg_m=DEFAULT_REG_M if cfg.reg_m is None else cfg.reg_m,
         growth_weight=(DEFAULT_GROWTH_WEIGHT if cfg.growth_weight is None
                        else cfg.growth_weight),
         n_steps=cfg.n_steps, batch_size=cfg.batch_size, lr=cfg.lr, sigma=cfg.sigma,
         hidden=cfg.hidden, activation=cfg.activation, device=device,
-        random_state=random_state, ema=cfg.ema, progress=progress, _intervals=intervals)
+        random_state=random_state, ema=cfg.ema, progress=progress, coupling=cfg.coupling,
+        plan_cache=plan_cache)
 
 
 def growth_roll_out(model: FlowModel, x0: Tensor, times: Sequence[float], *,

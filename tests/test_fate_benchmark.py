@@ -118,3 +118,25 @@ def test_label_rule_names_the_choice_and_the_table_shows_k():
     assert "| 20/30 |" in text.splitlines()[2]
     assert text.splitlines()[-1] == f"Labelling rule: {auto}. Scored on the 10,087 held-out " \
                                     "day-2 cells."
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_growth_row_fits_uotcfm_with_minibatch_plans_and_reads_ode_fates(data_dir):
+    """The ``growth`` row: ``tl.fit(method="uotcfm")`` with its defaults on LARRY (20,157 x
+    38,143 cells: ``coupling="auto"`` resolves to minibatch plans), then the row's
+    ``tl.fate``: one ODE push per cell."""
+    import scflow
+
+    fit_method, mode = fb.FATE_METHODS["growth"]
+    assert (fit_method, fb.FIT_OPTIONS.get("growth")) == ("uotcfm", None)  # tl.fit defaults
+    adata = scflow.datasets.larry()
+    fitted, seconds = fb._fit(adata, fit_method, {}, 0, 30, "cpu", None)
+    params = fitted.uns["scflow"]["params"]
+    assert params["coupling"] == "minibatch" and params["method"] == "uotcfm" and seconds > 0
+    out = scflow.tl.fate(fitted, "state_info", from_time=2, to_time=6, mode=mode,
+                         key_added="f", copy=True, n_steps=20, **fb.FATE_RULE)
+    assert out.uns["f"]["params"]["mode"] == "ode"
+    day2 = (fitted.obs["day"] == 2).to_numpy()
+    prob = out.obsm["f_probabilities"].to_numpy()
+    np.testing.assert_allclose(prob[day2].sum(1), 1.0, atol=1e-6)

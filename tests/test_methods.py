@@ -107,8 +107,12 @@ def test_fit_flow_hands_uotcfm_to_its_trainer(uneven_course):
                         progress=False)
     assert a.has_growth and a.meta["method"] == "uotcfm" and a.meta["reg_m"] == 2.0
     np.testing.assert_array_equal(a.meta["loss"], b.meta["loss"])
-    with pytest.raises(ValueError, match="coupling must be 'auto' or 'global' for method"):
-        scflow.fit_flow(uneven_course, "uotcfm", n_steps=2, coupling="minibatch")
+    assert a.meta["coupling"] == "global"  # auto, on a small course
+    mb = scflow.fit_flow(uneven_course, "uotcfm", n_steps=2, batch_size=16,
+                         coupling="minibatch", progress=False)
+    assert mb.meta["coupling"] == "minibatch" and mb.has_growth
+    with pytest.raises(ValueError, match="coupling must be one of"):
+        scflow.fit_flow(uneven_course, "uotcfm", n_steps=2, coupling="plans")
     with pytest.raises(ValueError, match="lr_schedule must be 'constant' for method"):
         scflow.fit_flow(uneven_course, "uotcfm", n_steps=2, lr_schedule="cosine")
 

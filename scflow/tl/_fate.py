@@ -43,7 +43,9 @@ def fate(adata: AnnData, groupby: str, *, key: str = "scflow", from_time=None, t
       fit's diffusion, SB-CFM), probabilities averaged over the draws; the fit's ``sigma``
       matters most (on simulations, ``tl.fit(method="sbcfm", sigma=0.25)`` gave better fates
       than the default 0.5: ``benchmarks/results/fate_simulation.md``);
-    - ``"ode"``: one deterministic push along the field;
+    - ``"ode"``: one deterministic push along the field (for a growth-aware fit,
+      ``method="uotcfm"``, the growth field would only weigh the end point, never move it:
+      it changes no single cell's fate);
     - ``"transport"``: no network: entropic OT plans between the consecutive timepoints of
       the fit (its cells, its scaling), chained backward from ``to_time`` (as
       Waddington-OT), with later timepoints subsampled to ``max_cells``; the reference for

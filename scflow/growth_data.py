@@ -1,0 +1,169 @@
+"""Where ``uotcfm``'s pairs and growth targets come from: global or minibatch plans.
+
+The growth-aware counterpart of :mod:`scflow.training_data`. Each kept interval ``a -> b``
+draws, at every step, ``batch_size`` pairs ``(i, j)`` and the log-growth ``log r_i`` of
+each pair's early cell from a :class:`~scflow.growth.GrowthOT` plan between the two
+populations, weighted by their masses:
+
+- :class:`GlobalGrowthInterval` (``coupling="global"``): one plan between the whole
+  populations, solved once (through a :class:`~scflow.training_data.PlanCache` when given);
+- :class:`MinibatchGrowthInterval` (``coupling="minibatch"``, or ``"auto"`` above
+  :data:`scflow.train.AUTO_GLOBAL_MAX_ENTRIES` cell pairs, the rule of the balanced
+  methods): every step draws ``batch_size`` early and ``batch_size`` late cells (uniformly,
+  with replacement, from the step's generator, on the populations' device), solves the plan
+  between them with the two *populations'* masses (each minibatch cell carries its
+  population's mass over the minibatch size, so the plan's columns carry the late
+  population's mass and ``log r_i = log(row sum / a_i)`` estimates the growth of early cell
+  ``i`` over the interval) and draws the step's pairs from it, as minibatch OT-CFM does
+  (TorchCFM). A solve that does not reach its tolerance is counted, not warned about at
+  each step: :func:`warn_unconverged` reports the count once, at the end of training.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from .couplings import ConvergenceWarning, DiscretePlan
+from .growth import GrowthOT
+from .paths import LinearPath
+from .timecourse import TimeCourse
+from .training_data import PlanCache, kept_intervals
+
+__all__ = ["GlobalGrowthInterval", "MinibatchGrowthInterval", "growth_intervals",
+           "minibatch_growth_intervals", "growth_batch", "warn_unconverged"]
+
+#: entries of a plan below this fraction of its largest are dropped
+PLAN_CUTOFF = 1e-9
+
+
+def _sparsified(plan: Tensor) -> Tensor:
+    return torch.where(plan >= PLAN_CUTOFF * plan.max(), plan, 0.0)
+
+
+@dataclass
+class GlobalGrowthInterval:
+    """One interval's populations, start and span in model time, its global plan and the
+    log-growth ``log r_i`` of every early cell."""
+
+    x0: Tensor
+    x1: Tensor
+    t0: float
+    span: float
+    plan: DiscretePlan
+    log_growth: Tensor
+
+    def draw(self, batch_size: int, g: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
+        """``batch_size`` pairs ``(x0, x1)`` from the plan and their ``log r``."""
+        i, j = self.plan.sample_pairs(batch_size, g)
+        return self.x0[i], self.x1[j], self.log_growth[i]
+
+
+@dataclass
+class MinibatchGrowthInterval:
+    """One interval whose :class:`GrowthOT` plan is solved on each step's minibatch.
+
+    ``mass``: the total masses of the two populations. ``n_solves`` and ``n_unconverged``
+    count the minibatch solves and those that stopped above the coupling's ``tol``.
+    """
+
+    x0: Tensor
+    x1: Tensor
+    t0: float
+    span: float
+    coupling: GrowthOT
+    mass: tuple[float, float]
+    n_solves: int = 0
+    n_unconverged: int = 0
+
+    def draw(self, batch_size: int, g: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
+        """A minibatch of ``batch_size`` early and late cells, its plan, and ``batch_size``
+        pairs drawn from that plan with their ``log r``."""
+        dev = self.x0.device
+        b0 = self.x0[torch.randint(len(self.x0), (batch_size,), generator=g, device=dev)]
+        b1 = self.x1[torch.randint(len(self.x1), (batch_size,), generator=g, device=dev)]
+        plan, log_r, err = self.coupling.solve(b0, b1, self.mass)
+        self.n_solves += 1
+        if err > self.coupling.tol:
+            self.n_unconverged += 1
+        i, j = DiscretePlan(_sparsified(plan)).sample_pairs(batch_size, g)
+        return b0[i], b1[j], log_r[i].to(b0.dtype)
+
+
+@dataclass(frozen=True)
+class _MassedGrowthOT:
+    """:class:`GrowthOT` between two populations of given masses, as a coupling whose
+    ``plan(x0, x1)`` a :class:`~scflow.training_data.PlanCache` keeps (its ``repr`` holds
+    the masses)."""
+
+    coupling: GrowthOT
+    mass: tuple[float, float]
+
+    def plan(self, x0: Tensor, x1: Tensor) -> Tensor:
+        return self.coupling.plan(x0, x1, self.mass)[0]
+
+
+def growth_intervals(tc: TimeCourse, masses: Sequence[float], coupling: GrowthOT,
+                     holdout: int | None, plan_cache: PlanCache | None = None
+                     ) -> list[GlobalGrowthInterval]:
+    """The kept intervals, each with its global :class:`GrowthOT` plan and per-cell
+    log-growth (the plans taken from ``plan_cache`` when given, solved there once)."""
+    out = []
+    for a, b in kept_intervals(tc.n_timepoints, holdout):
+        x0, x1 = tc.xs[a], tc.xs[b]
+        if plan_cache is None:
+            plan, log_r = coupling.plan(x0, x1, (masses[a], masses[b]))
+        else:
+            plan = plan_cache.plan(_MassedGrowthOT(coupling, (masses[a], masses[b])), x0, x1)
+            log_r = torch.log(plan.sum(1) / (masses[a] / len(x0)))
+        out.append(GlobalGrowthInterval(x0, x1, float(tc.times[a]),
+                                        float(tc.times[b] - tc.times[a]),
+                                        DiscretePlan(_sparsified(plan)), log_r.to(x0.dtype)))
+    return out
+
+
+def minibatch_growth_intervals(tc: TimeCourse, masses: Sequence[float], coupling: GrowthOT,
+                               holdout: int | None) -> list[MinibatchGrowthInterval]:
+    """The kept intervals, each solving its :class:`GrowthOT` plan per step's minibatch."""
+    return [MinibatchGrowthInterval(tc.xs[a], tc.xs[b], float(tc.times[a]),
+                                    float(tc.times[b] - tc.times[a]), coupling,
+                                    (float(masses[a]), float(masses[b])))
+            for a, b in kept_intervals(tc.n_timepoints, holdout)]
+
+
+def growth_batch(intervals: Sequence[GlobalGrowthInterval | MinibatchGrowthInterval],
+                 path: LinearPath, batch_size: int, g: torch.Generator
+                 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """One step's ``t, x_t, u_t`` and growth targets ``log r_i / span``, in model time,
+    over every interval."""
+    ts, xts, uts, gts = [], [], [], []
+    for iv in intervals:
+        x0, x1, log_r = iv.draw(batch_size, g)
+        s = torch.rand(batch_size, generator=g, device=x0.device, dtype=x0.dtype)
+        eps = path.noise(x0, x1, g)
+        ts.append(iv.t0 + s * iv.span)
+        xts.append(path.sample_xt(s, x0, x1, eps))
+        uts.append(path.target_velocity(s, x0, x1, eps) / iv.span)
+        gts.append(log_r / iv.span)
+    return torch.cat(ts), torch.cat(xts), torch.cat(uts), torch.cat(gts)
+
+
+def warn_unconverged(intervals: Sequence[GlobalGrowthInterval | MinibatchGrowthInterval]
+                     ) -> int:
+    """Warn once (:class:`~scflow.couplings.ConvergenceWarning`) when minibatch solves
+    stopped above their tolerance; returns how many did."""
+    mini = [iv for iv in intervals if isinstance(iv, MinibatchGrowthInterval)]
+    bad = sum(iv.n_unconverged for iv in mini)
+    if bad:
+        total = sum(iv.n_solves for iv in mini)
+        c = mini[0].coupling
+        warnings.warn(f"uotcfm: {bad} of {total} minibatch GrowthOT plans did not converge "
+                      f"(potentials still moving by more than tol={c.tol:g} after "
+                      f"{c.num_iter_max} iterations per stage); their pairs and growth "
+                      "targets are approximate: raise reg",
+                      ConvergenceWarning, stacklevel=3)
+    return bad
