@@ -20,14 +20,20 @@ from pathlib import Path
 
 import pandas as pd
 
-from scflow.fate_benchmark import FATE_METHODS, fate_markdown, larry_fate, summarize_fate
+from scflow.fate_benchmark import (
+    DEFAULT_FATE_ROWS,
+    FATE_METHODS,
+    fate_markdown,
+    larry_fate,
+    summarize_fate,
+)
 
 HERE = Path(__file__).resolve().parent
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--methods", default=",".join(FATE_METHODS))
+    p.add_argument("--methods", default=",".join(DEFAULT_FATE_ROWS))
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--n-steps", type=int, default=3000)
     p.add_argument("--cache-dir", default=None)
@@ -87,7 +93,21 @@ def _growth_note(df: pd.DataFrame) -> str:
             "counts), `scflow default` is `tl.fit(method=\"otcfm\")` (balanced), both with "
             "tl.fit's other defaults (on LARRY `coupling=\"auto\"` gives minibatch plans to "
             "both) and the same `tl.fate` ODE push (the growth weights change no cell's "
-            f"fate). Seeds per row: {seeds}.")
+            f"fate). Seeds per row: {seeds}." + _ablation_note(ours))
+
+
+def _ablation_note(ours: pd.DataFrame) -> str:
+    """What the growth ablation rows are, when they are in the table."""
+    parts = {"growth_uniform": "`growth_uniform` holds every early cell to its population's "
+                               "mean growth (`reg_m=1000`: the same entropic, count-weighted "
+                               "plans with the per-cell growth taken out)",
+             "growth_shape": "`growth_shape` gives both populations the same mass "
+                             "(`mass=\"none\"`: growth from the shapes alone)"}
+    have = [text for name, text in parts.items() if name in set(ours["method"])]
+    if not have:
+        return ""
+    return (" Ablations of the growth row, run once to say where its gain comes from (no "
+            "setting was chosen by them): " + "; ".join(have) + ".")
 
 
 if __name__ == "__main__":

@@ -188,9 +188,15 @@ def _benchmark(args: argparse.Namespace) -> int:
 
 def _larry(args: argparse.Namespace, methods: list[str] | None, out: Path) -> None:
     """``--dataset larry``: fate bias of day-2 cells against the clonal truth."""
-    from .fate_benchmark import FATE_METHODS, fate_markdown, larry_fate, summarize_fate
+    from .fate_benchmark import (
+        DEFAULT_FATE_ROWS,
+        FATE_METHODS,
+        fate_markdown,
+        larry_fate,
+        summarize_fate,
+    )
 
-    methods = methods or list(FATE_METHODS)
+    methods = methods or list(DEFAULT_FATE_ROWS)
     unknown = [m for m in methods if m not in FATE_METHODS]
     if unknown:
         raise ValueError(f"--methods for --dataset larry must be among {list(FATE_METHODS)}, "

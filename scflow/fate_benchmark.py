@@ -26,8 +26,8 @@ import pandas as pd
 
 from .fate import DEFAULT_NEIGHBORS
 
-__all__ = ["LABEL_RULE", "FATE_RULE", "FATE_METHODS", "larry_fate", "pearson_ci", "summarize_fate",
-           "fate_markdown", "neutrophil_bias", "label_rule"]
+__all__ = ["LABEL_RULE", "FATE_RULE", "FATE_METHODS", "DEFAULT_FATE_ROWS", "larry_fate",
+           "pearson_ci", "summarize_fate", "fate_markdown", "neutrophil_bias", "label_rule"]
 
 #: benchmark rows: name -> (``tl.fit`` method, ``tl.fate`` mode); ``default`` is both tools'
 #: defaults, ``transport`` needs no network (the fit only gives the scaling); ``growth`` is
@@ -42,10 +42,20 @@ FATE_METHODS: dict[str, tuple[str, str]] = {
     "sbcfm": ("sbcfm", "sde"),
     "transport": ("otcfm", "transport"),
     "growth": ("uotcfm", "auto"),
+    # ablations of ``growth`` (not run by default): what its gain over ``default`` is due to
+    "growth_uniform": ("uotcfm", "auto"),
+    "growth_shape": ("uotcfm", "auto"),
 }
+#: the rows run when none are named (``scflow benchmark --dataset larry``)
+DEFAULT_FATE_ROWS: tuple[str, ...] = ("default", "sbcfm", "transport", "growth")
 #: ``tl.fit`` options per row beyond its defaults: SB-CFM's diffusion for fates, chosen on
-#: simulations (``benchmarks/fate_simulation.py``: sigma 0.25 beat 0.5 and 1.0), not here
-FIT_OPTIONS: dict[str, dict] = {"sbcfm": {"sigma": 0.25}}
+#: simulations (``benchmarks/fate_simulation.py``: sigma 0.25 beat 0.5 and 1.0), not here;
+#: the ablations: ``growth_uniform`` holds every early cell to its population's mean growth
+#: (``reg_m`` 1000: the same entropic, count-weighted plans with the per-cell growth taken
+#: out), ``growth_shape`` gives both populations the same mass (growth from the shapes alone)
+FIT_OPTIONS: dict[str, dict] = {"sbcfm": {"sigma": 0.25},
+                                "growth_uniform": {"reg_m": 1000.0},
+                                "growth_shape": {"mass": "none"}}
 NEUTROPHIL, MONOCYTE = "Neutrophil", "Monocyte"
 #: the labelling rule of every ``tl.fate`` call (``fate_kwargs`` adds to / overrides it):
 #: fates read among the annotated neutrophils and monocytes only (``undiff`` and the other
@@ -73,7 +83,7 @@ def pearson_ci(pred: np.ndarray, truth: np.ndarray, *, n_boot: int = 1000,
     return r, float(lo), float(hi)
 
 
-def larry_fate(methods: Sequence[str] = tuple(FATE_METHODS), seeds: Sequence[int] = (0, 1, 2),
+def larry_fate(methods: Sequence[str] = DEFAULT_FATE_ROWS, seeds: Sequence[int] = (0, 1, 2),
                *, n_steps: int = 3000, fate_kwargs: dict | None = None,
                device: str = "auto", n_boot: int = 1000,
                cache_dir: str | Path | None = None) -> pd.DataFrame:
@@ -82,7 +92,7 @@ def larry_fate(methods: Sequence[str] = tuple(FATE_METHODS), seeds: Sequence[int
     Parameters
     ----------
     methods
-        Names of :data:`FATE_METHODS`.
+        Names of :data:`FATE_METHODS` (default :data:`DEFAULT_FATE_ROWS`).
     seeds
         Seeds of the fit and of the fate draws.
     n_steps

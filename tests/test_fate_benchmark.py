@@ -140,3 +140,29 @@ def test_growth_row_fits_uotcfm_with_minibatch_plans_and_reads_ode_fates(data_di
     day2 = (fitted.obs["day"] == 2).to_numpy()
     prob = out.obsm["f_probabilities"].to_numpy()
     np.testing.assert_allclose(prob[day2].sum(1), 1.0, atol=1e-6)
+
+
+def test_growth_ablations_are_tl_fit_options_and_not_run_by_default():
+    """The ablation rows take ``tl.fit`` options that reach the fit (uniform growth, equal
+    masses); the default rows leave them out."""
+    import anndata as ad
+
+    from scflow import tl
+
+    assert {"growth_uniform", "growth_shape"}.isdisjoint(fb.DEFAULT_FATE_ROWS)
+    assert set(fb.DEFAULT_FATE_ROWS) < set(fb.FATE_METHODS)
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(k, 0.3, size=(30 * (k + 1), 2)) for k in range(3)])
+    adata = ad.AnnData(np.zeros((len(x), 1), dtype=np.float32),
+                       obs=pd.DataFrame({"day": np.repeat([0, 1, 2], [30, 60, 90])},
+                                        index=[f"c{i}" for i in range(len(x))]))
+    adata.obsm["X_emb"] = x
+    learned = {}
+    for name in ("growth", "growth_uniform", "growth_shape"):
+        fit_method, _ = fb.FATE_METHODS[name]
+        out = tl.fit(adata, "day", use_rep="X_emb", method=fit_method, n_steps=5,
+                     copy=True, **fb.FIT_OPTIONS.get(name, {}))
+        learned[name] = out.uns["scflow"]["params"]
+    assert learned["growth"]["growth_from"] == "counts" and learned["growth"]["reg_m"] == 3.0
+    assert learned["growth_uniform"]["reg_m"] == 1000.0
+    assert learned["growth_shape"]["growth_from"] == "shape"
