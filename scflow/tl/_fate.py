@@ -55,8 +55,9 @@ def fate(adata: AnnData, groupby: str, *, key: str = "scflow", from_time=None, t
     An ODE push gives each cell one end point, so its probabilities are those of one
     neighbourhood, near 0 or 1 with a small ``n_neighbors``. Against lineage tracing (LARRY,
     ``benchmarks/results/larry_fate.md``) the defaults (``tl.fit``'s OT-CFM, ODE fates)
-    scored below a null that does not move the cells at all; SB-CFM's SDE fates and the
-    transport fates scored above it. For fate probabilities, fit ``method="sbcfm"`` or use
+    scored below a null that does not move the cells at all; SB-CFM's SDE fates, the ODE
+    fates of the growth-aware ``method="uotcfm"`` and the transport fates scored above it.
+    For fate probabilities, fit ``method="sbcfm"`` or ``"uotcfm"``, or use
     ``mode="transport"`` beside the ODE fates.
 
     Parameters
