@@ -98,11 +98,11 @@ def _growth_note(df: pd.DataFrame) -> str:
 
 def _ablation_note(ours: pd.DataFrame) -> str:
     """What the growth ablation rows are, when they are in the table."""
-    parts = {"growth_uniform": "`growth_uniform` holds every early cell to its population's "
-                               "mean growth (`reg_m=1000`: the same entropic, count-weighted "
-                               "plans with the per-cell growth taken out)",
+    parts = {"sbcfm_ode": "`sbcfm_ode` pushes the `sbcfm` row's fits along their ODE "
+                          "(balanced entropic pairs, blur 0.125 beside uotcfm's 0.1, no "
+                          "growth: entropic pairing without growth)",
              "growth_shape": "`growth_shape` gives both populations the same mass "
-                             "(`mass=\"none\"`: growth from the shapes alone)"}
+                             "(`mass=\"none\"`: growth from the shapes alone, not the counts)"}
     have = [text for name, text in parts.items() if name in set(ours["method"])]
     if not have:
         return ""

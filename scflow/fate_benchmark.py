@@ -43,18 +43,19 @@ FATE_METHODS: dict[str, tuple[str, str]] = {
     "transport": ("otcfm", "transport"),
     "growth": ("uotcfm", "auto"),
     # ablations of ``growth`` (not run by default): what its gain over ``default`` is due to
-    "growth_uniform": ("uotcfm", "auto"),
+    "sbcfm_ode": ("sbcfm", "ode"),
     "growth_shape": ("uotcfm", "auto"),
 }
 #: the rows run when none are named (``scflow benchmark --dataset larry``)
 DEFAULT_FATE_ROWS: tuple[str, ...] = ("default", "sbcfm", "transport", "growth")
 #: ``tl.fit`` options per row beyond its defaults: SB-CFM's diffusion for fates, chosen on
 #: simulations (``benchmarks/fate_simulation.py``: sigma 0.25 beat 0.5 and 1.0), not here;
-#: the ablations: ``growth_uniform`` holds every early cell to its population's mean growth
-#: (``reg_m`` 1000: the same entropic, count-weighted plans with the per-cell growth taken
-#: out), ``growth_shape`` gives both populations the same mass (growth from the shapes alone)
+#: the ablations: ``sbcfm_ode`` is the ``sbcfm`` row's fit pushed along its ODE (balanced
+#: entropic pairs, blur 2 sigma^2 = 0.125 beside ``uotcfm``'s 0.1, no growth), so it
+#: separates entropic pairing from growth; ``growth_shape`` gives both populations the same
+#: mass (growth from the shapes alone, not from the cell counts)
 FIT_OPTIONS: dict[str, dict] = {"sbcfm": {"sigma": 0.25},
-                                "growth_uniform": {"reg_m": 1000.0},
+                                "sbcfm_ode": {"sigma": 0.25},
                                 "growth_shape": {"mass": "none"}}
 NEUTROPHIL, MONOCYTE = "Neutrophil", "Monocyte"
 #: the labelling rule of every ``tl.fate`` call (``fate_kwargs`` adds to / overrides it):

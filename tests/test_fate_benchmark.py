@@ -143,13 +143,16 @@ def test_growth_row_fits_uotcfm_with_minibatch_plans_and_reads_ode_fates(data_di
 
 
 def test_growth_ablations_are_tl_fit_options_and_not_run_by_default():
-    """The ablation rows take ``tl.fit`` options that reach the fit (uniform growth, equal
-    masses); the default rows leave them out."""
+    """The ablation rows take ``tl.fit`` options that reach the fit (equal masses) or reuse
+    a default row's fit; the default rows leave them out."""
     import anndata as ad
 
     from scflow import tl
 
-    assert {"growth_uniform", "growth_shape"}.isdisjoint(fb.DEFAULT_FATE_ROWS)
+    assert {"sbcfm_ode", "growth_shape"}.isdisjoint(fb.DEFAULT_FATE_ROWS)
+    # the ODE ablation of sbcfm reuses the sbcfm row's fit (same method and options)
+    assert fb.FATE_METHODS["sbcfm_ode"] == ("sbcfm", "ode")
+    assert fb.FIT_OPTIONS["sbcfm_ode"] == fb.FIT_OPTIONS["sbcfm"]
     assert set(fb.DEFAULT_FATE_ROWS) < set(fb.FATE_METHODS)
     rng = np.random.default_rng(0)
     x = np.concatenate([rng.normal(k, 0.3, size=(30 * (k + 1), 2)) for k in range(3)])
@@ -158,11 +161,10 @@ def test_growth_ablations_are_tl_fit_options_and_not_run_by_default():
                                         index=[f"c{i}" for i in range(len(x))]))
     adata.obsm["X_emb"] = x
     learned = {}
-    for name in ("growth", "growth_uniform", "growth_shape"):
+    for name in ("growth", "growth_shape"):
         fit_method, _ = fb.FATE_METHODS[name]
         out = tl.fit(adata, "day", use_rep="X_emb", method=fit_method, n_steps=5,
                      copy=True, **fb.FIT_OPTIONS.get(name, {}))
         learned[name] = out.uns["scflow"]["params"]
     assert learned["growth"]["growth_from"] == "counts" and learned["growth"]["reg_m"] == 3.0
-    assert learned["growth_uniform"]["reg_m"] == 1000.0
     assert learned["growth_shape"]["growth_from"] == "shape"
