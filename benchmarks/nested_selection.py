@@ -113,6 +113,8 @@ def add_fit_auto(rec: dict, candidates: list, args: argparse.Namespace) -> dict:
 
 
 def _verdict(auto: pd.Series, ref: pd.Series) -> str:
+    if pd.isna([auto["w1_lo"], auto["w1_hi"], ref["w1_lo"], ref["w1_hi"]]).any():
+        return "below, no interval" if auto["w1"] < ref["w1"] else "not below, no interval"
     if auto["w1_hi"] < ref["w1_lo"]:
         return "below, intervals apart"
     if auto["w1_lo"] > ref["w1_hi"]:

@@ -131,3 +131,15 @@ def test_nested_table_says_which_candidates_each_set_had():
     same = ns.markdown([rec("emt", full), rec("bargaje", full)])
     assert "left out" not in same and "(emt)" not in same
     assert "| emt | 0.500 | 0.600 | 0.700 | 1/1 | 1/1 | 3000 | 10 | 1 |" in same
+
+
+def test_nested_verdict_without_intervals_says_so():
+    import nested_selection as ns
+
+    def row(w1, lo=float("nan"), hi=float("nan")):
+        return pd.Series({"w1": w1, "w1_lo": lo, "w1_hi": hi})
+
+    assert ns._verdict(row(0.5), row(0.6)) == "below, no interval"
+    assert ns._verdict(row(0.7), row(0.6)) == "not below, no interval"
+    assert ns._verdict(row(0.5, 0.45, 0.55), row(0.7, 0.6, 0.8)) == "below, intervals apart"
+    assert ns._verdict(row(0.5, 0.4, 0.65), row(0.7, 0.6, 0.8)) == "intervals overlap"
