@@ -158,8 +158,7 @@ def markdown(record: list[dict]) -> str:
         sets = {c: ", ".join(r["dataset"] for r in record if tuple(r["candidates"]) == c)
                 for c in lists}
         cands = "; ".join(f"{', '.join(c)} ({names})" for c, names in sets.items())
-    default = [c if isinstance(c, str) else f"{c['method']}(window={c['window']})"
-               for c in ALL_CANDIDATES]
+    default = [candidate_label(c) for c in ALL_CANDIDATES]
     missing = sorted({c for rec in record for c in default if c not in rec["candidates"]})
     left_out = (f" `{'`, `'.join(missing)}` left out of the candidates of some runs, where "
                 "the CPU here was shared (`tl.fit`'s default list has "

@@ -32,7 +32,7 @@ from .couplings import ConvergenceWarning, DiscretePlan
 from .growth import GrowthOT
 from .paths import LinearPath
 from .timecourse import TimeCourse
-from .training_data import PlanCache, kept_intervals
+from .training_data import PlanCache, kept_intervals, minibatch
 
 __all__ = ["GlobalGrowthInterval", "MinibatchGrowthInterval", "growth_intervals",
            "minibatch_growth_intervals", "growth_batch", "warn_unconverged"]
@@ -83,9 +83,7 @@ class MinibatchGrowthInterval:
     def draw(self, batch_size: int, g: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
         """A minibatch of ``batch_size`` early and late cells, its plan, and ``batch_size``
         pairs drawn from that plan with their ``log r``."""
-        dev = self.x0.device
-        b0 = self.x0[torch.randint(len(self.x0), (batch_size,), generator=g, device=dev)]
-        b1 = self.x1[torch.randint(len(self.x1), (batch_size,), generator=g, device=dev)]
+        b0, b1 = minibatch(self.x0, self.x1, batch_size, g)
         plan, log_r, err = self.coupling.solve(b0, b1, self.mass)
         self.n_solves += 1
         if err > self.coupling.tol:

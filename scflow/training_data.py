@@ -30,7 +30,7 @@ from .paths import SplinePath
 from .timecourse import TimeCourse
 
 __all__ = ["TrainingData", "PairData", "ChainData", "PlanCache", "training_data",
-           "chain_data", "kept_intervals"]
+           "chain_data", "kept_intervals", "minibatch"]
 
 #: one step's data: ``t, x_t, u_t`` and (score networks only, else ``None``) ``eps, sigma_t``
 Batch = tuple[Tensor, Tensor, Tensor, Tensor | None, Tensor | None]
@@ -109,6 +109,15 @@ def kept_intervals(n_timepoints: int, holdout: int | None) -> list[tuple[int, in
     return list(zip(keep[:-1], keep[1:], strict=True))
 
 
+def minibatch(x0: Tensor, x1: Tensor, batch_size: int, g: torch.Generator
+              ) -> tuple[Tensor, Tensor]:
+    """``batch_size`` cells of each population, drawn uniformly with replacement from ``g``
+    on their device: the cells a minibatch plan is solved between."""
+    dev = x0.device
+    return (x0[torch.randint(len(x0), (batch_size,), generator=g, device=dev)],
+            x1[torch.randint(len(x1), (batch_size,), generator=g, device=dev)])
+
+
 @dataclass
 class Interval:
     """One interval's populations, its start and span in model time, matcher and plan."""
@@ -125,9 +134,7 @@ class Interval:
         if self.plan is not None:
             i, j = self.plan.sample_pairs(batch_size, g)
             return self.x0[i], self.x1[j]
-        dev = self.x0.device
-        b0 = self.x0[torch.randint(len(self.x0), (batch_size,), generator=g, device=dev)]
-        b1 = self.x1[torch.randint(len(self.x1), (batch_size,), generator=g, device=dev)]
+        b0, b1 = minibatch(self.x0, self.x1, batch_size, g)
         if isinstance(self.matcher.coupling, Independent):
             return b0, b1
         i, j = self.matcher.coupling.sample(b0, b1, batch_size, g)
