@@ -142,12 +142,18 @@ def test_growth_model_round_trip(tmp_path):
     assert not FlowModel.from_dict(FlowModel(3, (8, 8)).to_dict()).has_growth
 
 
-def test_leave_one_out_scores_weighted_growth_predictions():
-    g = torch.Generator().manual_seed(1)
+def _growing_course(sizes: tuple[int, ...], seed: int) -> tuple[list[torch.Tensor],
+                                                                   TimeCourse]:
+    """Unit Gaussian clouds moving by 1 along x per timepoint, ``sizes`` cells each."""
+    g = torch.Generator().manual_seed(seed)
     xs = [torch.randn(n, 2, generator=g) + torch.tensor([float(k), 0.0])
-          for k, n in enumerate((60, 90, 140))]
-    days = np.repeat([0, 1, 2], [60, 90, 140])
-    tc = TimeCourse.from_arrays(torch.cat(xs).numpy(), days, whiten=False)
+          for k, n in enumerate(sizes)]
+    days = np.repeat(np.arange(len(sizes)), sizes)
+    return xs, TimeCourse.from_arrays(torch.cat(xs).numpy(), days, whiten=False)
+
+
+def test_leave_one_out_scores_weighted_growth_predictions():
+    xs, tc = _growing_course((60, 90, 140), seed=1)
     # reg_m goes to uotcfm only; the balanced field in the same call leaves it
     df = leave_one_out_tc(tc, ("uotcfm", "static_mix", "static_partial", "icfm"),
                           seeds=(0, 1), n_steps=200, device="cpu", reg_m=3.0)
@@ -167,11 +173,7 @@ def test_leave_one_out_scores_weighted_growth_predictions():
 def test_rollout_protocol_scores_weighted_growth_predictions():
     from scflow.rollout import rollout_tc
 
-    g = torch.Generator().manual_seed(2)
-    xs = [torch.randn(n, 2, generator=g) + torch.tensor([float(k), 0.0])
-          for k, n in enumerate((50, 80, 120))]
-    days = np.repeat([0, 1, 2], [50, 80, 120])
-    tc = TimeCourse.from_arrays(torch.cat(xs).numpy(), days, whiten=False)
+    _, tc = _growing_course((50, 80, 120), seed=2)
     df = rollout_tc(tc, ("uotcfm",), seeds=(0,), holdouts=(1, 2), n_steps=100, device="cpu")
     assert list(df["time_index"]) == [1, 2]
     assert np.isfinite(df["w1"]).all()
