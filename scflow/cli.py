@@ -220,11 +220,14 @@ def _fit(args: argparse.Namespace) -> int:
     from . import distributed
 
     own = distributed.init(device=args.device) if distributed.launched() else False
+    ok = False
     try:
-        return _fit_one(args, write=distributed.is_main())
+        code = _fit_one(args, write=distributed.is_main())
+        ok = True
+        return code
     finally:
-        if own:
-            distributed.destroy()
+        if own:  # no barrier after an error: a rank that failed never reaches it
+            distributed.destroy(barrier=ok)
 
 
 def _fit_one(args: argparse.Namespace, *, write: bool) -> int:

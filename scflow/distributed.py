@@ -21,6 +21,7 @@ with the same seed and batch, up to float rounding.
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -141,9 +142,22 @@ def init(backend: str | None = None, device: str | torch.device = "auto") -> boo
     return True
 
 
-def destroy() -> None:
-    """Tear down the default process group, if there is one."""
+def destroy(barrier: bool = True) -> None:
+    """Tear down the default process group, if there is one.
+
+    Parameters
+    ----------
+    barrier
+        Wait for every rank first, so no rank leaves while another is still in a collective
+        (``False`` on an error path, where a rank that failed may never get there). Objects
+        that still hold the group (DDP's reducer sits in reference cycles) are collected
+        before the group goes, not at interpreter exit, where gloo's threads can abort the
+        process.
+    """
     if dist.is_available() and dist.is_initialized():
+        if barrier:
+            dist.barrier()
+        gc.collect()
         dist.destroy_process_group()
 
 
