@@ -111,6 +111,9 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--mass", type=_mass, default="counts",
                    help="uotcfm: population sizes, 'counts' (the numbers of cells), 'none' "
                         "(equal) or one number per timepoint, e.g. 1,2.6,4")
+    f.add_argument("--growth-prior", default=None, metavar="OBS_KEY",
+                   help="uotcfm: an obs column of prior growth rates (e.g. written by "
+                        "scflow.tl.growth_prior), per unit of the time key")
     _train_args(f)
     return p
 
@@ -246,7 +249,7 @@ def _fit_one(args: argparse.Namespace, *, write: bool) -> int:
                device=args.device, random_state=args.random_state,
                checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every,
                mass=None if args.mass == "none" else args.mass,
-               config=TrainConfig.from_args(args),
+               growth_prior=args.growth_prior, config=TrainConfig.from_args(args),
                candidates=None if args.candidates is None else args.candidates.split(","))
         record = adata.uns[args.key_added]
     finally:

@@ -107,23 +107,26 @@ class GrowthOT:
         number(self.reg, "reg", lower=0, strict=True)
         number(self.reg_m, "reg_m", lower=0, strict=True)
 
-    def plan(self, x0: Tensor, x1: Tensor, mass: tuple[float, float] = (1.0, 1.0)
-             ) -> tuple[Tensor, Tensor]:
+    def plan(self, x0: Tensor, x1: Tensor, mass: tuple[float, float] = (1.0, 1.0),
+             prior: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """The unnormalised plan (float64) and each early cell's log-growth ``log r_i``.
 
         ``mass``: the total masses of the two populations (shared equally among their
         cells). The plan's columns sum to the late cells' masses; ``log r_i`` is the log of
-        row ``i``'s sum over the early cell's mass.
+        row ``i``'s sum over the early cell's mass. ``prior``: each early cell's expected
+        log-growth over the interval (e.g. :func:`scflow.growth_prior.prior_growth_rate`
+        times its length); the rows are then pulled towards masses in proportion to
+        ``exp(prior)`` instead of equal ones (only differences between cells matter).
         """
-        plan, log_r, err = self.solve(x0, x1, mass)
+        plan, log_r, err = self.solve(x0, x1, mass, prior)
         if err > self.tol:
             warnings.warn(f"GrowthOT: the potentials still moved by {err:.2e} (in units of "
                           f"reg) after {self.num_iter_max} iterations; raise num_iter_max or "
                           "reg", ConvergenceWarning, stacklevel=2)
         return plan, log_r
 
-    def solve(self, x0: Tensor, x1: Tensor, mass: tuple[float, float] = (1.0, 1.0)
-              ) -> tuple[Tensor, Tensor, float]:
+    def solve(self, x0: Tensor, x1: Tensor, mass: tuple[float, float] = (1.0, 1.0),
+              prior: Tensor | None = None) -> tuple[Tensor, Tensor, float]:
         """:meth:`plan` without the warning: the plan, ``log r_i`` and the last change of
         the potentials (in units of ``reg``; above ``tol``: not converged), for callers that
         solve many plans and report non-convergence once (minibatch ``uotcfm``)."""
@@ -132,7 +135,14 @@ class GrowthOT:
         cost = squared_distances(x0.double(), x1.double())
         a = torch.full((len(x0),), m0 / len(x0), dtype=torch.float64, device=x0.device)
         b = torch.full((len(x1),), m1 / len(x1), dtype=torch.float64, device=x1.device)
-        plan, err = semi_relaxed_sinkhorn(a, b, cost, self.reg, self.reg_m,
+        target = a  # the row masses the KL term pulls towards
+        if prior is not None:
+            prior = torch.as_tensor(prior, dtype=torch.float64, device=x0.device)
+            if prior.shape != (len(x0),) or not bool(torch.isfinite(prior).all()):
+                raise ValueError(f"prior must hold one finite log-growth per early cell "
+                                 f"({len(x0)}), got shape {tuple(prior.shape)}")
+            target = m0 * torch.softmax(prior, 0)
+        plan, err = semi_relaxed_sinkhorn(target, b, cost, self.reg, self.reg_m,
                                           num_iter_max=int(self.num_iter_max), tol=self.tol)
         plan = _check_plan(plan, "GrowthOT")
         rows = plan.sum(1)

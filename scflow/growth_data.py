@@ -32,10 +32,11 @@ from .couplings import ConvergenceWarning, DiscretePlan
 from .growth import GrowthOT
 from .paths import LinearPath
 from .timecourse import TimeCourse
-from .training_data import PlanCache, kept_intervals, minibatch
+from .training_data import PlanCache, kept_intervals, minibatch_indices
 
 __all__ = ["GlobalGrowthInterval", "MinibatchGrowthInterval", "growth_intervals",
-           "minibatch_growth_intervals", "growth_batch", "warn_unconverged"]
+           "minibatch_growth_intervals", "interval_priors", "growth_batch",
+           "warn_unconverged"]
 
 #: entries of a plan below this fraction of its largest are dropped
 PLAN_CUTOFF = 1e-9
@@ -67,8 +68,9 @@ class GlobalGrowthInterval:
 class MinibatchGrowthInterval:
     """One interval whose :class:`GrowthOT` plan is solved on each step's minibatch.
 
-    ``mass``: the total masses of the two populations. ``n_solves`` and ``n_unconverged``
-    count the minibatch solves and those that stopped above the coupling's ``tol``.
+    ``mass``: the total masses of the two populations; ``prior``: each early cell's prior
+    log-growth over the interval, or ``None``. ``n_solves`` and ``n_unconverged`` count the
+    minibatch solves and those that stopped above the coupling's ``tol``.
     """
 
     x0: Tensor
@@ -77,14 +79,17 @@ class MinibatchGrowthInterval:
     span: float
     coupling: GrowthOT
     mass: tuple[float, float]
+    prior: Tensor | None = None
     n_solves: int = 0
     n_unconverged: int = 0
 
     def draw(self, batch_size: int, g: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
         """A minibatch of ``batch_size`` early and late cells, its plan, and ``batch_size``
         pairs drawn from that plan with their ``log r``."""
-        b0, b1 = minibatch(self.x0, self.x1, batch_size, g)
-        plan, log_r, err = self.coupling.solve(b0, b1, self.mass)
+        i0, i1 = minibatch_indices(len(self.x0), len(self.x1), batch_size, g, self.x0.device)
+        b0, b1 = self.x0[i0], self.x1[i1]
+        plan, log_r, err = self.coupling.solve(
+            b0, b1, self.mass, None if self.prior is None else self.prior[i0])
         self.n_solves += 1
         if err > self.coupling.tol:
             self.n_unconverged += 1
@@ -105,15 +110,28 @@ class _MassedGrowthOT:
         return self.coupling.plan(x0, x1, self.mass)[0]
 
 
+def interval_priors(rates: Sequence[Tensor], times: Sequence[float], holdout: int | None
+                    ) -> list[Tensor]:
+    """Each kept interval's prior log-growth of its early cells: their growth ``rates``
+    (one tensor per timepoint, per unit of ``times``) times the interval's length in
+    ``times``."""
+    return [torch.as_tensor(rates[a]) * float(times[b] - times[a])
+            for a, b in kept_intervals(len(rates), holdout)]
+
+
 def growth_intervals(tc: TimeCourse, masses: Sequence[float], coupling: GrowthOT,
-                     holdout: int | None, plan_cache: PlanCache | None = None
-                     ) -> list[GlobalGrowthInterval]:
+                     holdout: int | None, plan_cache: PlanCache | None = None,
+                     priors: Sequence[Tensor] | None = None) -> list[GlobalGrowthInterval]:
     """The kept intervals, each with its global :class:`GrowthOT` plan and per-cell
-    log-growth (the plans taken from ``plan_cache`` when given, solved there once)."""
+    log-growth (the plans taken from ``plan_cache`` when given, solved there once; with
+    ``priors``, one per kept interval (:func:`interval_priors`), solved here)."""
     out = []
-    for a, b in kept_intervals(tc.n_timepoints, holdout):
+    for n, (a, b) in enumerate(kept_intervals(tc.n_timepoints, holdout)):
         x0, x1 = tc.xs[a], tc.xs[b]
-        if plan_cache is None:
+        if priors is not None:
+            plan, log_r = coupling.plan(x0, x1, (masses[a], masses[b]),
+                                        priors[n].to(x0.device))
+        elif plan_cache is None:
             plan, log_r = coupling.plan(x0, x1, (masses[a], masses[b]))
         else:
             plan = plan_cache.plan(_MassedGrowthOT(coupling, (masses[a], masses[b])), x0, x1)
@@ -125,12 +143,15 @@ def growth_intervals(tc: TimeCourse, masses: Sequence[float], coupling: GrowthOT
 
 
 def minibatch_growth_intervals(tc: TimeCourse, masses: Sequence[float], coupling: GrowthOT,
-                               holdout: int | None) -> list[MinibatchGrowthInterval]:
-    """The kept intervals, each solving its :class:`GrowthOT` plan per step's minibatch."""
+                               holdout: int | None, priors: Sequence[Tensor] | None = None
+                               ) -> list[MinibatchGrowthInterval]:
+    """The kept intervals, each solving its :class:`GrowthOT` plan per step's minibatch
+    (``priors``: one per kept interval, :func:`interval_priors`)."""
     return [MinibatchGrowthInterval(tc.xs[a], tc.xs[b], float(tc.times[a]),
                                     float(tc.times[b] - tc.times[a]), coupling,
-                                    (float(masses[a]), float(masses[b])))
-            for a, b in kept_intervals(tc.n_timepoints, holdout)]
+                                    (float(masses[a]), float(masses[b])),
+                                    None if priors is None else priors[n].to(tc.xs[a].device))
+            for n, (a, b) in enumerate(kept_intervals(tc.n_timepoints, holdout))]
 
 
 def growth_batch(intervals: Sequence[GlobalGrowthInterval | MinibatchGrowthInterval],

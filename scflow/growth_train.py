@@ -40,6 +40,7 @@ from .growth_data import (
     MinibatchGrowthInterval,
     growth_batch,
     growth_intervals,
+    interval_priors,
     minibatch_growth_intervals,
     warn_unconverged,
 )
@@ -80,8 +81,9 @@ def fit_growth_flow(tc: TimeCourse, *, holdout: int | None = None,
                     hidden: Sequence[int] = (64, 64, 64), activation: str = "selu",
                     device: str | torch.device = "auto", random_state: int = 0,
                     ema: float | None = 0.999, progress: bool | None = None,
-                    coupling: str = "auto", plan_cache: PlanCache | None = None
-                    ) -> FlowModel:
+                    coupling: str = "auto", plan_cache: PlanCache | None = None,
+                    growth_prior: Sequence | None = None,
+                    prior_times: Sequence[float] | None = None) -> FlowModel:
     """Fit a growth-aware :class:`FlowModel` (``uotcfm``) on a time course.
 
     Parameters
@@ -111,12 +113,22 @@ def fit_growth_flow(tc: TimeCourse, *, holdout: int | None = None,
         by one :class:`~scflow.couplings.ConvergenceWarning` at the end.
     plan_cache
         Global plans are taken from it (solved there once), so seeds, held-out timepoints
-        and protocol calls share them; unused by minibatch plans.
+        and protocol calls share them; unused by minibatch plans and with ``growth_prior``.
+    growth_prior
+        A prior growth rate for every cell: one array per timepoint (its cells in the order
+        of ``tc.xs``), per unit of ``prior_times`` (e.g.
+        :func:`scflow.growth_prior.prior_growth_rate`, per day). Each interval's plan pulls
+        its early cells' masses towards ``exp(rate * length)`` instead of equal shares (the
+        prior of Waddington-OT and moscot); ``reg_m`` sets how strongly. ``None``: no prior.
+    prior_times
+        The time of every timepoint in the units of the prior's rates (default ``tc.times``,
+        model time).
 
     Returns
     -------
     The model, with a growth network, ``meta["method"] = "uotcfm"``, ``meta["masses"]``,
-    ``meta["growth_from"]`` (``"counts"``, ``"mass"`` or ``"shape"``), the coupling used
+    ``meta["growth_from"]`` (``"counts"``, ``"mass"`` or ``"shape"``),
+    ``meta["growth_prior"]`` (whether a prior was given), the coupling used
     (``meta["coupling"]``: ``"global"`` or ``"minibatch"``) and the loss of every step
     (``meta["loss"]``, ``meta["growth_loss"]``).
     """
@@ -139,6 +151,8 @@ def fit_growth_flow(tc: TimeCourse, *, holdout: int | None = None,
     if holdout is not None:
         holdout = tc.interior_index(holdout, "holdout")
     _check_data(tc)
+    priors = None if growth_prior is None else interval_priors(
+        _check_prior(tc, growth_prior), _check_prior_times(tc, prior_times), holdout)
     dev = resolve_device(device)
     coupling = _resolve_coupling(coupling, GROWTH_METHOD, tc, holdout, dev)
     tc = tc.to(dev)
@@ -148,8 +162,9 @@ def fit_growth_flow(tc: TimeCourse, *, holdout: int | None = None,
         model = FlowModel(tc.dim, hidden, activation, growth=True)
     model.to(dev).train()
     intervals: list[GlobalGrowthInterval] | list[MinibatchGrowthInterval] = (
-        growth_intervals(tc, masses, solver, holdout, plan_cache) if coupling == "global"
-        else minibatch_growth_intervals(tc, masses, solver, holdout))
+        growth_intervals(tc, masses, solver, holdout, plan_cache, priors)
+        if coupling == "global" else minibatch_growth_intervals(tc, masses, solver, holdout,
+                                                                priors))
     path = LinearPath(sigma)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     params = list(model.parameters())
@@ -189,11 +204,38 @@ def fit_growth_flow(tc: TimeCourse, *, holdout: int | None = None,
         scaler_scale=np.asarray(tc.scale), n_steps=n_steps, batch_size=batch_size, lr=lr,
         lr_schedule="constant", ema=0.0 if ema is None else float(ema),
         random_state=int(random_state), masses=np.asarray(masses, dtype=np.float64),
-        growth_from=growth_from, reg=float(reg), reg_m=float(reg_m),
+        growth_from=growth_from, growth_prior=growth_prior is not None, reg=float(reg),
+        reg_m=float(reg_m),
         growth_weight=float(growth_weight),
         loss=losses.cpu().numpy().astype(np.float64),
         growth_loss=growth_losses.cpu().numpy().astype(np.float64))
     return model
+
+
+def _check_prior(tc: TimeCourse, growth_prior: Sequence) -> list[Tensor]:
+    """``growth_prior`` as one float64 tensor per timepoint, of its number of cells."""
+    if isinstance(growth_prior, (str, bytes)) or len(growth_prior) != tc.n_timepoints:
+        raise ValueError(f"growth_prior must hold one array of rates per timepoint "
+                         f"({tc.n_timepoints}), got {type(growth_prior).__name__}")
+    out = []
+    for k, (rates, x) in enumerate(zip(growth_prior, tc.xs, strict=True)):
+        r = torch.as_tensor(np.asarray(rates, dtype=np.float64))
+        if r.shape != (len(x),) or not bool(torch.isfinite(r).all()):
+            raise ValueError(f"growth_prior[{k}] must hold one finite rate per cell of "
+                             f"timepoint {k} ({len(x)}), got shape {tuple(r.shape)}")
+        out.append(r)
+    return out
+
+
+def _check_prior_times(tc: TimeCourse, prior_times: Sequence[float] | None) -> list[float]:
+    if prior_times is None:
+        return [float(t) for t in tc.times]
+    times = [float(t) for t in prior_times]
+    if len(times) != tc.n_timepoints or not all(np.isfinite(times)) or any(
+            b <= a for a, b in zip(times, times[1:], strict=False)):
+        raise ValueError(f"prior_times must hold one finite, increasing time per timepoint "
+                         f"({tc.n_timepoints}), got {prior_times!r}")
+    return times
 
 
 def fit_uotcfm(tc: TimeCourse, method: str = GROWTH_METHOD, *, holdout: int | None = None,
@@ -201,7 +243,9 @@ def fit_uotcfm(tc: TimeCourse, method: str = GROWTH_METHOD, *, holdout: int | No
                progress: bool | None = None, config: TrainConfig | None = None,
                plan_cache: PlanCache | None = None,
                mass: Sequence[float] | str | None = None, checkpoint: str | None = None,
-               checkpoint_every: int = 500, distributed: bool | None = None) -> FlowModel:
+               checkpoint_every: int = 500, distributed: bool | None = None,
+               growth_prior: tuple[Sequence, Sequence[float] | None] | None = None
+               ) -> FlowModel:
     """The registry's trainer of ``uotcfm`` (:mod:`scflow.methods`): :func:`fit_growth_flow`
     from a :class:`~scflow.config.TrainConfig`, called as :func:`scflow.fit_flow` is.
 
@@ -213,7 +257,8 @@ def fit_uotcfm(tc: TimeCourse, method: str = GROWTH_METHOD, *, holdout: int | No
     the same rule as the balanced methods'; its ``lr_schedule`` must be ``"constant"``; no
     checkpoints or distributed training (``ValueError`` otherwise). ``plan_cache``: global
     plans are taken from it (solved there once), so seeds, held-out timepoints and protocol
-    calls share them.
+    calls share them. ``growth_prior``: ``(rates, prior_times)``, :func:`fit_growth_flow`'s
+    ``growth_prior`` and ``prior_times``, or ``None``.
     """
     if method != GROWTH_METHOD:
         raise ValueError(f"method must be {GROWTH_METHOD!r}, got {method!r}")
@@ -233,7 +278,8 @@ def fit_uotcfm(tc: TimeCourse, method: str = GROWTH_METHOD, *, holdout: int | No
         n_steps=cfg.n_steps, batch_size=cfg.batch_size, lr=cfg.lr, sigma=cfg.sigma,
         hidden=cfg.hidden, activation=cfg.activation, device=device,
         random_state=random_state, ema=cfg.ema, progress=progress, coupling=cfg.coupling,
-        plan_cache=plan_cache)
+        plan_cache=plan_cache, growth_prior=None if growth_prior is None else growth_prior[0],
+        prior_times=None if growth_prior is None else growth_prior[1])
 
 
 def growth_roll_out(model: FlowModel, x0: Tensor, times: Sequence[float], *,

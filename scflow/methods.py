@@ -134,20 +134,27 @@ class Method:
         """The static method's prediction function (imported on first use)."""
         return _load(self.predict)
 
-    def fit_model(self, tc, *, mass=None, **options):
+    def fit_model(self, tc, *, mass=None, growth_prior=None, **options):
         """Train this (neural) method on ``tc``: its own ``fit`` or :func:`scflow.fit_flow`.
 
         ``options`` are those of :func:`scflow.fit_flow` (``holdout``, ``device``,
         ``random_state``, ``progress``, ``config``, ``plan_cache``...); ``mass`` (the
-        population sizes, ``None``: the numbers of cells) goes to methods that take it.
+        population sizes, ``None``: the numbers of cells) goes to methods that take it, and
+        so does ``growth_prior`` (per-cell prior growth rates and their time axis, see
+        :func:`scflow.growth_train.fit_uotcfm`), refused by the others.
         """
         if not self.neural:
             raise ValueError(f"method {self.name!r} is not neural: nothing to train")
+        if growth_prior is not None and not self.takes_mass:
+            raise ValueError(f"growth_prior is read by growth-aware methods only, got "
+                             f"method={self.name!r}")
         if self.fit is None:
             from .train import fit_flow
 
             return fit_flow(tc, self.name, **options)
         extra = {"mass": mass} if self.takes_mass else {}
+        if growth_prior is not None:
+            extra["growth_prior"] = growth_prior
         return _load(self.fit)(tc, self.name, **options, **extra)
 
 
@@ -249,7 +256,8 @@ register(Method("uotcfm", "neural", "pair",
                 "growth-aware OT-CFM: a velocity and a growth field from unbalanced plans",
                 default_sigma=0.1, fit="scflow.growth_train:fit_uotcfm", weighted=True,
                 takes_mass=True,
-                params=("masses", "growth_from", "reg", "reg_m", "growth_weight")))
+                params=("masses", "growth_from", "growth_prior", "reg", "reg_m",
+                        "growth_weight")))
 register(Method("static_mix", "static", "pair",
                 "count-mix null: the neighbours mixed in proportion to their counts",
                 predict="scflow.growth:predict_static_mix", deterministic=True,

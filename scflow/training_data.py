@@ -109,13 +109,19 @@ def kept_intervals(n_timepoints: int, holdout: int | None) -> list[tuple[int, in
     return list(zip(keep[:-1], keep[1:], strict=True))
 
 
+def minibatch_indices(n0: int, n1: int, batch_size: int, g: torch.Generator,
+                      device: torch.device) -> tuple[Tensor, Tensor]:
+    """The indices of :func:`minibatch`'s cells in each population (the same draws)."""
+    return (torch.randint(n0, (batch_size,), generator=g, device=device),
+            torch.randint(n1, (batch_size,), generator=g, device=device))
+
+
 def minibatch(x0: Tensor, x1: Tensor, batch_size: int, g: torch.Generator
               ) -> tuple[Tensor, Tensor]:
     """``batch_size`` cells of each population, drawn uniformly with replacement from ``g``
     on their device: the cells a minibatch plan is solved between."""
-    dev = x0.device
-    return (x0[torch.randint(len(x0), (batch_size,), generator=g, device=dev)],
-            x1[torch.randint(len(x1), (batch_size,), generator=g, device=dev)])
+    i0, i1 = minibatch_indices(len(x0), len(x1), batch_size, g, x0.device)
+    return x0[i0], x1[i1]
 
 
 @dataclass

@@ -278,8 +278,19 @@ def test_fit_uotcfm_takes_its_growth_options_and_mass(small_h5ad, tmp_path):
     params = ad.read_h5ad(out).uns["scflow"]["params"]
     assert params["method"] == "uotcfm" and params["growth_from"] == "mass"
     assert (params["reg_m"], params["growth_weight"], params["reg"]) == (2.0, 0.5, 0.1)
-    assert list(params["masses"]) == [0.25, 0.5, 1.0]
+    assert list(params["masses"]) == [0.25, 0.5, 1.0] and not params["growth_prior"]
     assert main(["fit", str(small_h5ad), "--out", str(out), "--mass", "none", *FIT]) == 2
+    # a prior growth rate from an obs column
+    adata = ad.read_h5ad(small_h5ad)
+    adata.obs["gp"] = adata.obsm["X_pca"][:, 0]
+    src = tmp_path / "with_prior.h5ad"
+    adata.write_h5ad(src)
+    assert main(["fit", str(src), "--out", str(out), "--method", "uotcfm", "--growth-prior",
+                 "gp", *FIT]) == 0
+    assert ad.read_h5ad(out).uns["scflow"]["params"]["growth_prior"]
+    assert main(["fit", str(src), "--out", str(tmp_path / "x.h5ad"), "--method", "uotcfm",
+                 "--growth-prior", "nope", *FIT]) == 2
+    assert not (tmp_path / "x.h5ad").exists()
 
 
 def test_fit_auto_chooses_and_stores_the_inner_scores(small_h5ad, tmp_path):

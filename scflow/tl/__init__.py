@@ -10,10 +10,12 @@ from ._fate import fate
 from ._fit import fit
 from ._gene_trends import gene_trends
 from ._growth import growth
+from ._growth_prior import growth_prior
 from ._store import load_model
 from ._trajectories import predict, trajectories
 from ._transitions import transition_matrix
 from ._velocity import velocity
 
-__all__ = ["error_budget", "fate", "fate_drivers", "fit", "gene_trends", "growth", "leave_one_out",
-           "load_model", "predict", "trajectories", "transition_matrix", "velocity"]
+__all__ = ["error_budget", "fate", "fate_drivers", "fit", "gene_trends", "growth",
+           "growth_prior", "leave_one_out", "load_model", "predict", "trajectories",
+           "transition_matrix", "velocity"]

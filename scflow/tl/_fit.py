@@ -37,7 +37,7 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
         checkpoint_every: int = 500, spline: str = _D.spline,
         window: int | None = _D.window, reg: float | None = _D.reg,
         reg_m: float | None = _D.reg_m, growth_weight: float | None = _D.growth_weight,
-        mass="counts", config: TrainConfig | None = None,
+        mass="counts", growth_prior: str | None = None, config: TrainConfig | None = None,
         progress: bool | None = None, candidates: Sequence | None = None) -> AnnData | None:
     """Learn one time-dependent velocity field that carries each timepoint onto the next.
 
@@ -113,6 +113,12 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
         Methods that take population sizes (``method="uotcfm"``): ``"counts"`` (default:
         the numbers of cells), ``None`` (equal sizes: growth learned from the shapes
         alone), or one number > 0 per timepoint in time order (measured sizes).
+    growth_prior
+        ``method="uotcfm"`` only: an ``obs`` column of prior growth rates (e.g. from
+        :func:`scflow.tl.growth_prior`, per day), per unit of ``obs[time_key]`` when it is
+        numeric, else per timepoint. Each interval's plan pulls its early cells' masses
+        towards ``exp(rate * length)`` (``reg_m`` sets how strongly) instead of equal
+        shares; ``None`` (default): no prior.
     config
         All training options as one :class:`scflow.TrainConfig` (then leave the keywords
         ``n_steps`` ... ``growth_weight`` at their defaults).
@@ -187,12 +193,18 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
         raise ValueError(f"mass is read by methods that take population sizes "
                          f"({[m for m in names('neural') if get(m).takes_mass]}) only, got "
                          f"method={method!r}")
+    if growth_prior is not None and (auto or not get(method).takes_mass):
+        raise ValueError(f"growth_prior is read by growth-aware methods "
+                         f"({[m for m in names('neural') if get(m).takes_mass]}) only, got "
+                         f"method={method!r}")
     cfg = replace(cfg, hidden=_check_hidden(cfg.hidden))
     random_state = seed(random_state)
     dev = resolve_device(device)
     tc = time_course(adata, time_key, use_rep, n_dims=n_dims, whiten=bool(whiten),
                      time_scale=time_scale)
     timeline = Timeline.from_column(tc, get_times(adata, time_key))
+    prior = None if growth_prior is None else _prior_rates(adata, growth_prior, time_key,
+                                                           tc, timeline)
     warn_gene_space(use_rep, tc.dim)
     k = None if holdout is None else timeline.require_interior(holdout, "holdout")
     selection = None
@@ -204,7 +216,8 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
                 f"timepoints, {cfg.n_steps} steps)")
     model = get(method).fit_model(tc, holdout=k, config=cfg, device=dev, random_state=random_state,
                             checkpoint=checkpoint, checkpoint_every=checkpoint_every,
-                            progress=progress, mass="none" if mass is None else mass)
+                            progress=progress, mass="none" if mass is None else mass,
+                            growth_prior=prior)
     if copy:
         adata = adata.copy()
     _write_fit(adata, model, tc, timeline, key_added, holdout_index=k, time_key=time_key,
@@ -216,6 +229,31 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
     log_added((key_added, f"fitted {method} model, loss, scaler, timepoints"
                + (", selection" if selection is not None else ""), "adata.uns"))
     return adata if copy else None
+
+
+def _prior_rates(adata: AnnData, key: str, time_key: str, tc: TimeCourse,
+                 timeline: Timeline) -> tuple[list[np.ndarray], np.ndarray]:
+    """``obs[key]``'s rates split by timepoint as ``tc`` holds the cells, and the time axis
+    they are per unit of (``obs[time_key]``'s values when numeric, else the timepoints)."""
+    import pandas as pd
+
+    from ..timecourse import _codes
+
+    if not isinstance(key, str) or key not in adata.obs:
+        raise ValueError(f"growth_prior must name a column of adata.obs (e.g. from "
+                         f"scflow.tl.growth_prior), got {key!r}")
+    col = adata.obs[key]
+    if not pd.api.types.is_numeric_dtype(col.dtype) or pd.api.types.is_bool_dtype(col.dtype):
+        raise ValueError(f"growth_prior={key!r}: adata.obs[{key!r}] must hold numbers, got "
+                         f"dtype {col.dtype}")
+    rates = col.to_numpy(dtype=np.float64)
+    if not np.isfinite(rates).all():
+        raise ValueError(f"growth_prior={key!r}: adata.obs[{key!r}] holds NaN or infinite "
+                         "values")
+    codes = _codes(get_times(adata, time_key).reset_index(drop=True), tc.labels)
+    per_tp = [rates[codes == k] for k in range(tc.n_timepoints)]
+    axis = timeline.values if timeline.numeric else np.arange(tc.n_timepoints, dtype=float)
+    return per_tp, np.asarray(axis, dtype=np.float64)
 
 
 def _write_fit(adata: AnnData, model, tc: TimeCourse, timeline: Timeline, key_added: str, *,
