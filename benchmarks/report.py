@@ -14,7 +14,7 @@ ORDER = ["benchmark_emt_umap", "benchmark_emt", "benchmark_emt_5d", "benchmark_w
          "rollout_holdout_weinreb", "rollout_holdout_emt_umap", "rollout_holdout_bargaje",
          "speed", "speed_like_for_like", "scale"]
 #: stage outputs that a gathered section already holds (``growth.md`` gathers these)
-GATHERED = ("growth_mouse", "growth_sampling_", "growth_sim", "growth_weights")
+GATHERED = ("growth_clones", "growth_mouse", "growth_sampling_", "growth_sim", "growth_weights")
 
 
 def main() -> None:

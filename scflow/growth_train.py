@@ -67,7 +67,7 @@ DEFAULT_REG = 0.1
 #: how strongly each early cell is held to the mean growth of its population (see
 #: :class:`~scflow.growth.GrowthOT`): chosen on a simulation with a known growth
 #: (``benchmarks/growth.py sim``: leave-one-out W1 over its interior timepoints, and the error
-#: of the learned rate, both best at 3 of 0.3 / 1 / 3), never on a reported timepoint
+#: of the learned rate, both best at 3 of 0.3 / 1 / 3 / 10 / 30), never on a reported timepoint
 DEFAULT_REG_M = 3.0
 #: weight of the growth loss beside the velocity loss
 DEFAULT_GROWTH_WEIGHT = 1.0
