@@ -2,7 +2,9 @@
 method registry (branch growth2) left the numbers of branch ``growth`` unchanged.
 
 Mouse 2-D (``datasets.weinreb``), seed 0, CPU: leave-one-out (whitened, day 4 held out,
-300 steps, ``reg_m=3``) of ``uotcfm``, ``static_mix``, ``static_partial``; the roll-out of
+300 steps, ``reg_m=3``, absolute then: since uotcfm reads ``reg_m`` relative to each
+interval's mean squared distance, a rerun gives other numbers) of ``uotcfm``,
+``static_mix``, ``static_partial``; the roll-out of
 ``uotcfm`` (raw units, 200 steps) held out at day 4 and trained on all. Run it on each
 checkout (``PYTHONPATH`` picks it) and compare the JSON::
 

@@ -102,7 +102,11 @@ def _ablation_note(ours: pd.DataFrame) -> str:
                           "(balanced entropic pairs, blur 0.125 beside uotcfm's 0.1, no "
                           "growth: entropic pairing without growth)",
              "growth_shape": "`growth_shape` gives both populations the same mass "
-                             "(`mass=\"none\"`: growth from the shapes alone, not the counts)"}
+                             "(`mass=\"none\"`: growth from the shapes alone, not the "
+                             "counts); it equals the `growth` row of the same seed, as it "
+                             "must: population masses only scale the semi-relaxed plan and "
+                             "shift every cell's log-growth by the same constant, so they "
+                             "change no pair and no fate (`tests/test_growth.py`)"}
     have = [text for name, text in parts.items() if name in set(ours["method"])]
     if not have:
         return ""

@@ -87,8 +87,8 @@ class TrainConfig:
     reg: float | None = field(default=None, metadata=_cli(
         "uotcfm: entropic blur of the unbalanced plan (default 0.1)", type=float))
     reg_m: float | None = field(default=None, metadata=_cli(
-        "uotcfm: how strongly each early cell is held to its population's mean growth "
-        "(default 3)", type=float))
+        "uotcfm: how strongly each early cell is held to its population's mean growth, in "
+        "units of the interval's mean squared distance (default 1)", type=float))
     growth_weight: float | None = field(default=None, metadata=_cli(
         "uotcfm: weight of the growth loss (default 1)", type=float))
 

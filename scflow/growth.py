@@ -37,8 +37,8 @@ from torch import Tensor
 from ._checks import is_number, number
 from .couplings import ConvergenceWarning, _check_plan, _check_points, squared_distances
 
-__all__ = ["GrowthOT", "population_masses", "static_mix_interpolant", "predict_static_mix",
-           "MASS_MODES"]
+__all__ = ["GrowthOT", "population_masses", "mean_cost", "static_mix_interpolant",
+           "predict_static_mix", "MASS_MODES"]
 
 #: how masses enter: ``"counts"`` (numbers of cells), ``"none"`` (equal masses: growth from
 #: the shapes alone), or explicit numbers passed as ``mass=``
@@ -92,7 +92,9 @@ class GrowthOT:
     reg_m
         Weight of the KL penalty on the early marginal: how strongly every early cell is
         held to the population's mean growth (large: uniform growth; small: cells near many
-        late cells grow, cells far from them die).
+        late cells grow, cells far from them die), in units of the cost. (``uotcfm`` gives
+        its ``reg_m`` in units of each interval's :func:`mean_cost` and passes the product
+        here.)
     num_iter_max, tol
         Iteration cap and stopping threshold of POT's stabilised scaling iterations; a
         plan that is not within ``tol`` of the late marginal raises a warning.
@@ -150,6 +152,20 @@ class GrowthOT:
             raise ValueError("GrowthOT: some early cells send no mass at all (the kernel "
                              "underflowed); raise reg")
         return plan, torch.log(rows / a), err
+
+
+def mean_cost(x0: Tensor, x1: Tensor) -> float:
+    """The mean squared distance over all pairs of an ``x0`` and an ``x1`` cell, in closed
+    form (``mean |x0|^2 + mean |x1|^2 - 2 mean(x0) . mean(x1)``, float64): the scale that
+    ``uotcfm`` measures ``reg_m`` in (moscot's ``scale_cost="mean"``), so that its trade-off
+    between moving and growing means the same in any dimension."""
+    _check_points(x0, x1)
+    a, b = x0.double(), x1.double()
+    value = float(a.pow(2).sum(1).mean() + b.pow(2).sum(1).mean()
+                  - 2 * (a.mean(0) * b.mean(0)).sum())
+    if not value > 0:
+        raise ValueError("mean_cost: the two populations are one point, at the same place")
+    return value
 
 
 def semi_relaxed_sinkhorn(a: Tensor, b: Tensor, cost: Tensor, reg: float, reg_m: float, *,

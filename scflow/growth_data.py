@@ -3,7 +3,8 @@
 The growth-aware counterpart of :mod:`scflow.training_data`. Each kept interval ``a -> b``
 draws, at every step, ``batch_size`` pairs ``(i, j)`` and the log-growth ``log r_i`` of
 each pair's early cell from a :class:`~scflow.growth.GrowthOT` plan between the two
-populations, weighted by their masses:
+populations, weighted by their masses, its ``reg_m`` taken in units of the interval's mean
+squared distance (:func:`scaled`, once per interval from the whole populations):
 
 - :class:`GlobalGrowthInterval` (``coupling="global"``): one plan between the whole
   populations, solved once (through a :class:`~scflow.training_data.PlanCache` when given);
@@ -23,19 +24,19 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor
 
 from .couplings import ConvergenceWarning, DiscretePlan
-from .growth import GrowthOT
+from .growth import GrowthOT, mean_cost
 from .paths import LinearPath
 from .timecourse import TimeCourse
 from .training_data import PlanCache, kept_intervals, minibatch_indices
 
 __all__ = ["GlobalGrowthInterval", "MinibatchGrowthInterval", "growth_intervals",
-           "minibatch_growth_intervals", "interval_priors", "growth_batch",
+           "minibatch_growth_intervals", "interval_priors", "scaled", "growth_batch",
            "warn_unconverged"]
 
 #: entries of a plan below this fraction of its largest are dropped
@@ -110,6 +111,13 @@ class _MassedGrowthOT:
         return self.coupling.plan(x0, x1, self.mass)[0]
 
 
+def scaled(coupling: GrowthOT, x0: Tensor, x1: Tensor) -> GrowthOT:
+    """``coupling`` with its ``reg_m`` read in units of the :func:`mean_cost` of ``x0`` and
+    ``x1`` (``uotcfm``'s convention): the absolute penalty of every plan of the interval
+    between these populations, its global plan or its minibatches'."""
+    return replace(coupling, reg_m=coupling.reg_m * mean_cost(x0, x1))
+
+
 def interval_priors(rates: Sequence[Tensor], times: Sequence[float], holdout: int | None
                     ) -> list[Tensor]:
     """Each kept interval's prior log-growth of its early cells: their growth ``rates``
@@ -128,13 +136,13 @@ def growth_intervals(tc: TimeCourse, masses: Sequence[float], coupling: GrowthOT
     out = []
     for n, (a, b) in enumerate(kept_intervals(tc.n_timepoints, holdout)):
         x0, x1 = tc.xs[a], tc.xs[b]
+        solver = scaled(coupling, x0, x1)
         if priors is not None:
-            plan, log_r = coupling.plan(x0, x1, (masses[a], masses[b]),
-                                        priors[n].to(x0.device))
+            plan, log_r = solver.plan(x0, x1, (masses[a], masses[b]), priors[n].to(x0.device))
         elif plan_cache is None:
-            plan, log_r = coupling.plan(x0, x1, (masses[a], masses[b]))
+            plan, log_r = solver.plan(x0, x1, (masses[a], masses[b]))
         else:
-            plan = plan_cache.plan(_MassedGrowthOT(coupling, (masses[a], masses[b])), x0, x1)
+            plan = plan_cache.plan(_MassedGrowthOT(solver, (masses[a], masses[b])), x0, x1)
             log_r = torch.log(plan.sum(1) / (masses[a] / len(x0)))
         out.append(GlobalGrowthInterval(x0, x1, float(tc.times[a]),
                                         float(tc.times[b] - tc.times[a]),
@@ -148,7 +156,8 @@ def minibatch_growth_intervals(tc: TimeCourse, masses: Sequence[float], coupling
     """The kept intervals, each solving its :class:`GrowthOT` plan per step's minibatch
     (``priors``: one per kept interval, :func:`interval_priors`)."""
     return [MinibatchGrowthInterval(tc.xs[a], tc.xs[b], float(tc.times[a]),
-                                    float(tc.times[b] - tc.times[a]), coupling,
+                                    float(tc.times[b] - tc.times[a]),
+                                    scaled(coupling, tc.xs[a], tc.xs[b]),
                                     (float(masses[a]), float(masses[b])),
                                     None if priors is None else priors[n].to(tc.xs[a].device))
             for n, (a, b) in enumerate(kept_intervals(tc.n_timepoints, holdout))]

@@ -65,10 +65,13 @@ GROWTH_METHOD = "uotcfm"
 #: before any measurement, not tuned)
 DEFAULT_REG = 0.1
 #: how strongly each early cell is held to the mean growth of its population (see
-#: :class:`~scflow.growth.GrowthOT`): chosen on a simulation with a known growth
-#: (``benchmarks/growth.py sim``: leave-one-out W1 over its interior timepoints, and the error
-#: of the learned rate, both best at 3 of 0.3 / 1 / 3 / 10 / 30), never on a reported timepoint
-DEFAULT_REG_M = 3.0
+#: :class:`~scflow.growth.GrowthOT`), in units of each interval's mean squared distance
+#: (:func:`~scflow.growth.mean_cost`): chosen on a simulation with a known growth, never on a
+#: reported timepoint (``benchmarks/growth.py sim``: leave-one-out W1 over its interior
+#: timepoints and the error of the learned rate, both best at 1 of 0.1 / 0.3 / 1 / 3 / 10 in
+#: 2-D; in 10-D, where the absolute penalty's best moved from 3 to 10, 1 is within 0.003 of
+#: the best rate error)
+DEFAULT_REG_M = 1.0
 #: weight of the growth loss beside the velocity loss
 DEFAULT_GROWTH_WEIGHT = 1.0
 
@@ -97,7 +100,10 @@ def fit_growth_flow(tc: TimeCourse, *, holdout: int | None = None,
         (equal masses: growth learned from the shapes alone, which is logged), or one number
         > 0 per timepoint (measured sizes).
     reg, reg_m
-        The :class:`~scflow.growth.GrowthOT` plan's entropic blur and marginal penalty.
+        The :class:`~scflow.growth.GrowthOT` plan's entropic blur (in units of the squared
+        distance) and marginal penalty, the latter in units of each interval's mean squared
+        distance between its early and late cells (:func:`~scflow.growth.mean_cost`, as
+        moscot scales its costs), so that it means the same in any dimension.
     growth_weight
         Weight of the growth loss.
     n_steps, batch_size, lr, sigma, hidden, activation, device, random_state, ema, progress

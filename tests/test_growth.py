@@ -179,3 +179,37 @@ def test_rollout_protocol_scores_weighted_growth_predictions():
     assert np.isfinite(df["w1"]).all()
     all_df = rollout_tc(tc, ("uotcfm",), seeds=(0,), n_steps=100, device="cpu")
     assert list(all_df["protocol"]) == ["all", "all"]
+
+
+def test_mean_cost_is_the_mean_over_all_pairs_and_scales_reg_m():
+    from scflow.growth import mean_cost
+    from scflow.growth_data import scaled
+
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.randn(40, 3, generator=g)
+    x1 = torch.randn(50, 3, generator=g) * 2 + 1
+    brute = float(((x0.double()[:, None] - x1.double()[None]) ** 2).sum(-1).mean())
+    np.testing.assert_allclose(mean_cost(x0, x1), brute, rtol=1e-12)
+    # uotcfm's reg_m is relative: doubling the data's scale quadruples the absolute penalty
+    ot = GrowthOT(reg=0.1, reg_m=2.0)
+    np.testing.assert_allclose(scaled(ot, x0, x1).reg_m, 2.0 * brute, rtol=1e-12)
+    np.testing.assert_allclose(scaled(ot, 2 * x0, 2 * x1).reg_m, 8.0 * brute, rtol=1e-12)
+    assert scaled(ot, x0, x1).reg == 0.1
+    with pytest.raises(ValueError, match="one point, at the same place"):
+        mean_cost(torch.ones(3, 2), torch.ones(4, 2))
+
+
+def test_population_masses_only_scale_the_plan_and_shift_the_growth():
+    """Semi-relaxed plan with masses (m0, m1): P(m0, m1) = m1 P(1, 1) and log r shifts by
+    log(m1 / m0) for every cell alike, so the masses set the mean growth, never which cells
+    pair or which grow more than others."""
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.randn(30, 2, generator=g, dtype=torch.float64)
+    x1 = torch.randn(40, 2, generator=g, dtype=torch.float64) + 1.0
+    ot = GrowthOT(reg=0.1, reg_m=1.0, tol=1e-10)
+    p11, r11 = ot.plan(x0, x1, (1.0, 1.0))
+    for m0, m1 in ((1.0, 3.0), (0.5, 3.0), (2.0, 0.5)):
+        p, r = ot.plan(x0, x1, (m0, m1))
+        np.testing.assert_allclose((p / m1).numpy(), p11.numpy(), atol=1e-12)
+        np.testing.assert_allclose((r - r11).numpy(), np.full(30, math.log(m1 / m0)),
+                                   atol=1e-10)

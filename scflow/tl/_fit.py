@@ -107,8 +107,8 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
         of knots on each side of a segment that it is fitted through (``None``: all).
     reg, reg_m, growth_weight
         ``method="uotcfm"`` only: the unbalanced plan's entropic blur and early-marginal
-        penalty, and the weight of the growth loss (``None``: the defaults of
-        :mod:`scflow.growth_train`).
+        penalty (the latter in units of each interval's mean squared distance), and the
+        weight of the growth loss (``None``: the defaults of :mod:`scflow.growth_train`).
     mass
         Methods that take population sizes (``method="uotcfm"``): ``"counts"`` (default:
         the numbers of cells), ``None`` (equal sizes: growth learned from the shapes
