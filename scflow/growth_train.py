@@ -98,7 +98,9 @@ def fit_growth_flow(tc: TimeCourse, *, holdout: int | None = None,
     mass
         Population sizes: ``"counts"`` (default, the numbers of cells), ``"none"`` / ``None``
         (equal masses: growth learned from the shapes alone, which is logged), or one number
-        > 0 per timepoint (measured sizes).
+        > 0 per timepoint (measured sizes). They set each interval's mean growth,
+        ``log(m1 / m0)``: the semi-relaxed plan only scales with them, so they change no
+        pair and no cell's growth relative to the others.
     reg, reg_m
         The :class:`~scflow.growth.GrowthOT` plan's entropic blur (in units of the squared
         distance) and marginal penalty, the latter in units of each interval's mean squared

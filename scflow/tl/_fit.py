@@ -112,7 +112,8 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
     mass
         Methods that take population sizes (``method="uotcfm"``): ``"counts"`` (default:
         the numbers of cells), ``None`` (equal sizes: growth learned from the shapes
-        alone), or one number > 0 per timepoint in time order (measured sizes).
+        alone), or one number > 0 per timepoint in time order (measured sizes). They set
+        the mean growth of each interval, not which cells grow more than others.
     growth_prior
         ``method="uotcfm"`` only: an ``obs`` column of prior growth rates (e.g. from
         :func:`scflow.tl.growth_prior`, per day), per unit of ``obs[time_key]`` when it is
