@@ -238,8 +238,6 @@ def _prior_rates(adata: AnnData, key: str, time_key: str, tc: TimeCourse,
     they are per unit of (``obs[time_key]``'s values when numeric, else the timepoints)."""
     import pandas as pd
 
-    from ..timecourse import _codes
-
     if not isinstance(key, str) or key not in adata.obs:
         raise ValueError(f"growth_prior must name a column of adata.obs (e.g. from "
                          f"scflow.tl.growth_prior), got {key!r}")
@@ -251,7 +249,7 @@ def _prior_rates(adata: AnnData, key: str, time_key: str, tc: TimeCourse,
     if not np.isfinite(rates).all():
         raise ValueError(f"growth_prior={key!r}: adata.obs[{key!r}] holds NaN or infinite "
                          "values")
-    codes = _codes(get_times(adata, time_key).reset_index(drop=True), tc.labels)
+    codes = timeline.cell_index(get_times(adata, time_key))
     per_tp = [rates[codes == k] for k in range(tc.n_timepoints)]
     axis = timeline.values if timeline.numeric else np.arange(tc.n_timepoints, dtype=float)
     return per_tp, np.asarray(axis, dtype=np.float64)

@@ -66,6 +66,8 @@ def growth_prior(adata: AnnData, organism: str | None = "mouse", *,
 
     check_adata(adata, writing=not copy)
     check_key(key_added, "key_added")
+    if organism is not None and organism not in ORGANISMS:
+        raise ValueError(f"organism must be one of {ORGANISMS} or None, got {organism!r}")
     lists = {}
     for kind, given in (("proliferation", proliferation_genes), ("apoptosis", apoptosis_genes)):
         if given is None:
@@ -75,8 +77,6 @@ def growth_prior(adata: AnnData, organism: str | None = "mouse", *,
         elif isinstance(given, str) or not all(isinstance(g, str) for g in given):
             raise ValueError(f"{kind}_genes must be a list of gene names, got {given!r}")
         lists[kind] = list(given)
-    if organism is not None and organism not in ORGANISMS:
-        raise ValueError(f"organism must be one of {ORGANISMS} or None, got {organism!r}")
     if layer is not None and use_raw:
         raise ValueError("use_raw=True and layer are exclusive: pass one of them")
     raw = adata.raw is not None and layer is None if use_raw is None else bool(use_raw)
