@@ -53,7 +53,8 @@ DEFAULT_FATE_ROWS: tuple[str, ...] = ("default", "sbcfm", "transport", "growth")
 #: the ablations: ``sbcfm_ode`` is the ``sbcfm`` row's fit pushed along its ODE (balanced
 #: entropic pairs, blur 2 sigma^2 = 0.125 beside ``uotcfm``'s 0.1, no growth), so it
 #: separates entropic pairing from growth; ``growth_shape`` gives both populations the same
-#: mass (growth from the shapes alone, not from the cell counts)
+#: mass (growth from the shapes alone, not from the cell counts); it must equal ``growth``
+#: seed for seed, since masses only scale the semi-relaxed plan (``tests/test_growth.py``)
 FIT_OPTIONS: dict[str, dict] = {"sbcfm": {"sigma": 0.25},
                                 "sbcfm_ode": {"sigma": 0.25},
                                 "growth_shape": {"mass": "none"}}

@@ -30,7 +30,7 @@ from .paths import SplinePath
 from .timecourse import TimeCourse
 
 __all__ = ["TrainingData", "PairData", "ChainData", "PlanCache", "training_data",
-           "chain_data", "kept_intervals", "minibatch"]
+           "chain_data", "kept_intervals", "minibatch", "minibatch_indices"]
 
 #: one step's data: ``t, x_t, u_t`` and (score networks only, else ``None``) ``eps, sigma_t``
 Batch = tuple[Tensor, Tensor, Tensor, Tensor | None, Tensor | None]
