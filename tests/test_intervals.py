@@ -134,3 +134,39 @@ def test_centred_interval_is_clipped_at_zero():
     ci = bootstrap_w1(x, x, n_boot=20)
     assert ci.w1 == pytest.approx(0.0, abs=1e-6) and ci.excess > 0.1
     assert ci.lo == 0.0 and ci.hi > 0
+
+
+def test_paired_bootstrap_difference_on_shared_draws():
+    """Two predictions of the same source cells, one shifted: the difference of each
+    replicate is taken on the same real and predicted draws, and its interval excludes 0
+    for the shifted one, not for an identical copy."""
+    from scflow.intervals import paired_bootstrap_w1
+
+    g = np.random.default_rng(0)
+    real = g.normal(size=(300, 2))
+    base = g.normal(size=(300, 2))
+    preds = {"ref": base, "worse": base + np.array([0.3, 0.0]), "same": base.copy()}
+    res = paired_bootstrap_w1(preds, real, reference="ref", n_boot=100)
+    assert res.diff["worse"] > 0.1 and res.diff_lo["worse"] > 0
+    assert res.separated("worse") and not res.separated("same")
+    assert res.diff["same"] == 0.0 and res.diff_lo["same"] == 0.0 == res.diff_hi["same"]
+    # identical clouds get identical replicates: the draws are shared
+    np.testing.assert_array_equal(res.intervals["same"].replicates,
+                                  res.intervals["ref"].replicates)
+    # each W1 is the exact score of bootstrap_w1, whatever the draws
+    assert abs(res.intervals["worse"].w1 - bootstrap_w1(preds["worse"], real, n_boot=10).w1) \
+        < 1e-12
+    again = paired_bootstrap_w1(preds, real, reference="ref", n_boot=100)
+    assert again.diff_lo == res.diff_lo  # seeded
+
+
+def test_paired_bootstrap_refuses_bad_input():
+    from scflow.intervals import paired_bootstrap_w1
+
+    x = np.zeros((5, 2))
+    with pytest.raises(ValueError, match="reference"):
+        paired_bootstrap_w1({"a": x}, x, reference="b")
+    with pytest.raises(ValueError, match="preds"):
+        paired_bootstrap_w1([x], x, reference="a")
+    with pytest.raises(ValueError, match="dims"):
+        paired_bootstrap_w1({"a": np.zeros((5, 3))}, x, reference="a")
