@@ -54,8 +54,9 @@ import pandas as pd
 import torch
 
 import scflow
-from scflow.benchmark import leave_one_out_tc, summarize
-from scflow.growth_train import DEFAULT_REG_M, fit_growth_flow
+from scflow import fit_flow
+from scflow.methods.uotcfm import DEFAULT_REG_M
+from scflow.protocols import leave_one_out_tc, summarize
 from scflow.tl._anndata import time_course
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -111,7 +112,7 @@ def run_sim(args) -> dict:
         df["method"] = f"uotcfm reg_m={reg_m:g}"
         rows.append(df)
         # growth error on the full time course (growth field at each cell's own time)
-        model = fit_growth_flow(tc, n_steps=SIM_STEPS, device="cpu", reg_m=reg_m)
+        model = fit_flow(tc, "uotcfm", n_steps=SIM_STEPS, device="cpu", reg_m=reg_m)
         with torch.no_grad():
             x = torch.as_tensor((cells - tc.mean) / tc.scale, dtype=torch.float32)
             g = model.growth(torch.as_tensor(days, dtype=torch.float32), x).numpy()
@@ -151,13 +152,13 @@ def run_mouse(args) -> dict:
 
 def run_weights(args) -> dict:
     """Mouse day 4, one seed: the same uotcfm push scored with and without its weights."""
-    from scflow.growth_train import fit_growth_flow
-    from scflow.integrate import integrate
+    from scflow import fit_flow
+    from scflow.flow.integrate import integrate
     from scflow.metrics import wasserstein
 
     tc = _dataset("weinreb")
     seed = args.seeds[0]
-    model = fit_growth_flow(tc, holdout=1, reg_m=args.reg_m, random_state=seed, device="cpu")
+    model = fit_flow(tc, "uotcfm", holdout=1, reg_m=args.reg_m, random_state=seed, device="cpu")
     x, log_w = integrate(model, tc.xs[0], float(tc.times[0]), float(tc.times[1]),
                          log_weights=True)
     w = torch.exp(log_w.double())

@@ -16,8 +16,8 @@ import sys
 import torch
 
 import scflow
-from scflow.benchmark import leave_one_out_tc
-from scflow.rollout import rollout_tc
+from scflow.protocols import leave_one_out_tc
+from scflow.protocols.rollout import rollout_tc
 from scflow.tl._anndata import time_course
 
 torch.set_num_threads(1)

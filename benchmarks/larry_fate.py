@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from scflow.fate_benchmark import (
+from scflow.benchmark.larry import (
     DEFAULT_FATE_ROWS,
     FATE_METHODS,
     fate_markdown,

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 import scflow
-from scflow.fate_benchmark import neutrophil_bias, pearson_ci
+from scflow.benchmark.larry import neutrophil_bias, pearson_ci
 
 HERE = Path(__file__).resolve().parent
 N_STEPS = 3000

@@ -31,17 +31,17 @@ import pandas as pd
 import torch
 
 import scflow
-from scflow.benchmark import leave_one_out_tc
-from scflow.intervals import format_w1
-from scflow.selection import (
+from scflow.flow.timecourse import TimeCourse
+from scflow.methods import names
+from scflow.protocols import leave_one_out_tc
+from scflow.protocols.intervals import format_w1
+from scflow.protocols.selection import (
     ALL_CANDIDATES,
     candidate_label,
     first_best,
     nested_leave_one_out,
     parse_candidate,
 )
-from scflow.timecourse import TimeCourse
-from scflow.train import NEURAL_METHODS
 
 HERE = Path(__file__).resolve().parent
 STEM = "nested_selection"
@@ -89,7 +89,7 @@ def add_fit_auto(rec: dict, candidates: list, args: argparse.Namespace) -> dict:
     inner = pd.DataFrame(rec["inner"])
     by_label = {candidate_label(c): c for c in candidates}
     neural = [lab for lab in rec["candidates"]
-              if lab in by_label and parse_candidate(by_label[lab])[0] in NEURAL_METHODS]
+              if lab in by_label and parse_candidate(by_label[lab])[0] in names("neural")]
     start, rows = time.perf_counter(), []
     for k in sorted({int(r["holdout_index"]) for r in rec["rows"]}):
         sub = (inner[(inner["outer_holdout_index"] == k) & inner["candidate"].isin(neural)]

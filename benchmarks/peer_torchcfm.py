@@ -31,9 +31,9 @@ import pandas as pd
 import torch
 
 import scflow
-from scflow.benchmark import leave_one_out_tc
+from scflow.flow.timecourse import TimeCourse
 from scflow.metrics import mmd, sampling_floor, wasserstein
-from scflow.timecourse import TimeCourse
+from scflow.protocols import leave_one_out_tc
 
 HERE = Path(__file__).resolve().parent
 COLUMNS = ["library", "method", "ema", "holdout_index", "seed", "w1", "mmd", "floor", "seconds"]
@@ -141,7 +141,7 @@ def run(dataset: str, methods: list[str], seeds: list[int], n_steps: int, batch_
                 start = time.perf_counter()
                 raw, smooth = torchcfm_train_ema(
                     tc, method, k, seed, n_steps, batch_size,
-                    scflow.train.DEFAULT_SIGMA[method] if method != "sbcfm" else 1.0,
+                    scflow.methods.get(method).default_sigma if method != "sbcfm" else 1.0,
                     ema=decay)
                 seconds = time.perf_counter() - start  # one run gives both weights
                 for e in emas:

@@ -43,7 +43,7 @@ def _course(n: int, device: str):
     import numpy as np
     import torch
 
-    from scflow.timecourse import TimeCourse
+    from scflow.flow.timecourse import TimeCourse
 
     g = torch.Generator().manual_seed(0)
     shift = torch.ones(DIM) / DIM**0.5
@@ -66,7 +66,7 @@ def minibatch(n: int, n_steps: int, warmup: int, device: str) -> dict:
 
     import scflow
     from scflow.couplings import ExactOT
-    from scflow.train import _resolve_coupling
+    from scflow.training.loop import resolve_coupling
 
     t0 = time.perf_counter()
     tc = _course(n, device)
@@ -102,7 +102,8 @@ def minibatch(n: int, n_steps: int, warmup: int, device: str) -> dict:
     return {"cells_per_timepoint": n, "data_mb": sum(x.numel() * 4 for x in tc.xs) / 2**20,
             "make_seconds": make, "rss_after_data_mb": data_rss,
             "seconds_per_step": step, "coupling_seconds_per_step": coupling,
-            "auto_coupling": _resolve_coupling("auto", tc, None), "peak_rss_mb": _peak_mb()}
+            "auto_coupling": resolve_coupling("auto", "otcfm", tc, None, tc.xs[0].device),
+            "peak_rss_mb": _peak_mb()}
 
 
 def global_plan(n: int, device: str) -> dict:

@@ -67,7 +67,7 @@ def _warm_imports() -> None:
 
 def _course(device: str):
     import scflow
-    from scflow.timecourse import TimeCourse
+    from scflow.flow.timecourse import TimeCourse
 
     adata = scflow.datasets.emt_umap()
     return TimeCourse.from_arrays(adata.obsm["X_umap"], adata.obs["day"], whiten=True,
@@ -81,18 +81,19 @@ def _stepper(tc, lib: str, method: str, coupling: str, batch_size: int, device: 
     import torch
 
     if lib == "scflow":
-        from scflow.model import FlowModel
-        from scflow.train import DEFAULT_SIGMA, _step_loss
-        from scflow.training_data import training_data
+        from scflow import TrainConfig
+        from scflow.flow.model import FlowModel
+        from scflow.training.loop import step_loss, training_data
 
         t0 = time.perf_counter()
-        ivs = training_data(tc, method, DEFAULT_SIGMA[method], coupling, None)
+        ivs = training_data(tc, method, None, coupling, None)
+        cfg = TrainConfig(batch_size=batch_size)
         setup = time.perf_counter() - t0
         model = FlowModel(tc.dim).to(device)
         g = torch.Generator(device=device).manual_seed(0)
 
         def loss_fn():
-            return _step_loss(model, ivs, batch_size, g)
+            return step_loss(model, method, ivs, cfg, g)[0]
     else:
         from torchcfm.conditional_flow_matching import (
             ConditionalFlowMatcher,
@@ -218,15 +219,17 @@ def scflow_holdout(k: int, n_steps: int, eval_every: int, seed: int, device: str
     """
     import torch
 
-    from scflow.integrate import integrate
+    from scflow import TrainConfig
+    from scflow.flow.integrate import integrate
+    from scflow.flow.model import FlowModel
+    from scflow.methods import get
     from scflow.metrics import sampling_floor, wasserstein
-    from scflow.model import FlowModel
-    from scflow.train import DEFAULT_SIGMA, _step_loss, fit_flow, resolve_device
-    from scflow.training_data import training_data
+    from scflow.training.loop import fit_flow, resolve_device, step_loss, training_data
 
     tc0 = _course("cpu")
     hidden, activation, lr, ema, batch_size = (64, 64, 64), "selu", 1e-3, 0.999, 256
-    sigma = DEFAULT_SIGMA["otcfm"]
+    sigma = get("otcfm").default_sigma
+    cfg = TrainConfig(batch_size=batch_size)
     x_prev, x_real = tc0.xs[k - 1], tc0.xs[k]
     t_prev, t_k = float(tc0.times[k - 1]), float(tc0.times[k])
 
@@ -253,7 +256,7 @@ def scflow_holdout(k: int, n_steps: int, eval_every: int, seed: int, device: str
     losses = torch.zeros(n_steps, device=dev)
     curve, snapshot = [], None
     for step in range(n_steps):
-        loss = _step_loss(model, intervals, batch_size, g)
+        loss = step_loss(model, "otcfm", intervals, cfg, g)[0]
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -283,8 +286,8 @@ def inference(n_cells: int, dim: int, device: str, batch_size: int | None) -> di
     """``integrate`` of ``n_cells`` random cells, 100 Euler steps, on a fresh MLP 64x3."""
     import torch
 
-    from scflow.integrate import integrate
-    from scflow.model import FlowModel
+    from scflow.flow.integrate import integrate
+    from scflow.flow.model import FlowModel
 
     model = FlowModel(dim).to(device)
     x = torch.randn(n_cells, dim, device=device)

@@ -153,7 +153,7 @@ def steps_per_second(batch_size: int, n_rounds: int, block_seconds: float) -> di
 def split(tc, k: int, fraction: float):
     """Training course (validation cells removed from every kept timepoint) and the
     validation cells per kept timepoint; the test timepoint ``k`` is untouched."""
-    from scflow.timecourse import TimeCourse
+    from scflow.flow.timecourse import TimeCourse
 
     g = torch.Generator().manual_seed(0)
     train, val = [], {}
@@ -216,9 +216,9 @@ def time_to_w1(lib: str, coupling: str, tc, k: int, scorer: _Scorer, seed: int,
                n_steps: int, eval_every: int, batch_size: int = 256) -> dict:
     """Train one configuration; validation W1 of raw and EMA weights every ``eval_every``
     steps (off the clock), test W1 of both at the end."""
-    from scflow.model import FlowModel
-    from scflow.train import _step_loss
-    from scflow.training_data import training_data
+    from scflow import TrainConfig
+    from scflow.flow.model import FlowModel
+    from scflow.training.loop import step_loss, training_data
 
     _warm_imports()
     keep = [i for i in range(tc.n_timepoints) if i != k]
@@ -232,7 +232,7 @@ def time_to_w1(lib: str, coupling: str, tc, k: int, scorer: _Scorer, seed: int,
         data = training_data(tc, "otcfm", 0.1, coupling, k)
 
         def loss_fn() -> torch.Tensor:
-            return _step_loss(model, data, batch_size, g)
+            return step_loss(model, "otcfm", data, TrainConfig(batch_size=batch_size), g)[0]
         field = _scflow_field
     else:  # the loop of benchmarks/peer_torchcfm.py; global: the plan given
         from torchcfm.conditional_flow_matching import (
@@ -288,7 +288,7 @@ def time_to_w1(lib: str, coupling: str, tc, k: int, scorer: _Scorer, seed: int,
             t0 = time.perf_counter()
     check = None
     if lib == "scflow":  # this loop is fit_flow's: same EMA weights at CHECK_STEPS
-        from scflow.train import fit_flow
+        from scflow.training.loop import fit_flow
 
         ref = fit_flow(tc, "otcfm", holdout=k, n_steps=min(CHECK_STEPS, n_steps),
                        coupling=coupling, device="cpu", random_state=seed, progress=False)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from . import couplings, metrics, paths
+from . import couplings, methods, metrics, paths
 from ._settings import settings
-from .config import TrainConfig
-from .integrate import integrate
-from .matching import FlowMatcher, FlowSample, icfm, otcfm, sbcfm
-from .model import FlowModel
-from .timecourse import TimeCourse
-from .train import TrainingDivergedError, fit_flow
+from .flow.integrate import integrate
+from .flow.matching import FlowMatcher, FlowSample
+from .flow.model import FlowModel
+from .flow.timecourse import TimeCourse
+from .methods.icfm import icfm
+from .methods.otcfm import otcfm
+from .methods.sbcfm import sbcfm
+from .training import distributed
+from .training.config import TrainConfig
+from .training.loop import TrainingDivergedError, fit_flow
 
 __version__ = "0.1.0"
 
@@ -22,7 +26,7 @@ def load_model(adata, key: str = "scflow", *, device="cpu") -> FlowModel:
     Raises ``KeyError`` when ``adata.uns[key]`` holds no model, ``ValueError`` when the
     stored model has another format or version. See :func:`scflow.tl.load_model`.
     """
-    from .tl._store import load_model as _load  # AnnData-facing: imported on first use
+    from .tl import load_model as _load  # AnnData-facing: imported on first use
 
     return _load(adata, key, device=device)
 
@@ -37,7 +41,7 @@ def __getattr__(name: str):
 __all__ = [
     "FlowMatcher", "FlowModel", "FlowSample", "TimeCourse", "TrainConfig",
     "TrainingDivergedError",
-    "couplings", "datasets", "fit_flow",
+    "couplings", "datasets", "distributed", "fit_flow", "methods",
     "icfm", "integrate", "load_model", "metrics", "otcfm", "paths", "pl", "sbcfm", "settings",
     "tl",
 ]

@@ -13,8 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from . import methods
-from .config import TrainConfig
 from .methods import PROTOCOLS
+from .training.config import TrainConfig
 
 __all__ = ["main"]
 
@@ -41,7 +41,7 @@ def _mass(s: str):
 
 
 def _train_args(p: argparse.ArgumentParser) -> None:
-    from .config import TrainConfig
+    from .training.config import TrainConfig
 
     g = p.add_argument_group("training (same names as scflow.tl.fit)")
     TrainConfig.add_arguments(g)
@@ -95,7 +95,8 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--time-key", default="day")
     f.add_argument("--use-rep", default="X_pca")
     f.add_argument("--n-dims", type=int, default=None)
-    f.add_argument("--method", choices=(*methods.names("neural"), "auto"), default="otcfm",
+    f.add_argument("--method", choices=(*methods.names("neural"), "auto"),
+                   default=methods.default_fit_method(),
                    help="auto: chosen among --candidates by leave-one-out on the kept "
                         "timepoints (scores stored in uns[key]['selection'])")
     f.add_argument("--candidates", default=None,
@@ -155,7 +156,7 @@ DEFAULT_METHODS = {p: ",".join(methods.default_methods(p)) for p in PROTOCOLS}
 
 
 def _benchmark(args: argparse.Namespace) -> int:
-    from .protocols.report import run_benchmark
+    from .benchmark.report import run_benchmark
 
     names = (_default_datasets(args.protocol) if args.dataset == "default"
              else args.dataset.split(","))
@@ -163,8 +164,10 @@ def _benchmark(args: argparse.Namespace) -> int:
                if m.strip()]
     if not methods:
         raise ValueError(f"--methods must name at least one method, got {args.methods!r}")
-    if args.protocol != "leave_one_out" and "static_chain" not in methods:
-        methods.append("static_chain")  # every roll-out table carries the reference
+    from .protocols import CHAIN_REFERENCE
+
+    if args.protocol != "leave_one_out" and CHAIN_REFERENCE not in methods:
+        methods.append(CHAIN_REFERENCE)  # every roll-out table carries the reference
     if args.n_boot and args.n_boot < 10:
         raise ValueError(f"--n-boot must be 0 (no interval) or at least 10, got {args.n_boot}")
     if not args.seeds:
@@ -191,7 +194,7 @@ def _benchmark(args: argparse.Namespace) -> int:
 
 def _larry(args: argparse.Namespace, methods: list[str] | None, out: Path) -> None:
     """``--dataset larry``: fate bias of day-2 cells against the clonal truth."""
-    from .fate_benchmark import (
+    from .benchmark.larry import (
         DEFAULT_FATE_ROWS,
         FATE_METHODS,
         fate_markdown,
@@ -220,7 +223,7 @@ def _larry(args: argparse.Namespace, methods: list[str] | None, out: Path) -> No
 
 def _fit(args: argparse.Namespace) -> int:
     """``scflow fit``; under ``torchrun`` every process trains, rank 0 alone writes."""
-    from . import distributed
+    from .training import distributed
 
     own = distributed.init(device=args.device) if distributed.launched() else False
     ok = False

@@ -65,7 +65,7 @@ def rng() -> np.random.Generator:
 @pytest.fixture
 def uneven_course():
     """A whitened 2-D time course: 4 timepoints of 40 / 55 / 50 / 60 cells drifting apart."""
-    from scflow.timecourse import TimeCourse
+    from scflow.flow.timecourse import TimeCourse
 
     g = np.random.default_rng(3)
     n = [40, 55, 50, 60]

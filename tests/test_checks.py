@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 from scflow._checks import integer, is_number, number, positive_int, seed
-from scflow.benchmark import static_mean_spline_interpolant
 from scflow.couplings import EntropicOT, UnbalancedOT
-from scflow.error_budget import error_budget_tc
-from scflow.integrate import integrate
-from scflow.model import FlowModel
+from scflow.flow.integrate import integrate
+from scflow.flow.model import FlowModel
+from scflow.flow.timecourse import TimeCourse
 from scflow.paths import BrownianBridgePath, LinearPath, SplinePath
-from scflow.timecourse import TimeCourse
-from scflow.train import fit_flow
+from scflow.protocols.error_budget import error_budget_tc
+from scflow.references import static_mean_spline_interpolant
+from scflow.training.loop import fit_flow
 
 
 @pytest.mark.parametrize("value", [3, np.int64(3), np.int32(3)])

@@ -11,7 +11,7 @@ import torch
 
 import scflow
 from scflow._progress import Progress, progress_mode
-from scflow.timecourse import TimeCourse
+from scflow.flow.timecourse import TimeCourse
 
 
 class _Tty(io.StringIO):

@@ -1,40 +1,32 @@
 """The benchmark protocols, on tensors: leave one timepoint out (TorchCFM's), the roll-outs
-(Var-RUOT / CytoBridge), the error budget, the published numbers and the report.
+(Var-RUOT / CytoBridge), the error budget, choosing a method without the test (nested
+selection), the bootstrap intervals and the published numbers.
 
 Public helpers: :func:`leave_one_out_tc`, :func:`rollout_tc` / :func:`roll_out`,
-:func:`error_budget_tc`, the non-neural predictions (:mod:`scflow.protocols.static`),
-:func:`scores` / :func:`summarize`, the published tables (:mod:`scflow.protocols.published`)
-and the report (:mod:`scflow.protocols.report`: Markdown, JSON, ``--append``). The AnnData
-front ends are ``scflow.tl.leave_one_out`` and ``scflow.tl.error_budget``; the command line
-is ``scflow benchmark``. The old module paths ``scflow.benchmark``, ``scflow.rollout``,
-``scflow.error_budget`` and ``scflow.published`` re-export these.
+:func:`error_budget_tc`, :func:`select_method` / :func:`nested_leave_one_out`
+(:mod:`~scflow.protocols.selection`), :func:`bootstrap_w1` /
+:func:`paired_bootstrap_w1` (:mod:`~scflow.protocols.intervals`), the static methods'
+predictions (:func:`static_predict`), :func:`scores` / :func:`summarize`, the published
+tables (:mod:`~scflow.protocols.published`). The AnnData front ends are
+``scflow.tl.leave_one_out`` and ``scflow.tl.error_budget``; the command line is ``scflow
+benchmark`` (:mod:`scflow.benchmark`, which writes the report).
 """
 
 from __future__ import annotations
 
 from .error_budget import error_budget_tc
+from .intervals import bootstrap_w1, paired_bootstrap_w1
 from .leave_one_out import ALL_METHODS, leave_one_out_tc
 from .published import LEAVE_ONE_OUT, ROLLOUT, ROLLOUT_HOLDOUT
-from .rollout import ROLLOUT_COLUMNS, roll_out, rollout_tc, truncate
+from .rollout import CHAIN_REFERENCE, ROLLOUT_COLUMNS, roll_out, rollout_tc, truncate
 from .scoring import interior_holdouts, scores, summarize
-from .static import (
-    PAIR_METHODS,
-    STATIC_METHODS,
-    check_mass,
-    fraction,
-    static_mean_spline_interpolant,
-    static_ot_interpolant,
-    static_pair_predict,
-    static_partial_interpolant,
-    static_predict,
-    static_spline_predict,
-)
+from .selection import nested_leave_one_out, select_method
+from .static import check_mass, static_pair_predict, static_predict
 
 __all__ = [
-    "ALL_METHODS", "LEAVE_ONE_OUT", "PAIR_METHODS", "ROLLOUT", "ROLLOUT_COLUMNS",
-    "ROLLOUT_HOLDOUT", "STATIC_METHODS", "check_mass", "error_budget_tc", "fraction",
-    "interior_holdouts", "leave_one_out_tc", "roll_out", "rollout_tc", "scores",
-    "static_mean_spline_interpolant", "static_ot_interpolant", "static_pair_predict",
-    "static_partial_interpolant", "static_predict", "static_spline_predict", "summarize",
-    "truncate",
+    "ALL_METHODS", "CHAIN_REFERENCE", "LEAVE_ONE_OUT", "ROLLOUT", "ROLLOUT_COLUMNS",
+    "ROLLOUT_HOLDOUT", "bootstrap_w1", "check_mass", "error_budget_tc", "interior_holdouts",
+    "leave_one_out_tc", "nested_leave_one_out", "paired_bootstrap_w1", "roll_out",
+    "rollout_tc", "scores", "select_method", "static_pair_predict", "static_predict",
+    "summarize", "truncate",
 ]

@@ -26,10 +26,10 @@ import torch
 
 from .._checks import integer
 from ..couplings import ExactOT
+from ..flow.timecourse import TimeCourse
 from ..metrics import sampling_floor, wasserstein
-from ..timecourse import TimeCourse
+from ..references.interpolants import fraction
 from .scoring import interior_holdouts
-from .static import fraction
 
 __all__ = ["error_budget_tc"]
 

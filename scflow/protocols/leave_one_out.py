@@ -5,7 +5,7 @@ every cell of ``k - 1`` to the time of ``k`` with ``n_euler`` Euler steps; score
 real cells of ``k`` by exact W1 (and W2, MMD), uniform weights. Interior timepoints only.
 The non-neural references (``static_*``) are in :mod:`scflow.protocols.static`.
 
-Global plans are solved once per time course (a :class:`~scflow.training_data.PlanCache`
+Global plans are solved once per time course (a :class:`~scflow.couplings.PlanCache`
 shared by every seed, method and held-out timepoint).
 """
 
@@ -17,14 +17,15 @@ from collections.abc import Sequence
 import pandas as pd
 import torch
 
-from ..config import TrainConfig
-from ..integrate import integrate
-from ..intervals import check_n_boot
+from ..couplings import PlanCache
+from ..flow.integrate import integrate
+from ..flow.timecourse import TimeCourse
 from ..methods import check as methods_check
 from ..methods import get, names
 from ..metrics import sampling_floor
-from ..timecourse import TimeCourse
-from ..training_data import PlanCache
+from ..training.config import TrainConfig
+from ..training.loop import fit_flow
+from .intervals import check_n_boot
 from .scoring import interior_holdouts, scores
 from .static import check_mass, static_predict
 
@@ -50,9 +51,7 @@ def leave_one_out_tc(tc: TimeCourse, methods: Sequence[str] = ALL_METHODS,
     tc
         The time course (model times set by its ``time_scale``).
     methods
-        Any registered method (:func:`scflow.methods.names`): ``icfm``, ``otcfm``,
-        ``sbcfm``, ``mmfm``, ``uotcfm``, ``static_ot``, ``static_spline``,
-        ``static_partial``, ``static_mean_spline``, ``static_mix``.
+        Any registered method (:func:`scflow.methods.names`), neural or static.
     seeds
         One fit per seed and held-out timepoint.
     holdouts
@@ -60,17 +59,17 @@ def leave_one_out_tc(tc: TimeCourse, methods: Sequence[str] = ALL_METHODS,
     n_euler
         Euler steps from ``k - 1`` to ``k``.
     mass
-        Methods that take it (``static_partial``, ``static_mix``, ``uotcfm``): the relative
-        size of the population at every timepoint (default its number of cells). Weighted
-        methods (``uotcfm``) are scored as weighted clouds.
+        Methods that take it (``takes_mass``): the relative size of the population at every
+        timepoint (default its number of cells). Growth-aware methods (``learns_growth``)
+        are scored as weighted clouds.
     config, **train_kwargs
-        The training options (:class:`~scflow.config.TrainConfig`, or its fields by name:
+        The training options (:class:`~scflow.TrainConfig`, or its fields by name:
         ``n_steps``, ``batch_size``, ``lr``, ``sigma``, ``hidden``, ``coupling``...);
         ``spline`` and ``window`` also serve ``static_spline`` and ``static_mean_spline``.
     plan_cache
         Global plans to reuse (default: a new cache for this call).
     n_boot
-        Bootstrap replicates of each W1 over cells (:func:`scflow.intervals.bootstrap_w1`,
+        Bootstrap replicates of each W1 over cells (:func:`scflow.protocols.intervals.bootstrap_w1`,
         95%, centred on the score, seed 0); 0: no interval (``w1_lo``, ``w1_hi`` NaN).
 
     Returns
@@ -107,13 +106,13 @@ def leave_one_out_tc(tc: TimeCourse, methods: Sequence[str] = ALL_METHODS,
                 continue
             for seed in seeds:
                 start = time.perf_counter()
-                model = entry.fit_model(tc, holdout=k, device=device, random_state=seed,
-                                        progress=progress, config=cfg, plan_cache=cache,
-                                        mass=mass)
+                model = fit_flow(tc, method, holdout=k, device=device, random_state=seed,
+                                 progress=progress, config=cfg, plan_cache=cache,
+                                 mass=mass if entry.takes_mass else None)
                 pred = integrate(model, x_prev.to(model.device), t_prev, t_k, n_steps=n_euler,
-                                 log_weights=entry.weighted)
-                # weighted methods: each pushed cell weighs its expected descendants
-                pred, w = ((pred[0], torch.exp(pred[1].double())) if entry.weighted
+                                 log_weights=entry.learns_growth)
+                # growth-aware methods: each pushed cell weighs its expected descendants
+                pred, w = ((pred[0], torch.exp(pred[1].double())) if entry.learns_growth
                            else (pred, None))
                 rows.append({"method": method, **base, "seed": int(seed),
                              **scores(pred, x_real, w, n_boot=n_boot),

@@ -18,7 +18,7 @@ the spline through the timepoints' means), each between the first cells carried 
 ``k - 1`` by draws from the chained plans and the cells of ``k + 1``.
 
 The train-on-all protocol scores cells the model was trained on: it measures fit, not
-prediction. Its no-network reference ``static_chain`` (:mod:`scflow.chain_reference`)
+prediction. Its no-network reference ``static_chain`` (:mod:`scflow.references.chain`)
 shows how low that score goes with no network at all (EMT 10-D .149 / .138 / .150, mouse
 2-D .0165 / .0157). Other non-neural methods would return the observed cells themselves
 there and are refused.
@@ -33,16 +33,17 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from ..chain_reference import carry_first_cells, static_chain_predict
-from ..config import TrainConfig
-from ..integrate import integrate
-from ..intervals import check_n_boot
+from ..couplings import PlanCache
+from ..flow.integrate import integrate
+from ..flow.model import FlowModel
+from ..flow.timecourse import TimeCourse
 from ..methods import check as methods_check
-from ..methods import get
+from ..methods import default_methods, get, names
 from ..metrics import sampling_floor
-from ..model import FlowModel
-from ..timecourse import TimeCourse
-from ..training_data import PlanCache
+from ..references.chain import carry_first_cells, static_chain_predict
+from ..training.config import TrainConfig
+from ..training.loop import fit_flow
+from .intervals import check_n_boot
 from .scoring import scores as _score
 from .static import check_mass, static_predict
 
@@ -50,8 +51,8 @@ __all__ = ["rollout_tc", "roll_out", "truncate", "ROLLOUT_COLUMNS", "CHAIN_REFER
 
 ROLLOUT_COLUMNS = ["method", "protocol", "holdout", "holdout_index", "timepoint",
                    "time_index", "seed", "w1", "w1_lo", "w1_hi", "w2", "floor", "seconds"]
-#: the no-network reference of the roll-out protocols (:mod:`scflow.chain_reference`)
-CHAIN_REFERENCE = "static_chain"
+#: the no-network reference of the roll-out protocols (:mod:`scflow.references.chain`)
+CHAIN_REFERENCE = names("static", rollout_reference=True)[0]
 
 
 def truncate(tc: TimeCourse, n: int) -> TimeCourse:
@@ -65,8 +66,8 @@ def roll_out(model: FlowModel, x0: Tensor, times: Sequence[float], *,
     """Push ``x0`` from ``times[0]`` through every later time, never restarting.
 
     Euler with ``n_euler`` steps per unit of model time (at least one per interval).
-    Returns the cells at ``times[1:]``; with ``weighted`` (a model with a growth field, a
-    method registered ``weighted``) ``(cells, weights)`` there, each cell's log-weight
+    Returns the cells at ``times[1:]``; with ``weighted`` (a model with a growth field)
+    ``(cells, weights)`` there, each cell's log-weight
     carried along from 0 at ``times[0]``, the weights ``exp(log w) / n`` (float64).
     """
     out, x = [], x0.to(model.device)
@@ -83,7 +84,7 @@ def roll_out(model: FlowModel, x0: Tensor, times: Sequence[float], *,
     return out
 
 
-def rollout_tc(tc: TimeCourse, methods: Sequence[str] = ("otcfm", "mmfm"),
+def rollout_tc(tc: TimeCourse, methods: Sequence[str] = default_methods("rollout"),
                seeds: Sequence[int] = (0, 1, 2), *, holdouts: Sequence[int] | None = None,
                n_euler: int = 100, device: str = "auto", progress: bool | None = None,
                mass: Sequence[float] | None = None, config: TrainConfig | None = None,
@@ -96,14 +97,14 @@ def rollout_tc(tc: TimeCourse, methods: Sequence[str] = ("otcfm", "mmfm"),
     tc
         The time course; time should be the timepoint index.
     methods
-        Neural methods (``icfm``, ``otcfm``, ``sbcfm``, ``mmfm``) and ``static_chain``, the
-        no-network reference (:func:`scflow.chain_reference.static_chain_predict`: the first
-        timepoint carried by chained exact plans); with ``holdouts`` also
-        ``static_spline``, ``static_ot``, ``static_partial`` and ``static_mean_spline``.
+        Neural methods and :data:`CHAIN_REFERENCE`, the no-network reference
+        (:func:`scflow.references.chain.static_chain_predict`: the first timepoint carried
+        by chained exact plans); with ``holdouts`` also the other static methods (default:
+        the registry's roll-out list, :func:`scflow.methods.default_methods`).
         In the hold-one-out variant every static method starts from the first timepoint:
         ``static_ot``, ``static_partial`` and ``static_mean_spline`` interpolate between the
         first cells carried to ``k - 1`` by draws from the chained plans
-        (:func:`~scflow.chain_reference.carry_first_cells`, one draw per seed) and the
+        (:func:`~scflow.references.chain.carry_first_cells`, one draw per seed) and the
         cells of ``k + 1``; ``static_chain`` and those three need a right neighbour (not
         the last timepoint).
     seeds
@@ -115,16 +116,15 @@ def rollout_tc(tc: TimeCourse, methods: Sequence[str] = ("otcfm", "mmfm"),
     n_euler
         Euler steps per unit of model time.
     mass
-        Methods that take it (``static_partial``, ``uotcfm``...; see
-        :attr:`scflow.methods.Method.takes_mass`): the relative population size at every
-        timepoint (default the numbers of cells). Weighted methods (``uotcfm``) are scored
-        as weighted clouds.
+        Methods that take it (:attr:`scflow.methods.Method.takes_mass`): the relative
+        population size at every timepoint (default the numbers of cells). Growth-aware
+        methods (``learns_growth``) are scored as weighted clouds.
     config, **train_kwargs
-        The training options (:class:`~scflow.config.TrainConfig` or its fields by name).
+        The training options (:class:`~scflow.TrainConfig` or its fields by name).
     plan_cache
         Global plans to reuse (default: a new cache for this call).
     n_boot
-        Bootstrap replicates of each W1 over cells (:func:`scflow.intervals.bootstrap_w1`,
+        Bootstrap replicates of each W1 over cells (:func:`scflow.protocols.intervals.bootstrap_w1`,
         95%, centred on the score, seed 0); 0: none (``w1_lo``, ``w1_hi`` NaN).
 
     Returns
@@ -185,13 +185,13 @@ def rollout_tc(tc: TimeCourse, methods: Sequence[str] = ("otcfm", "mmfm"),
                     for k, sc in enumerate(solved[method, -1][0], start=1):
                         row(method, None, k, seed, sc, solved[method, -1][1])
                     continue
-                model = entry.fit_model(tc, device=device, random_state=seed,
-                                        progress=progress, config=cfg, plan_cache=cache,
-                                        mass=mass)
+                model = fit_flow(tc, method, device=device, random_state=seed,
+                                 progress=progress, config=cfg, plan_cache=cache,
+                                 mass=mass if entry.takes_mass else None)
                 preds = roll_out(model, tc.xs[0], tc.times, n_euler=n_euler,
-                                 weighted=entry.weighted)
+                                 weighted=entry.learns_growth)
                 for k, pred in enumerate(preds, start=1):
-                    pred, w = pred if entry.weighted else (pred, None)
+                    pred, w = pred if entry.learns_growth else (pred, None)
                     row(method, None, k, seed, score(pred, k, w), time.perf_counter() - start)
                 continue
             for k in holdouts:
@@ -226,12 +226,13 @@ def rollout_tc(tc: TimeCourse, methods: Sequence[str] = ("otcfm", "mmfm"),
                                              random_state=seed, mass=mass, spline=cfg.spline,
                                              window=cfg.window, plan_cache=cache)
                 else:
-                    model = entry.fit_model(sub, holdout=hold, device=device,
-                                            random_state=seed, progress=progress, config=cfg,
-                                            plan_cache=cache, mass=None if mass is None
-                                            else list(mass)[: sub.n_timepoints])
+                    model = fit_flow(sub, method, holdout=hold, device=device,
+                                     random_state=seed, progress=progress, config=cfg,
+                                     plan_cache=cache,
+                                     mass=None if mass is None or not entry.takes_mass
+                                     else list(mass)[: sub.n_timepoints])
                     pred = roll_out(model, tc.xs[0], tc.times[: k + 1], n_euler=n_euler,
-                                    weighted=entry.weighted)[-1]
-                    pred, w = pred if entry.weighted else (pred, None)
+                                    weighted=entry.learns_growth)[-1]
+                    pred, w = pred if entry.learns_growth else (pred, None)
                 row(method, k, k, seed, score(pred, k, w), time.perf_counter() - start)
     return pd.DataFrame(rows, columns=ROLLOUT_COLUMNS)

@@ -9,9 +9,9 @@ from math import nan
 import pandas as pd
 from torch import Tensor
 
-from ..intervals import bootstrap_w1
+from ..flow.timecourse import TimeCourse
 from ..metrics import mmd, wasserstein
-from ..timecourse import TimeCourse
+from .intervals import bootstrap_w1
 
 __all__ = ["scores", "interior_holdouts", "summarize"]
 
@@ -20,8 +20,9 @@ def scores(pred: Tensor, real: Tensor, weights: Tensor | None = None, *,
            with_mmd: bool = True, n_boot: int = 0) -> dict[str, float]:
     """Exact W1 and W2 (and MMD) of ``pred`` (weighted by ``weights``) against ``real``.
 
-    ``n_boot``: bootstrap replicates of W1 over cells (:func:`scflow.intervals.bootstrap_w1`,
-    95%, centred on the score, seed 0) for ``w1_lo`` and ``w1_hi``; 0: those are NaN.
+    ``n_boot``: bootstrap replicates of W1 over cells
+    (:func:`scflow.protocols.intervals.bootstrap_w1`, 95%, centred on the score, seed 0)
+    for ``w1_lo`` and ``w1_hi``; 0: those are NaN.
     """
     real = real.to(pred.device)
     if n_boot:

@@ -9,7 +9,7 @@ import torch
 from anndata import AnnData
 
 from .._checks import integer
-from ..timecourse import TimeCourse
+from ..flow.timecourse import TimeCourse
 
 #: rows of a backed or sparse ``X`` densified at a time
 CHUNK_ROWS = 10_000

@@ -7,17 +7,18 @@ from collections.abc import Iterable, Mapping, Sequence
 import pandas as pd
 from anndata import AnnData
 
-from ..intervals import check_n_boot
+from ..flow.timecourse import TimeCourse
 from ..methods import check as methods_check
+from ..methods import default_methods
 from ..protocols import error_budget_tc, leave_one_out_tc
-from ..selection import ALL_CANDIDATES, candidate_label, nested_leave_one_out
-from ..timecourse import TimeCourse
+from ..protocols.intervals import check_n_boot
+from ..protocols.selection import ALL_CANDIDATES, candidate_label, nested_leave_one_out
 from ._anndata import check_adata, get_times, time_course
 from ._times import Timeline
 
 
 def leave_one_out(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
-                  methods: Sequence[str] = ("otcfm", "sbcfm", "icfm", "static_ot"),
+                  methods: Sequence[str] = default_methods("leave_one_out"),
                   seeds: Sequence[int] = (0, 1, 2), n_dims: int | None = None,
                   whiten: bool = True, time_scale: str = "index",
                   holdouts: Sequence | None = None, n_euler: int = 100,
@@ -51,16 +52,16 @@ def leave_one_out(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pc
         Time labels (in the units of ``obs[time_key]``) to hold out; default every
         interior timepoint.
     select
-        Also run the nested protocol (:func:`scflow.selection.nested_leave_one_out`): for
+        Also run the nested protocol (:func:`scflow.protocols.selection.nested_leave_one_out`): for
         each held-out ``k``, choose a candidate by leave-one-out on the other timepoints
         only, then score it at ``k`` (rows with ``method`` ``"auto"``). ``True``: among
-        :data:`scflow.selection.ALL_CANDIDATES`; or a list of candidates (method names or
+        :data:`scflow.protocols.selection.ALL_CANDIDATES`; or a list of candidates (method names or
         ``{"method": ..., setting: value}`` dicts).
     select_seeds
         Seeds of the inner fits of ``select``.
     n_boot
         Bootstrap replicates of every W1 over cells (``w1_lo``, ``w1_hi``: the 95%
-        interval centred on the score, :func:`scflow.intervals.bootstrap_w1`); 0: none.
+        interval centred on the score, :func:`scflow.protocols.intervals.bootstrap_w1`); 0: none.
     **train_kwargs
         The training options (:class:`scflow.TrainConfig`, as ``config=`` or its fields by
         name): ``n_steps``, ``batch_size``, ``lr``, ``sigma``, ``hidden``, ``coupling``; ``spline``

@@ -11,7 +11,8 @@ from anndata import AnnData
 
 from .._checks import integer, number, positive_int, seed
 from .._progress import Progress
-from ..fate import DEFAULT_NEIGHBORS, flow_fate, transport_fate
+from ..fate.core import DEFAULT_NEIGHBORS, flow_fate, transport_fate
+from ..methods import names
 from ._anndata import check_adata, get_times
 from ._fate_labels import reference
 from ._store import FitRecord, check_key, h5ad_safe, load_model, log_added, read_fit
@@ -153,7 +154,8 @@ def fate(adata: AnnData, groupby: str, *, key: str = "scflow", from_time=None, t
     model = load_model(adata, key, device=device())
     mode = ("sde" if model.has_score else "ode") if mode == "auto" else mode
     if mode == "sde" and not model.has_score:
-        raise ValueError(f"mode='sde' needs a fit with a diffusion (method='sbcfm'); the fit "
+        raise ValueError(f"mode='sde' needs a fit with a score network (a method in "
+                         f"{names('neural', has_score=True)}); the fit "
                          f"under {key!r} is {rec.params.get('method')!r}: use mode='ode' or "
                          "'transport'")
     if n_draws is None:

@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 
 from .._settings import logger
-from ..fate import NEIGHBOR_GRID, select_neighbors
+from ..fate.core import NEIGHBOR_GRID, select_neighbors
 
 __all__ = ["reference"]
 

@@ -11,11 +11,11 @@ from anndata import AnnData
 
 from .._checks import seed
 from .._settings import logger
-from ..config import COUPLING_MODES, TrainConfig
-from ..methods import get, names
-from ..model import _check_hidden
-from ..timecourse import TimeCourse
-from ..train import resolve_device
+from ..flow.model import check_hidden
+from ..flow.timecourse import TimeCourse
+from ..methods import default_fit_method, get, names
+from ..training.config import COUPLING_MODES, TrainConfig
+from ..training.loop import fit_flow, resolve_device
 from ._anndata import check_adata, get_times, time_course
 from ._guards import warn_gene_space
 from ._select import check_fit_candidates, choose_for_fit, selection_record
@@ -28,7 +28,8 @@ _D = TrainConfig()  # the defaults of the keyword options
 
 
 def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
-        n_dims: int | None = None, method: str = "otcfm", time_scale: str = "index",
+        n_dims: int | None = None, method: str = default_fit_method(),
+        time_scale: str = "index",
         holdout=None, key_added: str = "scflow", device: str = "auto", random_state: int = 0,
         copy: bool = False, n_steps: int = _D.n_steps, batch_size: int = _D.batch_size,
         lr: float = _D.lr, sigma: float | None = _D.sigma, hidden: Sequence[int] = _D.hidden,
@@ -90,7 +91,7 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
         Widths of the hidden layers of the MLP.
     coupling
         ``"auto"`` (default: global plans while every interval holds at most
-        :data:`scflow.train.AUTO_GLOBAL_MAX_ENTRIES` cell pairs, 5000 x 5000 cells,
+        :data:`scflow.training.loop.AUTO_GLOBAL_MAX_ENTRIES` cell pairs, 5000 x 5000 cells,
         and they fit in memory; minibatch above), ``"global"`` (one plan per interval, solved
         once; refused up front when it will not fit in memory) or ``"minibatch"``
         (TorchCFM). ``params`` records what was asked and what was used.
@@ -108,7 +109,7 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
     reg, reg_m, growth_weight
         ``method="uotcfm"`` only: the unbalanced plan's entropic blur and early-marginal
         penalty (the latter in units of each interval's mean squared distance), and the
-        weight of the growth loss (``None``: the defaults of :mod:`scflow.growth_train`).
+        weight of the growth loss (``None``: the defaults of :mod:`scflow.methods.uotcfm`).
     mass
         Methods that take population sizes (``method="uotcfm"``): ``"counts"`` (default:
         the numbers of cells), ``None`` (equal sizes: growth learned from the shapes
@@ -128,8 +129,9 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
         steps in a log; ``None`` (default) shows it at ``scflow.settings.verbosity >= 1``.
     candidates
         ``method="auto"`` only: neural methods, or dicts ``{"method": ..., setting: value}``
-        (default :data:`scflow.selection.FIT_CANDIDATES`: ``otcfm``, ``mmfm``, ``mmfm`` with
-        ``window=1``, ``sbcfm``). Each is trained once per interior kept timepoint held out
+        (default :func:`scflow.methods.fit_candidates`, what each neural method's class
+        offers: ``otcfm``, ``mmfm``, ``mmfm`` with ``window=1``, ``sbcfm``). Each is trained
+        once per interior kept timepoint held out
         (seed ``random_state``, the training options above; its own settings override
         them); the lowest mean held-out W1 is fitted. With fewer than three kept timepoints
         nothing can be scored: the first candidate is fitted and the record says so.
@@ -198,7 +200,7 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
         raise ValueError(f"growth_prior is read by growth-aware methods "
                          f"({[m for m in names('neural') if get(m).takes_mass]}) only, got "
                          f"method={method!r}")
-    cfg = replace(cfg, hidden=_check_hidden(cfg.hidden))
+    cfg = replace(cfg, hidden=check_hidden(cfg.hidden))
     random_state = seed(random_state)
     dev = resolve_device(device)
     tc = time_course(adata, time_key, use_rep, n_dims=n_dims, whiten=bool(whiten),
@@ -215,10 +217,13 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
         method, cfg = selection.method, replace(cfg, **selection.settings)
     logger.info(f"fitting {method} on {use_rep!r} ({tc.dim} dims, {tc.n_timepoints} "
                 f"timepoints, {cfg.n_steps} steps)")
-    model = get(method).fit_model(tc, holdout=k, config=cfg, device=dev, random_state=random_state,
-                            checkpoint=checkpoint, checkpoint_every=checkpoint_every,
-                            progress=progress, mass="none" if mass is None else mass,
-                            growth_prior=prior)
+    takes_mass = get(method).takes_mass
+    model = fit_flow(tc, method, holdout=k, config=cfg, device=dev, random_state=random_state,
+                     checkpoint=checkpoint, checkpoint_every=checkpoint_every,
+                     progress=progress,
+                     mass=("none" if mass is None else mass) if takes_mass else None,
+                     growth_prior=None if prior is None else prior[0],
+                     prior_times=None if prior is None else prior[1])
     if copy:
         adata = adata.copy()
     _write_fit(adata, model, tc, timeline, key_added, holdout_index=k, time_key=time_key,
@@ -280,8 +285,6 @@ def _write_fit(adata: AnnData, model, tc: TimeCourse, timeline: Timeline, key_ad
         "lr_schedule": meta["lr_schedule"], "ema": meta["ema"],
         "device": device, "scflow_version": ver,
     }
-    if get(meta["method"]).shape == "chain":  # the spline's options
-        params.update(spline=meta["spline"], window=meta["window"])
     params.update({name: meta[name] for name in get(meta["method"]).params})
     adata.uns[key_added] = h5ad_safe({
         "params": params,

@@ -7,9 +7,9 @@ import torch
 from anndata import AnnData
 
 from .._checks import positive_int
-from ..growth_train import GROWTH_METHOD
-from ..integrate import integrate
-from ..model import FlowModel
+from ..flow.integrate import integrate
+from ..flow.model import FlowModel
+from ..methods import get, names
 from ._anndata import check_adata, get_times
 from ._store import FitRecord, check_key, load_model, log_added, read_fit
 from ._velocity import device, rep_of
@@ -20,12 +20,9 @@ _CHUNK = 65_536
 
 
 def is_growth_fit(rec: FitRecord) -> bool:
-    """Whether the fit under ``rec`` has a growth field: its method is registered
-    ``weighted`` (``method="uotcfm"``)."""
-    from ..methods import get, names
-
+    """Whether the fit under ``rec`` has a growth field: its method ``learns_growth``."""
     method = str(rec.params.get("method"))
-    return method in names() and get(method).weighted
+    return method in names() and get(method).neural and get(method).learns_growth
 
 
 def push_weighted(model: FlowModel, rec: FitRecord, x_rep: np.ndarray, t0: float, t1: float,
@@ -81,7 +78,8 @@ def growth(adata: AnnData, *, key: str = "scflow", to_time=None, n_steps: int = 
     check_adata(adata, writing=not copy)
     rec = read_fit(adata, key)
     if not is_growth_fit(rec):
-        raise ValueError(f"tl.growth needs a growth-aware fit (method={GROWTH_METHOD!r}); "
+        raise ValueError(f"tl.growth needs a growth-aware fit (method among "
+                         f"{names('neural', learns_growth=True)}); "
                          f"adata.uns[{key!r}] holds method {rec.params.get('method')!r}")
     prefix = check_key(f"{key}_growth" if key_added is None else key_added, "key_added")
     n_steps = positive_int(n_steps, "n_steps")

@@ -9,7 +9,7 @@ import pandas as pd
 from anndata import AnnData
 
 from .._settings import logger
-from ..growth_prior import ORGANISMS, marker_genes, prior_growth_rate
+from ..growth.prior import ORGANISMS, marker_genes, prior_growth_rate
 from ._anndata import check_adata
 from ._store import check_key, log_added
 
@@ -31,7 +31,7 @@ def growth_prior(adata: AnnData, organism: str | None = "mouse", *,
     The scores are scanpy's :func:`scanpy.tl.score_genes` of the proliferation and the
     apoptosis markers; the rate is a birth rate minus a death rate, each a logistic
     function of its score (Waddington-OT's and moscot's calibration, per day:
-    :func:`scflow.growth_prior.prior_growth_rate`). Pass ``growth_prior=key_added`` to
+    :func:`scflow.growth.prior.prior_growth_rate`). Pass ``growth_prior=key_added`` to
     :func:`scflow.tl.fit` with ``method="uotcfm"`` to use it as the prior of the growth-aware
     plan.
 
@@ -41,7 +41,7 @@ def growth_prior(adata: AnnData, organism: str | None = "mouse", *,
         Annotated data with (log-normalised) expression in ``X``, ``raw`` or ``layer``.
     organism
         ``"mouse"`` or ``"human"``: the shipped marker lists (moscot's, see
-        :func:`scflow.growth_prior.marker_genes`); ``None`` to give both lists yourself.
+        :func:`scflow.growth.prior.marker_genes`); ``None`` to give both lists yourself.
     proliferation_genes, apoptosis_genes
         Your own lists (each replaces the shipped one). At least :data:`MIN_GENES` genes of
         each list must be among the measured genes.

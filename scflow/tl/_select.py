@@ -1,4 +1,4 @@
-"""``method="auto"``: the AnnData side of :func:`scflow.selection.select_method`.
+"""``method="auto"``: the AnnData side of :func:`scflow.protocols.selection.select_method`.
 
 ``tl.fit(method="auto")`` chooses among neural candidates (a fit trains a field) by
 leave-one-out on the timepoints it may read (all but ``holdout``), trains the chosen one,
@@ -12,10 +12,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from .._settings import logger
-from ..config import TrainConfig
+from ..flow.timecourse import TimeCourse
 from ..methods import names
-from ..selection import FIT_CANDIDATES, Selection, parse_candidate, select_method
-from ..timecourse import TimeCourse
+from ..protocols.selection import FIT_CANDIDATES, Selection, parse_candidate, select_method
+from ..training.config import TrainConfig
 
 __all__ = ["choose_for_fit", "selection_record", "check_fit_candidates"]
 

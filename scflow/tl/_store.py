@@ -17,8 +17,8 @@ import torch
 from anndata import AnnData
 
 from .._settings import logger
-from ..model import FlowModel
-from ..timecourse import to_model, to_rep
+from ..flow.model import FlowModel
+from ..flow.timecourse import to_model, to_rep
 from ._times import Timeline
 
 __all__ = ["FitRecord", "h5ad_safe", "load_model", "read_fit", "log_added"]

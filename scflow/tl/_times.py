@@ -1,6 +1,6 @@
 """Times in the user's units (``obs[time_key]``) and the model's time, both ways.
 
-The split with :class:`~scflow.timecourse.TimeCourse`: a ``TimeCourse`` (tensor core, no
+The split with :class:`~scflow.flow.timecourse.TimeCourse`: a ``TimeCourse`` (tensor core, no
 AnnData) orders the labels and holds the cells, values and model times of one run; a
 :class:`Timeline` is the AnnData-facing view of the same timepoints *after* a fit, rebuilt
 from what ``adata.uns[key]["timepoints"]`` stores (labels as strings, whether the column was
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..timecourse import TimeCourse, is_numeric_times
+from ..flow.timecourse import TimeCourse, is_numeric_times
 
 #: a number matches a timepoint's value up to this fraction of the value, plus ``_ATOL``
 #: (a float32 round trip of a stored time) ...

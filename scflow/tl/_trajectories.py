@@ -11,7 +11,8 @@ from anndata import AnnData
 
 from .._checks import positive_int, seed
 from .._settings import logger
-from ..integrate import SOLVERS
+from ..flow.integrate import SOLVERS
+from ..methods import get, names
 from ._anndata import check_adata, get_times
 from ._genes import pca_mean, resolve_clip, to_genes
 from ._growth import is_growth_fit, push_weighted
@@ -39,9 +40,11 @@ def check_solver(rec: FitRecord, solver: str, stochastic: bool, t0: float, t1: f
         raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
     if not isinstance(stochastic, (bool, np.bool_)):
         raise ValueError(f"stochastic must be True or False, got {stochastic!r}")
-    if stochastic and rec.params.get("method") != "sbcfm":
-        raise ValueError("stochastic=True needs a model fitted with method='sbcfm' (it has a "
-                         f"score network); this one is {rec.params.get('method')!r}")
+    method = str(rec.params.get("method"))
+    if stochastic and not (method in names("neural") and get(method).has_score):
+        raise ValueError(f"stochastic=True needs a model fitted with a method that has a "
+                         f"score network ({names('neural', has_score=True)}); this one is "
+                         f"{method!r}")
     if stochastic and t1 < t0:
         raise ValueError("stochastic=True integrates forward in time only: the end time must "
                          "come after the start time")

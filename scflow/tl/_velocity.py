@@ -6,9 +6,9 @@ import numpy as np
 import torch
 from anndata import AnnData
 
-from ..integrate import integrate
-from ..model import FlowModel
-from ..train import resolve_device
+from ..flow.integrate import integrate
+from ..flow.model import FlowModel
+from ..training.loop import resolve_device
 from ._anndata import check_adata, get_rep, get_times
 from ._guards import carried_genes, warn_uncarried
 from ._store import FitRecord, check_key, load_model, log_added, read_fit

@@ -9,7 +9,7 @@ import torch
 from _blobs import DAYS, N_PER, snapshot
 
 import scflow
-from scflow.model import FORMAT_VERSION
+from scflow.flow.model import FORMAT_VERSION
 from scflow.tl._anndata import time_course
 
 

@@ -10,7 +10,7 @@ import scanpy as sc
 
 import scflow
 import scflow.datasets as D
-from scflow.growth_prior import marker_genes
+from scflow.growth.prior import marker_genes
 
 
 @pytest.fixture(scope="module")

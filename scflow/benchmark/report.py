@@ -1,0 +1,200 @@
+"""Run a protocol on one data set and write its report: Markdown, JSON (and a figure).
+
+:func:`run_benchmark` is what ``scflow benchmark`` does for each data set: build the time
+course, run the protocol (one :class:`~scflow.couplings.PlanCache` for all its fits),
+merge the rows of an earlier table (``--append``), and write ``{stem}.json`` (config, rows,
+summary), ``{stem}.md`` (a section for ``BENCHMARKS.md``) and, for leave-one-out, a figure.
+The rendering helpers (:func:`markdown`, :func:`rollout_markdown`,
+:func:`published_leave_one_out`, :func:`title`, :func:`section`) are public too.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..protocols.published import LEAVE_ONE_OUT, ROLLOUT, ROLLOUT_HOLDOUT
+from ..protocols.rollout import CHAIN_REFERENCE
+from ..protocols.scoring import summarize
+from ..training.config import TrainConfig
+
+__all__ = ["run_benchmark", "markdown", "rollout_markdown", "published_leave_one_out",
+           "title", "section", "commands", "previous_table"]
+
+_TITLES = {"leave_one_out": "Leave one timepoint out",
+           "rollout": "Roll-out from t0, trained on all timepoints (scores fit to the "
+                      "training cells, not prediction)",
+           "rollout_holdout": "Roll-out from t0, hold one out (prediction)"}
+
+
+def _interval(lo: float, hi: float, digits: int = 3) -> str:
+    """`` [lo, hi]``: the bootstrap interval over cells (averaged over seeds), or nothing."""
+    return "" if pd.isna(lo) or pd.isna(hi) else f" [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def markdown(summary: pd.DataFrame) -> str:
+    """The leave-one-out table: mean ± std over seeds per method and held-out time."""
+    lines = ["| method | held-out | W1 [95% interval over cells] | W2 | MMD | floor (W1) | "
+             "seconds |", "|---|---|---|---|---|---|---|"]
+    for r in summary.itertuples():
+        def ms(m, s):  # one seed: no spread to show
+            return f"{m:.3f}" if pd.isna(s) else f"{m:.3f} ± {s:.3f}"
+        held = f"{r.holdout:.4g}" if isinstance(r.holdout, float) else r.holdout
+        ci = _interval(getattr(r, "w1_lo_mean", float("nan")),
+                       getattr(r, "w1_hi_mean", float("nan")))
+        lines.append(f"| {r.method} | {held} | {ms(r.w1_mean, r.w1_std)}{ci} | "
+                     f"{ms(r.w2_mean, r.w2_std)} | {ms(r.mmd_mean, r.mmd_std)} | "
+                     f"{r.floor_mean:.3f} | {r.seconds_mean:.1f} |")
+    return "\n".join(lines)
+
+
+def _ms(values: pd.Series, lo: pd.Series | None = None, hi: pd.Series | None = None) -> str:
+    m, s = values.mean(), values.std()
+    out = f"{m:.4f}" if pd.isna(s) else f"{m:.4f} ± {s:.4f}"
+    return out if lo is None else out + _interval(lo.mean(), hi.mean(), 4)
+
+
+def rollout_markdown(df: pd.DataFrame, name: str) -> str:
+    """W1 (and W2) per method and timepoint; the published rows and the floor beside."""
+    ks = sorted(df["time_index"].unique())
+    labels = {int(r.time_index): (f"{r.timepoint:.4g}" if isinstance(r.timepoint, float)
+                                  else r.timepoint) for r in df.itertuples()}
+    head = "| method | " + " | ".join(f"W1 t{k} ({labels[k]})" for k in ks) + " | " + \
+        " | ".join(f"W2 t{k}" for k in ks) + " |"
+    lines = [head, "|" + "---|" * (1 + 2 * len(ks))]
+    for method, g in df.groupby("method", sort=False):
+        w1 = [_ms(*(g.loc[g.time_index == k, c] for c in ("w1", "w1_lo", "w1_hi")))
+              if (g.time_index == k).any() else "–" for k in ks]
+        w2 = [_ms(g.loc[g.time_index == k, "w2"]) if (g.time_index == k).any() else "–"
+              for k in ks]
+        label = ("no network: chained OT plans from t0" if method == CHAIN_REFERENCE
+                 else f"scflow {method}")
+        lines.append(f"| {label} | " + " | ".join(w1 + w2) + " |")
+    published = (ROLLOUT if (df["protocol"] == "all").all() else ROLLOUT_HOLDOUT).get(name, {})
+    for method, vals in published.items():
+        cells = [f"{vals[k - 1]:.4f}" if k - 1 < len(vals) else "–" for k in ks]
+        lines.append(f"| published {method} | " + " | ".join(cells + ["–"] * len(ks)) + " |")
+    floor = [f"{df.loc[df.time_index == k, 'floor'].iloc[0]:.4f}" for k in ks]
+    lines.append("| sampling floor | " + " | ".join(floor + ["–"] * len(ks)) + " |")
+    if "w1_lo" in df and df["w1_lo"].notna().any():
+        lines += ["", ROLLOUT_INTERVALS]
+    return "\n".join(lines)
+
+
+#: what the brackets of a roll-out table mean
+ROLLOUT_INTERVALS = (
+    "W1: mean ± std over seeds, then [95% bootstrap interval over cells: the real cells and "
+    "the prediction resampled, the percentile interval moved down by the replicates' mean "
+    "excess over the score, averaged over seeds]. Deterministic rows (static, no network) "
+    "have no spread over seeds; their interval is the cells' share of the uncertainty.")
+
+
+def published_leave_one_out(name: str, summary: pd.DataFrame) -> str:
+    """The published mean held-out W1 beside ours (EB / Cite / Multi); ``""`` elsewhere."""
+    if name not in LEAVE_ONE_OUT:
+        return ""
+    ours = summary.groupby("method", sort=False)["w1_mean"].mean()
+    lines = ["", "", "Mean held-out W1 over timepoints, ours beside the published:", "",
+             "| method | scflow | published |", "|---|---|---|"]
+    for method, value in LEAVE_ONE_OUT[name].items():
+        mine = f"{ours[method]:.3f}" if method in ours else "–"
+        lines.append(f"| {method} | {mine} | {value:.3f} |")
+    for method in ours.index:
+        if method not in LEAVE_ONE_OUT[name]:
+            lines.append(f"| {method} | {ours[method]:.3f} | – |")
+    return "\n".join(lines)
+
+
+def title(c: dict) -> str:
+    """The section title of a run's config."""
+    return (f"## {_TITLES[c['protocol']]}: {c['dataset']} ({c['use_rep']}, "
+            f"{c['n_dims'] or 'all'} dims, {'whitened' if c['whiten'] else 'raw units'}, "
+            f"{c['time_scale']} time, seeds {c['seeds']}, {c['n_steps']} steps)")
+
+
+def commands(config: dict) -> list[str]:
+    """The command(s) that made a table (several after ``--append``)."""
+    c = config["command"]
+    return list(c) if isinstance(c, list) else [c]
+
+
+def section(c: dict, table: str) -> str:
+    """A Markdown section for BENCHMARKS.md: what was run, how, and the table."""
+    cmds = " and then ".join(f"`{cmd}`" for cmd in commands(c))
+    return f"{title(c)}\n\n{cmds}\n\n{table}\n"
+
+
+#: what must match for ``--append`` to add rows to an earlier table
+_FIXED = ("dataset", "protocol", "use_rep", "n_dims", "whiten", "seeds", "time_scale")
+
+
+def previous_table(path: Path, config: dict) -> tuple[dict, pd.DataFrame] | None:
+    """The table already at ``path`` for ``--append``; it must come from the same set-up."""
+    if not path.exists():
+        return None
+    old = json.loads(path.read_text())
+    differ = {k: old["config"].get(k) for k in _FIXED if old["config"].get(k) != config[k]}
+    if differ:
+        raise ValueError(f"--append: {path} was made with other settings "
+                         f"({', '.join(f'{k}={v!r}' for k, v in differ.items())}); run "
+                         "without --append, or with the same settings")
+    return old["config"], pd.DataFrame(old["rows"])
+
+
+def run_benchmark(adata, name: str, *, protocol: str, methods: Sequence[str],
+                  seeds: Sequence[int], use_rep: str, n_dims: int | None, whiten: bool,
+                  time_scale: str, config: TrainConfig, device: str = "auto",
+                  mass: Sequence[float] | None = None, out: Path, stem: str,
+                  append: bool = False, command: str = "", n_boot: int = 0) -> pd.DataFrame:
+    """Run ``protocol`` on the AnnData of data set ``name`` and write its report.
+
+    Returns the rows (after merging an earlier table when ``append``); prints the table and
+    writes ``out / stem`` ``.json``, ``.md`` (and ``.png`` for leave-one-out).
+    """
+    from .. import tl
+    from ..protocols.rollout import rollout_tc
+    from ..tl._anndata import time_course
+
+    train = {k: v for k, v in config.as_dict().items() if k != "activation"}
+    run: dict[str, Any] = {"dataset": name, "protocol": protocol, "use_rep": use_rep,
+                           "n_dims": n_dims, "whiten": whiten, "methods": list(methods),
+                           "seeds": list(seeds), "time_scale": time_scale, **train,
+                           "command": command}
+    previous = previous_table(out / f"{stem}.json", run) if append else None
+    if protocol == "leave_one_out":
+        df = tl.leave_one_out(adata, "day", use_rep=use_rep, methods=methods, seeds=seeds,
+                              n_dims=n_dims, whiten=whiten, time_scale=time_scale,
+                              device=device, mass=mass, config=config, n_boot=n_boot)
+    else:
+        tc = time_course(adata, "day", use_rep, n_dims=n_dims, whiten=whiten,
+                         time_scale=time_scale)
+        holdouts = None if protocol == "rollout" else list(range(1, tc.n_timepoints))
+        df = rollout_tc(tc, methods, seeds, holdouts=holdouts, device=device, mass=mass,
+                        config=config, n_boot=n_boot)
+    if previous is not None:  # keep the other methods' rows, in their order
+        old_config, old = previous
+        old = old[~old["method"].isin(methods)]
+        df = pd.concat([old, df], ignore_index=True)
+        run["methods"] = list(dict.fromkeys([*old["method"], *methods]))
+        run["command"] = [*commands(old_config), command]
+    if protocol == "leave_one_out":
+        from .. import pl
+
+        pl.leave_one_out(df, title=f"{name}: leave one timepoint out", show=False,
+                         save=str(out / f"{stem}.png"))
+        summary = summarize(df)
+        table = markdown(summary) + published_leave_one_out(name, summary)
+    else:
+        table = rollout_markdown(df, name)
+        summary = summarize(df, by=("method", "protocol", "time_index"))
+    print(f"\n{title(run)}\n\n{table}\n", flush=True)
+    (out / f"{stem}.json").write_text(json.dumps(
+        {"config": run, "rows": df.to_dict(orient="records"),
+         "summary": summary.to_dict(orient="records")}, indent=1, default=str))
+    (out / f"{stem}.md").write_text(section(run, table))
+    print(f"wrote {out}/{stem}.{{json,md{',png' if protocol == 'leave_one_out' else ''}}}")
+    return df
