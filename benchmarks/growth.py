@@ -384,7 +384,7 @@ def report() -> str:
 #: the reading of the tables above (hand-written; the numbers are those of the JSON)
 FINDINGS = """\
 **What `uotcfm` is.** A growth field `g(t, x)` beside the velocity, trained together without
-simulation (`scflow/growth_train.py`). Each kept interval's coupling is a semi-relaxed
+simulation (`scflow/methods/uotcfm.py`). Each kept interval's coupling is a semi-relaxed
 unbalanced entropic plan (`growth.GrowthOT`): the later population is matched exactly, and
 each earlier cell may send more or less than its mass, with a KL penalty `reg_m`. The plan
 is weighted by population masses: cell counts by default, `mass=` for measured sizes,

@@ -11,10 +11,9 @@ from anndata import AnnData
 
 from .._checks import seed
 from .._settings import logger
-from ..flow.model import check_hidden
 from ..flow.timecourse import TimeCourse
 from ..methods import default_fit_method, get, names
-from ..training.config import COUPLING_MODES, TrainConfig
+from ..training.config import TrainConfig
 from ..training.loop import fit_flow, resolve_device
 from ._anndata import check_adata, get_times, time_course
 from ._guards import warn_gene_space
@@ -187,8 +186,6 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
     elif candidates is not None:
         raise ValueError(f"candidates are chosen among with method='auto' only, got "
                          f"method={method!r}")
-    if cfg.coupling not in COUPLING_MODES:
-        raise ValueError(f"coupling must be one of {COUPLING_MODES}, got {cfg.coupling!r}")
     if not isinstance(whiten, (bool, np.bool_)):
         raise ValueError(f"whiten must be True or False, got {whiten!r}")
     if ((auto or not get(method).takes_mass)
@@ -200,7 +197,7 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
         raise ValueError(f"growth_prior is read by growth-aware methods "
                          f"({[m for m in names('neural') if get(m).takes_mass]}) only, got "
                          f"method={method!r}")
-    cfg = replace(cfg, hidden=check_hidden(cfg.hidden))
+    cfg = cfg.checked()  # every option, before anything runs (method='auto' trains first)
     random_state = seed(random_state)
     dev = resolve_device(device)
     tc = time_course(adata, time_key, use_rep, n_dims=n_dims, whiten=bool(whiten),

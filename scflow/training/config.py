@@ -136,17 +136,14 @@ class TrainConfig:
         default = TrainConfig()
         return {k: v for k, v in asdict(self).items() if getattr(default, k) != v}
 
-    def resolved(self, method) -> TrainConfig:
-        """Checked, with ``sigma`` resolved for ``method`` (a registered neural method,
-        :class:`scflow.methods.NeuralMethod`: its ``default_sigma``, whether ``sigma`` is a
-        diffusion that must be > 0, whether its plans must be global).
-
-        Raises a ``ValueError`` naming the option and what was expected. ``coupling`` stays
-        as asked (``"auto"`` is resolved against the data by :func:`scflow.fit_flow`).
+    def checked(self) -> TrainConfig:
+        """Every option checked (the one place they are), ``n_steps``, ``batch_size``,
+        ``lr`` and ``hidden`` normalised; ``sigma`` and ``coupling`` stay as asked (see
+        :meth:`resolved`). Raises a ``ValueError`` naming the option and what was expected.
         """
+        from ..flow.model import check_hidden
         from ..paths import SPLINE_KINDS
 
-        entry = method
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got "
                              f"{self.lr_schedule!r}")
@@ -154,9 +151,6 @@ class TrainConfig:
             raise ValueError(f"ema must be a decay in (0, 1) or None, got {self.ema!r}")
         if self.spline not in SPLINE_KINDS:
             raise ValueError(f"spline must be one of {SPLINE_KINDS}, got {self.spline!r}")
-        if entry.global_only and self.coupling not in ("global", "auto"):
-            raise ValueError(f"coupling must be 'global' for method {entry.name!r}, got "
-                             f"{self.coupling!r}")
         if self.coupling not in COUPLING_MODES:
             raise ValueError(f"coupling must be one of {COUPLING_MODES}, got "
                              f"{self.coupling!r}")
@@ -169,9 +163,24 @@ class TrainConfig:
                              f"is kept), got {n_steps:,}")
         batch_size = integer(self.batch_size, "batch_size", lower=1)
         lr = number(self.lr, "lr", lower=0, strict=True)
-        sigma = number(entry.default_sigma if self.sigma is None else self.sigma, "sigma",
-                       lower=0, strict=entry.diffusion)
-        return replace(self, n_steps=n_steps, batch_size=batch_size, lr=lr, sigma=sigma)
+        return replace(self, n_steps=n_steps, batch_size=batch_size, lr=lr,
+                       hidden=check_hidden(self.hidden))
+
+    def resolved(self, method) -> TrainConfig:
+        """:meth:`checked`, with ``sigma`` resolved for ``method`` (a registered neural
+        method, :class:`scflow.methods.NeuralMethod`: its ``default_sigma``, whether
+        ``sigma`` is a diffusion that must be > 0, whether its plans must be global).
+
+        ``coupling`` stays as asked (``"auto"`` is resolved against the data by
+        :func:`scflow.fit_flow`).
+        """
+        cfg = self.checked()
+        if method.global_only and cfg.coupling not in ("global", "auto"):
+            raise ValueError(f"coupling must be 'global' for method {method.name!r}, got "
+                             f"{cfg.coupling!r}")
+        sigma = number(method.default_sigma if cfg.sigma is None else cfg.sigma, "sigma",
+                       lower=0, strict=method.diffusion)
+        return replace(cfg, sigma=sigma)
 
     def as_dict(self) -> dict[str, Any]:
         """The options by name (``hidden`` a tuple)."""
