@@ -17,7 +17,7 @@ from ..model import _check_hidden
 from ..timecourse import TimeCourse
 from ..train import resolve_device
 from ._anndata import check_adata, get_times, time_course
-from ._guards import warn_gene_space
+from ._guards import warn_counts_design, warn_few_cells, warn_gene_space
 from ._select import check_fit_candidates, choose_for_fit, selection_record
 from ._store import check_key, h5ad_safe, log_added
 from ._times import Timeline
@@ -207,6 +207,10 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
     prior = None if growth_prior is None else _prior_rates(adata, growth_prior, time_key,
                                                            tc, timeline)
     warn_gene_space(use_rep, tc.dim)
+    warn_few_cells({lab: len(x) for lab, x in zip(timeline.labels, tc.xs, strict=True)},
+                   "tl.fit")
+    if not auto and get(method).takes_mass and isinstance(mass, str) and mass == "counts":
+        warn_counts_design([len(x) for x in tc.xs], method)
     k = None if holdout is None else timeline.require_interior(holdout, "holdout")
     selection = None
     if auto:
