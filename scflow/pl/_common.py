@@ -10,6 +10,7 @@ from anndata import AnnData
 
 from ..tl._anndata import get_rep, get_times
 from ..tl._store import FitRecord, read_fit
+from ..tl._time_labels import display_labels
 
 
 def fit_record(adata: AnnData, key: str) -> FitRecord:
@@ -126,29 +127,8 @@ def time_ticks(cbar, rec: FitRecord, adata: AnnData | None = None) -> None:
 
 def time_labels(rec: FitRecord, adata: AnnData | None = None) -> list[str]:
     """The timepoints as text: the data set's own labels (``"8h"``, ``"1d"``) when
-    ``adata.uns["scflow_dataset"]`` names one for every timepoint (``time_values`` and
-    ``time_labels``, as :mod:`scflow.datasets` writes them); else numbers to 3 significant
-    digits (``0.333``), or the labels of a categorical time key."""
+    ``adata.uns["scflow_dataset"]`` names every timepoint, else numbers to 3 significant
+    digits (``0.333``), or the labels of a categorical time key
+    (:func:`scflow.tl._time_labels.display_labels`)."""
     tl = rec.timeline
-    if not tl.numeric:
-        return [str(lab) for lab in tl.labels]
-    named = dataset_time_labels(adata)
-    out = []
-    for v in tl.values:
-        hit = [lab for t, lab in named.items() if np.isclose(t, v, rtol=1e-6, atol=1e-9)]
-        out.append(hit[0] if hit else None)
-    if all(lab is not None for lab in out):
-        return out
-    return [f"{v:.3g}" for v in tl.values]
-
-
-def dataset_time_labels(adata: AnnData | None) -> dict[float, str]:
-    """``{time value: label}`` from ``adata.uns["scflow_dataset"]`` (``{}`` without one)."""
-    info = adata.uns.get("scflow_dataset") if isinstance(adata, AnnData) else None
-    if not isinstance(info, Mapping) or "time_values" not in info or "time_labels" not in info:
-        return {}
-    values = np.asarray(info["time_values"], dtype=np.float64).ravel()
-    labels = [str(v) for v in np.asarray(info["time_labels"]).ravel()]
-    if len(values) != len(labels):
-        return {}
-    return dict(zip(values.tolist(), labels, strict=True))
+    return display_labels(tl.values, tl.labels, tl.numeric, adata)

@@ -20,6 +20,7 @@ from ._anndata import check_adata, get_times, time_course
 from ._guards import warn_counts_design, warn_few_cells, warn_gene_space
 from ._select import check_fit_candidates, choose_for_fit, selection_record
 from ._store import check_key, h5ad_safe, log_added
+from ._time_labels import display_labels
 from ._times import Timeline
 
 __all__ = ["fit"]
@@ -126,6 +127,8 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
     progress
         Show training progress: a bar in a terminal or notebook, a line every 10% of the
         steps in a log; ``None`` (default) shows it at ``scflow.settings.verbosity >= 1``.
+        With ``method="auto"`` also a bar over the inner fits, then the choice and every
+        candidate's inner W1, with the held-out timepoints as the data's time labels.
     candidates
         ``method="auto"`` only: neural methods, or dicts ``{"method": ..., setting: value}``
         (default :data:`scflow.selection.FIT_CANDIDATES`: ``otcfm``, ``mmfm``, ``mmfm`` with
@@ -166,8 +169,9 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
         :meth:`scflow.FlowModel.to_dict` output, less what is stored above once (``loss``,
         ``times``, the scaler); :func:`scflow.load_model` rebuilds the model with them.
     ``selection``
-        ``method="auto"`` only: the candidate chosen and the inner scores it was chosen by
-        (see :func:`scflow.tl._select.selection_record`).
+        ``method="auto"`` only: the candidate chosen and the inner scores it was chosen by,
+        ``summary`` (mean inner W1 per candidate) and ``scores`` (every inner fit) as
+        DataFrames (see :func:`scflow.tl._select.selection_record`).
     """
     check_adata(adata, writing=not copy, backed_ok=True)
     if copy and adata.isbacked:
@@ -215,7 +219,9 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
     selection = None
     if auto:
         selection = choose_for_fit(tc, candidates, holdout=k, random_state=random_state,
-                                   device=dev, config=cfg)
+                                   device=dev, config=cfg, progress=progress,
+                                   shown=display_labels(timeline.values, timeline.labels,
+                                                        timeline.numeric, adata))
         method, cfg = selection.method, replace(cfg, **selection.settings)
     logger.info(f"fitting {method} on {use_rep!r} ({tc.dim} dims, {tc.n_timepoints} "
                 f"timepoints, {cfg.n_steps} steps)")
