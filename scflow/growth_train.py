@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 from ._checks import integer, number
 from ._errors import TrainingDivergedError
 from ._settings import logger, settings
+from ._threads import while_training
 from .config import COUPLING_MODES, TrainConfig
 from .growth import GrowthOT, population_masses
 from .growth_data import (
@@ -76,6 +77,7 @@ DEFAULT_REG_M = 1.0
 DEFAULT_GROWTH_WEIGHT = 1.0
 
 
+@while_training
 def fit_growth_flow(tc: TimeCourse, *, holdout: int | None = None,
                     mass: Sequence[float] | str | None = "counts",
                     reg: float = DEFAULT_REG, reg_m: float = DEFAULT_REG_M,

@@ -30,6 +30,7 @@ from . import methods as _methods
 from ._errors import TrainingDivergedError
 from ._progress import Progress
 from ._settings import logger
+from ._threads import while_training
 from .checkpoint import Checkpointer, fit_config
 from .config import COUPLING_MODES, LR_SCHEDULES, MAX_STEPS, TrainConfig  # noqa: F401
 from .model import FlowModel
@@ -174,6 +175,7 @@ def _check_losses(losses: Tensor, lo: int, hi: int, n_steps: int, lr: float) -> 
         "the data's scale", step=first + 1, loss=value)
 
 
+@while_training
 def fit_flow(tc: TimeCourse, method: str = "otcfm", *, holdout: int | None = None,
              n_steps: int = _D.n_steps, batch_size: int = _D.batch_size, lr: float = _D.lr,
              sigma: float | None = _D.sigma, hidden: Sequence[int] = _D.hidden,
