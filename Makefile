@@ -60,7 +60,7 @@ $(CELLRANK_VENV)/.installed: pyproject.toml benchmarks/cellrank-requirements.txt
 
 cellrank: $(CELLRANK_VENV)/.installed
 	$(CR_PY) benchmarks/cellrank_check.py
-	$(CR_PY) -m pytest -q -p no:cacheprovider tests/tl/test_tl_cellrank.py
+	$(CR_PY) -m pytest -q -p no:cacheprovider tests/tl/test_tl_cellrank.py tests/tl/test_tl_transitions.py
 
 lint: install
 	$(VENV)/bin/ruff check scflow tests benchmarks tutorials
