@@ -14,8 +14,8 @@ states and CellRank's fate probabilities of every other cell (GPCCA estimator, d
 solver); and the same terminal states on the flow's own chain,
 ``scflow.tl.transition_matrix(adata)`` read by ``PrecomputedKernel(adata,
 obsp_key="scflow_transitions")`` (only the annotated day-11 cells are terminal, the
-"unknown" ones stay transient). CellRank is not a dependency of scflow; ``make cellrank`` builds a separate venv
-(``.venv-cellrank``) with the pinned versions and runs this script::
+"unknown" ones stay transient). CellRank is not a dependency of scflow; ``make cellrank``
+builds a separate venv (``.venv-cellrank``) with the pinned versions and runs this script::
 
     make cellrank                       # or, in a venv with cellrank:
     SCFLOW_DATA_DIR=../shared/data python benchmarks/cellrank_check.py

@@ -103,7 +103,8 @@ def rollout_markdown(df: pd.DataFrame, name: str, labels: dict | None = None) ->
     floor = [f"{df.loc[df.time_index == k, 'floor'].iloc[0]:.4f}" for k in ks]
     lines.append("| split-half W1 of the real cells | " + " | ".join(floor + ["–"] * len(ks))
                  + " |")
-    lines += ["", SPLIT_HALF.replace("held-out cells", "real cells of the timepoint")]
+    lines += ["", SPLIT_HALF.replace("held-out cells", "real cells of the timepoint")
+              .replace("the held-out set", "the timepoint")]
     if "w1_lo" in df and df["w1_lo"].notna().any():
         lines += ["", ROLLOUT_INTERVALS]
     return "\n".join(lines)
