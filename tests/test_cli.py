@@ -63,6 +63,35 @@ def test_benchmark_table_shows_time_labels_and_names_the_split_half_w1(tmp_path,
     assert held_label(1 / 3) == "0.333" and held_label(1 / 3, {1 / 3: "8h"}) == "8h"
 
 
+def test_quick_benchmark_is_a_first_look_with_the_full_tables_one_flag_away(tmp_path, capsys):
+    """`make demo` runs --quick: one seed, 500 steps, otcfm beside static_ot, unless the
+    command says otherwise; its tables are <stem>_quick, and it says how to get the full
+    ones."""
+    import argparse
+
+    from scflow.cli import QUICK, _apply_quick
+
+    ns = argparse.Namespace(quick=True, argv=["benchmark", "--quick"], seeds=[0, 1, 2],
+                            n_steps=3000, methods=None, dataset="default")
+    assert _apply_quick(ns) == "_quick"
+    assert (ns.seeds, ns.n_steps, ns.methods) == ([0], 500, QUICK["methods"])
+    ns = argparse.Namespace(quick=True, argv=["benchmark", "--quick", "--seeds", "1,2",
+                                              "--methods=icfm"], seeds=[1, 2], n_steps=3000,
+                            methods="icfm", dataset="default")
+    _apply_quick(ns)
+    assert (ns.seeds, ns.n_steps, ns.methods) == ([1, 2], 500, "icfm")
+    full = argparse.Namespace(quick=False, argv=[], seeds=[0, 1, 2], n_steps=3000,
+                              methods=None, dataset="default")
+    assert _apply_quick(full) == "" and full.n_steps == 3000
+    assert main(["benchmark", "--dataset", "simulate", "--quick", "--methods", "static_ot",
+                 "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    data = json.loads((tmp_path / "benchmark_simulate_quick.json").read_text())
+    assert data["config"]["seeds"] == [0] and data["config"]["n_steps"] == 500
+    assert {r["method"] for r in data["rows"]} == {"static_ot"}
+    assert "make demo FULL=1" in out and not (tmp_path / "benchmark_simulate.json").exists()
+
+
 def test_append_adds_methods_to_the_table_already_written(tmp_path, capsys):
     base = ["benchmark", "--dataset", "simulate", "--seeds", "0", "--out", str(tmp_path)]
     main([*base, "--methods", "otcfm,static_ot", "--n-steps", "60"])

@@ -95,7 +95,8 @@ def _course() -> TimeCourse:
     return TimeCourse.from_arrays(x, np.repeat([0, 1, 2], [60, 90, 120]), whiten=True)
 
 
-@pytest.mark.parametrize("coupling", ["global", "minibatch"])
+@pytest.mark.parametrize("coupling", ["global", pytest.param("minibatch",
+                                                          marks=pytest.mark.slow)])
 def test_fit_growth_flow_takes_the_prior(coupling):
     tc = _course()
     kw = dict(n_steps=40, batch_size=32, hidden=(16, 16), progress=False, coupling=coupling,
