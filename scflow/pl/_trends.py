@@ -10,6 +10,7 @@ import pandas as pd
 from anndata import AnnData
 from matplotlib.axes import Axes
 
+from ..tl._time_labels import display_labels
 from ._colors import category_colors, palette
 from ._common import fit_record
 from ._common import result as result_of
@@ -39,7 +40,7 @@ def _table(data: AnnData | pd.DataFrame, key: str,
         tl = rec.timeline
         xlabel = rec.time_key
         ticks = (list(tl.values) if tl.monotone else [],
-                 [f"{v:.3g}" for v in tl.values] if tl.numeric else [str(x) for x in tl.labels])
+                 display_labels(tl.values, tl.labels, tl.numeric, data))
     else:
         raise TypeError(f"data must be an AnnData or the DataFrame of scflow.tl.gene_trends, "
                         f"got {type(data).__name__}")

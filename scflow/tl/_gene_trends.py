@@ -14,6 +14,7 @@ from ._anndata import check_adata
 from ._genes import pca_mean, resolve_clip, to_genes
 from ._guards import carried_genes, warn_uncarried
 from ._store import h5ad_safe, load_model, log_added, read_fit
+from ._time_labels import display_labels
 from ._trajectories import check_result_key, check_solver, start_cells
 from ._velocity import device, gene_loadings, push, rep_of
 
@@ -120,8 +121,7 @@ def gene_trends(adata: AnnData, genes: str | Sequence[str], *, key: str = "scflo
                         g: c for g, c in category_colors(adata, groupby).items() if g in groups},
                     time_key=rec.time_key,
                     timepoints=tl.values.tolist() if tl.monotone else [],
-                    timepoint_labels=[f"{v:.3g}" for v in tl.values] if tl.numeric
-                    else [str(lab) for lab in tl.labels])
+                    timepoint_labels=display_labels(tl.values, tl.labels, tl.numeric, adata))
     adata.uns[key][key_added] = h5ad_safe({**{c: df[c].to_numpy() for c in df.columns},
                                            "groupby": df.attrs["groupby"]})
     log_added((f"{key}/{key_added}", f"{len(genes)} genes along trajectories", "adata.uns"))
