@@ -90,6 +90,10 @@ def test_quick_benchmark_is_a_first_look_with_the_full_tables_one_flag_away(tmp_
     assert data["config"]["seeds"] == [0] and data["config"]["n_steps"] == 500
     assert {r["method"] for r in data["rows"]} == {"static_ot"}
     assert "make demo FULL=1" in out and not (tmp_path / "benchmark_simulate.json").exists()
+    # the Makefile's demo is the quick run, the full one a flag away
+    from pathlib import Path
+    make = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
+    assert "scflow benchmark $(if $(FULL),,--quick) --out results" in make
 
 
 def test_append_adds_methods_to_the_table_already_written(tmp_path, capsys):

@@ -75,7 +75,9 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
     key_added
         Key of ``adata.uns`` to write the fit to.
     device
-        ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``...
+        ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``... On the CPU, torch trains
+        on one intra-op thread unless you chose a count (``OMP_NUM_THREADS``,
+        ``torch.set_num_threads``, ``scflow.settings.n_threads``); yours is restored after.
     random_state
         Seed of the weights and of every draw. The draws pick cells by their position among
         the cells of their timepoint, in row order: the same rows in the same order give
