@@ -22,8 +22,10 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# A first table in a minute or two (one seed, 500 steps, otcfm beside static_ot); the full
+# tables (every default method, 3 seeds of 3000 steps: minutes more) with `make demo FULL=1`.
 demo: install
-	$(VENV)/bin/scflow benchmark --out results
+	$(VENV)/bin/scflow benchmark $(if $(FULL),,--quick) --out results
 
 test: install
 	$(PY) -m pytest -q -p no:cacheprovider
@@ -60,7 +62,7 @@ $(CELLRANK_VENV)/.installed: pyproject.toml benchmarks/cellrank-requirements.txt
 
 cellrank: $(CELLRANK_VENV)/.installed
 	$(CR_PY) benchmarks/cellrank_check.py
-	$(CR_PY) -m pytest -q -p no:cacheprovider tests/tl/test_tl_cellrank.py
+	$(CR_PY) -m pytest -q -p no:cacheprovider tests/tl/test_tl_cellrank.py tests/tl/test_tl_transitions.py
 
 lint: install
 	$(VENV)/bin/ruff check scflow tests benchmarks tutorials

@@ -11,8 +11,11 @@ PCA width), this runs::
 
 then a short downstream step: the day-11 cells of each annotated cell type as terminal
 states and CellRank's fate probabilities of every other cell (GPCCA estimator, direct
-solver). CellRank is not a dependency of scflow; ``make cellrank`` builds a separate venv
-(``.venv-cellrank``) with the pinned versions and runs this script::
+solver); and the same terminal states on the flow's own chain,
+``scflow.tl.transition_matrix(adata)`` read by ``PrecomputedKernel(adata,
+obsp_key="scflow_transitions")`` (only the annotated day-11 cells are terminal, the
+"unknown" ones stay transient). CellRank is not a dependency of scflow; ``make cellrank``
+builds a separate venv (``.venv-cellrank``) with the pinned versions and runs this script::
 
     make cellrank                       # or, in a venv with cellrank:
     SCFLOW_DATA_DIR=../shared/data python benchmarks/cellrank_check.py
@@ -107,6 +110,29 @@ def run(n_steps: int = 300, n_pcs: int = 30, n_dims: int = 10) -> dict:
     }
     if not np.all(np.isfinite(fp)) or result["fate_probabilities"]["max_row_sum_error"] > 1e-4:
         raise RuntimeError("CellRank's fate probabilities are not finite rows summing to 1")
+
+    # the flow's own chain (tl.transition_matrix) in CellRank's PrecomputedKernel, with the
+    # same terminal states: only the annotated day-11 cells, the "unknown" ones transient
+    scflow.tl.transition_matrix(adata)
+    pk = cr.kernels.PrecomputedKernel(adata, obsp_key="scflow_transitions")
+    g = cr.estimators.GPCCA(pk)
+    g.set_terminal_states({c: list(adata.obs_names[last & (adata.obs["cell_type"] == c)])
+                           for c in types})
+    g.compute_fate_probabilities(solver="direct", use_petsc=False)
+    fp = np.asarray(g.fate_probabilities)
+    n_terminal = int(sum((last & (adata.obs["cell_type"] == c)).sum() for c in types))
+    result["precomputed_kernel"] = {
+        "call": 'PrecomputedKernel(adata, obsp_key="scflow_transitions")',
+        "terminal_cells": n_terminal, "last_timepoint_cells": int(last.sum()),
+        "components_of_last_timepoint": int(
+            adata.uns["scflow_transitions_params"]["components"]),
+        "max_row_sum_error": float(np.abs(fp.sum(1) - 1).max()),
+        "mean_over_earlier_cells": dict(zip(types, np.round(fp[early].mean(0), 4).tolist(),
+                                            strict=True)),
+    }
+    if not np.all(np.isfinite(fp)) or result["precomputed_kernel"]["max_row_sum_error"] > 1e-4:
+        raise RuntimeError("the PrecomputedKernel's fate probabilities are not finite rows "
+                           "summing to 1")
     return result
 
 

@@ -79,14 +79,16 @@ def main() -> None:
           "Both read the held-out cells: they are bounds, not methods. The last column is "
           "the best scflow method of the leave-one-out table above (its own runs), picked on "
           "the very held-out times it reports: optimistic, what the best of scflow's methods "
-          "can do, not what a user gets (that is the nested-selection table). The floor "
+          "can do, not what a user gets (that is the nested-selection table). The split-half W1 "
           "is the W1 between two halves of the held-out cells: a prediction with many more "
           "points than half of them can score under it (EMT 10-D's centre oracle does), so "
           "it is the noise level of a score, not a strict bound.", "",
-          "| data | floor | static OT | timing oracle | centre oracle | best scflow method |",
+          "| data | split-half W1 | static OT | timing oracle | centre oracle | "
+          "best scflow method |",
           "|---|---|---|---|---|---|", *summary, "",
-          "| data | held-out | floor | W1 to previous | W1 to next | static OT | best fraction "
-          "| timing oracle | centre oracle |", "|---|---|---|---|---|---|---|---|---|", *detail,
+          "| data | held-out | split-half W1 | W1 to previous | W1 to next | static OT | "
+          "best fraction | timing oracle | centre oracle |",
+          "|---|---|---|---|---|---|---|---|---|", *detail,
           ""]
     (out / "error_budget.md").write_text("\n".join(md))
     print(f"wrote {out / 'error_budget.md'}", file=sys.stderr)

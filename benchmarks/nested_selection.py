@@ -185,7 +185,8 @@ def markdown(record: list[dict]) -> str:
         "| data | mean W1, auto | mean W1, fit_auto | mean W1, static OT | auto below static "
         "OT, intervals apart | fit_auto below, apart | n_steps | n_boot | minutes |",
         "|---|---|---|---|---|---|---|---|---|", *summary, "",
-        "| data | held-out | floor | row | chosen | W1 chosen | W1 static OT | vs static OT |",
+        "| data | held-out | split-half W1 | row | chosen | W1 chosen | W1 static OT | "
+        "vs static OT |",
         "|---|---|---|---|---|---|---|---|", *lines, ""])
 
 

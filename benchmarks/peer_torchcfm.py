@@ -190,8 +190,8 @@ def markdown(df: pd.DataFrame) -> str:
                               sort=False)
     s = g.agg(w1=("w1", "mean"), w1_std=("w1", "std"), seeds=("seed", "nunique"),
               floor=("floor", "mean"), seconds=("seconds", "mean")).reset_index()
-    lines = ["| data | held-out | library | method | EMA | W1 (mean ± std) | seeds | floor | "
-             "s / fit |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| data | held-out | library | method | EMA | W1 (mean ± std) | seeds | "
+             "split-half W1 | s / fit |", "|---|---|---|---|---|---|---|---|---|"]
     for r in s.itertuples():
         w1 = f"{r.w1:.3f}" if r.seeds < 2 else f"{r.w1:.3f} ± {r.w1_std:.3f}"
         lines.append(f"| {r.dataset} | {r.holdout_index} | {r.library} | {r.method} | "
@@ -220,8 +220,8 @@ def goals(df: pd.DataFrame) -> str:
     lines = ["| data | scflow otcfm (same recipe as the peer, EMA aside) | TorchCFM otcfm "
              "| static_ot | scflow auto: nested selection, chosen without the test "
              "(its run's steps, seeds) | scflow best, neural / any, picked on these held-out "
-             "times (optimistic) | floor | best < both? | best <= 0.9 x TorchCFM where it is "
-             "> 1.2 x floor? |",
+             "times (optimistic) | split-half W1 | best < both? | best <= 0.9 x TorchCFM where "
+             "it is > 1.2 x split-half W1? |",
              "|---|---|---|---|---|---|---|---|---|"]
     nested = _nested()
     df = _fill_ema(df)
@@ -249,7 +249,7 @@ def goals(df: pd.DataFrame) -> str:
                 f"{kind}: {best[1]} {m[best]:.3f} | "
                 f"{floor:.3f} | {'yes' if m[best] < min(peer, static) else 'no'} | "
                 + (f"{m[best] / peer:.2f} x: {'yes' if m[best] <= 0.9 * peer else 'no'}"
-                   if needs else "not required (TorchCFM within 20% of the floor)") + " |")
+                   if needs else "not required (TorchCFM within 20% of the split-half W1)") + " |")
     return ("Mean W1 over the held-out times. The *best* columns pick, per data set, the "
             "scflow method that scored lowest on the very held-out times they report: that "
             "choice read the test, so those two columns are optimistic and say what the best "

@@ -22,7 +22,7 @@ import numpy as np
 
 from ._settings import settings
 
-__all__ = ["Progress", "progress_mode"]
+__all__ = ["Progress", "progress_mode", "announce"]
 
 MODES = ("notebook", "bar", "log", "off")
 
@@ -63,6 +63,19 @@ def progress_mode(enabled: bool | None = None, file: IO[str] | None = None) -> s
     file = sys.stderr if file is None else file
     isatty = getattr(file, "isatty", None)
     return "bar" if isatty is not None and isatty() else "log"
+
+
+def announce(text: str, enabled: bool | None = None, file: IO[str] | None = None) -> bool:
+    """Write ``text`` (a result the user waited for, e.g. what ``method="auto"`` chose) where
+    progress is shown: at the default verbosity, and whenever ``enabled`` is ``True``;
+    nothing with ``enabled=False`` or ``scflow.settings.verbosity = 0``. Returns whether it
+    was written."""
+    file = sys.stderr if file is None else file
+    if progress_mode(enabled, file) == "off":
+        return False
+    file.write(text.rstrip("\n") + "\n")
+    file.flush()
+    return True
 
 
 class Progress:

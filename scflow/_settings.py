@@ -17,10 +17,28 @@ _LEVELS = {0: logging.ERROR, 1: logging.WARNING, 2: logging.INFO, 3: logging.INF
 class _Settings:
     """``verbosity``: 0 errors, 1 warnings and progress bars (default), 2 info, 3 hints,
     4 debug, as in scanpy. ``figdir``: where ``save=`` writes figures when scanpy is not
-    imported (with scanpy, ``scanpy.settings.figdir``)."""
+    imported (with scanpy, ``scanpy.settings.figdir``). ``n_threads``: torch's intra-op
+    threads while scflow trains on the CPU: ``"auto"`` (default: one, unless you set
+    ``OMP_NUM_THREADS`` or called ``torch.set_num_threads``; see :mod:`scflow._threads`),
+    a number, or ``None`` (never touched)."""
 
     _verbosity: int = 1
     _figdir: Path = Path("figures")
+    _n_threads: int | str | None = "auto"
+
+    @property
+    def n_threads(self) -> int | str | None:
+        return self._n_threads
+
+    @n_threads.setter
+    def n_threads(self, value) -> None:
+        if value is None or (isinstance(value, str) and value == "auto"):
+            self._n_threads = value
+            return
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"n_threads must be 'auto', None or a positive integer, got "
+                             f"{value!r}")
+        self._n_threads = int(value)
 
     @property
     def figdir(self) -> Path:

@@ -84,6 +84,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="methods that take population sizes (static_partial, static_mix, "
                         "uotcfm): relative population size at each timepoint, e.g. 1,2.6,4 "
                         "(default: the numbers of cells)")
+    b.add_argument("--quick", action="store_true",
+                   help="a first look in a minute or two (what `make demo` runs): "
+                        + ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in QUICK.items())
+                        + " unless given; tables written as <stem>_quick. Without --quick: "
+                        "the full tables")
     b.add_argument("--out", default="results", help="folder for the table, JSON and figure")
     b.add_argument("--append", action="store_true",
                    help="add these methods to the table already in --out (its rows of other "
@@ -153,11 +158,29 @@ def _default_datasets(protocol: str = "leave_one_out") -> list[str]:
 
 
 DEFAULT_METHODS = {p: ",".join(methods.default_methods(p)) for p in PROTOCOLS}
+#: what ``scflow benchmark --quick`` sets where the command does not: one seed, a short
+#: training, the neural default beside the no-network reference
+QUICK = {"seeds": "0", "n_steps": "500", "methods": "otcfm,static_ot"}
+
+
+def _apply_quick(args: argparse.Namespace) -> str:
+    """``--quick``: set :data:`QUICK`'s options the command did not give; the stem suffix."""
+    if not args.quick:
+        return ""
+    given = {a.split("=")[0] for a in args.argv if a.startswith("--")}
+    if "--seeds" not in given:
+        args.seeds = _ints(QUICK["seeds"])
+    if "--n-steps" not in given:
+        args.n_steps = int(QUICK["n_steps"])
+    if "--methods" not in given and "larry" not in args.dataset.split(","):
+        args.methods = QUICK["methods"]
+    return "_quick"
 
 
 def _benchmark(args: argparse.Namespace) -> int:
     from .benchmark.report import run_benchmark
 
+    suffix = _apply_quick(args)
     names = (_default_datasets(args.protocol) if args.dataset == "default"
              else args.dataset.split(","))
     methods = [m.strip() for m in (args.methods or DEFAULT_METHODS[args.protocol]).split(",")
@@ -186,9 +209,14 @@ def _benchmark(args: argparse.Namespace) -> int:
                       use_rep=str(info.get("use_rep", "X_pca")), n_dims=n_dims,
                       whiten=_whiten(args, name, n_dims), time_scale=args.time_scale,
                       config=config, device=args.device, mass=args.mass, out=out,
-                      stem=f"{prefix}_{name}" + (f"_{args.n_dims}d" if args.n_dims else ""),
+                      stem=f"{prefix}_{name}" + (f"_{args.n_dims}d" if args.n_dims else "")
+                      + suffix,
                       append=args.append, command=" ".join(["scflow", *args.argv]),
                       n_boot=args.n_boot)
+    if suffix:
+        print("quick tables (one seed, a short training): the full tables, every default "
+              "method over 3 seeds of 3000 steps, are `scflow benchmark` without --quick "
+              "(`make demo FULL=1`)", flush=True)
     return 0
 
 

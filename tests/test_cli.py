@@ -30,6 +30,72 @@ def test_benchmark_on_simulated_default(tmp_path, capsys):
     assert (tmp_path / "benchmark_simulate.png").stat().st_size > 1000
 
 
+def test_benchmark_table_shows_time_labels_and_names_the_split_half_w1(tmp_path, capsys,
+                                                                       monkeypatch):
+    """Held-out times as the data set's labels (its uns['scflow_dataset']), else 3
+    significant digits; the W1 between two halves of the held-out cells is named for what
+    it is; the Markdown is what render() makes again from the JSON."""
+    import numpy as np
+    from scflow.protocols.report import SPLIT_HALF, render
+
+    import scflow
+
+    sim = scflow.datasets.simulate
+
+    def labelled():
+        a = sim()
+        days = np.unique(a.obs["day"].to_numpy())
+        a.uns["scflow_dataset"] = {"time_values": days,
+                                   "time_labels": np.asarray([f"d{d:g}" for d in days])}
+        return a
+
+    monkeypatch.setattr(scflow.datasets, "simulate", labelled)
+    assert main(["benchmark", "--dataset", "simulate", "--methods", "static_ot", "--seeds",
+                 "0", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "| static_ot | d1 |" in out and "| static_ot | d3 |" in out
+    assert "| split-half W1 |" in out and "floor (W1)" not in out and SPLIT_HALF in out
+    record = json.loads((tmp_path / "benchmark_simulate.json").read_text())
+    md = (tmp_path / "benchmark_simulate.md").read_text()
+    assert render(record) == md
+    # without labels: three significant digits, as the plots
+    from scflow.protocols.report import held_label
+    assert held_label(1 / 3) == "0.333" and held_label(1 / 3, {1 / 3: "8h"}) == "8h"
+
+
+def test_quick_benchmark_is_a_first_look_with_the_full_tables_one_flag_away(tmp_path, capsys):
+    """`make demo` runs --quick: one seed, 500 steps, otcfm beside static_ot, unless the
+    command says otherwise; its tables are <stem>_quick, and it says how to get the full
+    ones."""
+    import argparse
+
+    from scflow.cli import QUICK, _apply_quick
+
+    ns = argparse.Namespace(quick=True, argv=["benchmark", "--quick"], seeds=[0, 1, 2],
+                            n_steps=3000, methods=None, dataset="default")
+    assert _apply_quick(ns) == "_quick"
+    assert (ns.seeds, ns.n_steps, ns.methods) == ([0], 500, QUICK["methods"])
+    ns = argparse.Namespace(quick=True, argv=["benchmark", "--quick", "--seeds", "1,2",
+                                              "--methods=icfm"], seeds=[1, 2], n_steps=3000,
+                            methods="icfm", dataset="default")
+    _apply_quick(ns)
+    assert (ns.seeds, ns.n_steps, ns.methods) == ([1, 2], 500, "icfm")
+    full = argparse.Namespace(quick=False, argv=[], seeds=[0, 1, 2], n_steps=3000,
+                              methods=None, dataset="default")
+    assert _apply_quick(full) == "" and full.n_steps == 3000
+    assert main(["benchmark", "--dataset", "simulate", "--quick", "--methods", "static_ot",
+                 "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    data = json.loads((tmp_path / "benchmark_simulate_quick.json").read_text())
+    assert data["config"]["seeds"] == [0] and data["config"]["n_steps"] == 500
+    assert {r["method"] for r in data["rows"]} == {"static_ot"}
+    assert "make demo FULL=1" in out and not (tmp_path / "benchmark_simulate.json").exists()
+    # the Makefile's demo is the quick run, the full one a flag away
+    from pathlib import Path
+    make = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
+    assert "scflow benchmark $(if $(FULL),,--quick) --out results" in make
+
+
 def test_append_adds_methods_to_the_table_already_written(tmp_path, capsys):
     base = ["benchmark", "--dataset", "simulate", "--seeds", "0", "--out", str(tmp_path)]
     main([*base, "--methods", "otcfm,static_ot", "--n-steps", "60"])
@@ -134,7 +200,7 @@ def test_rollout_protocol_prints_ours_beside_the_published_table(mouse_quarter, 
     assert "| published Var-RUOT | 0.1200 | 0.1431 |" in out
     # the no-network reference is in every roll-out table
     assert "| no network: chained OT plans from t0 | " in out
-    assert "| sampling floor |" in out
+    assert "| split-half W1 of the real cells |" in out
     data = json.loads((tmp_path / "rollout_weinreb.json").read_text())
     assert {r["time_index"] for r in data["rows"]} == {1, 2}
     assert {r["method"] for r in data["rows"]} == {"otcfm", "static_chain"}

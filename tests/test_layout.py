@@ -16,12 +16,13 @@ ROOT = Path(scflow.__file__).parent
 #: import direction (DESIGN.md): face -> features -> methods -> training -> engine -> helpers;
 #: a module may import its own layer and those below, never above
 LAYERS = {
-    "helpers": ("_checks", "_errors", "_io", "_lazy", "_plain", "_progress", "_settings"),
+    "helpers": ("_checks", "_errors", "_io", "_lazy", "_plain", "_progress", "_settings",
+                "_threads"),
     "engine": ("paths", "couplings", "references", "flow", "metrics"),
     "training": ("training", "growth"),
     "methods": ("methods",),
     "features": ("fate", "protocols"),
-    "face": ("tl", "pl", "datasets", "benchmark", "cli", "__init__", "__main__"),
+    "face": ("tl", "pl", "_adata", "datasets", "benchmark", "cli", "__init__", "__main__"),
 }
 ORDER = list(LAYERS)
 

@@ -71,6 +71,7 @@ def test_fit_flow_reports_progress_in_a_log(capsys):
     assert capsys.readouterr().err == ""
 
 
+@pytest.mark.subprocess
 def test_import_does_not_load_tqdm_auto():
     # tqdm.auto warns (TqdmWarning) at import in a Jupyter kernel without ipywidgets
     code = "import sys, scflow; print('tqdm.auto' in sys.modules, 'tqdm.autonotebook' in " \

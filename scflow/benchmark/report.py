@@ -23,7 +23,8 @@ from ..protocols.scoring import summarize
 from ..training.config import TrainConfig
 
 __all__ = ["run_benchmark", "markdown", "rollout_markdown", "published_leave_one_out",
-           "title", "section", "commands", "previous_table"]
+           "title", "section", "commands", "previous_table", "render", "held_label",
+           "SPLIT_HALF"]
 
 _TITLES = {"leave_one_out": "Leave one timepoint out",
            "rollout": "Roll-out from t0, trained on all timepoints (scores fit to the "
@@ -36,20 +37,42 @@ def _interval(lo: float, hi: float, digits: int = 3) -> str:
     return "" if pd.isna(lo) or pd.isna(hi) else f" [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
-def markdown(summary: pd.DataFrame) -> str:
-    """The leave-one-out table: mean ± std over seeds per method and held-out time."""
-    lines = ["| method | held-out | W1 [95% interval over cells] | W2 | MMD | floor (W1) | "
+#: what the ``floor`` column is (:func:`scflow.metrics.sampling_floor`), under every table
+SPLIT_HALF = ("split-half W1: the exact W1 between two random halves of the held-out cells "
+              "(each half the size, mean of 5 splits), the noise level of a W1 between samples "
+              "of that size. Not a floor: a prediction with as many cells as the held-out set "
+              "is scored against all of them and can land below it.")
+
+
+def held_label(value, labels: dict | None = None) -> str:
+    """A held-out time as shown: the data set's label (``8h``) when ``labels`` names it,
+    else 3 significant digits (``0.333``), as the plots show it."""
+    if labels:
+        for t, lab in labels.items():
+            try:
+                if abs(float(t) - float(value)) <= 1e-9 + 1e-6 * abs(float(t)):
+                    return str(lab)
+            except (TypeError, ValueError):
+                if str(t) == str(value):
+                    return str(lab)
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def markdown(summary: pd.DataFrame, labels: dict | None = None) -> str:
+    """The leave-one-out table: mean ± std over seeds per method and held-out time
+    (``labels``: ``{time value: label}``, the data set's names of its timepoints)."""
+    lines = ["| method | held-out | W1 [95% interval over cells] | W2 | MMD | split-half W1 | "
              "seconds |", "|---|---|---|---|---|---|---|"]
     for r in summary.itertuples():
         def ms(m, s):  # one seed: no spread to show
             return f"{m:.3f}" if pd.isna(s) else f"{m:.3f} ± {s:.3f}"
-        held = f"{r.holdout:.4g}" if isinstance(r.holdout, float) else r.holdout
+        held = held_label(r.holdout, labels)
         ci = _interval(getattr(r, "w1_lo_mean", float("nan")),
                        getattr(r, "w1_hi_mean", float("nan")))
         lines.append(f"| {r.method} | {held} | {ms(r.w1_mean, r.w1_std)}{ci} | "
                      f"{ms(r.w2_mean, r.w2_std)} | {ms(r.mmd_mean, r.mmd_std)} | "
                      f"{r.floor_mean:.3f} | {r.seconds_mean:.1f} |")
-    return "\n".join(lines)
+    return "\n".join(lines + ["", SPLIT_HALF])
 
 
 def _ms(values: pd.Series, lo: pd.Series | None = None, hi: pd.Series | None = None) -> str:
@@ -58,11 +81,11 @@ def _ms(values: pd.Series, lo: pd.Series | None = None, hi: pd.Series | None = N
     return out if lo is None else out + _interval(lo.mean(), hi.mean(), 4)
 
 
-def rollout_markdown(df: pd.DataFrame, name: str) -> str:
-    """W1 (and W2) per method and timepoint; the published rows and the floor beside."""
+def rollout_markdown(df: pd.DataFrame, name: str, labels: dict | None = None) -> str:
+    """W1 (and W2) per method and timepoint; the published rows and the split-half W1 of the
+    real cells beside (``labels``: the data set's names of its timepoints)."""
     ks = sorted(df["time_index"].unique())
-    labels = {int(r.time_index): (f"{r.timepoint:.4g}" if isinstance(r.timepoint, float)
-                                  else r.timepoint) for r in df.itertuples()}
+    labels = {int(r.time_index): held_label(r.timepoint, labels) for r in df.itertuples()}
     head = "| method | " + " | ".join(f"W1 t{k} ({labels[k]})" for k in ks) + " | " + \
         " | ".join(f"W2 t{k}" for k in ks) + " |"
     lines = [head, "|" + "---|" * (1 + 2 * len(ks))]
@@ -79,7 +102,10 @@ def rollout_markdown(df: pd.DataFrame, name: str) -> str:
         cells = [f"{vals[k - 1]:.4f}" if k - 1 < len(vals) else "–" for k in ks]
         lines.append(f"| published {method} | " + " | ".join(cells + ["–"] * len(ks)) + " |")
     floor = [f"{df.loc[df.time_index == k, 'floor'].iloc[0]:.4f}" for k in ks]
-    lines.append("| sampling floor | " + " | ".join(floor + ["–"] * len(ks)) + " |")
+    lines.append("| split-half W1 of the real cells | " + " | ".join(floor + ["–"] * len(ks))
+                 + " |")
+    lines += ["", SPLIT_HALF.replace("held-out cells", "real cells of the timepoint")
+              .replace("the held-out set", "the timepoint")]
     if "w1_lo" in df and df["w1_lo"].notna().any():
         lines += ["", ROLLOUT_INTERVALS]
     return "\n".join(lines)
@@ -128,6 +154,21 @@ def section(c: dict, table: str) -> str:
     return f"{title(c)}\n\n{cmds}\n\n{table}\n"
 
 
+def render(record: dict, labels: dict | None = None) -> str:
+    """The Markdown section of a table written by :func:`run_benchmark` (its JSON record),
+    rendered again (after a change of presentation, no rerun). ``labels``: the data set's
+    time labels (default: those the record holds)."""
+    run = record["config"]
+    if labels is None:
+        labels = {float(k): v for k, v in record.get("time_labels", {}).items()}
+    if run["protocol"] == "leave_one_out":
+        summary = pd.DataFrame(record["summary"])
+        table = markdown(summary, labels) + published_leave_one_out(run["dataset"], summary)
+    else:
+        table = rollout_markdown(pd.DataFrame(record["rows"]), run["dataset"], labels)
+    return section(run, table)
+
+
 #: what must match for ``--append`` to add rows to an earlier table
 _FIXED = ("dataset", "protocol", "use_rep", "n_dims", "whiten", "seeds", "time_scale")
 
@@ -158,6 +199,7 @@ def run_benchmark(adata, name: str, *, protocol: str, methods: Sequence[str],
     from .. import tl
     from ..protocols.rollout import rollout_tc
     from ..tl._anndata import time_course
+    from ..tl._time_labels import dataset_time_labels
 
     train = {k: v for k, v in config.as_dict().items() if k != "activation"}
     run: dict[str, Any] = {"dataset": name, "protocol": protocol, "use_rep": use_rep,
@@ -165,6 +207,7 @@ def run_benchmark(adata, name: str, *, protocol: str, methods: Sequence[str],
                            "seeds": list(seeds), "time_scale": time_scale, **train,
                            "command": command}
     previous = previous_table(out / f"{stem}.json", run) if append else None
+    labels = dataset_time_labels(adata)
     if protocol == "leave_one_out":
         df = tl.leave_one_out(adata, "day", use_rep=use_rep, methods=methods, seeds=seeds,
                               n_dims=n_dims, whiten=whiten, time_scale=time_scale,
@@ -187,14 +230,15 @@ def run_benchmark(adata, name: str, *, protocol: str, methods: Sequence[str],
         pl.leave_one_out(df, title=f"{name}: leave one timepoint out", show=False,
                          save=str(out / f"{stem}.png"))
         summary = summarize(df)
-        table = markdown(summary) + published_leave_one_out(name, summary)
+        table = markdown(summary, labels) + published_leave_one_out(name, summary)
     else:
-        table = rollout_markdown(df, name)
+        table = rollout_markdown(df, name, labels)
         summary = summarize(df, by=("method", "protocol", "time_index"))
     print(f"\n{title(run)}\n\n{table}\n", flush=True)
     (out / f"{stem}.json").write_text(json.dumps(
         {"config": run, "rows": df.to_dict(orient="records"),
-         "summary": summary.to_dict(orient="records")}, indent=1, default=str))
+         "summary": summary.to_dict(orient="records"),
+         "time_labels": {str(k): v for k, v in labels.items()}}, indent=1, default=str))
     (out / f"{stem}.md").write_text(section(run, table))
     print(f"wrote {out}/{stem}.{{json,md{',png' if protocol == 'leave_one_out' else ''}}}")
     return df

@@ -22,7 +22,9 @@ def leave_one_out(df: pd.DataFrame, *, metric: str = "w1", kind: str = "points",
     df
         The long table of :func:`scflow.tl.leave_one_out` (columns ``method``,
         ``holdout``, ``seed`` and the score); a dashed line marks each held-out
-        timepoint's sampling floor when the table has a ``floor`` column.
+        timepoint's split-half W1 (W1 between two halves of its cells, the noise level of a
+        score; not a floor: a full-size prediction can score below it) when the table has
+        a ``floor`` column.
     metric
         Column to plot: ``"w1"``, ``"w2"`` or ``"mmd"``.
     kind
@@ -89,7 +91,7 @@ def _scores(df: pd.DataFrame, *, metric: str, kind: str, labels: Mapping | None,
         floor = df.groupby("holdout", sort=False)["floor"].mean()
         for i, h in enumerate(holdouts):
             ax.hlines(floor[h], i - 0.45, i + 0.45, colors="k", linestyles="--", lw=1,
-                      label="sampling floor" if i == 0 else None)
+                      label="split-half W1" if i == 0 else None)
     ax.set_xticks(x, [_tick(h, labels) for h in holdouts])
     ax.set_xlim(-0.5, len(holdouts) - 0.5)
     ax.set_xlabel("held-out timepoint")
@@ -113,7 +115,8 @@ def error_budget(df: pd.DataFrame, *, ax: Axes | None = None, show: bool | None 
 
     Bars give the held-out W1 of static OT at the protocol's fraction, of the timing oracle
     (static OT at the best fraction between the neighbours) and of the centre oracle (static
-    OT moved onto the held-out mean); a dashed line marks the sampling floor. The gap from a
+    OT moved onto the held-out mean); a dashed line marks the split-half W1 (the W1 between
+    two halves of the held-out cells, see :func:`scflow.metrics.sampling_floor`). The gap from a
     bar to the next says how much of static OT's error better timing or a better centre
     could remove.
 

@@ -11,17 +11,22 @@ from matplotlib.axes import Axes
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
-__all__ = ["cell_values", "palette", "scatter_cells", "legend_right"]
+from .._adata.palette import category_colors, palette
+
+__all__ = ["cell_values", "palette", "scatter_cells", "legend_right", "category_colors",
+           "default_size", "BACKGROUND", "PROBABILITY_CMAP"]
+
+#: colour of the cells a plot does not colour (scanpy's ``na_color``)
+BACKGROUND = "lightgrey"
+#: diverging map of probabilities and rates: its midpoint (light yellow) stands apart from the
+#: grey background cells, where ``coolwarm``'s and ``RdBu``'s near-white midpoints do not
+PROBABILITY_CMAP = "RdYlBu_r"
 
 
-def palette(n: int) -> list[str]:
-    """scanpy's default colours: ``tab10`` up to 10 categories, ``tab20`` up to 20, else
-    evenly spaced in ``turbo``."""
-    if n <= 10:
-        return [to_hex(c) for c in colormaps["tab10"].colors[:n]]
-    if n <= 20:
-        return [to_hex(c) for c in colormaps["tab20"].colors[:n]]
-    return [to_hex(colormaps["turbo"](i / max(n - 1, 1))) for i in range(n)]
+def default_size(n_cells: int) -> float:
+    """scanpy's marker size for ``n_cells`` cells (``120000 / n_cells``, as in
+    ``scanpy.pl.embedding``): 250 cells get large dots, 100,000 small ones."""
+    return 120000.0 / max(int(n_cells), 1)
 
 
 def ordered_colors(n: int, cmap: str = "viridis") -> list[str]:
@@ -52,10 +57,16 @@ def cell_values(adata: AnnData, color: str) -> tuple[np.ndarray, list[str] | Non
                    f"adata.var_names (obs columns: {list(adata.obs.columns)})")
 
 
-def legend_right(ax: Axes, title: str | None = None) -> None:
-    """The legend in the right margin, off the data (scanpy's ``legend_loc="right margin"``)."""
+def markerscale(size: float) -> float:
+    """Legend marker scale for cells drawn at ``size``: markers of about 6 points across."""
+    return float(np.clip(np.sqrt(36.0 / max(float(size), 1e-3)), 0.25, 3.0))
+
+
+def legend_right(ax: Axes, title: str | None = None, size: float = 2.0) -> None:
+    """The legend in the right margin, off the data (scanpy's ``legend_loc="right margin"``);
+    ``size``: the cells' marker size, so legend markers stay readable."""
     ax.legend(title=title, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False,
-              fontsize="small", markerscale=2.5)
+              fontsize="small", markerscale=markerscale(size))
 
 
 def scatter_cells(fig: Figure, ax: Axes, xy: np.ndarray, values: np.ndarray,
@@ -76,5 +87,5 @@ def scatter_cells(fig: Figure, ax: Axes, xy: np.ndarray, values: np.ndarray,
         if sel.any():
             ax.scatter(xy[sel, 0], xy[sel, 1], s=size, c=str(c), lw=0, alpha=alpha,
                        rasterized=True, label=cat)
-    legend_right(ax, title)
+    legend_right(ax, title, size)
     return True

@@ -10,6 +10,7 @@ from anndata import AnnData
 
 from ..tl._anndata import get_rep, get_times
 from ..tl._store import FitRecord, read_fit
+from ..tl._time_labels import display_labels
 
 
 def fit_record(adata: AnnData, key: str) -> FitRecord:
@@ -33,6 +34,24 @@ def resolve_basis(adata: AnnData, basis: str | None, use_rep: str) -> str:
     if basis is None or basis == use_rep:
         return use_rep
     return find_basis(adata, basis)
+
+
+def default_basis(adata: AnnData, basis: str | None, fit_key: str | None) -> str:
+    """The ``obsm`` key to draw cells on: ``basis`` (``"umap"`` or ``"X_umap"``) when given;
+    else ``"X_umap"`` when ``adata`` has one, else the representation of the fit under
+    ``uns[fit_key]`` (its ``use_rep``). A ``KeyError`` naming the keys when neither exists."""
+    if basis is not None:
+        return find_basis(adata, basis)
+    if "X_umap" in adata.obsm:
+        return "X_umap"
+    rec = adata.uns.get(fit_key) if isinstance(fit_key, str) else None
+    if isinstance(rec, Mapping) and "params" in rec:
+        use_rep = str(rec["params"].get("use_rep", ""))
+        if use_rep == "X" or use_rep in adata.obsm:
+            return use_rep
+    raise KeyError(f"no basis to draw on: adata.obsm has no 'X_umap' and no fit under "
+                   f"adata.uns[{fit_key!r}] names one; pass basis= (obsm keys: "
+                   f"{list(adata.obsm.keys())})")
 
 
 def find_basis(adata: AnnData, basis: str) -> str:
@@ -99,14 +118,17 @@ def axis_labels(ax, basis: str, dims: tuple[int, int]) -> None:
     ax.set_yticks([])
 
 
-def time_ticks(cbar, rec: FitRecord) -> None:
-    """Ticks of a time colour bar at the timepoints, labelled as in ``obs[time_key]``."""
+def time_ticks(cbar, rec: FitRecord, adata: AnnData | None = None) -> None:
+    """Ticks of a time colour bar at the timepoints, labelled as :func:`time_labels`."""
     tl = rec.timeline
     at = tl.values if tl.monotone else tl.times  # where tl.to_obs puts them
-    cbar.set_ticks(list(at), labels=time_labels(rec))
+    cbar.set_ticks(list(at), labels=time_labels(rec, adata))
 
 
-def time_labels(rec: FitRecord) -> list[str]:
-    """The timepoints as text: numbers to 3 significant digits (``0.333``), else labels."""
+def time_labels(rec: FitRecord, adata: AnnData | None = None) -> list[str]:
+    """The timepoints as text: the data set's own labels (``"8h"``, ``"1d"``) when
+    ``adata.uns["scflow_dataset"]`` names every timepoint, else numbers to 3 significant
+    digits (``0.333``), or the labels of a categorical time key
+    (:func:`scflow.tl._time_labels.display_labels`)."""
     tl = rec.timeline
-    return [f"{v:.3g}" for v in tl.values] if tl.numeric else [str(lab) for lab in tl.labels]
+    return display_labels(tl.values, tl.labels, tl.numeric, adata)

@@ -12,7 +12,7 @@ from matplotlib.axes import Axes
 from ..tl._anndata import get_rep
 from ..tl._store import read_fit
 from ..tl._times import match_values
-from ._colors import legend_right
+from ._colors import BACKGROUND, default_size, legend_right
 from ._common import axis_labels, check_dims
 from ._utils import finish, new_axes
 
@@ -62,7 +62,8 @@ def loss(adata: AnnData, *, key: str = "scflow", smooth: int = 50, log: bool = T
 
 
 def holdout(adata_pred: AnnData, adata: AnnData, *, time, key: str = "scflow",
-            dims: Sequence[int] = (0, 1), background: bool = True, ax: Axes | None = None,
+            dims: Sequence[int] = (0, 1), background: bool = True, size: float | None = None,
+            ax: Axes | None = None,
             show: bool | None = None, return_fig: bool = False, save: bool | str | None = None,
             title: str | None = None):
     """Predicted cells against the real cells of the same (e.g. held-out) time.
@@ -82,6 +83,8 @@ def holdout(adata_pred: AnnData, adata: AnnData, *, time, key: str = "scflow",
         Two dimensions of the representation (0-based).
     background
         Draw every other real cell in light grey.
+    size
+        Marker size (default scanpy's ``120000 / n``, ``n`` the real and predicted cells).
     ax, show, return_fig, save
         Axes to draw on; show the figure; return it; write it to this file.
 
@@ -99,15 +102,16 @@ def holdout(adata_pred: AnnData, adata: AnnData, *, time, key: str = "scflow",
     at = _cells_at(adata, key, time_key, time)
     dims = check_dims(dims, pred.shape[1])
     fig, ax = new_axes(ax, (5.6, 4.0))
+    size = default_size(len(real_all) + len(pred)) if size is None else float(size)
     if background:
-        ax.scatter(*real_all[~at][:, dims].T, s=3, c="lightgrey", lw=0, rasterized=True,
-                   label="other cells")
-    ax.scatter(*real_all[at][:, dims].T, s=5, c="tab:blue", lw=0, alpha=0.6,
+        ax.scatter(*real_all[~at][:, dims].T, s=size * 0.6, c=BACKGROUND, lw=0,
+                   rasterized=True, label="other cells")
+    ax.scatter(*real_all[at][:, dims].T, s=size, c="tab:blue", lw=0, alpha=0.6,
                label=f"real ({int(at.sum())})")
-    ax.scatter(*pred[:, dims].T, s=5, c="tab:orange", lw=0, alpha=0.6,
+    ax.scatter(*pred[:, dims].T, s=size, c="tab:orange", lw=0, alpha=0.6,
                label=f"predicted ({len(pred)})")
     axis_labels(ax, use_rep, dims)
-    legend_right(ax)
+    legend_right(ax, size=size)
     ax.set_title(title or f"{time_key} = {time}: predicted vs real")
     return finish(fig, ax, show, return_fig, save, name="holdout")
 

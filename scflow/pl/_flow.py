@@ -12,7 +12,14 @@ from matplotlib.collections import LineCollection
 
 from ..tl._store import load_model
 from ..tl._velocity import rep_of, velocities
-from ._colors import cell_values, ordered_colors, scatter_cells
+from ._colors import (
+    BACKGROUND,
+    category_colors,
+    cell_values,
+    default_size,
+    ordered_colors,
+    scatter_cells,
+)
 from ._common import (
     axis_labels,
     basis_coords,
@@ -35,24 +42,25 @@ def _background(fig, ax, adata: AnnData, rec, bg: np.ndarray, color: str | None,
     """Real cells: grey, or coloured by ``color`` (the time key as ordered categories).
     Returns whether a legend was drawn."""
     if color is None:
-        ax.scatter(bg[:, 0], bg[:, 1], s=size, c="lightgrey", lw=0, rasterized=True)
+        ax.scatter(bg[:, 0], bg[:, 1], s=size, c=BACKGROUND, lw=0, rasterized=True)
         return False
     if color == rec.time_key:
-        labels = time_labels(rec)
+        labels = time_labels(rec, adata)
         values = np.asarray(labels, dtype=object)[cell_index(adata, rec)]
         return scatter_cells(fig, ax, bg, values, labels, title=rec.time_key,
                              colors=ordered_colors(len(labels), cmap), size=size)
     values, cats = cell_values(adata, color)
-    colors = adata.uns.get(f"{color}_colors") if cats is not None else None
-    return scatter_cells(fig, ax, bg, values, cats, title=color,
-                         colors=None if colors is None else [str(c) for c in colors],
+    lookup = category_colors(adata, color) if cats is not None else {}
+    colors = [lookup[c] for c in cats] if cats is not None and all(
+        c in lookup for c in cats) else None
+    return scatter_cells(fig, ax, bg, values, cats, title=color, colors=colors,
                          cmap="viridis" if cats is None else cmap, size=size)
 
 
 def trajectories(adata: AnnData, *, key: str = "scflow", result: str = "trajectories",
                  basis: str | None = None, dims: Sequence[int] = (0, 1),
                  color: str | None = None, color_by_time: bool = True, max_paths: int = 200,
-                 n_neighbors: int = 10, cmap: str = "viridis", size: float = 3.0,
+                 n_neighbors: int = 10, cmap: str = "viridis", size: float | None = None,
                  ax: Axes | None = None, show: bool | None = None, return_fig: bool = False,
                  save: bool | str | None = None, title: str | None = None):
     """Paths of :func:`scflow.tl.trajectories` over the real cells.
@@ -78,12 +86,15 @@ def trajectories(adata: AnnData, *, key: str = "scflow", result: str = "trajecto
         the right margin, numbers on a colour bar; the time key is drawn as ordered
         categories (one colour per timepoint). Default: light grey.
     color_by_time
-        Colour the paths by time (``obs`` units, ticks at the timepoints); else one colour.
+        Colour the paths by time (``obs`` units, ticks at the timepoints, labelled with the
+        data set's own time labels when ``uns["scflow_dataset"]`` has them, e.g. ``8h``);
+        else one colour.
     max_paths
         Draw at most this many paths (an even subsample); the title says how many of the
         computed paths are drawn.
     cmap, size
-        Colour map of time; marker size of the cells.
+        Colour map of time; marker size of the cells (default scanpy's ``120000 /
+        n_obs``).
     ax, show, return_fig, save
         Axes to draw on; show the figure; return it; write it (``True``, a file name
         suffix or a path, as in scanpy: under ``sc.settings.figdir`` as
@@ -116,6 +127,7 @@ def trajectories(adata: AnnData, *, key: str = "scflow", result: str = "trajecto
         flat = knn_project(paths.reshape(-1, rec.n_dims), rep_of(adata, rec), bg, n_neighbors)
         pts = flat.reshape(*paths.shape[:2], 2)
     fig, ax = new_axes(ax, (5.6 if color is not None else 4.8, 4.0))
+    size = default_size(adata.n_obs) if size is None else float(size)
     legend = _background(fig, ax, adata, rec, bg, color, cmap, size)
     segs = np.stack([pts[:-1], pts[1:]], axis=2).transpose(1, 0, 2, 3).reshape(-1, 2, 2)
     mid = np.tile((times[:-1] + times[1:]) / 2, pts.shape[1])
@@ -130,7 +142,7 @@ def trajectories(adata: AnnData, *, key: str = "scflow", result: str = "trajecto
         cbar = fig.colorbar(lines, ax=ax, label=f"{rec.time_key} along the paths",
                             **({"location": "bottom", "fraction": 0.05, "pad": 0.1}
                                if legend else {"fraction": 0.05, "pad": 0.02}))
-        time_ticks(cbar, rec)
+        time_ticks(cbar, rec, adata)
     axis_labels(ax, basis, dims)
     drawn = pts.shape[1]
     count = f"{n_total} cells" if drawn == n_total else f"{drawn} of {n_total} cells drawn"
@@ -143,7 +155,7 @@ def velocity_stream(adata: AnnData, *, key: str = "scflow", basis: str | None = 
                     dims: Sequence[int] = (0, 1), time=None, color: str | None = None,
                     density: float = 1.0, grid_size: int = 40, smooth: float = 0.5,
                     color_by_time: bool = True, n_neighbors: int = 30, cmap: str = "viridis",
-                    size: float = 4.0, ax: Axes | None = None, show: bool | None = None,
+                    size: float | None = None, ax: Axes | None = None, show: bool | None = None,
                     return_fig: bool = False, save: bool | str | None = None,
                     title: str | None = None):
     """Streamlines of the learned field over two dimensions of an embedding.
@@ -181,7 +193,7 @@ def velocity_stream(adata: AnnData, *, key: str = "scflow", basis: str | None = 
     n_neighbors
         Neighbours of the projection onto another basis.
     cmap, size
-        Colour map of the timepoints; marker size.
+        Colour map of the timepoints; marker size (default scanpy's ``120000 / n_obs``).
     ax, show, return_fig, save
         Axes to draw on; show the figure; return it; write it (scanpy's ``save=``, as
         ``velocity_stream<save>`` under ``sc.settings.figdir``).
@@ -211,6 +223,7 @@ def velocity_stream(adata: AnnData, *, key: str = "scflow", basis: str | None = 
     fig, ax = new_axes(ax, (5.6, 4.0))
     if color is None and color_by_time:
         color = rec.time_key
+    size = default_size(adata.n_obs) if size is None else float(size)
     _background(fig, ax, adata, rec, xy, color, cmap, size)
     ax.streamplot(gx, gy, u, w, density=density, color="k", linewidth=0.8, arrowsize=0.8)
     axis_labels(ax, name, dims)

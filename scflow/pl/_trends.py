@@ -10,7 +10,8 @@ import pandas as pd
 from anndata import AnnData
 from matplotlib.axes import Axes
 
-from ._colors import palette
+from ..tl._time_labels import display_labels
+from ._colors import category_colors, palette
 from ._common import fit_record
 from ._common import result as result_of
 from ._utils import finish
@@ -21,21 +22,25 @@ COLUMNS = ("gene", "time", "group", "mean", "std", "n_cells")
 
 
 def _table(data: AnnData | pd.DataFrame, key: str,
-           result: str) -> tuple[pd.DataFrame, str, tuple[list, list[str]]]:
-    """The long table, the x-axis label and the timepoints (positions, labels)."""
+           result: str) -> tuple[pd.DataFrame, str, tuple[list, list[str]], dict]:
+    """The long table, the x-axis label, the timepoints (positions, labels) and the groups'
+    colours (scanpy's colours of ``obs[groupby]``, ``{}`` when unknown)."""
     if isinstance(data, pd.DataFrame):
         df = data
         xlabel = str(data.attrs.get("time_key", "time"))
         ticks = (list(data.attrs.get("timepoints", [])),
                  list(data.attrs.get("timepoint_labels", [])))
+        known = dict(data.attrs.get("colors", {}) or {})
     elif isinstance(data, AnnData):
         rec = fit_record(data, key)
-        stored = result_of(data, key, result, "gene_trends")
+        stored = dict(result_of(data, key, result, "gene_trends"))
+        groupby = str(stored.pop("groupby", ""))
+        known = category_colors(data, groupby) if groupby else {}
         df = pd.DataFrame({c: np.asarray(v) for c, v in stored.items()})
         tl = rec.timeline
         xlabel = rec.time_key
         ticks = (list(tl.values) if tl.monotone else [],
-                 [f"{v:.3g}" for v in tl.values] if tl.numeric else [str(x) for x in tl.labels])
+                 display_labels(tl.values, tl.labels, tl.numeric, data))
     else:
         raise TypeError(f"data must be an AnnData or the DataFrame of scflow.tl.gene_trends, "
                         f"got {type(data).__name__}")
@@ -43,7 +48,7 @@ def _table(data: AnnData | pd.DataFrame, key: str,
     if missing:
         raise KeyError(f"the gene trends have no column {missing[0]!r}; expected the table of "
                        "scflow.tl.gene_trends")
-    return df, xlabel, ticks
+    return df, xlabel, ticks, known
 
 
 def gene_trends(data: AnnData | pd.DataFrame, genes: str | Sequence[str] | None = None, *,
@@ -67,8 +72,12 @@ def gene_trends(data: AnnData | pd.DataFrame, genes: str | Sequence[str] | None 
     groups
         Groups to draw (default all), e.g. the fates of ``tl.fate``.
     colors
-        Colour of each group (default: ``uns["<groupby>_colors"]`` is not known here, so
-        scanpy's palette in the order of the groups).
+        Colour of each group. Default: the colour scanpy gives the group's label in
+        ``obs[groupby]`` (``uns[groupby + "_colors"]``, else scanpy's palette over its
+        categories; read from the AnnData, or kept in the DataFrame's ``attrs`` by
+        ``tl.gene_trends``), so a fate has the colour it has in ``sc.pl.umap`` and
+        ``pl.fate``; scanpy's palette in the order of the groups when there is no
+        ``groupby``.
     ncols
         Panels per row.
     band
@@ -88,7 +97,7 @@ def gene_trends(data: AnnData | pd.DataFrame, genes: str | Sequence[str] | None 
     -------
     The figure with ``return_fig=True``, else the list of axes (or ``None`` when shown).
     """
-    df, xlabel, (tick_at, tick_labels) = _table(data, key, result)
+    df, xlabel, (tick_at, tick_labels), known = _table(data, key, result)
     clipped = bool(df["clipped"].all()) if "clipped" in df.columns else False
     if genes is None:
         genes = list(dict.fromkeys(df["gene"].astype(str)))
@@ -103,7 +112,8 @@ def gene_trends(data: AnnData | pd.DataFrame, genes: str | Sequence[str] | None 
     if [g for g in groups if g not in all_groups]:
         raise KeyError(f"groups {[g for g in groups if g not in all_groups]} are not in the "
                        f"gene trends (groups: {all_groups})")
-    colors = dict(zip(all_groups, palette(len(all_groups)), strict=True)) | dict(colors or {})
+    colors = (dict(zip(all_groups, palette(len(all_groups)), strict=True))
+              | {g: c for g, c in known.items() if g in all_groups} | dict(colors or {}))
     axes = _axes(ax, len(genes), int(ncols))
     fig = axes[0].figure
     for a, gene in zip(axes, genes, strict=True):

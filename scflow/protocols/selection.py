@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from .._checks import integer, seed
+from .._progress import Progress
 from ..couplings import PlanCache
 from ..flow.timecourse import TimeCourse
 from ..methods import fit_candidates, reference_candidates
@@ -151,8 +152,12 @@ def select_method(tc: TimeCourse, candidates: Sequence = FIT_CANDIDATES, *,
         One inner fit per seed, inner hold-out and neural candidate.
     fallback
         The candidate taken when fewer than three timepoints are kept (default the first).
-    n_euler, device, progress
+    n_euler, device
         As in :func:`scflow.protocols.leave_one_out_tc`.
+    progress
+        Show one bar over the inner fits (candidate x inner hold-out x seed), the candidate
+        being scored beside it; ``None`` (default): at ``scflow.settings.verbosity >= 1``.
+        The fits' own training bars are not shown.
     plan_cache
         A :class:`~scflow.couplings.PlanCache` shared by every candidate (default a new
         one): candidates with the same coupling solve each plan once.
@@ -192,13 +197,22 @@ def select_method(tc: TimeCourse, candidates: Sequence = FIT_CANDIDATES, *,
     inner = list(range(1, sub.n_timepoints - 1))
     cache = PlanCache() if plan_cache is None else plan_cache
     frames = []
-    for (method, settings), label in zip(parsed, labels, strict=True):
-        df = leave_one_out_tc(sub, [method], seeds, holdouts=inner, n_euler=n_euler,
-                              device=device, progress=progress, plan_cache=cache,
-                              **{**train_kwargs, **settings})
-        df.insert(0, "candidate", label)
-        df["holdout_index"] = [keep[i] for i in df["holdout_index"]]
-        frames.append(df)
+    # one bar over every inner fit (candidate x inner hold-out x seed); the fits' own
+    # training bars stay off
+    with Progress(total=len(parsed) * len(inner) * len(seeds), desc="scflow auto",
+                  enabled=progress) as bar:
+        for (method, settings), label in zip(parsed, labels, strict=True):
+            parts = []
+            for k in inner:
+                bar.set_postfix(candidate=label)
+                parts.append(leave_one_out_tc(sub, [method], seeds, holdouts=[k],
+                                              n_euler=n_euler, device=device, progress=False,
+                                              plan_cache=cache, **{**train_kwargs, **settings}))
+                bar.update(len(seeds))
+            df = pd.concat(parts, ignore_index=True)
+            df.insert(0, "candidate", label)
+            df["holdout_index"] = [keep[i] for i in df["holdout_index"]]
+            frames.append(df)
     scores = pd.concat(frames, ignore_index=True)
     summary = _summary(frames, labels, parsed)
     best = first_best(summary["w1_mean"].to_numpy())

@@ -9,12 +9,14 @@ import pandas as pd
 import torch
 from anndata import AnnData
 
+from .._adata.palette import category_colors, palette
 from .._checks import integer, number, positive_int, seed
 from .._progress import Progress
 from ..fate.core import DEFAULT_NEIGHBORS, flow_fate, transport_fate
 from ..methods import names
 from ._anndata import check_adata, get_times
 from ._fate_labels import reference
+from ._guards import warn_few_cells
 from ._store import FitRecord, check_key, h5ad_safe, load_model, log_added, read_fit
 from ._velocity import device, rep_of, steps_for
 
@@ -123,9 +125,10 @@ def fate(adata: AnnData, groupby: str, *, key: str = "scflow", from_time=None, t
     ``adata.obs[key_added + "_prob"]``
         Its probability.
     ``adata.uns[key_added]``
-        ``transitions``: source group (``obs[groupby]`` of the pushed cells that have one) ×
-        fate, the mean fate probabilities, stored as ``index``, ``columns``, ``values``
-        (rows sum to 1) and ``counts`` (cells per source group); ``params``: ``key``,
+        ``transitions``: a DataFrame, source group (``obs[groupby]`` of the pushed cells
+        that have one) × fate, the mean fate probabilities (rows sum to 1), kept as a
+        DataFrame by ``write_h5ad``; ``source_counts``: a DataFrame, the cells of each
+        source group (column ``n_cells``); ``params``: ``key``,
         ``groupby``, ``mode`` (resolved), ``from_time`` (``""`` for all), ``to_time``,
         ``n_neighbors`` (the value used), ``n_neighbors_rule`` (``"auto"`` or
         ``"fixed"``), ``fates`` (``""`` for all labels), ``n_labelled``, ``n_draws``,
@@ -133,7 +136,9 @@ def fate(adata: AnnData, groupby: str, *, key: str = "scflow", from_time=None, t
         ``n_neighbors="auto"`` also ``n_neighbors_selection``: ``candidates``, ``brier``
         (the leave-one-out Brier score of each) and ``chosen``.
     ``adata.uns[key_added + "_colors"]``
-        The fates' colours, when ``uns[groupby + "_colors"]`` has them.
+        The fates' colours: each label's colour in ``obs[groupby]`` as scanpy draws it
+        (``uns[groupby + "_colors"]``, else scanpy's palette over its categories), so
+        ``obs[key_added]`` has the same colours in ``sc.pl.umap`` and every scflow plot.
     """
     check_adata(adata, writing=not copy)
     rec = read_fit(adata, key)
@@ -178,6 +183,8 @@ def fate(adata: AnnData, groupby: str, *, key: str = "scflow", from_time=None, t
         src = idx == k0
     if not src.any():
         raise ValueError(f"no cells to push before to_time={tl.labels[k1]!r}")
+    used = np.unique(np.concatenate([idx[src], [k1]]))
+    warn_few_cells({tl.labels[k]: int((idx == k).sum()) for k in used}, "tl.fate")
     groups = adata.obs[groupby]
     x = torch.as_tensor(rec.to_model(rep_of(adata, rec)), dtype=torch.float32)
     ref, codes, fate_names, n_neighbors, selection = reference(
@@ -188,7 +195,7 @@ def fate(adata: AnnData, groupby: str, *, key: str = "scflow", from_time=None, t
     prob = _probabilities(model, rec, x, idx, src, k1, x[ref], codes, len(fates), mode=mode,
                           n_neighbors=n_neighbors, n_draws=n_draws, n_steps=n_steps, reg=reg,
                           max_cells=max_cells, random_state=random_state)
-    table = _transitions(groups[src], prob, fates)
+    table, sizes = _transitions(groups[src], prob, fates)
     if copy:
         adata = adata.copy()
     full = np.full((adata.n_obs, len(fates)), np.nan)
@@ -201,7 +208,7 @@ def fate(adata: AnnData, groupby: str, *, key: str = "scflow", from_time=None, t
                                                              columns=fates)
     adata.obs[key_added] = pd.Categorical.from_codes(best, categories=fates)
     adata.obs[key_added + "_prob"] = top
-    entry = {"transitions": table, "params": {
+    entry = {"transitions": table, "source_counts": sizes, "params": {
         "key": key, "groupby": groupby, "mode": mode,
         "from_time": "" if k0 is None else str(tl.labels[k0]), "to_time": str(tl.labels[k1]),
         "n_neighbors": n_neighbors, "n_neighbors_rule": "auto" if auto else "fixed",
@@ -210,13 +217,12 @@ def fate(adata: AnnData, groupby: str, *, key: str = "scflow", from_time=None, t
     if selection is not None:
         entry["n_neighbors_selection"] = selection
     adata.uns[key_added] = h5ad_safe(entry)
-    colors = _fate_colors(adata, groupby, fates)
-    if colors is not None:
-        adata.uns[key_added + "_colors"] = colors
+    adata.uns[key_added + "_colors"] = _fate_colors(adata, groupby, fates)
     log_added((key_added + "_probabilities", "fate probabilities (cells x fates)", "adata.obsm"),
               (key_added, "most probable fate", "adata.obs"),
               (key_added + "_prob", "its probability", "adata.obs"),
-              (key_added, "source-group x fate transitions", "adata.uns"))
+              (key_added, "source-group x fate transitions", "adata.uns"),
+              (key_added + "_colors", "the fates' colours", "adata.uns"))
     return adata if copy else None
 
 
@@ -264,7 +270,9 @@ def _probabilities(model, rec: FitRecord, x: torch.Tensor, idx: np.ndarray, src:
     return out
 
 
-def _transitions(source: pd.Series, prob: np.ndarray, fates: list[str]) -> dict:
+def _transitions(source: pd.Series, prob: np.ndarray,
+                 fates: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Source group x fate mean probabilities, and the cells of each source group."""
     ok = source.notna().to_numpy()
     src = pd.Categorical(source[ok].astype(str))
     n_groups = len(src.categories)
@@ -273,20 +281,14 @@ def _transitions(source: pd.Series, prob: np.ndarray, fates: list[str]) -> dict:
     counts = np.bincount(src.codes, minlength=n_groups).astype(np.int64)
     values = np.divide(sums, counts[:, None], out=np.zeros(sums.shape),
                        where=counts[:, None] > 0)
-    return {"index": np.asarray(src.categories, dtype=object),
-            "columns": np.asarray(fates, dtype=object), "values": values, "counts": counts}
+    index = pd.Index([str(c) for c in src.categories], name="source")
+    table = pd.DataFrame(values, index=index, columns=list(fates))
+    return table, pd.DataFrame({"n_cells": counts}, index=index.copy())
 
 
-def _fate_colors(adata: AnnData, groupby: str, fates: list[str]) -> np.ndarray | None:
-    """The colours scanpy keeps for ``groupby``'s categories, for the fates (or ``None``)."""
-    colors = adata.uns.get(groupby + "_colors")
-    col = adata.obs[groupby]
-    if colors is None or not isinstance(col.dtype, pd.CategoricalDtype):
-        return None
-    cats = [str(c) for c in col.cat.categories]
-    if len(colors) != len(cats):
-        return None
-    lookup = dict(zip(cats, colors, strict=True))
-    if not all(f in lookup for f in fates):
-        return None
-    return np.asarray([str(lookup[f]) for f in fates], dtype=object)
+def _fate_colors(adata: AnnData, groupby: str, fates: list[str]) -> np.ndarray:
+    """Each fate's colour as scanpy gives its label in ``obs[groupby]``: ``uns[groupby +
+    "_colors"]`` when it has one per category, else scanpy's palette over the categories."""
+    lookup = category_colors(adata, groupby)
+    fallback = dict(zip(fates, palette(len(fates)), strict=True))
+    return np.asarray([str(lookup.get(f, fallback[f])) for f in fates], dtype=object)

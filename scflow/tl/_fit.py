@@ -16,9 +16,10 @@ from ..methods import default_fit_method, get, names
 from ..training.config import TrainConfig
 from ..training.loop import fit_flow, resolve_device
 from ._anndata import check_adata, get_times, time_course
-from ._guards import warn_gene_space
+from ._guards import warn_counts_design, warn_few_cells, warn_gene_space
 from ._select import check_fit_candidates, choose_for_fit, selection_record
 from ._store import check_key, h5ad_safe, log_added
+from ._time_labels import display_labels
 from ._times import Timeline
 
 __all__ = ["fit"]
@@ -74,7 +75,9 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
     key_added
         Key of ``adata.uns`` to write the fit to.
     device
-        ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``...
+        ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``... On the CPU, torch trains
+        on one intra-op thread unless you chose a count (``OMP_NUM_THREADS``,
+        ``torch.set_num_threads``, ``scflow.settings.n_threads``); yours is restored after.
     random_state
         Seed of the weights and of every draw. The draws pick cells by their position among
         the cells of their timepoint, in row order: the same rows in the same order give
@@ -126,6 +129,8 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
     progress
         Show training progress: a bar in a terminal or notebook, a line every 10% of the
         steps in a log; ``None`` (default) shows it at ``scflow.settings.verbosity >= 1``.
+        With ``method="auto"`` also a bar over the inner fits, then the choice and every
+        candidate's inner W1, with the held-out timepoints as the data's time labels.
     candidates
         ``method="auto"`` only: neural methods, or dicts ``{"method": ..., setting: value}``
         (default :func:`scflow.methods.fit_candidates`, what each neural method's class
@@ -167,8 +172,9 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
         :meth:`scflow.FlowModel.to_dict` output, less what is stored above once (``loss``,
         ``times``, the scaler); :func:`scflow.load_model` rebuilds the model with them.
     ``selection``
-        ``method="auto"`` only: the candidate chosen and the inner scores it was chosen by
-        (see :func:`scflow.tl._select.selection_record`).
+        ``method="auto"`` only: the candidate chosen and the inner scores it was chosen by,
+        ``summary`` (mean inner W1 per candidate) and ``scores`` (every inner fit) as
+        DataFrames (see :func:`scflow.tl._select.selection_record`).
     """
     check_adata(adata, writing=not copy, backed_ok=True)
     if copy and adata.isbacked:
@@ -206,11 +212,17 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
     prior = None if growth_prior is None else _prior_rates(adata, growth_prior, time_key,
                                                            tc, timeline)
     warn_gene_space(use_rep, tc.dim)
+    warn_few_cells({lab: len(x) for lab, x in zip(timeline.labels, tc.xs, strict=True)},
+                   "tl.fit")
+    if not auto and get(method).takes_mass and isinstance(mass, str) and mass == "counts":
+        warn_counts_design([len(x) for x in tc.xs], method)
     k = None if holdout is None else timeline.require_interior(holdout, "holdout")
     selection = None
     if auto:
         selection = choose_for_fit(tc, candidates, holdout=k, random_state=random_state,
-                                   device=dev, config=cfg)
+                                   device=dev, config=cfg, progress=progress,
+                                   shown=display_labels(timeline.values, timeline.labels,
+                                                        timeline.numeric, adata))
         method, cfg = selection.method, replace(cfg, **selection.settings)
     logger.info(f"fitting {method} on {use_rep!r} ({tc.dim} dims, {tc.n_timepoints} "
                 f"timepoints, {cfg.n_steps} steps)")

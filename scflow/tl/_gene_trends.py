@@ -8,11 +8,13 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
+from .._adata.palette import category_colors
 from .._checks import positive_int, seed
 from ._anndata import check_adata
 from ._genes import pca_mean, resolve_clip, to_genes
 from ._guards import carried_genes, warn_uncarried
 from ._store import h5ad_safe, load_model, log_added, read_fit
+from ._time_labels import display_labels
 from ._trajectories import check_result_key, check_solver, start_cells
 from ._velocity import device, gene_loadings, push, rep_of
 
@@ -66,8 +68,9 @@ def gene_trends(adata: AnnData, genes: str | Sequence[str], *, key: str = "scflo
     ``group``, ``mean``, ``std``, ``n_cells``, ``frac_negative`` (the fraction of cells
     whose reconstruction was below 0, clipped or not) and ``clipped`` (whether values were
     clipped at 0), also written as a dict of arrays (one per column) to
-    ``adata.uns[key][key_added]``. ``df.attrs`` holds ``time_key`` and the timepoints, for
-    :func:`scflow.pl.gene_trends`.
+    ``adata.uns[key][key_added]`` (with ``groupby``). ``df.attrs`` holds ``groupby``, the
+    groups' colours (``colors``: scanpy's colours of ``obs[groupby]``), ``time_key`` and the
+    timepoints, for :func:`scflow.pl.gene_trends`.
     """
     check_adata(adata, writing=True)
     rec = read_fit(adata, key)
@@ -112,10 +115,15 @@ def gene_trends(adata: AnnData, genes: str | Sequence[str], *, key: str = "scflo
     df = _long(expr, negative, genes, labels[keep].astype(str).to_numpy(), grid,
                tl.to_obs(grid))
     df["clipped"] = clip
-    df.attrs.update(time_key=rec.time_key, timepoints=tl.values.tolist() if tl.monotone else [],
-                    timepoint_labels=[f"{v:.3g}" for v in tl.values] if tl.numeric
-                    else [str(lab) for lab in tl.labels])
-    adata.uns[key][key_added] = h5ad_safe({c: df[c].to_numpy() for c in df.columns})
+    groups = set(df["group"].astype(str))
+    df.attrs.update(groupby="" if groupby is None else groupby,
+                    colors={} if groupby is None else {
+                        g: c for g, c in category_colors(adata, groupby).items() if g in groups},
+                    time_key=rec.time_key,
+                    timepoints=tl.values.tolist() if tl.monotone else [],
+                    timepoint_labels=display_labels(tl.values, tl.labels, tl.numeric, adata))
+    adata.uns[key][key_added] = h5ad_safe({**{c: df[c].to_numpy() for c in df.columns},
+                                           "groupby": df.attrs["groupby"]})
     log_added((f"{key}/{key_added}", f"{len(genes)} genes along trajectories", "adata.uns"))
     return df
 

@@ -11,12 +11,24 @@ from ..flow.integrate import integrate
 from ..flow.model import FlowModel
 from ..methods import get, names
 from ._anndata import check_adata, get_times
-from ._store import FitRecord, check_key, load_model, log_added, read_fit
-from ._velocity import device, rep_of
+from ._store import FitRecord, check_key, h5ad_safe, load_model, log_added, read_fit
+from ._velocity import device, per_obs_time, rep_of
 
-__all__ = ["growth", "push_weighted", "is_growth_fit"]
+__all__ = ["growth", "push_weighted", "is_growth_fit", "GROWTH_UNITS"]
 
 _CHUNK = 65_536
+#: units of the rates ``tl.growth`` writes (``"auto"`` resolves to one of the other two)
+GROWTH_UNITS = ("auto", "time", "model")
+
+
+def resolve_units(rec: FitRecord, units: str) -> str:
+    """``"time"`` or ``"model"``: ``"auto"`` is per unit of ``obs[time_key]`` when its times
+    are numbers in order (as ``tl.growth_prior``'s per-day rates), else per model time."""
+    if units not in GROWTH_UNITS:
+        raise ValueError(f"units must be one of {GROWTH_UNITS}, got {units!r}")
+    if units == "auto":
+        return "time" if rec.timeline.numeric and rec.timeline.monotone else "model"
+    return units
 
 
 def is_growth_fit(rec: FitRecord) -> bool:
@@ -41,12 +53,17 @@ def push_weighted(model: FlowModel, rec: FitRecord, x_rep: np.ndarray, t0: float
 
 
 def growth(adata: AnnData, *, key: str = "scflow", to_time=None, n_steps: int = 100,
-           key_added: str | None = None, copy: bool = False) -> AnnData | None:
+           units: str = "auto", key_added: str | None = None,
+           copy: bool = False) -> AnnData | None:
     """Per-cell growth rate of a growth-aware fit, and expected descendants at a later time.
 
     The growth field ``g(t, x)`` of a ``method="uotcfm"`` fit is read at every cell's own
-    time and state: ``d log(mass) / dt``, per unit of model time (one timepoint with
-    ``time_scale="index"``). With ``to_time``, every cell of a timepoint before it is carried
+    time and state: ``d log(mass) / dt``. The model learns it per unit of model time (one
+    timepoint with ``time_scale="index"``: two days on LARRY); by default it is written per
+    unit of ``obs[time_key]`` (per day), the units of :func:`scflow.tl.growth_prior`'s
+    rates, through the slope of the timeline at each cell's time, as
+    :func:`scflow.tl.velocity` does with ``units="time"``. With ``to_time``, every cell of a
+    timepoint before it is carried
     along the field to ``to_time`` with its log-weight (``d log w / dt = g``), and ``exp(log
     w)`` is its expected number of descendants there (1: as many as it is; 2: it doubled).
 
@@ -60,6 +77,10 @@ def growth(adata: AnnData, *, key: str = "scflow", to_time=None, n_steps: int = 
         A time in the units of ``obs[time_key]``; default: no descendants computed.
     n_steps
         Euler steps per unit of model time for the push to ``to_time``.
+    units
+        ``"time"``: rates per unit of ``obs[time_key]`` (e.g. per day; numeric times in
+        order only); ``"model"``: per unit of model time; ``"auto"`` (default): ``"time"``
+        where the times are numeric, else ``"model"``. Descendants have no unit.
     key_added
         Prefix of the ``obs`` columns (default ``key + "_growth"``).
     copy
@@ -70,10 +91,15 @@ def growth(adata: AnnData, *, key: str = "scflow", to_time=None, n_steps: int = 
     ``None``, or the modified copy when ``copy=True``. Writes
 
     ``adata.obs[key_added + "_rate"]``
-        The growth rate of every cell at its own time (per unit of model time).
+        The growth rate of every cell at its own time (per day with ``units="time"`` and
+        days in ``obs[time_key]``; ``log(2) / rate`` is a doubling time).
     ``adata.obs[key_added + "_descendants"]``
         With ``to_time``: the expected number of descendants at ``to_time`` of every cell
         of an earlier timepoint (NaN for the other cells).
+    ``adata.uns[key_added + "_params"]``
+        ``key`` (the fit), ``units`` (``"time"`` or ``"model"``, resolved), ``per`` (what
+        a rate is per: ``"<time_key>"`` or ``"model time"``), ``to_time`` (``""`` for
+        none).
     """
     check_adata(adata, writing=not copy)
     rec = read_fit(adata, key)
@@ -83,6 +109,12 @@ def growth(adata: AnnData, *, key: str = "scflow", to_time=None, n_steps: int = 
                          f"adata.uns[{key!r}] holds method {rec.params.get('method')!r}")
     prefix = check_key(f"{key}_growth" if key_added is None else key_added, "key_added")
     n_steps = positive_int(n_steps, "n_steps")
+    if f"{prefix}_params" == key:
+        raise ValueError(f"key_added={prefix!r} would overwrite the fit in adata.uns[{key!r}]; "
+                         "choose another name")
+    units = resolve_units(rec, units)
+    if units == "time" and not (rec.timeline.numeric and rec.timeline.monotone):
+        per_obs_time(rec, rec.timeline.times)  # raises: units='time' needs numeric times
     tl = rec.timeline
     t_end = None if to_time is None else tl.model_time(to_time, "to_time")
     index = tl.cell_index(get_times(adata, rec.time_key))
@@ -96,6 +128,8 @@ def growth(adata: AnnData, *, key: str = "scflow", to_time=None, n_steps: int = 
                                                               torch.split(xm, _CHUNK),
                                                               strict=True)])
     rate = rate.cpu().numpy().astype(np.float64)
+    if units == "time":  # d log m / d(obs time) = d log m / d(model time) * d(model) / d(obs)
+        rate = rate * per_obs_time(rec, t_cell)
     descendants = None
     if t_end is not None:
         descendants = np.full(adata.n_obs, np.nan)
@@ -109,8 +143,13 @@ def growth(adata: AnnData, *, key: str = "scflow", to_time=None, n_steps: int = 
             descendants[mask] = np.exp(log_w)
     if copy:
         adata = adata.copy()
+    per = rec.time_key if units == "time" else "model time"
     adata.obs[f"{prefix}_rate"] = rate
-    added = [(f"{prefix}_rate", "growth rate per cell at its own time", "adata.obs")]
+    adata.uns[f"{prefix}_params"] = h5ad_safe({
+        "key": key, "units": units, "per": per,
+        "to_time": "" if to_time is None else str(to_time)})
+    added = [(f"{prefix}_rate", f"growth rate per cell at its own time, per {per}",
+              "adata.obs"), (f"{prefix}_params", "its units and fit", "adata.uns")]
     if descendants is not None:
         adata.obs[f"{prefix}_descendants"] = descendants
         added.append((f"{prefix}_descendants", f"expected descendants at {to_time!r}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -15,7 +16,8 @@ from ._store import check_key, log_added
 
 __all__ = ["growth_prior"]
 
-#: fewest marker genes of a list that must be measured for its score
+#: below this many measured genes of a list, its score is noisy: a warning (as moscot, which
+#: scores whatever scanpy finds); with none measured there is no score (an error)
 MIN_GENES = 5
 #: above this, expression does not look log-normalised (a warning, not an error)
 LOG_MAX = 50.0
@@ -43,8 +45,9 @@ def growth_prior(adata: AnnData, organism: str | None = "mouse", *,
         ``"mouse"`` or ``"human"``: the shipped marker lists (moscot's, see
         :func:`scflow.growth.prior.marker_genes`); ``None`` to give both lists yourself.
     proliferation_genes, apoptosis_genes
-        Your own lists (each replaces the shipped one). At least :data:`MIN_GENES` genes of
-        each list must be among the measured genes.
+        Your own lists (each replaces the shipped one). Each list needs at least one gene
+        among the measured genes; with fewer than :data:`MIN_GENES` its score rests on a
+        few genes, and a ``UserWarning`` says so (moscot warns and continues likewise).
     use_raw, layer, random_state
         As :func:`scanpy.tl.score_genes` (``random_state`` picks its control genes).
     key_added
@@ -90,11 +93,16 @@ def growth_prior(adata: AnnData, organism: str | None = "mouse", *,
         found = len(measured)
         logger.info(f"growth_prior: {found} of {len(genes)} {kind} genes are measured")
         lists[kind] = measured
+        where = "adata.raw.var_names" if raw else "adata.var_names"
+        if found == 0:
+            raise ValueError(f"{kind}_genes: 0 of its {len(genes)} genes are in {where}; "
+                             f"check the organism ({organism!r}) and the gene naming, or pass "
+                             "your own list")
         if found < MIN_GENES:
-            where = "adata.raw.var_names" if raw else "adata.var_names"
-            raise ValueError(f"{kind}_genes: {found} of its {len(genes)} genes are in {where} "
-                             f"(at least {MIN_GENES} needed); check the organism "
-                             f"({organism!r}) and the gene naming, or pass your own list")
+            warnings.warn(f"growth_prior: {kind}_genes: only {found} of its {len(genes)} genes "
+                          f"are in {where} ({measured}); the {kind} score rests on them alone "
+                          f"(fewer than {MIN_GENES}), so the prior is noisy: check the gene "
+                          "naming, or pass your own list", UserWarning, stacklevel=2)
     # score on a light AnnData holding the same matrix: nothing is written to adata until
     # both scores exist
     x = adata.raw.X if raw else adata.layers[layer] if layer is not None else adata.X

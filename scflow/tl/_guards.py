@@ -7,11 +7,70 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["MAX_GENE_DIMS", "carried_genes", "warn_gene_space", "warn_uncarried"]
+__all__ = ["MAX_GENE_DIMS", "MIN_CELLS", "DESIGN_RATIO", "carried_genes", "counts_look_designed",
+           "warn_counts_design", "warn_few_cells", "warn_gene_space", "warn_uncarried"]
 
 #: above this many dimensions of ``X`` (genes), ``tl.fit`` warns: flows are fitted on an
 #: embedding (PCA), not on raw genes (a guard rail, not a tuned value)
 MAX_GENE_DIMS = 100
+
+
+#: below this many cells at a timepoint, ``tl.fit`` and ``tl.fate`` warn (a guard rail, not a
+#: tuned value): a population is then a handful of points, the field is fitted to those
+#: cells, and ``tl.fate`` reads fates among fewer cells than its default 15 neighbours
+#: spread over 2 fates. A fit needs at least 2 cells per timepoint (an error below).
+MIN_CELLS = 30
+
+
+def warn_few_cells(counts: dict, what: str) -> None:
+    """Warn when a timepoint (``{label: cells}``) holds fewer than :data:`MIN_CELLS` cells."""
+    few = {str(k): int(v) for k, v in counts.items() if int(v) < MIN_CELLS}
+    if few:
+        warnings.warn(f"{what}: timepoint(s) {few} hold fewer than {MIN_CELLS} cells; a "
+                      "population of so few cells is a handful of samples, so the field is "
+                      "fitted to (and fates are read among) those cells, not to a "
+                      f"distribution. Results below {MIN_CELLS} cells per timepoint are "
+                      "anecdotes: pool timepoints or collect more cells", UserWarning,
+                      stacklevel=3)
+
+
+#: the rule of :func:`counts_look_designed`: consecutive counts within this ratio are "equal"
+DESIGN_RATIO = 1.1
+
+
+def counts_look_designed(counts: Sequence[int]) -> str | None:
+    """Why the cell counts of a time course look like a sampling design rather than
+    population sizes, or ``None``.
+
+    The rule (a guard rail, stated, not tuned): the counts look designed when (a) every
+    timepoint holds the same number of cells to within 10% (``max / min <=``
+    :data:`DESIGN_RATIO`: a balanced design, e.g. the same number of cells sequenced per
+    sample), or (b) they rise by more than 10% at one step and fall by more than 10% at
+    another (a population that shrinks and regrows between snapshots is rarer than a sample
+    size that varies). Monotone growth or decline by more than 10% is read as population
+    size.
+    """
+    n = np.asarray(counts, dtype=np.float64)
+    if len(n) < 2 or (n <= 0).any():
+        return None
+    shown = n.astype(int).tolist()
+    if n.max() / n.min() <= DESIGN_RATIO:
+        return f"every timepoint holds the same number of cells to within 10% ({shown})"
+    ratio = n[1:] / n[:-1]
+    if (ratio > DESIGN_RATIO).any() and (ratio < 1 / DESIGN_RATIO).any():
+        return f"the counts rise and fall between timepoints ({shown}), as sample sizes do"
+    return None
+
+
+def warn_counts_design(counts: Sequence[int], method: str) -> None:
+    """``mass="counts"`` on counts that look like a sampling design: a warning that says so."""
+    why = counts_look_designed(counts)
+    if why is not None:
+        warnings.warn(f"method={method!r} with mass='counts' reads the numbers of cells as "
+                      f"population sizes, but {why}: they look like a sampling design, and the "
+                      "growth learned from them would be the design's. Pass mass=None (growth "
+                      "from the shapes alone) or measured population sizes (mass=[...], one "
+                      "per timepoint)", UserWarning, stacklevel=3)
 
 
 def warn_gene_space(use_rep: str, n_dims: int) -> None:

@@ -1,8 +1,9 @@
 """What ``tl.fit`` keeps in ``adata.uns``: writing it h5ad-safe, reading it back, logging.
 
-``adata.uns[key]`` holds only dicts, strings, Python scalars and numpy arrays (strings as
-``object`` arrays), exactly the types ``anndata.read_h5ad`` gives back, so the record is the
-same before and after ``write_h5ad``. ``None`` is never stored: an absent ``holdout`` is
+``adata.uns[key]`` holds only dicts, strings, Python scalars, numpy arrays (strings as
+``object`` arrays) and pandas DataFrames (string index and columns), the types
+``anndata.read_h5ad`` gives back, so the record is the same before and after
+``write_h5ad``. ``None`` is never stored: an absent ``holdout`` is
 ``""`` (label) and ``-1`` (index), and is restored to ``None`` on reading.
 """
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from anndata import AnnData
 
@@ -25,7 +27,16 @@ __all__ = ["FitRecord", "h5ad_safe", "load_model", "read_fit", "log_added"]
 
 
 def h5ad_safe(obj: Any) -> Any:
-    """The same content in the types ``read_h5ad`` returns (dicts, scalars, arrays)."""
+    """The same content in the types ``read_h5ad`` returns (dicts, scalars, arrays,
+    DataFrames with string index and columns)."""
+    if isinstance(obj, pd.DataFrame):
+        out = obj.copy()
+        out.index = out.index.astype(str)
+        out.columns = out.columns.astype(str)
+        for col in out.columns:
+            if out[col].dtype.kind in "USO":
+                out[col] = out[col].astype(str).astype(object)
+        return out
     if isinstance(obj, Mapping):
         return {str(k): h5ad_safe(v) for k, v in obj.items()}
     if obj is None:

@@ -36,6 +36,7 @@ from torch import Tensor
 from .._errors import TrainingDivergedError
 from .._progress import Progress
 from .._settings import logger
+from .._threads import while_training
 from ..couplings import PlanCache
 from ..flow.model import FlowModel
 from ..flow.timecourse import TimeCourse
@@ -178,6 +179,7 @@ def check_losses(losses: Tensor, lo: int, hi: int, n_steps: int, lr: float) -> N
         "the data's scale", step=first + 1, loss=value)
 
 
+@while_training
 def fit_flow(tc: TimeCourse, method: str | None = None, *, holdout: int | None = None,
              n_steps: int = _D.n_steps, batch_size: int = _D.batch_size, lr: float = _D.lr,
              sigma: float | None = _D.sigma, hidden: Sequence[int] = _D.hidden,

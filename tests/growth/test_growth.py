@@ -101,6 +101,7 @@ def test_uotcfm_only_grows_gives_ln2_and_no_velocity():
     assert model.meta["growth_from"] == "mass"
 
 
+@pytest.mark.slow
 def test_uotcfm_only_moves_gives_no_growth():
     x = _cloud(200)
     shift = torch.tensor([0.5, 0.0])

@@ -51,6 +51,7 @@ def _check_closed_form(log_r: torch.Tensor, expected: float) -> None:
     assert abs(gap) < 0.05
 
 
+@pytest.mark.slow
 def test_minibatch_targets_only_grows_average_ln2_per_span():
     g = torch.Generator().manual_seed(0)
     x = torch.randn(2000, 2, generator=g)
@@ -115,6 +116,8 @@ def test_auto_coupling_follows_the_balanced_rule(monkeypatch):
         fit_flow(tc, "uotcfm", n_steps=2, coupling="plans")
 
 
+# minibatch uotcfm solves an unbalanced Sinkhorn plan at every step: minutes of CPU
+@pytest.mark.slow
 def test_minibatch_training_moves_and_grows_the_population():
     tc, x0, x1 = _course()
     kw = dict(n_steps=600, batch_size=64, device="cpu", random_state=0, progress=False)

@@ -93,7 +93,8 @@ def _course() -> TimeCourse:
     return blobs([(0, 0), (2, 0), (4, 1)], [60, 90, 120], scale=0.4, whiten=True)
 
 
-@pytest.mark.parametrize("coupling", ["global", "minibatch"])
+@pytest.mark.parametrize("coupling", ["global", pytest.param("minibatch",
+                                                          marks=pytest.mark.slow)])
 def test_fit_growth_flow_takes_the_prior(coupling):
     tc = _course()
     kw = dict(n_steps=40, batch_size=32, hidden=(16, 16), progress=False, coupling=coupling,

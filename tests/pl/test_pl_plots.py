@@ -106,7 +106,7 @@ def test_error_budget_plot(tmp_path):
     heights = [p.get_height() for p in ax.patches]  # bars drawn series by series
     np.testing.assert_allclose(heights, [0.5, 0.6, 0.45, 0.4, 0.3, 0.35])
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert sorted(labels) == ["centre oracle", "sampling floor", "static OT", "timing oracle"]
+    assert sorted(labels) == ["centre oracle", "split-half W1", "static OT", "timing oracle"]
     floors = sorted(seg[0][1] for c in ax.collections for seg in c.get_segments()
                     if seg[0][0] != seg[1][0])  # horizontal: the floor, not an error bar
     np.testing.assert_allclose(floors, [0.25, 0.3])

@@ -23,11 +23,16 @@ def test_fate_fields_and_values(fitted):
     split = fitted.obs["day"].isin([1.0, 2.0]).to_numpy()
     agree = (fate[split].astype(str) == fitted.obs["branch"][split].astype(str)).mean()
     assert agree > 0.85
-    t = fitted.uns["fate"]["transitions"]
-    table = pd.DataFrame(t["values"], index=t["index"], columns=t["columns"])
+    table = fitted.uns["fate"]["transitions"]
+    assert isinstance(table, pd.DataFrame)
     assert list(table.index) == ["down", "up"] and list(table.columns) == ["down", "up"]
     np.testing.assert_allclose(table.sum(1), 1.0)
-    assert t["counts"].sum() == 3 * N_PER
+    counts = fitted.uns["fate"]["source_counts"]
+    assert list(counts.index) == ["down", "up"] and counts["n_cells"].sum() == 3 * N_PER
+    # the table is the mean probability of each source group's pushed cells
+    probs = fitted.obsm["fate_probabilities"][~last]
+    np.testing.assert_allclose(table.loc["up"],
+                               probs[(fitted.obs["branch"] == "up")[~last]].mean())
     assert table.loc["up", "up"] > 0.7 and table.loc["down", "down"] > 0.7
     p = fitted.uns["fate"]["params"]
     assert (p["groupby"], p["from_time"], p["to_time"], p["n_neighbors"]) == (
@@ -43,8 +48,10 @@ def test_fate_from_one_time_copy_and_h5ad(fitted, tmp_path):
     assert set(np.round(out.obs["f12_prob"][pushed] * 5, 6)) <= {1.0, 2.0, 3.0, 4.0, 5.0}
     out.write_h5ad(tmp_path / "f.h5ad")
     back = ad.read_h5ad(tmp_path / "f.h5ad")
-    np.testing.assert_array_equal(back.uns["f12"]["transitions"]["values"],
-                                  out.uns["f12"]["transitions"]["values"])
+    pd.testing.assert_frame_equal(back.uns["f12"]["transitions"],
+                                  out.uns["f12"]["transitions"])
+    pd.testing.assert_frame_equal(back.uns["f12"]["source_counts"],
+                                  out.uns["f12"]["source_counts"])
     assert back.obs["f12"].isna().sum() == out.obs["f12"].isna().sum()
 
 
@@ -89,7 +96,7 @@ def test_gene_trends_values(fitted):
     spread = np.abs(fitted.X[:, [0, 5]].mean(0) - fitted.X[day0][:, [0, 5]].mean(0))
     assert (np.abs(end.loc[["g0", "g5"]].to_numpy() - last[[0, 5]]) < 0.5 * spread).all()
     stored = fitted.uns["scflow"]["gene_trends"]
-    assert sorted(stored) == sorted(df.columns)
+    assert sorted(stored) == sorted([*df.columns, "groupby"]) and stored["groupby"] == ""
     np.testing.assert_array_equal(stored["mean"], df["mean"].to_numpy())
 
 
@@ -258,3 +265,21 @@ def test_fate_terminal_fates_and_auto_on_noisy_labels(sim_fitted):
     late = (adata.obs["t_idx"] == SIM_T - 2).to_numpy()
     upper = (adata.obs["branch"] == "upper").to_numpy()
     assert _auroc(prob["upper"].to_numpy()[late], upper[late]) > 0.95
+
+
+def test_few_cells_per_timepoint_warn_with_the_minimum(blobs):
+    rows = np.concatenate([np.flatnonzero(blobs.obs["day"].to_numpy() == d)[:3]
+                           for d in (0.0, 1.0, 2.0, 4.0)])
+    tiny = blobs[rows].copy()
+    with pytest.warns(UserWarning, match=r"fewer than 30 cells"):
+        scflow.tl.fit(tiny, use_rep="X_pca", n_dims=3, n_steps=20)
+    with pytest.warns(UserWarning, match=r"tl.fate: timepoint\(s\) .*'0': 3.* fewer than 30"):
+        scflow.tl.fate(tiny, "branch", n_neighbors=1, n_steps=5)
+    # enough cells: no such warning
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        scflow.tl.fit(blobs, use_rep="X_pca", n_dims=3, n_steps=20)
+    with pytest.raises(ValueError, match="at least 2 are needed"):
+        scflow.tl.fit(blobs[rows[[0, 3, 4, 6, 7, 9, 10]]].copy(), use_rep="X_pca", n_dims=3,
+                      n_steps=20)

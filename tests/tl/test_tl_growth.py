@@ -100,6 +100,68 @@ def test_growth_bad_input(grown):
     assert set(grown.obs.columns) == before
 
 
+def test_growth_rates_per_day_beside_the_prior(grown):
+    """The fit learns d log m per model time (per timepoint); tl.growth writes it per unit of
+    obs[time_key] by default. Spread the same three timepoints over days 0, 2, 4: the mass
+    still doubles per timepoint, so per day it grows ln 2 / 2."""
+    scflow.tl.growth(grown, units="model", key_added="m")
+    per_step = grown.obs["m_rate"].to_numpy()
+    assert per_step.mean() == pytest.approx(math.log(2), abs=0.1)
+    assert grown.uns["m_params"]["units"] == "model"
+    wide = grown.copy()
+    wide.obs["day"] = wide.obs["day"] * 2.0
+    wide.uns["scflow"]["timepoints"]["values"] = np.asarray([0.0, 2.0, 4.0])
+    wide.uns["scflow"]["timepoints"]["labels"] = np.asarray(["0", "2", "4"], dtype=object)
+    scflow.tl.growth(wide)
+    np.testing.assert_allclose(wide.obs["scflow_growth_rate"], per_step / 2.0, rtol=1e-6)
+    p = wide.uns["scflow_growth_params"]
+    assert (p["units"], p["per"], p["key"]) == ("time", "day", "scflow")
+    ax = scflow.pl.growth(wide, show=False)
+    assert ax.figure.axes[-1].get_ylabel() == "growth rate (per day)"
+    # categorical times have no day: "auto" is per model time, "time" is refused
+    cat = grown.copy()
+    cat.uns["scflow"]["timepoints"]["numeric"] = False
+    scflow.tl.growth(cat)
+    assert cat.uns["scflow_growth_params"]["units"] == "model"
+    with pytest.raises(ValueError, match="units='time' needs numeric"):
+        scflow.tl.growth(cat, units="time", key_added="t")
+    with pytest.raises(ValueError, match="units must be one of"):
+        scflow.tl.growth(grown, units="days")
+    assert "t_rate" not in cat.obs
+
+
+@pytest.mark.parametrize(("counts", "designed"), [
+    ([577, 885, 788, 883], "rise and fall"),   # EMT's samples
+    ([400, 400, 400, 400, 400], "same number"),
+    ([85, 81, 84], "same number"),
+    ([1429, 3781, 5788], None),                # mouse haematopoiesis: grows
+    ([80, 160, 320], None),
+    ([300, 200, 120], None),                   # dies back, monotone
+])
+def test_counts_that_look_like_a_sampling_design(counts, designed):
+    from scflow.tl._guards import counts_look_designed
+
+    why = counts_look_designed(counts)
+    assert (why is None) if designed is None else (designed in why)
+
+
+def test_fit_warns_when_counts_read_as_sizes_look_designed():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(150, 2))
+    adata = ad.AnnData(np.zeros((150, 1), dtype=np.float32),
+                       obs=pd.DataFrame({"day": np.repeat([0.0, 1.0, 2.0], 50)},
+                                        index=[f"c{i}" for i in range(150)]))
+    adata.obsm["X_emb"] = x
+    kw = dict(use_rep="X_emb", method="uotcfm", n_steps=5, device="cpu")
+    with pytest.warns(UserWarning, match="look like a sampling design"):
+        scflow.tl.fit(adata, **kw)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        scflow.tl.fit(adata, mass=None, **kw)          # sizes not read: no warning
+        scflow.tl.fit(_growing(), **kw)                # 80 / 160 / 320: growth
+
+
 def test_growth_copy(grown):
     out = scflow.tl.growth(grown, copy=True, key_added="g")
     assert "g_rate" in out.obs and "g_rate" not in grown.obs

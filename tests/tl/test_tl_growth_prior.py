@@ -92,3 +92,22 @@ def test_fit_reads_the_prior_into_the_growth_aware_plan(cospar):
         scflow.tl.fit(a, "day", method="uotcfm", growth_prior="nope", **kw)
     with pytest.raises(ValueError, match="must hold numbers"):
         scflow.tl.fit(a, "day", method="uotcfm", growth_prior="state_info", **kw)
+
+
+def test_few_marker_genes_warn_and_score_none_refuse(blobs):
+    """As moscot: a list with a few measured genes is scored with a warning; a list with
+    none measured is refused, before anything is written."""
+    prolif = marker_genes("mouse", "proliferation")[:4]
+    apopt = marker_genes("mouse", "apoptosis")[:12]
+    names = list(blobs.var_names)
+    names[:4], names[4:16] = prolif, apopt
+    blobs.var_names = names
+    with pytest.warns(UserWarning, match=r"proliferation_genes: only 4 of its 97 genes"):
+        scflow.tl.growth_prior(blobs, "mouse")
+    assert np.isfinite(blobs.obs["growth_prior"]).all()
+    assert blobs.obs["growth_prior_proliferation"].std() > 0
+    blobs.var_names = [f"x{i}" for i in range(blobs.n_vars)]
+    cols = list(blobs.obs.columns)
+    with pytest.raises(ValueError, match="proliferation_genes: 0 of its 97 genes"):
+        scflow.tl.growth_prior(blobs, "mouse", key_added="again")
+    assert list(blobs.obs.columns) == cols

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import anndata as ad
 import numpy as np
+import pandas as pd
 import pytest
 from _blobs import snapshot
 
@@ -22,9 +23,13 @@ def test_auto_picks_the_trained_candidate_and_stores_why(blobs, tmp_path):
     assert sel["chosen"] == "otcfm(hidden=(32, 32), n_steps=150)" and sel["method"] == "otcfm"
     assert sel["fallback"] is False and sel["reason"] == ""
     assert list(sel["inner_holdouts"]) == ["1", "2"]  # the interior timepoints, in turn
-    w = dict(zip(sel["summary"]["candidate"], sel["summary"]["w1_mean"], strict=True))
+    summary, scores = sel["summary"], sel["scores"]
+    assert isinstance(summary, pd.DataFrame) and isinstance(scores, pd.DataFrame)
+    w = summary.set_index("candidate")["w1_mean"]
     assert w[sel["chosen"]] < 0.7 * w["icfm(hidden=(32, 32), lr=1e-06, n_steps=1)"]
-    assert len(sel["scores"]["w1"]) == 2 * 2  # two candidates x two inner hold-outs
+    assert summary.loc[summary["chosen"], "candidate"].tolist() == [sel["chosen"]]
+    assert len(scores) == 2 * 2  # two candidates x two inner hold-outs
+    np.testing.assert_allclose(scores.groupby("candidate")["w1"].mean()[w.index], w)
     # the fit is the chosen candidate, with its own settings
     p = rec["params"]
     assert (p["method"], p["n_steps"]) == ("otcfm", 150)
@@ -33,6 +38,35 @@ def test_auto_picks_the_trained_candidate_and_stores_why(blobs, tmp_path):
     out.write_h5ad(path)
     back = ad.read_h5ad(path)
     assert back.uns["scflow"]["selection"]["chosen"] == sel["chosen"]
+    pd.testing.assert_frame_equal(back.uns["scflow"]["selection"]["summary"], summary,
+                                  check_index_type=False)
+    pd.testing.assert_frame_equal(back.uns["scflow"]["selection"]["scores"], scores,
+                                  check_index_type=False)
+
+
+def test_auto_shows_progress_and_announces_its_choice_by_default(blobs, capsys):
+    """At the default verbosity (1): a line per tenth of the inner fits, then the choice and
+    each candidate's inner W1 with the timepoints as the data's own labels; silent with
+    progress=False."""
+    assert scflow.settings.verbosity == 1
+    blobs.uns["scflow_dataset"] = {"time_values": np.asarray([0.0, 1.0, 2.0, 4.0]),
+                                   "time_labels": np.asarray(["0h", "1d", "2d", "4d"])}
+    cands = [{"method": "otcfm", "n_steps": 20, "hidden": (16,)},
+             {"method": "icfm", "n_steps": 20, "hidden": (16,)}]
+    out = scflow.tl.fit(blobs, use_rep="X_pca", n_dims=3, method="auto", candidates=cands,
+                        copy=True)
+    err = capsys.readouterr().err
+    assert "scflow auto: 100% (4/4)" in err  # 2 candidates x 2 inner hold-outs
+    sel = out.uns["scflow"]["selection"]
+    assert f"method='auto' chose {sel['chosen']}" in err and "(1d, 2d)" in err
+    rows = [ln for ln in err.splitlines() if ln.startswith("  ")]
+    for r in sel["summary"].itertuples():
+        line = [ln for ln in rows if ln.strip().startswith(r.candidate + "  ")]
+        assert len(line) == 1 and f"{r.w1_mean:.3f}" in line[0]
+    assert err.count("<- chosen") == 1
+    scflow.tl.fit(blobs, use_rep="X_pca", n_dims=3, method="auto", candidates=cands,
+                  progress=False)
+    assert capsys.readouterr().err == ""
 
 
 def test_auto_never_reads_the_held_out_timepoint(blobs):

@@ -16,7 +16,9 @@ def full_snapshot(adata: ad.AnnData) -> dict:
 
 
 def test_transition_matrix_structure(fitted):
-    assert scflow.tl.transition_matrix(fitted, n_neighbors=10, n_steps=20) is None
+    # day 4's two branches lie apart: no neighbour joins them, and it says so
+    with pytest.warns(UserWarning, match="fall into 2 groups"):
+        assert scflow.tl.transition_matrix(fitted, n_neighbors=10, n_steps=20) is None
     mat = fitted.obsp["scflow_transitions"]
     assert sp.issparse(mat) and mat.format == "csr" and mat.shape == (fitted.n_obs,) * 2
     np.testing.assert_allclose(np.asarray(mat.sum(1)).ravel(), 1.0)
@@ -25,15 +27,58 @@ def test_transition_matrix_structure(fitted):
     days = np.unique(day)
     for i in range(fitted.n_obs):
         cols = mat.indices[mat.indptr[i]:mat.indptr[i + 1]]
-        if day[i] == days[-1]:
-            assert list(cols) == [i] and mat[i, i] == 1.0
+        if day[i] == days[-1]:  # among the last timepoint's cells, itself included
+            assert 10 <= len(cols) <= 20 and i in cols and (day[cols] == days[-1]).all()
         else:
             assert len(cols) == 10
             nxt = days[np.searchsorted(days, day[i]) + 1]
             assert (day[cols] == nxt).all()
+    last = day == days[-1]
+    block = mat[last][:, last].toarray()
+    np.testing.assert_array_equal(block > 0, (block > 0).T)  # symmetric neighbourhoods
     p = fitted.uns["scflow_transitions_params"]
-    assert (p["key"], p["n_neighbors"], p["n_steps"], p["terminal"]) == ("scflow", 10, 20, "4")
-    assert p["bandwidth"] > 0
+    assert (p["key"], p["n_neighbors"], p["n_steps"], p["terminal"], p["last"]) == (
+        "scflow", 10, 20, "4", "neighbors")
+    assert p["bandwidth"] > 0 and p["last_bandwidth"] > 0 and p["components"] == 2
+    up = (fitted.obs["branch"] == "up").to_numpy()
+    assert block[np.ix_(up[last], ~up[last])].sum() == 0  # the components are the branches
+    scflow.tl.transition_matrix(fitted, n_neighbors=10, n_steps=20, last="absorbing")
+    mat = fitted.obsp["scflow_transitions"]
+    for i in np.flatnonzero(last):
+        assert list(mat.indices[mat.indptr[i]:mat.indptr[i + 1]]) == [i] and mat[i, i] == 1.0
+    assert fitted.uns["scflow_transitions_params"]["components"] == int(last.sum())
+
+
+def _absorption(mat: sp.csr_matrix, terminal: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """What CellRank's fate probabilities solve: (I - Q) X = R over the transient cells."""
+    t = ~terminal
+    q = mat[t][:, t].toarray()
+    r = np.stack([np.asarray(mat[t][:, terminal & (groups == g)].sum(1)).ravel()
+                  for g in np.unique(groups[terminal])], 1)
+    return np.linalg.solve(np.eye(int(t.sum())) - q, r)
+
+
+def test_only_some_last_cells_terminal_as_cellrank_needs(fitted):
+    """Terminal states on a subset of the last timepoint (two thirds of each branch's day-4
+    cells, the rest 'unknown'): the fate probabilities exist, sum to 1, and follow the
+    branches; with absorbing last cells the same system is singular (CellRank's
+    LinAlgError)."""
+    day = fitted.obs["day"].to_numpy()
+    branch = fitted.obs["branch"].astype(str).to_numpy()
+    terminal = (day == 4.0) & (np.arange(fitted.n_obs) % 3 != 0)
+    scflow.tl.transition_matrix(fitted, n_neighbors=10, n_steps=20)
+    fp = _absorption(fitted.obsp["scflow_transitions"], terminal, branch)
+    assert np.isfinite(fp).all()
+    np.testing.assert_allclose(fp.sum(1), 1.0, atol=1e-9)
+    transient_branch = branch[~terminal]
+    transient_day = day[~terminal]
+    up = fp[:, list(np.unique(branch[terminal])).index("up")]
+    split = np.isin(transient_day, [1.0, 2.0])
+    assert up[split & (transient_branch == "up")].mean() > 0.8
+    assert up[split & (transient_branch == "down")].mean() < 0.2
+    scflow.tl.transition_matrix(fitted, n_neighbors=10, n_steps=20, last="absorbing")
+    with pytest.raises(np.linalg.LinAlgError):
+        _absorption(fitted.obsp["scflow_transitions"], terminal, branch)
 
 
 def test_transition_matrix_follows_branches(fitted):
@@ -65,6 +110,7 @@ def test_transition_matrix_copy_key_added_and_h5ad(fitted, tmp_path):
     ({"n_neighbors": 2.5}, ValueError, "n_neighbors"),
     ({"n_neighbors": N_PER + 1}, ValueError, "n_neighbors"),
     ({"n_steps": 0}, ValueError, "n_steps"),
+    ({"last": "stay"}, ValueError, "last must be one of"),
     ({"key": "nope"}, KeyError, "tl.fit"),
     ({"key_added": "a/b"}, ValueError, "key_added"),
 ])
@@ -88,3 +134,18 @@ def test_precomputed_kernel_reads_it(fitted):
     scflow.tl.transition_matrix(fitted, n_neighbors=10, n_steps=10)
     kernel = cr.kernels.PrecomputedKernel(fitted, obsp_key="scflow_transitions")
     np.testing.assert_allclose(np.asarray(kernel.transition_matrix.sum(1)).ravel(), 1.0)
+    # terminal states on a subset of the last timepoint: CellRank's own solve
+    day = fitted.obs["day"].to_numpy()
+    branch = fitted.obs["branch"].astype(str).to_numpy()
+    names = fitted.obs_names.to_numpy()
+    g = cr.estimators.GPCCA(kernel)
+    g.set_terminal_states({b: list(names[(day == 4.0) & (branch == b)
+                                         & (np.arange(len(day)) % 3 != 0)])
+                           for b in ("down", "up")})
+    g.compute_fate_probabilities(solver="direct", use_petsc=False)
+    fp = np.asarray(g.fate_probabilities)
+    assert np.isfinite(fp).all()
+    np.testing.assert_allclose(fp.sum(1), 1.0, atol=1e-6)
+    split = np.isin(day, [1.0, 2.0])
+    up = fp[:, list(g.fate_probabilities.names).index("up")]
+    assert up[split & (branch == "up")].mean() > 0.8
