@@ -79,7 +79,8 @@ def training_threads(device: torch.device | str | None = None) -> Iterator[int]:
 
 
 def _device_of(device) -> torch.device:
-    """``"auto"``: CUDA when available, else CPU (as :func:`scflow.training.loop.resolve_device`)."""
+    """``"auto"``: CUDA when available, else CPU (as
+    :func:`scflow.training.loop.resolve_device`)."""
     if device is None or str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
