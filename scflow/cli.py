@@ -160,7 +160,8 @@ def _default_datasets(protocol: str = "leave_one_out") -> list[str]:
 DEFAULT_METHODS = {p: ",".join(methods.default_methods(p)) for p in PROTOCOLS}
 #: what ``scflow benchmark --quick`` sets where the command does not: one seed, a short
 #: training, the neural default beside the no-network reference
-QUICK = {"seeds": "0", "n_steps": "500", "methods": "otcfm,static_ot"}
+QUICK = {"seeds": "0", "n_steps": "500",
+         "methods": f"{methods.default_fit_method()},{methods.reference('leave_one_out')}"}
 
 
 def _apply_quick(args: argparse.Namespace) -> str:

@@ -32,6 +32,7 @@ from ..training.registry import (
     fit_candidates,
     get,
     names,
+    reference,
     reference_candidates,
     register,
 )
@@ -50,5 +51,5 @@ from . import (  # noqa: F401  (each module registers its method)
 )
 
 __all__ = ["Method", "NeuralMethod", "PairMethod", "StaticMethod", "register", "get", "names",
-           "check", "default_methods", "fit_candidates", "reference_candidates",
+           "check", "default_methods", "fit_candidates", "reference", "reference_candidates",
            "default_fit_method", "KINDS", "SHAPES", "PROTOCOLS"]

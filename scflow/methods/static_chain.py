@@ -19,7 +19,7 @@ class StaticChain(StaticMethod):
     summary = ("no network: the first cells carried by chained exact OT plans, barycentric "
                "projection (the roll-out reference)")
     deterministic = True
-    rollout_reference = True
+    reference_of = ("rollout", "rollout_holdout")
     protocols = ("rollout", "rollout_holdout")
     order = 100
     coupling = ExactOT

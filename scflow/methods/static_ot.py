@@ -14,6 +14,7 @@ class StaticOT(StaticMethod):
     name = "static_ot"
     summary = "McCann interpolant of the exact OT plan between the neighbours"
     deterministic = True
+    reference_of = ("leave_one_out",)
     protocols = ("leave_one_out",)
     order = 60
     candidates = ({},)

@@ -38,7 +38,7 @@ from ..flow.integrate import integrate
 from ..flow.model import FlowModel
 from ..flow.timecourse import TimeCourse
 from ..methods import check as methods_check
-from ..methods import default_methods, get, names
+from ..methods import default_methods, get, reference
 from ..metrics import sampling_floor
 from ..references.chain import carry_first_cells, static_chain_predict
 from ..training.config import TrainConfig
@@ -52,7 +52,7 @@ __all__ = ["rollout_tc", "roll_out", "truncate", "ROLLOUT_COLUMNS", "CHAIN_REFER
 ROLLOUT_COLUMNS = ["method", "protocol", "holdout", "holdout_index", "timepoint",
                    "time_index", "seed", "w1", "w1_lo", "w1_hi", "w2", "floor", "seconds"]
 #: the no-network reference of the roll-out protocols (:mod:`scflow.references.chain`)
-CHAIN_REFERENCE = names("static", rollout_reference=True)[0]
+CHAIN_REFERENCE = reference("rollout")
 
 
 def truncate(tc: TimeCourse, n: int) -> TimeCourse:

@@ -34,7 +34,7 @@ from .data import Batch, Outputs, TrainingData
 
 __all__ = ["Method", "NeuralMethod", "PairMethod", "StaticMethod", "register", "get", "names",
            "check", "default_methods", "fit_candidates", "reference_candidates",
-           "default_fit_method", "KINDS", "SHAPES", "PROTOCOLS"]
+           "default_fit_method", "reference", "KINDS", "SHAPES", "PROTOCOLS"]
 
 KINDS = ("neural", "static")
 SHAPES = ("pair", "chain")
@@ -183,12 +183,13 @@ class StaticMethod(Method):
 
     Attributes
     ----------
-    rollout_reference
-        The no-network reference of the roll-out protocols (one class says so).
+    reference_of
+        The protocols whose no-network reference it is (one method per protocol): every
+        row of such a table sits beside it (:func:`reference`).
     """
 
     kind = "static"
-    rollout_reference: ClassVar[bool] = False
+    reference_of: ClassVar[tuple[str, ...]] = ()
 
     def predict(self, tc, t: float, *, start: int, holdout: int | None,
                 random_state: int = 0, mass: Sequence[float] | None = None,
@@ -270,6 +271,18 @@ def reference_candidates() -> tuple:
     """The static methods offered to nested selection beside :func:`fit_candidates`."""
     return tuple(m.name if not s else {"method": m.name, **s}
                  for m in _ordered() if not m.neural for s in m.candidates)
+
+
+def reference(protocol: str) -> str:
+    """The no-network reference of ``protocol`` (the static method whose ``reference_of``
+    names it): static OT for leave-one-out, the chained plans for the roll-outs."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
+    chosen = [m.name for m in _ordered() if protocol in getattr(m, "reference_of", ())]
+    if len(chosen) != 1:
+        raise RuntimeError(f"exactly one method must be the reference of {protocol!r}, got "
+                           f"{chosen}")
+    return chosen[0]
 
 
 def default_fit_method() -> str:
