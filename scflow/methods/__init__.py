@@ -13,10 +13,14 @@ Every list of methods (the CLI's choices and defaults, the protocols' default li
 depends on what a method can do asks its class (``has_score``, ``learns_growth``,
 ``takes_mass``, ``shape``...) instead of comparing names. A new method is one module here
 (a subclass of :class:`~scflow.methods.NeuralMethod` or
-:class:`~scflow.methods.StaticMethod` with ``@register``), imported below, and its test.
+:class:`~scflow.methods.StaticMethod` with ``@register``) and its test: every module of
+this package is imported here, in name order, and registers its method.
 """
 
 from __future__ import annotations
+
+import importlib
+import pkgutil
 
 from ..training.registry import (
     KINDS,
@@ -36,20 +40,10 @@ from ..training.registry import (
     reference_candidates,
     register,
 )
-from . import (  # noqa: F401  (each module registers its method)
-    icfm,
-    mmfm,
-    otcfm,
-    sbcfm,
-    static_chain,
-    static_mean_spline,
-    static_mix,
-    static_ot,
-    static_partial,
-    static_spline,
-    uotcfm,
-)
 
 __all__ = ["Method", "NeuralMethod", "PairMethod", "StaticMethod", "register", "get", "names",
            "check", "default_methods", "fit_candidates", "reference", "reference_candidates",
            "default_fit_method", "KINDS", "SHAPES", "PROTOCOLS"]
+
+for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+    importlib.import_module(f"{__name__}.{_module}")
