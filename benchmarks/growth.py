@@ -55,9 +55,9 @@ import torch
 
 import scflow
 from scflow import fit_flow
+from scflow._adata.access import time_course
 from scflow.methods.uotcfm import DEFAULT_REG_M
 from scflow.protocols import leave_one_out_tc, summarize
-from scflow.tl._anndata import time_course
 
 RESULTS = Path(__file__).resolve().parent / "results"
 #: the grid of ``reg_m`` searched on the simulation (first 0.3 / 1 / 3; widened to 10 and 30

@@ -16,9 +16,9 @@ import sys
 import torch
 
 import scflow
+from scflow._adata.access import time_course
 from scflow.protocols import leave_one_out_tc
 from scflow.protocols.rollout import rollout_tc
-from scflow.tl._anndata import time_course
 
 torch.set_num_threads(1)
 adata = scflow.datasets.weinreb()

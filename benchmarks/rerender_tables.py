@@ -20,9 +20,9 @@ HERE = Path(__file__).resolve().parent
 
 def main() -> None:
     from scflow import datasets
+    from scflow._adata.time_labels import dataset_time_labels
     from scflow.benchmark.report import render
     from scflow.cli import REAL_DATASETS
-    from scflow.tl._time_labels import dataset_time_labels
 
     labels: dict[str, dict] = {}
     for path in sorted((HERE / "results").glob("*.json")):

@@ -3,7 +3,7 @@
 :func:`plain` gives dicts, lists, Python scalars and NumPy arrays (a model's ``meta``, saved
 as JSON + arrays); with ``json=True`` arrays become lists and any other object its ``str``
 (the checkpoint's configuration, hashed as canonical JSON). ``adata.uns`` has its own, stricter
-form (``scflow.tl._store.h5ad_safe``: no ``None``, arrays of strings as objects).
+form (``scflow._adata.store.h5ad_safe``: no ``None``, arrays of strings as objects).
 """
 
 from __future__ import annotations

@@ -197,9 +197,9 @@ def run_benchmark(adata, name: str, *, protocol: str, methods: Sequence[str],
     writes ``out / stem`` ``.json``, ``.md`` (and ``.png`` for leave-one-out).
     """
     from .. import tl
+    from .._adata.access import time_course
+    from .._adata.time_labels import dataset_time_labels
     from ..protocols.rollout import rollout_tc
-    from ..tl._anndata import time_course
-    from ..tl._time_labels import dataset_time_labels
 
     train = {k: v for k, v in config.as_dict().items() if k != "activation"}
     run: dict[str, Any] = {"dataset": name, "protocol": protocol, "use_rep": use_rep,

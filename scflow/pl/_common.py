@@ -8,9 +8,9 @@ import numpy as np
 import torch
 from anndata import AnnData
 
-from ..tl._anndata import get_rep, get_times
-from ..tl._store import FitRecord, read_fit
-from ..tl._time_labels import display_labels
+from .._adata.access import get_rep, get_times
+from .._adata.store import FitRecord, read_fit
+from .._adata.time_labels import display_labels
 
 
 def fit_record(adata: AnnData, key: str) -> FitRecord:
@@ -129,6 +129,6 @@ def time_labels(rec: FitRecord, adata: AnnData | None = None) -> list[str]:
     """The timepoints as text: the data set's own labels (``"8h"``, ``"1d"``) when
     ``adata.uns["scflow_dataset"]`` names every timepoint, else numbers to 3 significant
     digits (``0.333``), or the labels of a categorical time key
-    (:func:`scflow.tl._time_labels.display_labels`)."""
+    (:func:`scflow._adata.time_labels.display_labels`)."""
     tl = rec.timeline
     return display_labels(tl.values, tl.labels, tl.numeric, adata)

@@ -9,9 +9,9 @@ import pandas as pd
 from anndata import AnnData
 from matplotlib.axes import Axes
 
-from ..tl._anndata import get_rep
-from ..tl._store import read_fit
-from ..tl._times import match_values
+from .._adata.access import get_rep
+from .._adata.store import read_fit
+from .._adata.times import match_values
 from ._colors import BACKGROUND, default_size, legend_right
 from ._common import axis_labels, check_dims
 from ._utils import finish, new_axes

@@ -10,7 +10,7 @@ from anndata import AnnData
 from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
 
-from ..tl._store import load_model
+from .._adata.store import load_model
 from ..tl._velocity import rep_of, velocities
 from ._colors import (
     BACKGROUND,

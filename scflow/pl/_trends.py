@@ -10,7 +10,7 @@ import pandas as pd
 from anndata import AnnData
 from matplotlib.axes import Axes
 
-from ..tl._time_labels import display_labels
+from .._adata.time_labels import display_labels
 from ._colors import category_colors, palette
 from ._common import fit_record
 from ._common import result as result_of

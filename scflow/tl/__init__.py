@@ -4,6 +4,7 @@ Every tool takes ``adata`` first and keyword-only options; the ones that write r
 ``None`` (or the modified copy with ``copy=True``) and validate everything before writing.
 """
 
+from .._adata.store import load_model
 from ._benchmark import error_budget, leave_one_out
 from ._drivers import fate_drivers
 from ._fate import fate
@@ -11,7 +12,6 @@ from ._fit import fit
 from ._gene_trends import gene_trends
 from ._growth import growth
 from ._growth_prior import growth_prior
-from ._store import load_model
 from ._trajectories import predict, trajectories
 from ._transitions import transition_matrix
 from ._velocity import velocity

@@ -7,14 +7,14 @@ from collections.abc import Iterable, Mapping, Sequence
 import pandas as pd
 from anndata import AnnData
 
+from .._adata.access import check_adata, get_times, time_course
+from .._adata.times import Timeline
 from ..flow.timecourse import TimeCourse
 from ..methods import check as methods_check
 from ..methods import default_methods
 from ..protocols import error_budget_tc, leave_one_out_tc
 from ..protocols.intervals import check_n_boot
 from ..protocols.selection import ALL_CANDIDATES, candidate_label, nested_leave_one_out
-from ._anndata import check_adata, get_times, time_course
-from ._times import Timeline
 
 
 def leave_one_out(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",

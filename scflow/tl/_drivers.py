@@ -11,8 +11,8 @@ import scipy.sparse as sp
 from anndata import AnnData
 from scipy import stats
 
-from ._anndata import check_adata
-from ._store import check_key, log_added
+from .._adata.access import check_adata
+from .._adata.store import check_key, log_added
 from ._trajectories import select_cells
 
 __all__ = ["fate_drivers"]

@@ -9,15 +9,15 @@ import pandas as pd
 import torch
 from anndata import AnnData
 
+from .._adata.access import check_adata, get_times
 from .._adata.palette import category_colors, palette
+from .._adata.store import FitRecord, check_key, h5ad_safe, load_model, log_added, read_fit
 from .._checks import integer, number, positive_int, seed
 from .._progress import Progress
 from ..fate.core import DEFAULT_NEIGHBORS, flow_fate, transport_fate
 from ..methods import names
-from ._anndata import check_adata, get_times
 from ._fate_labels import reference
 from ._guards import warn_few_cells
-from ._store import FitRecord, check_key, h5ad_safe, load_model, log_added, read_fit
 from ._velocity import device, rep_of, steps_for
 
 __all__ = ["fate", "FATE_MODES", "DEFAULT_DRAWS"]

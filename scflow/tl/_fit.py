@@ -9,18 +9,18 @@ from importlib.metadata import PackageNotFoundError, version
 import numpy as np
 from anndata import AnnData
 
+from .._adata.access import check_adata, get_times, time_course
+from .._adata.store import check_key, h5ad_safe, log_added
+from .._adata.time_labels import display_labels
+from .._adata.times import Timeline
 from .._checks import seed
 from .._settings import logger
 from ..flow.timecourse import TimeCourse
 from ..methods import default_fit_method, get, names
 from ..training.config import TrainConfig
 from ..training.loop import fit_flow, resolve_device
-from ._anndata import check_adata, get_times, time_course
 from ._guards import warn_counts_design, warn_few_cells, warn_gene_space
 from ._select import check_fit_candidates, choose_for_fit, selection_record
-from ._store import check_key, h5ad_safe, log_added
-from ._time_labels import display_labels
-from ._times import Timeline
 
 __all__ = ["fit"]
 

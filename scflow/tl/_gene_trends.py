@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
+from .._adata.access import check_adata
 from .._adata.palette import category_colors
+from .._adata.store import h5ad_safe, load_model, log_added, read_fit
+from .._adata.time_labels import display_labels
 from .._checks import positive_int, seed
-from ._anndata import check_adata
 from ._genes import pca_mean, resolve_clip, to_genes
 from ._guards import carried_genes, warn_uncarried
-from ._store import h5ad_safe, load_model, log_added, read_fit
-from ._time_labels import display_labels
 from ._trajectories import check_result_key, check_solver, start_cells
 from ._velocity import device, gene_loadings, push, rep_of
 

@@ -6,12 +6,12 @@ import numpy as np
 import torch
 from anndata import AnnData
 
+from .._adata.access import check_adata, get_times
+from .._adata.store import FitRecord, check_key, h5ad_safe, load_model, log_added, read_fit
 from .._checks import positive_int
 from ..flow.integrate import integrate
 from ..flow.model import FlowModel
 from ..methods import get, names
-from ._anndata import check_adata, get_times
-from ._store import FitRecord, check_key, h5ad_safe, load_model, log_added, read_fit
 from ._velocity import device, per_obs_time, rep_of
 
 __all__ = ["growth", "push_weighted", "is_growth_fit", "GROWTH_UNITS"]

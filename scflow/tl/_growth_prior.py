@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
+from .._adata.access import check_adata
+from .._adata.store import check_key, log_added
 from .._settings import logger
 from ..growth.prior import ORGANISMS, marker_genes, prior_growth_rate
-from ._anndata import check_adata
-from ._store import check_key, log_added
 
 __all__ = ["growth_prior"]
 

@@ -47,7 +47,7 @@ def choose_for_fit(tc: TimeCourse, candidates: Sequence, *, holdout: int | None,
     ``progress``: a bar over the inner fits, then the choice and each candidate's inner W1
     written where progress is shown (the default verbosity; ``progress=False`` or
     ``scflow.settings.verbosity = 0`` silence both). ``shown``: how each timepoint is shown
-    (the user's time labels, :func:`scflow.tl._time_labels.display_labels`).
+    (the user's time labels, :func:`scflow._adata.time_labels.display_labels`).
     """
     shown = [str(v) for v in (tc.labels if shown is None else shown)]
     logger.info(f"method='auto': choosing among {len(candidates)} candidates by "

@@ -9,15 +9,15 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
+from .._adata.access import check_adata, get_times
+from .._adata.store import FitRecord, check_key, h5ad_safe, load_model, log_added, read_fit
 from .._checks import positive_int, seed
 from .._settings import logger
 from ..flow.integrate import SOLVERS
 from ..methods import get, names
-from ._anndata import check_adata, get_times
 from ._genes import pca_mean, resolve_clip, to_genes
 from ._growth import is_growth_fit, push_weighted
 from ._guards import carried_genes
-from ._store import FitRecord, check_key, h5ad_safe, load_model, log_added, read_fit
 from ._velocity import device, gene_loadings, push, rep_of
 
 __all__ = ["trajectories", "predict"]

@@ -10,9 +10,9 @@ from anndata import AnnData
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
+from .._adata.access import check_adata, get_times
+from .._adata.store import FitRecord, check_key, h5ad_safe, load_model, log_added, read_fit
 from .._checks import positive_int
-from ._anndata import check_adata, get_times
-from ._store import FitRecord, check_key, h5ad_safe, load_model, log_added, read_fit
 from ._velocity import device, push, rep_of, steps_for
 
 __all__ = ["transition_matrix", "LAST_MODES"]

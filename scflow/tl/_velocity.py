@@ -6,12 +6,12 @@ import numpy as np
 import torch
 from anndata import AnnData
 
+from .._adata.access import check_adata, get_rep, get_times
+from .._adata.store import FitRecord, check_key, load_model, log_added, read_fit
 from ..flow.integrate import integrate
 from ..flow.model import FlowModel
 from ..training.loop import resolve_device
-from ._anndata import check_adata, get_rep, get_times
 from ._guards import carried_genes, warn_uncarried
-from ._store import FitRecord, check_key, load_model, log_added, read_fit
 
 __all__ = ["velocity", "rep_of", "rep_width", "velocities", "push", "gene_loadings",
            "per_obs_time"]

@@ -9,8 +9,8 @@ import torch
 from _blobs import DAYS, N_PER, snapshot
 
 import scflow
+from scflow._adata.access import time_course
 from scflow.flow.model import FORMAT_VERSION
-from scflow.tl._anndata import time_course
 
 
 def assert_same(a, b, path="uns"):
@@ -168,7 +168,7 @@ def test_fit_on_backed_x_reads_only_the_columns_it_uses(blobs, tmp_path, monkeyp
     """A backed (on-disk) X, dense or sparse, read in row chunks: the same fit as in memory."""
     import scipy.sparse as sps
 
-    from scflow.tl import _anndata
+    from scflow._adata import access as _anndata
 
     monkeypatch.setattr(_anndata, "CHUNK_ROWS", 37)  # several chunks, the last one short
     if sparse:

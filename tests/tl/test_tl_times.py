@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import scflow
-from scflow.tl._times import Timeline
+from scflow._adata.times import Timeline
 
 FAST = dict(use_rep="X_pca", n_steps=5, batch_size=8, hidden=(8,))
 HOUR = 3600.0

@@ -21,7 +21,7 @@ from anndata import AnnData
 from .._settings import logger
 from ..flow.model import FlowModel
 from ..flow.timecourse import to_model, to_rep
-from ._times import Timeline
+from .times import Timeline
 
 __all__ = ["FitRecord", "h5ad_safe", "load_model", "read_fit", "log_added"]
 
