@@ -152,7 +152,7 @@ class GrowthOT:
 
 def mean_cost(x0: Tensor, x1: Tensor) -> float:
     """The mean squared distance over all pairs of an ``x0`` and an ``x1`` cell, in closed
-    form (``mean |x0|^2 + mean |x1|^2 - 2 mean(x0) . mean(x1)``, float64): the scale that
+    form (``mean |x0|^2 + mean |x1|^2 - 2 mean(x0) @ mean(x1)``, float64): the scale that
     ``uotcfm`` measures ``reg_m`` in (moscot's ``scale_cost="mean"``), so that its trade-off
     between moving and growing means the same in any dimension."""
     check_points(x0, x1)
