@@ -177,7 +177,9 @@ def fate(adata: AnnData, groupby: str, *, key: str = "scflow", from_time=None, t
     if not src.any():
         raise ValueError(f"no cells to push before to_time={tl.labels[k1]!r}")
     groups = adata.obs[groupby]
-    x = torch.as_tensor(rec.to_model(rep_of(adata, rec)), dtype=torch.float32)
+    # the cells read: those pushed, and every cell from the first start to to_time
+    used = src | ((idx >= idx[src].min()) & (idx <= k1))
+    x = torch.as_tensor(rec.to_model(rep_of(adata, rec, used)), dtype=torch.float32)
     ref, codes, fate_names, n_neighbors, selection = reference(
         groups, idx == k1, x, groupby=groupby, label=tl.labels[k1], fates=fates,
         n_neighbors=n_neighbors)

@@ -105,7 +105,7 @@ def gene_trends(adata: AnnData, genes: str | Sequence[str], *, key: str = "scflo
     warn_uncarried(genes, carried_genes(pcs[gidx]), "its trend")
     mean = pca_mean(adata)[gidx]
     model = load_model(adata, key, device=device())
-    path = push(model, rec, rep_of(adata, rec)[mask][keep], t0, t1, n_steps=n_steps,
+    path = push(model, rec, rep_of(adata, rec, mask)[mask][keep], t0, t1, n_steps=n_steps,
                 stochastic=bool(stochastic), random_state=random_state, n_save=n_save)
     expr, negative = to_genes(path, mean, pcs[gidx], clip)  # (n_save + 1, n_cells, n_genes)
     grid = np.linspace(t0, t1, n_save + 1)

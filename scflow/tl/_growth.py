@@ -12,7 +12,7 @@ from ..integrate import integrate
 from ..model import FlowModel
 from ._anndata import check_adata, get_times
 from ._store import FitRecord, check_key, load_model, log_added, read_fit
-from ._velocity import device, rep_of
+from ._velocity import check_finite, device, rep_of
 
 __all__ = ["growth", "push_weighted", "is_growth_fit"]
 
@@ -40,6 +40,9 @@ def push_weighted(model: FlowModel, rec: FitRecord, x_rep: np.ndarray, t0: float
     out, log_w = integrate(model, xm, float(t0), float(t1), n_steps=n_steps, solver=solver,
                            return_path=n_save is not None, n_save=n_save, batch_size=_CHUNK,
                            log_weights=True)
+    check_finite(out, f"the push from model time {t0:g} to {t1:g}", rec.key)
+    check_finite(log_w, f"the log-weight of the push from model time {t0:g} to {t1:g}",
+                 rec.key)
     return rec.to_rep(out.cpu().numpy()), log_w.cpu().numpy().astype(np.float64)
 
 

@@ -158,7 +158,7 @@ def trajectories(adata: AnnData, *, key: str = "scflow", start_time=None, end_ti
         mask = select_cells(adata, cells)
     if not mask.any():
         raise ValueError("cells: no cells selected to integrate")
-    x = rep_of(adata, rec)[mask]
+    x = rep_of(adata, rec, mask)[mask]
     model = load_model(adata, key, device=device())
     extra = {}
     if is_growth_fit(rec):  # growth hook: the log-mass of every path, log w = 0 at the start
@@ -254,7 +254,7 @@ def predict(adata: AnnData, time, *, key: str = "scflow", from_time=None, n_step
     pcs = gene_loadings(adata, rec) if genes else None
     clip = resolve_clip(adata, clip) if genes else False
     mask = start_cells(adata, rec, k0, from_time, "from_time")
-    x = rep_of(adata, rec)[mask]
+    x = rep_of(adata, rec, mask)[mask]
     if t1 == t0:
         warnings.warn(f"time={time!r} is the trained timepoint {tl.describe()[k0]!r}: the "
                       "returned cells are its real cells, not a prediction; pass an earlier "

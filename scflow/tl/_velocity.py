@@ -19,13 +19,38 @@ __all__ = ["velocity", "rep_of", "rep_width", "velocities", "push", "gene_loadin
 _CHUNK = 65536
 
 
-def rep_of(adata: AnnData, rec: FitRecord) -> np.ndarray:
-    """The fitted representation of every cell (first ``n_dims`` dims), dense float64."""
+def rep_of(adata: AnnData, rec: FitRecord, rows: np.ndarray | None = None) -> np.ndarray:
+    """The fitted representation of every cell (first ``n_dims`` dims), dense float64.
+
+    ``rows``: a boolean mask of the cells the caller uses (default all); a ``ValueError``
+    naming ``use_rep`` is raised when any of them holds NaN or infinite values, so no tool
+    turns them into plausible-looking numbers.
+    """
     x = get_rep(adata, rec.use_rep)
     if x.shape[1] < rec.n_dims:
         raise ValueError(f"use_rep {rec.use_rep!r} has {x.shape[1]} dims but the model was "
                          f"fitted on {rec.n_dims}")
-    return np.asarray(x[:, : rec.n_dims], dtype=np.float64)
+    x = np.asarray(x[:, : rec.n_dims], dtype=np.float64)
+    bad = ~np.isfinite(x).all(1)
+    if rows is not None:
+        bad &= np.asarray(rows, dtype=bool)
+    if bad.any():
+        names = [str(n) for n in adata.obs_names[bad][:3]]
+        raise ValueError(f"use_rep={rec.use_rep!r}: {int(bad.sum())} of the cells used hold NaN "
+                         f"or infinite values in the fitted dims (e.g. {names}); the field is "
+                         "defined on finite states only: fix those cells or leave them out "
+                         "(adata[mask].copy())")
+    return x
+
+
+def check_finite(out: np.ndarray | torch.Tensor, what: str, key: str) -> None:
+    """A ``ValueError`` when a result of the field (``out``) is not finite: the stored model
+    (``uns[key]``) gives no number there, so none is returned."""
+    finite = (torch.isfinite(out) if isinstance(out, torch.Tensor) else np.isfinite(out))
+    if not bool(finite.all()):
+        raise ValueError(f"{what} is not finite (NaN or inf) for some cells: the field stored in "
+                         f"adata.uns[{key!r}] diverges there (damaged weights, or a time far "
+                         "from the data); refit, or stay closer to the observed timepoints")
 
 
 def velocities(model: FlowModel, rec: FitRecord, x_rep: np.ndarray,
@@ -37,6 +62,7 @@ def velocities(model: FlowModel, rec: FitRecord, x_rep: np.ndarray,
     with torch.no_grad():
         v = torch.cat([model.velocity(tm[i: i + _CHUNK], xm[i: i + _CHUNK])
                        for i in range(0, len(xm), _CHUNK)]) if len(xm) else xm
+    check_finite(v, "the velocity", rec.key)
     return v.cpu().numpy().astype(np.float64) * rec.scale
 
 
@@ -52,6 +78,7 @@ def push(model: FlowModel, rec: FitRecord, x_rep: np.ndarray, t0: float, t1: flo
     out = integrate(model, xm, float(t0), float(t1), n_steps=n_steps, solver=solver,
                     stochastic=stochastic, return_path=n_save is not None, n_save=n_save,
                     batch_size=_CHUNK, generator=g)
+    check_finite(out, f"the push from model time {t0:g} to {t1:g}", rec.key)
     return rec.to_rep(out.cpu().numpy())
 
 

@@ -1,0 +1,112 @@
+"""The tools refuse what would read as a result but is not one: non-finite cells, damaged
+models, pushes that leave the numbers, fate columns that are not fates."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+from _blobs import snapshot
+
+import scflow
+
+TOOLS = {
+    "predict": lambda a: scflow.tl.predict(a, 2.0, from_time=0.0, n_steps=5),
+    "fate": lambda a: scflow.tl.fate(a, "branch", n_steps=5, key_added="f"),
+    "transition_matrix": lambda a: scflow.tl.transition_matrix(a, n_steps=5),
+    "velocity": lambda a: scflow.tl.velocity(a),
+    "trajectories": lambda a: scflow.tl.trajectories(a, n_steps=5),
+}
+
+
+@pytest.mark.parametrize("tool", sorted(TOOLS))
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_a_cell_that_is_not_finite_is_refused_by_name(fitted, tool, value):
+    """A day-0 cell whose representation turned NaN or inf after the fit: no tool turns it
+    into plausible fates, predictions or velocities."""
+    fitted.obsm["X_pca"] = np.array(fitted.obsm["X_pca"])
+    fitted.obsm["X_pca"][3, 1] = value
+    before = snapshot(fitted)
+    match = (r"use_rep='X_pca': 1 of the cells used hold NaN or infinite values in the "
+             r"fitted dims \(e.g. \['cell3'\]\)")
+    with pytest.raises(ValueError, match=match):
+        TOOLS[tool](fitted)
+    assert snapshot(fitted).keys() == before.keys()
+    assert {k: v for k, v in snapshot(fitted).items() if k != "X"} == \
+        {k: v for k, v in before.items() if k != "X"}
+
+
+def test_a_cell_not_used_may_be_non_finite(fitted):
+    """Only the cells a call reads are checked: a NaN day-4 cell does not block a prediction
+    from day 0."""
+    fitted.obsm["X_pca"] = np.array(fitted.obsm["X_pca"])
+    last = np.flatnonzero(fitted.obs["day"].to_numpy() == 4.0)[0]
+    fitted.obsm["X_pca"][last] = np.nan
+    pred = scflow.tl.predict(fitted, 1.0, from_time=0.0, n_steps=5)
+    assert np.isfinite(pred.X).all()
+
+
+@pytest.mark.parametrize("tool", ["predict", "fate", "transition_matrix"])
+def test_a_non_finite_weight_in_uns_is_refused_by_name(fitted, tool):
+    w = fitted.uns["scflow"]["model"]["weights"]
+    w["velocity_net.net.0.weight"] = w["velocity_net.net.0.weight"].copy()
+    w["velocity_net.net.0.weight"][0, 0] = np.nan
+    with pytest.raises(ValueError, match="model weight 'velocity_net.net.0.weight' holds NaN "
+                                         "or infinite values"):
+        TOOLS[tool](fitted)
+    assert "f" not in fitted.obs
+
+
+@pytest.mark.parametrize("tool", ["predict", "fate", "transition_matrix", "trajectories"])
+def test_a_push_that_leaves_the_numbers_is_refused(fitted, tool):
+    """Finite weights whose field overflows float32 along the push: the end points are
+    not finite, and are refused instead of being read as fates or neighbours."""
+    w = fitted.uns["scflow"]["model"]["weights"]
+    for name in ("velocity_net.net.6.weight", "velocity_net.net.6.bias"):
+        w[name] = np.full_like(w[name], 3e38)
+    with pytest.raises(ValueError, match=r"not finite \(NaN or inf\)"):
+        TOOLS[tool](fitted)
+    assert "f" not in fitted.obs
+
+
+def _late_labels(adata, labels) -> pd.Series:
+    late = (adata.obs["day"] == 4.0).to_numpy()
+    col = pd.Series(np.nan, index=adata.obs_names, dtype=object)
+    col[late] = np.resize(np.asarray(labels, dtype=object), late.sum())
+    return col
+
+
+def test_one_fate_is_refused(fitted):
+    fitted.obs["one"] = _late_labels(fitted, ["A"])
+    with pytest.raises(ValueError, match=r"groupby='one': one label, \['A'\], among the "
+                                         r"labelled cells of to_time='4'"):
+        scflow.tl.fate(fitted, "one")
+    with pytest.raises(ValueError, match=r"fates=\['up'\] names one fate"):
+        scflow.tl.fate(fitted, "branch", fates=["up"])
+    assert "fate" not in fitted.obs
+
+
+def test_blank_and_nan_strings_are_not_fates(fitted, caplog):
+    """Labels written as strings from missing values ("", "nan", "None") are unlabelled
+    cells, not fates; the fates are those of the other cells."""
+    col = _late_labels(fitted, ["A", "B", "", "nan", " None "])
+    fitted.obs["lab"] = col
+    with caplog.at_level(logging.WARNING, logger="scflow"):
+        scflow.tl.fate(fitted, "lab", n_steps=5, n_neighbors=3)
+    assert list(fitted.obsm["fate_probabilities"].columns) == ["A", "B"]
+    assert fitted.uns["fate"]["params"]["n_labelled"] == 24  # 2 of every 5 of the 60 cells
+    assert "36 cells of to_time are labelled ['', ' None ', 'nan'], read as unlabelled" \
+        in caplog.text
+
+
+def test_a_per_cell_identifier_is_not_a_fate_column(fitted):
+    """A barcode column (one label per cell) would make a cells x labels table of no use:
+    refused before anything is computed."""
+    late = (fitted.obs["day"] == 4.0).to_numpy()
+    fitted.obs["barcode"] = _late_labels(fitted, [f"bc{i}" for i in range(late.sum())])
+    with pytest.raises(ValueError, match=r"groupby='barcode' has 60 labels among 60 labelled "
+                                         r"cells .* per-cell identifier"):
+        scflow.tl.fate(fitted, "barcode")
+    assert "fate" not in fitted.obs
