@@ -17,10 +17,24 @@ _LEVELS = {0: logging.ERROR, 1: logging.WARNING, 2: logging.INFO, 3: logging.INF
 class _Settings:
     """``verbosity``: 0 errors, 1 warnings and progress bars (default), 2 info, 3 hints,
     4 debug, as in scanpy. ``figdir``: where ``save=`` writes figures when scanpy is not
-    imported (with scanpy, ``scanpy.settings.figdir``)."""
+    imported (with scanpy, ``scanpy.settings.figdir``). ``max_memory_gb``: the most memory
+    one call may take, estimated before it allocates (a larger estimate is refused with a
+    ``ValueError`` that gives it; default 8; raise it on a large machine)."""
 
     _verbosity: int = 1
     _figdir: Path = Path("figures")
+    _max_memory_gb: float = 8.0
+
+    @property
+    def max_memory_gb(self) -> float:
+        return self._max_memory_gb
+
+    @max_memory_gb.setter
+    def max_memory_gb(self, value: float) -> None:
+        value = float(value)
+        if not value > 0 or value == float("inf"):
+            raise ValueError(f"max_memory_gb must be a finite number > 0, got {value!r}")
+        self._max_memory_gb = value
 
     @property
     def figdir(self) -> Path:

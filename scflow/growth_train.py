@@ -158,7 +158,7 @@ def fit_growth_flow(tc: TimeCourse, *, holdout: int | None = None,
                     "shapes of the populations alone")
     if holdout is not None:
         holdout = tc.interior_index(holdout, "holdout")
-    _check_data(tc)
+    _check_data(tc, sigma, holdout)
     priors = None if growth_prior is None else interval_priors(
         _check_prior(tc, growth_prior), _check_prior_times(tc, prior_times), holdout)
     dev = resolve_device(device)
@@ -216,7 +216,7 @@ def fit_growth_flow(tc: TimeCourse, *, holdout: int | None = None,
         reg_m=float(reg_m),
         growth_weight=float(growth_weight),
         loss=losses.cpu().numpy().astype(np.float64),
-        growth_loss=growth_losses.cpu().numpy().astype(np.float64))
+        growth_loss=growth_losses.cpu().numpy().astype(np.float64), **tc.time_meta())
     return model
 
 

@@ -18,6 +18,7 @@ A loss that stops being finite (or explodes) stops training with a
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -145,8 +146,39 @@ def _resolve_coupling(coupling: str, method: str, tc: TimeCourse, holdout: int |
 _MAX_ABS_VALUE = 1e18
 
 
-def _check_data(tc: TimeCourse) -> None:
-    """Every population finite in float32, and small enough that its squares are too."""
+#: the widest spread (RMS of the per-dimension std, model units) training follows: beyond it
+#: Adam's squared gradients overflow float32 and the weights stop moving, silently
+MAX_SPREAD = 1e8
+#: path noise above this many times the cells' spread hides the data: refused (above once
+#: the spread: a warning)
+MAX_NOISE_RATIO = 10.0
+
+
+def _check_scale(tc: TimeCourse, sigma: float, holdout: int | None = None) -> None:
+    """The kept cells' spread in model units (1 when whitened) within what training can
+    follow, and ``sigma`` (in those units) not far above it; a ``ValueError`` naming the way
+    out."""
+    x = torch.cat([c for r, c in enumerate(tc.xs) if r != holdout]).to(torch.float64)
+    spread = float(x.std(0).pow(2).mean().sqrt()) if len(x) > 1 else 0.0
+    unwhitened = "with whiten=False the model works in use_rep's units"
+    if spread > MAX_SPREAD:
+        raise ValueError(f"the cells spread over {spread:.3g} (RMS std) in the model's units, "
+                         f"beyond {MAX_SPREAD:g}: training in float32 cannot follow (Adam's "
+                         f"squared gradients overflow and the weights stop moving); "
+                         f"{unwhitened}: pass whiten=True or rescale the representation")
+    if spread > 0 and sigma > spread:
+        msg = (f"sigma={sigma:g} is {sigma / spread:.3g} times the cells' spread ({spread:.3g}, "
+               f"RMS std in the model's units): the path noise hides the data; {unwhitened}: "
+               f"pass whiten=True, a sigma below {spread:.3g}, or rescale the representation")
+        if sigma > MAX_NOISE_RATIO * spread:
+            raise ValueError(msg)
+        warnings.warn(msg, UserWarning, stacklevel=3)
+
+
+def _check_data(tc: TimeCourse, sigma: float | None = None,
+                holdout: int | None = None) -> None:
+    """Every population finite in float32, and small enough that its squares are too; with
+    ``sigma``, the scale checks of :func:`_check_scale`."""
     for k, x in enumerate(tc.xs):
         if not bool(torch.isfinite(x).all()):
             raise ValueError(f"the cells of timepoint {k} hold values that are not finite in "
@@ -158,6 +190,8 @@ def _check_data(tc: TimeCourse) -> None:
                              "squared distances overflow float32 and the loss would not be "
                              f"finite (|x| must stay below {_MAX_ABS_VALUE:g}); use whiten=True "
                              "(TimeCourse.from_arrays, tl.fit) or rescale the data")
+    if sigma is not None:
+        _check_scale(tc, sigma, holdout)
 
 
 def _check_losses(losses: Tensor, lo: int, hi: int, n_steps: int, lr: float) -> None:
@@ -282,7 +316,7 @@ def fit_flow(tc: TimeCourse, method: str = "otcfm", *, holdout: int | None = Non
     diffusion = _methods.get(method).diffusion
     if holdout is not None:
         holdout = tc.interior_index(holdout, "holdout")
-    _check_data(tc)
+    _check_data(tc, sigma, holdout)
     dev = resolve_device(device)
     coupling = _resolve_coupling(cfg.coupling, method, tc, holdout, dev)
     if chain and coupling != "global":
@@ -372,7 +406,7 @@ def fit_flow(tc: TimeCourse, method: str = "otcfm", *, holdout: int | None = Non
         scaler_mean=np.asarray(tc.mean), scaler_scale=np.asarray(tc.scale),
         n_steps=n_steps, batch_size=batch_size, lr=lr, lr_schedule=lr_schedule,
         ema=0.0 if ema is None else float(ema), random_state=int(random_state),
-        loss=losses.cpu().numpy().astype(np.float64))
+        loss=losses.cpu().numpy().astype(np.float64), **tc.time_meta())
     if chain:
         model.meta.update(spline=cfg.spline, window=-1 if cfg.window is None
                           else int(cfg.window))

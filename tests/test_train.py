@@ -322,3 +322,48 @@ def test_global_plans_that_do_not_fit_in_memory_are_refused_up_front(shifted_cou
     monkeypatch.setattr(scflow.train, "AUTO_GLOBAL_MAX_ENTRIES", 100)
     with pytest.raises(ValueError, match="method 'mmfm' chains global plans"):
         scflow.fit_flow(shifted_course, "mmfm", n_steps=2, progress=False)
+
+
+# ----- unwhitened data at scales training cannot follow -----
+def _scaled_course(scale: float, offset: float = 0.0) -> TimeCourse:
+    rng = np.random.default_rng(0)
+    k = np.repeat([0, 1, 2], 30)
+    x = rng.normal(0, 0.3, (90, 2)) + k[:, None]
+    return TimeCourse.from_arrays(x * scale + offset, k, whiten=False)
+
+
+@pytest.mark.parametrize(("scale", "match"), [
+    (1e-10, r"sigma=0\.1 is \d\.\d+e\+09 times the cells' spread \(\d\.\d+e-11, RMS std in the "
+            r"model's units\): the path noise hides the data; with whiten=False the model works "
+            r"in use_rep's units: pass whiten=True"),
+    (1e17, r"the cells spread over \d\.\d+e\+16 \(RMS std\) in the model's units, beyond 1e\+08: "
+           r"training in float32 cannot follow \(Adam's squared gradients overflow"),
+])
+def test_unwhitened_scales_training_cannot_follow_are_refused(scale, match):
+    """whiten=False at 1e-10 (the path noise 1e9 times the data: cells never moved right) and
+    at 1e17 (Adam's second moments overflow: weights froze, loss 1.9e34): refused."""
+    with pytest.raises(ValueError, match=match):
+        scflow.fit_flow(_scaled_course(scale), n_steps=5, progress=False)
+
+
+def test_unwhitened_noise_above_the_spread_warns():
+    with pytest.warns(UserWarning, match=r"sigma=0\.1 is [2-9]\.\d+ times the cells' spread"):
+        scflow.fit_flow(_scaled_course(0.03), n_steps=5, progress=False)
+
+
+def test_an_unwhitened_offset_of_1e9_keeps_the_cells_apart():
+    """Values around 1e9 with a spread of 1: float32 steps of 64 would merge the cells; the
+    offset is removed (the scaler's mean), which moves no cell relative to another, and
+    training follows as at offset 0."""
+    near = _scaled_course(1.0)
+    far = _scaled_course(1.0, offset=1e9)
+    assert (near.mean == 0).all() and (far.scale == 1).all()
+    shift = far.mean - 1e9  # the data's own mean, about (1, 1)
+    np.testing.assert_allclose(shift, [1.0, 1.0], atol=0.1)
+    centred = TimeCourse([x - torch.as_tensor(shift, dtype=torch.float32) for x in near.xs],
+                         near.times, near.labels, near.values, shift, near.scale)
+    for a, b in zip(centred.xs, far.xs, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
+    kw = dict(n_steps=30, hidden=(8,), batch_size=16, progress=False)
+    m_centred, m_far = scflow.fit_flow(centred, **kw), scflow.fit_flow(far, **kw)
+    np.testing.assert_allclose(m_far.meta["loss"], m_centred.meta["loss"], rtol=1e-4)

@@ -9,13 +9,14 @@ import pandas as pd
 import torch
 from anndata import AnnData
 
-from .._checks import integer, number, positive_int, seed
+from .._budget import check_memory
+from .._checks import integer, number, seed
 from .._progress import Progress
 from ..fate import DEFAULT_NEIGHBORS, flow_fate, transport_fate
 from ._anndata import check_adata, get_times
 from ._fate_labels import reference
 from ._store import FitRecord, check_key, h5ad_safe, load_model, log_added, read_fit
-from ._velocity import device, rep_of, steps_for
+from ._velocity import check_steps, device, rep_of, steps_for
 
 __all__ = ["fate", "FATE_MODES", "DEFAULT_DRAWS"]
 
@@ -146,7 +147,7 @@ def fate(adata: AnnData, groupby: str, *, key: str = "scflow", from_time=None, t
     if not auto:
         n_neighbors = integer(n_neighbors, "n_neighbors", lower=1,
                               expected="a positive integer or 'auto'")
-    n_steps = positive_int(n_steps, "n_steps")
+    n_steps = check_steps(n_steps)
     random_state = seed(random_state)
     reg = number(reg, "reg", lower=0, strict=True)
     max_cells = integer(max_cells, "max_cells", lower=2)
@@ -185,6 +186,11 @@ def fate(adata: AnnData, groupby: str, *, key: str = "scflow", from_time=None, t
         n_neighbors=n_neighbors)
     fates_given, fates = fates is not None, fate_names
     n_labelled = int(ref.sum())
+    if mode != "transport":  # the longest push, checked before any
+        steps_for(float(tl.times[k1] - tl.times[idx[src].min()]), n_steps)
+    check_memory(8.0 * 3 * adata.n_obs * len(fates),
+                 f"fate probabilities of {adata.n_obs} cells x {len(fates)} fates",
+                 "pass fates=[...] naming the few labels that are fates")
     prob = _probabilities(model, rec, x, idx, src, k1, x[ref], codes, len(fates), mode=mode,
                           n_neighbors=n_neighbors, n_draws=n_draws, n_steps=n_steps, reg=reg,
                           max_cells=max_cells, random_state=random_state)

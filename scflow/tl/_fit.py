@@ -9,6 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 import numpy as np
 from anndata import AnnData
 
+from .._budget import check_memory, fit_bytes
 from .._checks import seed
 from .._settings import logger
 from ..config import COUPLING_MODES, TrainConfig
@@ -19,7 +20,7 @@ from ..train import resolve_device
 from ._anndata import check_adata, get_times, time_course
 from ._guards import warn_gene_space
 from ._select import check_fit_candidates, choose_for_fit, selection_record
-from ._store import check_key, h5ad_safe, log_added
+from ._store import check_key, h5ad_safe, log_added, obs_alias
 from ._times import Timeline
 
 __all__ = ["fit"]
@@ -66,8 +67,12 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
         of every interval, splines through them).
     time_scale
         ``"index"``: timepoint ``k`` is at model time ``k``; ``"real"``: the numeric time
-        values, shifted to start at 0 (the categories of an ordered categorical must then
-        each hold one number, increasing along the categories).
+        values, shifted to start at 0 and divided by the mean gap between timepoints
+        (``params["time_origin"]``, ``params["time_unit"]``), so that seconds, days or years
+        train and integrate alike, on the range of index time, while the timepoints keep
+        their real spacing (the categories of an ordered categorical must then each hold
+        one number, increasing along the categories). Times given to the tools are always
+        in the units of ``obs[time_key]``.
     holdout
         A timepoint to leave out, in the units of ``obs[time_key]`` (its value or label);
         must be interior. Its neighbours are bridged as one interval.
@@ -154,7 +159,10 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
         ``scflow_version`` (and
         ``spline``, ``window`` for ``mmfm``, ``window`` ``-1`` for all knots; the keys the
         method registers as ``params``: ``masses``, ``growth_from``, ``reg``, ``reg_m``,
-        ``growth_weight`` for ``uotcfm``).
+        ``growth_weight`` for ``uotcfm``; ``time_origin`` and ``time_unit`` for
+        ``time_scale="real"``: model time is ``(value - time_origin) / time_unit``; also in
+        ``model["meta"]``, absent from earlier fits, whose model time was
+        ``value - first value``, as their stored ``timepoints["times"]`` say).
     ``timepoints``
         ``labels`` (strings), ``values`` (numeric), ``times`` (model times), ``n_cells``,
         ``numeric`` (whether ``obs[time_key]`` is numeric).
@@ -201,9 +209,11 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
     cfg = replace(cfg, hidden=_check_hidden(cfg.hidden))
     random_state = seed(random_state)
     dev = resolve_device(device)
+    _check_fit_memory(adata, use_rep, n_dims, cfg.hidden, method)
     tc = time_course(adata, time_key, use_rep, n_dims=n_dims, whiten=bool(whiten),
                      time_scale=time_scale)
-    timeline = Timeline.from_column(tc, get_times(adata, time_key))
+    timeline = replace(Timeline.from_column(tc, get_times(adata, time_key)),
+                       alias=obs_alias(adata, time_key))  # holdout="8h" from another column
     prior = None if growth_prior is None else _prior_rates(adata, growth_prior, time_key,
                                                            tc, timeline)
     warn_gene_space(use_rep, tc.dim)
@@ -230,6 +240,23 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
     log_added((key_added, f"fitted {method} model, loss, scaler, timepoints"
                + (", selection" if selection is not None else ""), "adata.uns"))
     return adata if copy else None
+
+
+def _check_fit_memory(adata: AnnData, use_rep: str, n_dims: int | None,
+                      hidden: Sequence[int], method: str) -> None:
+    """The fit's memory, estimated from the sizes alone before the representation is read
+    (:func:`scflow._budget.fit_bytes`): refused above ``settings.max_memory_gb``, announced
+    above 2 GB (a representation of a million dimensions)."""
+    if use_rep != "X" and use_rep not in adata.obsm:
+        return  # time_course names the missing key
+    width = int(adata.n_vars if use_rep == "X" else adata.obsm[use_rep].shape[1])
+    dims = width if not isinstance(n_dims, (int, np.integer)) else min(int(n_dims), width)
+    nets = 1 if method in names("neural") and not (get(method).diffusion
+                                                   or get(method).weighted) else 2
+    check_memory(fit_bytes(adata.n_obs, dims, hidden, nets=nets),
+                 f"fitting {adata.n_obs} cells x {dims} dims of use_rep={use_rep!r} (MLP "
+                 f"{list(hidden)})",
+                 "fit on an embedding of a few dimensions (e.g. PCA, n_dims=10 to 50)")
 
 
 def _prior_rates(adata: AnnData, key: str, time_key: str, tc: TimeCourse,
@@ -283,6 +310,7 @@ def _write_fit(adata: AnnData, model, tc: TimeCourse, timeline: Timeline, key_ad
     if get(meta["method"]).shape == "chain":  # the spline's options
         params.update(spline=meta["spline"], window=meta["window"])
     params.update({name: meta[name] for name in get(meta["method"]).params})
+    params.update(tc.time_meta())  # real time: model time (value - origin) / unit
     adata.uns[key_added] = h5ad_safe({
         "params": params,
         "timepoints": {"labels": timeline.labels, "values": timeline.values,

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 from anndata import AnnData
 
-from .._checks import positive_int
+from .._budget import MAX_PUSH_STEPS
 from ..growth_train import GROWTH_METHOD
 from ..integrate import integrate
 from ..model import FlowModel
 from ._anndata import check_adata, get_times
 from ._store import FitRecord, check_key, load_model, log_added, read_fit
-from ._velocity import check_finite, device, rep_of
+from ._velocity import check_finite, check_steps, device, rep_of
 
 __all__ = ["growth", "push_weighted", "is_growth_fit"]
 
@@ -44,6 +46,17 @@ def push_weighted(model: FlowModel, rec: FitRecord, x_rep: np.ndarray, t0: float
     check_finite(log_w, f"the log-weight of the push from model time {t0:g} to {t1:g}",
                  rec.key)
     return rec.to_rep(out.cpu().numpy()), log_w.cpu().numpy().astype(np.float64)
+
+
+def _push_steps(n_steps: int, span: float) -> int:
+    """Euler steps of a weighted push over ``span`` model-time units (``n_steps`` per unit),
+    bounded by :data:`scflow._budget.MAX_PUSH_STEPS` (a ``ValueError`` naming ``n_steps``)."""
+    steps = max(1, int(round(n_steps * span)))
+    if steps > MAX_PUSH_STEPS:
+        raise ValueError(f"n_steps={n_steps} per unit of model time over {span:g} units is "
+                         f"{steps:,} steps for one push, more than {MAX_PUSH_STEPS:,}; pass a "
+                         "smaller n_steps or a nearer to_time")
+    return steps
 
 
 def growth(adata: AnnData, *, key: str = "scflow", to_time=None, n_steps: int = 100,
@@ -87,9 +100,11 @@ def growth(adata: AnnData, *, key: str = "scflow", to_time=None, n_steps: int = 
         raise ValueError(f"tl.growth needs a growth-aware fit (method={GROWTH_METHOD!r}); "
                          f"adata.uns[{key!r}] holds method {rec.params.get('method')!r}")
     prefix = check_key(f"{key}_growth" if key_added is None else key_added, "key_added")
-    n_steps = positive_int(n_steps, "n_steps")
+    n_steps = check_steps(n_steps)
     tl = rec.timeline
     t_end = None if to_time is None else tl.model_time(to_time, "to_time")
+    if t_end is not None:  # the longest push, checked before any: from the first timepoint
+        _push_steps(n_steps, t_end - float(tl.times[0]))
     index = tl.cell_index(get_times(adata, rec.time_key))
     x = rep_of(adata, rec)
     model = load_model(adata, key, device=device())
@@ -100,6 +115,7 @@ def growth(adata: AnnData, *, key: str = "scflow", to_time=None, n_steps: int = 
         rate = torch.cat([model.growth(t, c) for t, c in zip(torch.split(tm, _CHUNK),
                                                               torch.split(xm, _CHUNK),
                                                               strict=True)])
+    check_finite(rate, "the growth rate", rec.key)
     rate = rate.cpu().numpy().astype(np.float64)
     descendants = None
     if t_end is not None:
@@ -109,9 +125,15 @@ def growth(adata: AnnData, *, key: str = "scflow", to_time=None, n_steps: int = 
             if t0 >= t_end:
                 continue
             mask = index == k
-            steps = max(1, int(round(n_steps * (t_end - t0))))
-            _, log_w = push_weighted(model, rec, x[mask], t0, t_end, n_steps=steps)
-            descendants[mask] = np.exp(log_w)
+            _, log_w = push_weighted(model, rec, x[mask], t0, t_end,
+                                     n_steps=_push_steps(n_steps, t_end - t0))
+            with np.errstate(over="ignore"):
+                descendants[mask] = np.exp(log_w)
+        huge = int(np.isinf(descendants).sum())
+        if huge:
+            warnings.warn(f"{huge} cells' expected descendants at to_time={to_time!r} overflow "
+                          "float64 (stored as inf): the growth field compounds beyond 1e308 "
+                          "there; read a nearer to_time", UserWarning, stacklevel=2)
     if copy:
         adata = adata.copy()
     adata.obs[f"{prefix}_rate"] = rate

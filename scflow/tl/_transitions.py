@@ -10,7 +10,7 @@ from scipy.spatial import cKDTree
 from .._checks import positive_int
 from ._anndata import check_adata, get_times
 from ._store import FitRecord, check_key, h5ad_safe, load_model, log_added, read_fit
-from ._velocity import device, push, rep_of, steps_for
+from ._velocity import check_steps, device, push, rep_of, steps_for
 
 __all__ = ["transition_matrix"]
 
@@ -65,7 +65,7 @@ def transition_matrix(adata: AnnData, *, key: str = "scflow", n_neighbors: int =
     check_adata(adata, writing=not copy)
     rec = read_fit(adata, key)
     n_neighbors = positive_int(n_neighbors, "n_neighbors")
-    n_steps = positive_int(n_steps, "n_steps")
+    n_steps = check_steps(n_steps)
     name = key + "_transitions" if key_added is None else check_key(key_added, "key_added")
     if name + "_params" == key:
         raise ValueError(f"key_added={name!r} would overwrite the fit in "
@@ -81,6 +81,8 @@ def transition_matrix(adata: AnnData, *, key: str = "scflow", n_neighbors: int =
     if small:
         raise ValueError(f"n_neighbors={n_neighbors} is more than the cells of timepoint(s) "
                          f"{small}; pass n_neighbors <= {min(sizes.values())}")
+    for k0, k1 in zip(present[:-1], present[1:], strict=True):  # every push, before any
+        steps_for(float(tl.times[k1] - tl.times[k0]), n_steps)
     x = rep_of(adata, rec)
     model = load_model(adata, key, device=device())
     mat, h = _transitions(model, rec, x, idx, present, n_neighbors=n_neighbors,

@@ -6,15 +6,18 @@ import numpy as np
 import torch
 from anndata import AnnData
 
+from .._budget import MAX_PUSH_STEPS
+from .._checks import integer
 from ..integrate import integrate
 from ..model import FlowModel
+from ..timecourse import float32_offset
 from ..train import resolve_device
 from ._anndata import check_adata, get_rep, get_times
 from ._guards import carried_genes, warn_uncarried
 from ._store import FitRecord, check_key, load_model, log_added, read_fit
 
 __all__ = ["velocity", "rep_of", "rep_width", "velocities", "push", "gene_loadings",
-           "per_obs_time"]
+           "per_obs_time", "check_steps", "steps_for", "stored_dtype", "check_finite"]
 
 _CHUNK = 65536
 
@@ -41,6 +44,14 @@ def rep_of(adata: AnnData, rec: FitRecord, rows: np.ndarray | None = None) -> np
                          "defined on finite states only: fix those cells or leave them out "
                          "(adata[mask].copy())")
     return x
+
+
+def stored_dtype(x: np.ndarray) -> type:
+    """``float32`` for positions (representation units) written to AnnData, unless float32
+    would blur them (an offset far above their spread, e.g. values around 1e9: float32 steps
+    of 64): then ``float64`` (:func:`scflow.timecourse.float32_offset`'s rule)."""
+    flat = np.asarray(x, dtype=np.float64).reshape(-1, x.shape[-1]) if x.size else None
+    return np.float64 if flat is not None and (float32_offset(flat) != 0).any() else np.float32
 
 
 def check_finite(out: np.ndarray | torch.Tensor, what: str, key: str) -> None:
@@ -82,10 +93,23 @@ def push(model: FlowModel, rec: FitRecord, x_rep: np.ndarray, t0: float, t1: flo
     return rec.to_rep(out.cpu().numpy())
 
 
-def steps_for(span: float, n_steps: int) -> int:
+def check_steps(n_steps, name: str = "n_steps") -> int:
+    """``n_steps`` of a push: a positive integer, at most :data:`scflow._budget.MAX_PUSH_STEPS`
+    (a larger count would allocate its time grid and run for hours before any result)."""
+    return integer(n_steps, name, lower=1, upper=MAX_PUSH_STEPS,
+                   expected=f"a positive integer of at most {MAX_PUSH_STEPS:,}")
+
+
+def steps_for(span: float, n_steps: int, name: str = "n_steps") -> int:
     """Euler steps of one push over ``span`` units of model time: ``n_steps`` per unit (at
-    least ``n_steps``, at least 1)."""
-    return max(1, int(round(n_steps * max(span, 1.0))))
+    least ``n_steps``, at least 1); a ``ValueError`` naming ``name`` above
+    :data:`scflow._budget.MAX_PUSH_STEPS`."""
+    steps = max(1, int(round(n_steps * max(abs(span), 1.0))))
+    if steps > MAX_PUSH_STEPS:
+        raise ValueError(f"{name}={n_steps} per unit of model time over {abs(span):g} units is "
+                         f"{steps:,} steps for one push, more than {MAX_PUSH_STEPS:,}; pass a "
+                         "smaller n_steps or a time closer to the data")
+    return steps
 
 
 def device() -> torch.device:

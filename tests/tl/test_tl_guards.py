@@ -110,3 +110,67 @@ def test_a_per_cell_identifier_is_not_a_fate_column(fitted):
                                          r"cells .* per-cell identifier"):
         scflow.tl.fate(fitted, "barcode")
     assert "fate" not in fitted.obs
+
+
+# ----- unbounded resources: refused from an estimate, before anything is allocated -----
+def test_fate_with_a_billion_steps_is_refused_before_any_push(fitted, monkeypatch):
+    from scflow.tl import _fate
+
+    def never(*args, **kw):
+        raise AssertionError("should fail before any push")
+
+    monkeypatch.setattr(_fate, "flow_fate", never)
+    with pytest.raises(ValueError, match=r"n_steps must be a positive integer of at most "
+                                         r"1,000,000, got 1000000000"):
+        scflow.tl.fate(fitted, "branch", n_steps=10**9)
+    # per unit of model time over 3 units: 3 x 400,000 steps
+    with pytest.raises(ValueError, match=r"n_steps=400000 per unit of model time over 3 units "
+                                         r"is 1,200,000 steps"):
+        scflow.tl.fate(fitted, "branch", n_steps=400_000)
+    assert "fate" not in fitted.obs
+
+
+@pytest.mark.parametrize("tool", ["fate", "trajectories"])
+def test_memory_guard_fires_on_the_estimate(fitted, tool, monkeypatch):
+    """Outputs are estimated from their sizes before they are allocated; above
+    ``settings.max_memory_gb`` the call is refused with the estimate (a bound set tiny here:
+    the same check stops cells x fates tables or paths of many GB)."""
+    monkeypatch.setattr(scflow.settings, "_max_memory_gb", 1e-4)  # 100 kB
+    before = snapshot(fitted)
+    what = {"fate": r"fate probabilities of 240 cells x 2 fates would take about 1\.15e-05 GB",
+            "trajectories": r"60 paths of 101 states in 3 dims would take about 0\.000364 GB"}
+    if tool == "fate":
+        monkeypatch.setattr(scflow.settings, "_max_memory_gb", 1e-6)
+        with pytest.raises(ValueError, match=what[tool] + r" of memory, more than "
+                                             r"scflow.settings.max_memory_gb = 1e-06"):
+            scflow.tl.fate(fitted, "branch")
+    else:
+        with pytest.raises(ValueError, match=what[tool]):
+            scflow.tl.trajectories(fitted)
+    assert snapshot(fitted) == before
+
+
+def test_a_million_dimensions_are_refused_from_the_estimate(monkeypatch):
+    """150 cells of a 1e6-dimensional representation (5.5 GB at its peak before, without a
+    word): the fit's memory is estimated from the sizes (5.58 GB) before it is read."""
+    import anndata as ad
+    import scipy.sparse as sp
+
+    adata = ad.AnnData(np.zeros((150, 1), dtype=np.float32),
+                       obs=pd.DataFrame({"day": np.repeat([0.0, 1.0, 2.0], 50)},
+                                        index=[f"c{i}" for i in range(150)]))
+    adata.obsm["X_wide"] = sp.csr_matrix((150, 10**6), dtype=np.float32)  # no memory
+    monkeypatch.setattr(scflow.settings, "_max_memory_gb", 4.0)
+    with pytest.raises(ValueError, match=r"fitting 150 cells x 1000000 dims of "
+                                         r"use_rep='X_wide' \(MLP \[64, 64, 64\]\) would take "
+                                         r"about 5\.58 GB of memory, more than"):
+        scflow.tl.fit(adata, use_rep="X_wide")
+    assert "scflow" not in adata.uns
+    from scflow import _budget
+
+    monkeypatch.setattr(scflow.settings, "_max_memory_gb", 8.0)
+    monkeypatch.setattr(_budget, "WARN_BYTES", 1e3)  # a small fit is announced the same way
+    adata.obsm["X_pca"] = np.random.default_rng(0).normal(size=(150, 2))
+    with pytest.warns(UserWarning, match=r"fitting 150 cells x 2 dims of use_rep='X_pca' "
+                                         r"\(MLP \[8\]\) will take about"):
+        scflow.tl.fit(adata, n_steps=2, hidden=(8,))
