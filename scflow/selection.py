@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ._checks import integer, seed
+from ._errors import TrainingDivergedError
 from .config import TrainConfig
 from .protocols.leave_one_out import ALL_METHODS, leave_one_out_tc
 from .protocols.scoring import interior_holdouts
@@ -106,6 +107,10 @@ class Selection:
         Whether the choice fell back to the fallback candidate, and why.
     inner_holdouts
         The timepoint indices (of the full time course) held out in turn.
+    skipped
+        ``{candidate: reason}``: candidates whose inner fits diverged
+        (:class:`~scflow.TrainingDivergedError`), left out of the choice (their
+        ``w1_mean`` is NaN in ``summary``).
     """
 
     method: str
@@ -117,6 +122,7 @@ class Selection:
     fallback: bool = False
     reason: str = ""
     inner_holdouts: list = field(default_factory=list)
+    skipped: dict = field(default_factory=dict)
 
 
 def _kept(tc: TimeCourse, holdout: int | None) -> tuple[TimeCourse, list[int]]:
@@ -189,21 +195,30 @@ def select_method(tc: TimeCourse, candidates: Sequence = FIT_CANDIDATES, *,
                          pd.DataFrame(columns=SCORE_COLUMNS), holdout, True, reason)
     inner = list(range(1, sub.n_timepoints - 1))
     cache = PlanCache() if plan_cache is None else plan_cache
-    frames = []
+    frames, skipped = [], {}
     for (method, settings), label in zip(parsed, labels, strict=True):
-        df = leave_one_out_tc(sub, [method], seeds, holdouts=inner, n_euler=n_euler,
-                              device=device, progress=progress, plan_cache=cache,
-                              **{**train_kwargs, **settings})
+        try:
+            df = leave_one_out_tc(sub, [method], seeds, holdouts=inner, n_euler=n_euler,
+                                  device=device, progress=progress, plan_cache=cache,
+                                  **{**train_kwargs, **settings})
+        except TrainingDivergedError as err:  # one candidate's failure is not the choice's
+            skipped[label] = str(err)
+            warnings.warn(f"select_method: candidate {label} skipped, its inner fit diverged "
+                          f"({err})", UserWarning, stacklevel=2)
+            df = pd.DataFrame(columns=SCORE_COLUMNS[1:])
         df.insert(0, "candidate", label)
         df["holdout_index"] = [keep[i] for i in df["holdout_index"]]
         frames.append(df)
-    scores = pd.concat(frames, ignore_index=True)
+    if len(skipped) == len(labels):
+        raise TrainingDivergedError(f"select_method: every candidate's inner fit diverged: "
+                                    f"{skipped}")
+    scores = pd.concat([f for f in frames if len(f)], ignore_index=True)
     summary = _summary(frames, labels, parsed)
     best = first_best(summary["w1_mean"].to_numpy())
     summary.loc[best, "chosen"] = True
     method, settings = parsed[best]
     return Selection(method, settings, labels[best], summary, scores, holdout,
-                     inner_holdouts=[keep[i] for i in inner])
+                     inner_holdouts=[keep[i] for i in inner], skipped=skipped)
 
 
 def first_best(means: np.ndarray) -> int:
@@ -215,7 +230,7 @@ def first_best(means: np.ndarray) -> int:
     earlier candidate is taken, not the rounding's pick.
     """
     means = np.asarray(means, dtype=np.float64)
-    low = means.min()
+    low = np.nanmin(means)  # a NaN mean: a candidate skipped (it diverged)
     return int(np.flatnonzero(means <= low + TIE * max(1.0, abs(low)))[0])
 
 

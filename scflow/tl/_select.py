@@ -44,6 +44,8 @@ def choose_for_fit(tc: TimeCourse, candidates: Sequence, *, holdout: int | None,
                 f"leave-one-out on the kept timepoints")
     sel = select_method(tc, candidates, holdout=holdout, seeds=(random_state,),
                         device=device, progress=False, config=config)
+    for label, why in sel.skipped.items():
+        logger.warning(f"method='auto': candidate {label} skipped: {why}")
     if sel.fallback:
         logger.warning(f"method='auto': {sel.reason}")
     else:
@@ -56,7 +58,8 @@ def selection_record(sel: Selection, labels: Sequence[str]) -> dict:
     """What ``tl.fit`` stores of a selection: plain values and arrays (h5ad-safe).
 
     ``chosen`` (the candidate's label), ``method``, ``fallback``, ``reason`` (``""`` unless
-    it fell back), ``inner_holdouts`` (time labels held out in turn), ``summary`` (per
+    it fell back), ``inner_holdouts`` (time labels held out in turn), ``skipped``
+    (``candidate`` and ``reason`` of each candidate whose inner fit diverged), ``summary`` (per
     candidate: ``candidate``, ``w1_mean``, ``w1_std``, ``n``) and ``scores`` (the inner rows:
     ``candidate``, ``holdout``, ``seed``, ``w1``, ``w2``, ``floor``), each a dict of arrays.
     ``labels``: the time label (string) of every timepoint index.
@@ -67,6 +70,8 @@ def selection_record(sel: Selection, labels: Sequence[str]) -> dict:
         "reason": sel.reason,
         "inner_holdouts": np.asarray([str(labels[i]) for i in sel.inner_holdouts],
                                      dtype=object),
+        "skipped": {"candidate": np.asarray(list(sel.skipped), dtype=object),
+                    "reason": np.asarray(list(sel.skipped.values()), dtype=object)},
         "summary": {"candidate": summary["candidate"].astype(str).to_numpy(dtype=object),
                     "w1_mean": summary["w1_mean"].to_numpy(dtype=np.float64),
                     "w1_std": summary["w1_std"].to_numpy(dtype=np.float64),
