@@ -14,6 +14,7 @@ from .._checks import integer, number, seed
 from .._progress import Progress
 from ..fate import DEFAULT_NEIGHBORS, flow_fate, transport_fate
 from ._anndata import check_adata, get_times
+from ._fate_cost import announce_cost
 from ._fate_labels import reference
 from ._store import FitRecord, check_key, h5ad_safe, load_model, log_added, read_fit
 from ._velocity import check_steps, device, rep_of, steps_for
@@ -191,6 +192,8 @@ def fate(adata: AnnData, groupby: str, *, key: str = "scflow", from_time=None, t
     check_memory(8.0 * 3 * adata.n_obs * len(fates),
                  f"fate probabilities of {adata.n_obs} cells x {len(fates)} fates",
                  "pass fates=[...] naming the few labels that are fates")
+    announce_cost(tl, idx, src, k1, mode=mode, n_draws=n_draws, n_steps=n_steps,
+                  max_cells=max_cells)
     prob = _probabilities(model, rec, x, idx, src, k1, x[ref], codes, len(fates), mode=mode,
                           n_neighbors=n_neighbors, n_draws=n_draws, n_steps=n_steps, reg=reg,
                           max_cells=max_cells, random_state=random_state)

@@ -4,6 +4,7 @@ models, pushes that leave the numbers, fate columns that are not fates."""
 from __future__ import annotations
 
 import logging
+import re
 
 import numpy as np
 import pandas as pd
@@ -174,3 +175,25 @@ def test_a_million_dimensions_are_refused_from_the_estimate(monkeypatch):
     with pytest.warns(UserWarning, match=r"fitting 150 cells x 2 dims of use_rep='X_pca' "
                                          r"\(MLP \[8\]\) will take about"):
         scflow.tl.fit(adata, n_steps=2, hidden=(8,))
+
+
+@pytest.mark.parametrize(("mode", "key", "match"), [
+    ("sde", "sb", r"tl.fate \(sde\): 180 cells x 2 draws x up to 30 steps, 1\.4e\+04 "
+                  r"evaluations of the field: this takes long"),
+    ("transport", "scflow", r"tl.fate \(transport\): 3 chains of entropic plans, 21,600 cell "
+                            r"pairs in all"),
+])
+def test_fate_announces_a_large_computation(fitted, fitted_sb, monkeypatch, caplog, mode, key,
+                                            match):
+    """Fates of ~96k cells (SDE draws, transport plans) take long but never run away in
+    memory (chunks, max_cells); their size is announced up front (the bounds set low here:
+    the same message names 96k cells x 30 draws)."""
+    from scflow.tl import _fate_cost
+
+    adata = fitted_sb if key == "sb" else fitted
+    monkeypatch.setattr(_fate_cost, "LARGE_CELL_STEPS", 1e3)
+    monkeypatch.setattr(_fate_cost, "LARGE_PLAN_ENTRIES", 1e3)
+    with caplog.at_level(logging.WARNING, logger="scflow"):
+        scflow.tl.fate(adata, "branch", key=key, mode=mode, n_draws=2 if mode == "sde" else None,
+                       n_steps=10, max_cells=60)
+    assert re.search(match, caplog.text)
