@@ -117,8 +117,11 @@ def fit_growth_flow(tc: TimeCourse, *, holdout: int | None = None,
         cells, :mod:`scflow.growth_data`: memory O(batch_size^2), flat in the number of
         cells) or ``"auto"`` (default: the rule of :func:`scflow.fit_flow`, global up to
         :data:`scflow.train.AUTO_GLOBAL_MAX_ENTRIES` cell pairs in the largest interval,
-        minibatch above). Minibatch plans that did not converge are counted and reported
-        by one :class:`~scflow.couplings.ConvergenceWarning` at the end.
+        minibatch above; and, a global growth plan being slow to solve, global only while it
+        costs less than the run's minibatch plans, ``GROWTH_GLOBAL_COST * n * m <= n_steps *
+        batch_size**2``: :data:`scflow.methods.GROWTH_GLOBAL_COST`). Minibatch plans that
+        did not converge are counted and reported by one
+        :class:`~scflow.couplings.ConvergenceWarning` at the end.
     plan_cache
         Global plans are taken from it (solved there once), so seeds, held-out timepoints
         and protocol calls share them; unused by minibatch plans and with ``growth_prior``.
@@ -162,7 +165,8 @@ def fit_growth_flow(tc: TimeCourse, *, holdout: int | None = None,
     priors = None if growth_prior is None else interval_priors(
         _check_prior(tc, growth_prior), _check_prior_times(tc, prior_times), holdout)
     dev = resolve_device(device)
-    coupling = _resolve_coupling(coupling, GROWTH_METHOD, tc, holdout, dev)
+    coupling = _resolve_coupling(coupling, GROWTH_METHOD, tc, holdout, dev, n_steps=n_steps,
+                                 batch_size=batch_size)
     tc = tc.to(dev)
     g = torch.Generator(device=dev).manual_seed(int(random_state))
     with torch.random.fork_rng(devices=[]):

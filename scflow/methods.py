@@ -65,6 +65,13 @@ class Method:
     plan_bytes
         Measured peak bytes per cell pair of solving one global plan (memory check of
         ``coupling="auto"/"global"``); 0: no plan is solved.
+    global_cost
+        Methods whose global plan is slow to solve (``uotcfm``'s semi-relaxed Sinkhorn):
+        the measured cost of solving it per cell pair, in units of the cost per cell pair of
+        a minibatch plan. ``coupling="auto"`` then takes the global plan only while it costs
+        less than the minibatch plans of the whole run (``n_steps`` plans of ``batch_size``
+        x ``batch_size`` pairs), besides the memory bound; ``None``: the memory bound only
+        (exact OT plans are solved in seconds at that bound).
     predict
         Static methods: ``"module:function"``, called as ``function(tc, t, *, start,
         holdout, random_state, mass, spline, window)`` and returning ``(points, weights)``
@@ -95,6 +102,7 @@ class Method:
     diffusion: bool = False
     coupling: Callable[[], _PlanCoupling] | None = None
     plan_bytes: int = 0
+    global_cost: float | None = None
     predict: str | None = None
     deterministic: bool = False
     defaults: tuple[str, ...] = field(default=())
@@ -252,10 +260,16 @@ register(Method("static_mean_spline", "static", "pair",
                 predict=f"{_STATIC}:predict_static_mean_spline", deterministic=True,
                 defaults=("leave_one_out",)))
 # growth-aware methods (issue 20): their code is in scflow.growth / scflow.growth_train
+#: a global GrowthOT plan's cost per cell pair over a 256 x 256 minibatch plan's, measured
+#: in one run (``benchmarks/growth_coupling.py``, one CPU thread): 1.0 / 1.2 / 2.6 at 500 /
+#: 1000 / 2000 cells per population in 2-D, 0.8 / 1.1 at 500 / 1000 in 10-D (4.2 at 250,
+#: 46 s against 11 s a step on a loaded machine); 3 covers the sizes where the choice falls
+#: (a run of 3000 steps keeps global plans up to the memory bound)
+GROWTH_GLOBAL_COST = 3.0
 register(Method("uotcfm", "neural", "pair",
                 "growth-aware OT-CFM: a velocity and a growth field from unbalanced plans",
                 default_sigma=0.1, fit="scflow.growth_train:fit_uotcfm", weighted=True,
-                takes_mass=True,
+                takes_mass=True, global_cost=GROWTH_GLOBAL_COST,
                 params=("masses", "growth_from", "growth_prior", "reg", "reg_m",
                         "growth_weight")))
 register(Method("static_mix", "static", "pair",

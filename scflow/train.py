@@ -52,6 +52,10 @@ NEURAL_METHODS = _methods.names("neural")
 #: choice depends on the numbers of cells only, not on the memory free at the time, so a call
 #: trains the same model on every machine.
 AUTO_GLOBAL_MAX_ENTRIES = 25_000_000
+#: below this many cell pairs a global plan is solved in seconds (a growth plan of 1000 x
+#: 1000 cells: 26 s in 2-D, ``benchmarks/growth_coupling.py``), and a minibatch solve costs
+#: its iterations more than its size: the cost rule of ``coupling="auto"`` starts above it
+AUTO_COST_MIN_ENTRIES = 1_000_000
 #: measured peak bytes per cell pair of solving one interval's global plan (float64 cost
 #: matrix, POT's copies and plan, the float32 plan and its checks), per method (registry)
 GLOBAL_BYTES_PER_ENTRY = {m: _methods.get(m).plan_bytes for m in NEURAL_METHODS
@@ -112,13 +116,19 @@ def _largest_interval(tc: TimeCourse, holdout: int | None) -> tuple[int, int, in
 
 
 def _resolve_coupling(coupling: str, method: str, tc: TimeCourse, holdout: int | None,
-                      dev: torch.device) -> str:
+                      dev: torch.device, *, n_steps: int | None = None,
+                      batch_size: int | None = None) -> str:
     """The coupling mode used; refuses global plans that will not fit in memory.
 
     ``"auto"`` is ``"global"`` while the largest interval holds at most
     :data:`AUTO_GLOBAL_MAX_ENTRIES` cell pairs, else ``"minibatch"``: a choice made from the
     numbers of cells alone, so the same call trains the same model on every machine (and
-    every process of a distributed run agrees). Global plans (asked for, or chosen by
+    every process of a distributed run agrees). A method registered with a
+    ``global_cost`` (``uotcfm``, whose plans are slow to solve) also needs the global plan,
+    above :data:`AUTO_COST_MIN_ENTRIES` pairs, to cost less than the run's minibatch plans:
+    ``global_cost * n * m <= n_steps * batch_size**2`` (a short run on many cells goes
+    minibatch). Global plans (asked for, or
+    chosen by
     ``"auto"``) whose set-up, estimated with :data:`GLOBAL_BYTES_PER_ENTRY`, is larger than
     the memory available are refused with a ``ValueError`` before any plan is solved. I-CFM
     solves no plan: nothing to estimate.
@@ -129,8 +139,17 @@ def _resolve_coupling(coupling: str, method: str, tc: TimeCourse, holdout: int |
     asked = f"coupling={coupling!r}" + (" (global plans here)" if coupling == "auto" else "")
     if coupling == "auto":
         coupling = "global" if n * m <= AUTO_GLOBAL_MAX_ENTRIES else "minibatch"
+        why = f"global plans up to {AUTO_GLOBAL_MAX_ENTRIES:,} pairs"
+        cost = _methods.get(method).global_cost
+        if (cost is not None and n_steps is not None and batch_size is not None
+                and n * m > AUTO_COST_MIN_ENTRIES):
+            budget = n_steps * batch_size**2
+            why += (f", and above {AUTO_COST_MIN_ENTRIES:,} pairs while {cost:g} x n x m "
+                    f"<= n_steps x batch_size^2 = {budget:,}")
+            if cost * n * m > budget:
+                coupling = "minibatch"
         logger.info(f"coupling='auto' uses {coupling!r}: the largest interval, {a}->{b}, holds "
-                    f"{n} x {m} cells (global plans up to {AUTO_GLOBAL_MAX_ENTRIES:,} pairs)")
+                    f"{n} x {m} cells ({why})")
         if coupling == "minibatch":
             return coupling
     need = _methods.get(method).plan_bytes * n * m

@@ -288,6 +288,40 @@ def test_auto_coupling_resolves_by_the_largest_interval(monkeypatch, caplog, siz
     assert f"coupling='auto' uses {expected!r}" in caplog.text
 
 
+@pytest.mark.parametrize("sizes,n_steps,batch,expected", [
+    ((5000, 5000), 10, 256, "minibatch"),  # issue 27: 10 steps behind a plan of 600 s and more
+    ((5000, 5000), 3000, 256, "global"),  # the default run: its 3000 minibatch plans cost more
+    ((2000, 2000), 100, 256, "minibatch"),
+    ((500, 500), 100, 256, "global"),
+    ((1000, 1000), 2, 16, "global"),  # small plans: solved in seconds, the rule starts above
+    ((1429, 3781, 5788), 3000, 256, "global"),  # Weinreb's mouse set: growth rows unchanged
+])
+def test_auto_coupling_of_growth_weighs_the_global_plan_against_the_run(
+        monkeypatch, caplog, sizes, n_steps, batch, expected):
+    """``uotcfm``'s global plan is slow to solve (semi-relaxed Sinkhorn): ``"auto"`` takes it
+    while it costs less than the run's minibatch plans (registry ``global_cost``); the
+    balanced methods are not affected."""
+    import logging
+
+    from scflow.methods import GROWTH_GLOBAL_COST
+    from scflow.train import _resolve_coupling
+
+    monkeypatch.setattr(scflow.train, "_available_memory", lambda dev: 64 * 2**30)
+    tc = _sizes_course(*sizes)
+    with caplog.at_level(logging.INFO, logger="scflow"):
+        got = _resolve_coupling("auto", "uotcfm", tc, None, torch.device("cpu"),
+                                n_steps=n_steps, batch_size=batch)
+    assert got == expected
+    n, m = max(zip(sizes[:-1], sizes[1:], strict=True), key=lambda p: p[0] * p[1])
+    cheap = n * m <= scflow.train.AUTO_COST_MIN_ENTRIES
+    assert (cheap or GROWTH_GLOBAL_COST * n * m <= n_steps * batch**2) == (expected == "global")
+    assert (f"{GROWTH_GLOBAL_COST:g} x n x m <= n_steps x batch_size^2" in caplog.text) == (
+        not cheap)
+    # the balanced methods keep the memory rule alone
+    assert _resolve_coupling("auto", "otcfm", tc, None, torch.device("cpu"), n_steps=n_steps,
+                             batch_size=batch) == "global"
+
+
 def test_auto_on_a_large_course_trains_with_minibatch_plans():
     """20,000 x 20,000 cells with every default: no global plan is solved."""
     model = scflow.fit_flow(_sizes_course(20_000, 20_000), n_steps=2, batch_size=16,

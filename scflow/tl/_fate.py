@@ -38,8 +38,11 @@ def fate(adata: AnnData, groupby: str, *, key: str = "scflow", from_time=None, t
 
     Each cell before ``to_time`` is carried to ``to_time``; there, its probability of each
     fate is the share of that fate among the ``n_neighbors`` nearest *labelled* cells of
-    ``to_time`` (cells whose ``obs[groupby]`` is not NaN: labels may cover only a few cells,
-    e.g. an annotated subset). How cells are carried (``mode``):
+    ``to_time`` (cells whose ``obs[groupby]`` is not NaN, nor a string standing for a
+    missing label, ``""``, ``"nan"``, ``"None"``...: labels may cover only a few cells, e.g.
+    an annotated subset). There must be two fates or more, and fates are groups of cells: a
+    column with one label per cell (a barcode) is refused. How cells are carried
+    (``mode``):
 
     - ``"sde"``: ``n_draws`` stochastic trajectories per cell (Euler–Maruyama with the
       fit's diffusion, SB-CFM), probabilities averaged over the draws; the fit's ``sigma``
@@ -106,7 +109,8 @@ def fate(adata: AnnData, groupby: str, *, key: str = "scflow", from_time=None, t
         Name of the ``obs`` columns, ``obsm`` table and ``uns`` entry written; it must not
         name ``groupby``, the time key or the fit.
     n_steps
-        Integration steps per push (per unit of model time between timepoints).
+        Integration steps per push (per unit of model time between timepoints); a push of
+        more than 1,000,000 steps is refused before any.
     random_state
         Seed of the SDE noise and of the subsampling.
     copy

@@ -9,7 +9,6 @@ from importlib.metadata import PackageNotFoundError, version
 import numpy as np
 from anndata import AnnData
 
-from .._budget import check_memory, fit_bytes
 from .._checks import seed
 from .._settings import logger
 from ..config import COUPLING_MODES, TrainConfig
@@ -18,7 +17,7 @@ from ..model import _check_hidden
 from ..timecourse import TimeCourse
 from ..train import resolve_device
 from ._anndata import check_adata, get_times, time_course
-from ._guards import warn_gene_space
+from ._guards import check_fit_memory, warn_gene_space
 from ._select import check_fit_candidates, choose_for_fit, selection_record
 from ._store import check_key, h5ad_safe, log_added, obs_alias
 from ._times import Timeline
@@ -100,7 +99,11 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
         once; refused up front when it will not fit in memory) or ``"minibatch"``
         (TorchCFM). ``params`` records what was asked and what was used.
     whiten
-        Standardise each dimension (mean 0, std 1) before training.
+        Standardise each dimension (mean 0, std 1) before training. ``False`` keeps the
+        representation's units (``sigma`` is then in them), less an offset large enough to
+        cost float32 precision (values around 1e9 with a spread of 1; stored as the scaler's
+        mean, it moves no cell relative to another); a spread beyond 1e8, or a ``sigma`` more
+        than 10 times the spread, is refused (a ``sigma`` above the spread warns).
     lr_schedule, ema
         ``"constant"`` or ``"cosine"`` learning rate; decay of the weight average that is
         kept (``None``: the last weights). See :func:`scflow.fit_flow`.
@@ -209,7 +212,7 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
     cfg = replace(cfg, hidden=_check_hidden(cfg.hidden))
     random_state = seed(random_state)
     dev = resolve_device(device)
-    _check_fit_memory(adata, use_rep, n_dims, cfg.hidden, method)
+    check_fit_memory(adata, use_rep, n_dims, cfg.hidden, method)
     tc = time_course(adata, time_key, use_rep, n_dims=n_dims, whiten=bool(whiten),
                      time_scale=time_scale)
     timeline = replace(Timeline.from_column(tc, get_times(adata, time_key)),
@@ -240,23 +243,6 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
     log_added((key_added, f"fitted {method} model, loss, scaler, timepoints"
                + (", selection" if selection is not None else ""), "adata.uns"))
     return adata if copy else None
-
-
-def _check_fit_memory(adata: AnnData, use_rep: str, n_dims: int | None,
-                      hidden: Sequence[int], method: str) -> None:
-    """The fit's memory, estimated from the sizes alone before the representation is read
-    (:func:`scflow._budget.fit_bytes`): refused above ``settings.max_memory_gb``, announced
-    above 2 GB (a representation of a million dimensions)."""
-    if use_rep != "X" and use_rep not in adata.obsm:
-        return  # time_course names the missing key
-    width = int(adata.n_vars if use_rep == "X" else adata.obsm[use_rep].shape[1])
-    dims = width if not isinstance(n_dims, (int, np.integer)) else min(int(n_dims), width)
-    nets = 1 if method in names("neural") and not (get(method).diffusion
-                                                   or get(method).weighted) else 2
-    check_memory(fit_bytes(adata.n_obs, dims, hidden, nets=nets),
-                 f"fitting {adata.n_obs} cells x {dims} dims of use_rep={use_rep!r} (MLP "
-                 f"{list(hidden)})",
-                 "fit on an embedding of a few dimensions (e.g. PCA, n_dims=10 to 50)")
 
 
 def _prior_rates(adata: AnnData, key: str, time_key: str, tc: TimeCourse,

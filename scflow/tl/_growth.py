@@ -76,7 +76,9 @@ def growth(adata: AnnData, *, key: str = "scflow", to_time=None, n_steps: int = 
     key
         The fit's ``key_added``.
     to_time
-        A time in the units of ``obs[time_key]``; default: no descendants computed.
+        A time in the units of ``obs[time_key]``, at most the observed span past the last
+        timepoint; default: no descendants computed. Descendants that overflow float64 are
+        stored as ``inf``, with a warning.
     n_steps
         Euler steps per unit of model time for the push to ``to_time``.
     key_added

@@ -192,7 +192,8 @@ def predict(adata: AnnData, time, *, key: str = "scflow", from_time=None, n_step
 
     Every cell of ``from_time`` is carried along the field to ``time``. Times between
     timepoints are placed on the model's time axis by linear interpolation; times past the
-    last timepoint are extrapolated (with a warning).
+    last timepoint are extrapolated (with a warning), up to the observed span past either
+    end (farther is refused).
 
     Parameters
     ----------
@@ -204,7 +205,10 @@ def predict(adata: AnnData, time, *, key: str = "scflow", from_time=None, n_step
     key
         The fit's ``key_added``.
     from_time
-        Timepoint whose cells are pushed; default the latest trained timepoint at or before
+        Timepoint whose cells are pushed: its value or label, a number written to fewer
+        digits (``0.333`` for day 1/3: the one timepoint that rounds to it, else an error),
+        or a label of another ``obs`` column that relabels the timepoints one to one
+        (``"8h"``); default the latest trained timepoint at or before
         ``time`` (a held-out timepoint is skipped). At a trained timepoint that is the
         timepoint itself, whose cells are returned unchanged (with a warning: they are the
         real cells, not a prediction): pass an earlier ``from_time`` to see what the model

@@ -197,3 +197,11 @@ def test_fate_announces_a_large_computation(fitted, fitted_sb, monkeypatch, capl
         scflow.tl.fate(adata, "branch", key=key, mode=mode, n_draws=2 if mode == "sde" else None,
                        n_steps=10, max_cells=60)
     assert re.search(match, caplog.text)
+
+
+@pytest.mark.parametrize("part", ["config", "weights"])
+def test_a_stored_model_without_its_config_or_weights_is_named(fitted, part):
+    del fitted.uns["scflow"]["model"][part]
+    with pytest.raises(ValueError, match=f"scflow model: its '{part}' is missing or not a "
+                                         "mapping; the stored model is incomplete"):
+        scflow.tl.predict(fitted, 2.0, from_time=0.0)
