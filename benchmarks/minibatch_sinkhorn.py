@@ -13,8 +13,9 @@ Measured in one process on EMT 10-D (whitened; timepoints 0 and 1), one CPU thre
 per training step of ``sbcfm`` (``sigma=0.25``, ``coupling="minibatch"``) with plans solved to
 1e-6 (before) and 1e-4 (now), of ``otcfm`` minibatch for reference (each the mean over
 ``STEPS`` steps after one warm-up step), and, on ``N_PLANS`` minibatches, the L1 distance of
-each plan to one converged to 1e-10, against the L1 distance between a plan and the
-empirical distribution of the 256 pairs drawn from it (the sampling noise every step has).
+each plan to one solved towards 1e-8 (it stops near 1e-7 at 100,000 iterations), against
+the L1 distance between a plan and the empirical distribution of the 256 pairs drawn from
+it (the sampling noise every step has).
 
 Run::
 
@@ -37,7 +38,7 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 STEPS = 10
-N_PLANS = 5
+N_PLANS = 3
 BATCH = 256
 
 
@@ -81,7 +82,7 @@ def main() -> int:
     acc = {"tol 1e-6": [], "tol 1e-4": [], "256 draws (sampling noise)": []}
     for _ in range(N_PLANS):
         b0, b1 = minibatch(tc.xs[0].double(), tc.xs[1].double(), BATCH, g)
-        exact = replace(coupling, tol=1e-10, num_iter_max=200_000).plan(b0, b1)
+        exact = replace(coupling, tol=1e-8, num_iter_max=100_000).plan(b0, b1)
         for tol in (1e-6, 1e-4):
             plan = replace(coupling, tol=tol).plan(b0, b1)
             acc[f"tol {tol:.0e}".replace("e-0", "e-")].append(float((plan - exact).abs().sum()))
