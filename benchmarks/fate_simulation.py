@@ -335,9 +335,9 @@ def _score_before(q: np.ndarray, truth: np.ndarray, t_idx: np.ndarray, to_t: int
 
 def run_labels_job(seed: int) -> list[dict]:
     import torch
-    from scflow.fate.core.core import fate_bias
 
     import scflow
+    from scflow.fate.core import fate_bias
 
     torch.set_num_threads(1)
     scflow.settings.verbosity = 0

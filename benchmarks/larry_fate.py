@@ -1,7 +1,7 @@
 """The LARRY fate table (``scflow benchmark --dataset larry``), with the fits kept.
 
 The same rows, options and output as the CLI (``benchmarks/results/larry_fate.{json,md}``),
-but each ``tl.fit`` is cached in ``--cache-dir`` (:func:`scflow.fate_benchmark.larry_fate`),
+but each ``tl.fit`` is cached in ``--cache-dir`` (:func:`scflow.benchmark.larry.larry_fate`),
 so the fits can run ahead (in parallel processes) and a fate rule can be re-scored without
 refitting. Run::
 

@@ -2,10 +2,10 @@
 the timepoint it is scored on, beside static OT, with bootstrap intervals over cells.
 
 For each interior held-out timepoint ``k`` (whitened, index time: the leave-one-out
-protocol): ``scflow.selection.select_method`` chooses among the candidates by leave-one-out
+protocol): ``scflow.protocols.select_method`` chooses among the candidates by leave-one-out
 on the other timepoints only (each interior kept timepoint held out in turn, mean W1);
 the choice is then trained and scored at ``k``. Static OT is scored at ``k`` beside it.
-Every W1 carries a 95% bootstrap interval over cells (``scflow.intervals.bootstrap_w1``:
+Every W1 carries a 95% bootstrap interval over cells (``scflow.protocols.bootstrap_w1``:
 the held-out cells and the predicted cloud resampled; the percentile interval moved down by
 the replicates' excess over the score, so that it sits on it).
 With fewer than three kept timepoints (mouse 2-D: 3 timepoints, one held out) nothing can
@@ -165,7 +165,7 @@ def markdown(record: list[dict]) -> str:
                 f"{'it' if len(missing) == 1 else 'them'})." if missing else "")
     return "\n".join([
         "## Selection that never reads the test: nested leave-one-out (whitened, index time)",
-        "", "`python benchmarks/nested_selection.py` (`scflow.selection.nested_leave_one_out`"
+        "", "`python benchmarks/nested_selection.py` (`scflow.protocols.nested_leave_one_out`"
         ", `tl.leave_one_out(select=...)`)", "",
         f"For each held-out timepoint the method is chosen among {cands} by leave-one-out "
         "on the other timepoints only (mean W1 over the kept interior timepoints held out "

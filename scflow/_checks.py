@@ -1,16 +1,23 @@
 """Argument checks shared by the engine and the AnnData front end.
 
 Each check returns the value in its plain Python type or raises a ``ValueError`` that
-names the argument and what was expected, before the caller writes anything.
+names the argument and what was expected, before the caller writes anything. The budget of
+one call is checked here too: memory estimated before it is allocated (a call whose estimate
+is above :attr:`scflow.settings.max_memory_gb` is refused with the estimate and the way out;
+above :data:`WARN_BYTES` it is announced) and the integration steps of one push.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+from ._settings import settings
 
 
 def _describe(lower: int | None, upper: int | None) -> str:
@@ -84,3 +91,36 @@ def number(value: Any, name: str, *, lower: float | None = None, strict: bool = 
         bound = "" if lower is None else f" {'>' if strict else '>='} {lower:g}"
         raise ValueError(f"{name} must be a finite number{bound}, got {value!r}")
     return float(value)
+
+
+# ----- what one call may take: memory estimated before it is allocated, and integration steps -----
+# A call whose estimate is above :attr:`scflow.settings.max_memory_gb` is refused with a
+# ``ValueError`` that gives the estimate and the way out, before anything is allocated or
+# written; an estimate above :data:`WARN_BYTES` is announced with a warning.
+
+#: the most Euler steps of one push (each step evaluates the field on every cell pushed)
+MAX_PUSH_STEPS = 1_000_000
+#: estimates above this are announced (a warning with the estimate)
+WARN_BYTES = 2e9
+
+
+def check_memory(n_bytes: float, what: str, hint: str) -> None:
+    """Refuse ``what`` (a ``ValueError``) when it would take more than
+    ``settings.max_memory_gb``; warn above :data:`WARN_BYTES`."""
+    limit = settings.max_memory_gb * 1e9
+    if n_bytes > limit:
+        raise ValueError(f"{what} would take about {n_bytes / 1e9:.3g} GB of memory, more than "
+                         f"scflow.settings.max_memory_gb = {settings.max_memory_gb:g}; {hint} "
+                         "(or raise scflow.settings.max_memory_gb if the machine has it)")
+    if n_bytes > WARN_BYTES:
+        warnings.warn(f"{what} will take about {n_bytes / 1e9:.3g} GB of memory; {hint}",
+                      UserWarning, stacklevel=3)
+
+
+def fit_bytes(n_cells: int, n_dims: int, hidden: Sequence[int], *, nets: int = 1) -> float:
+    """Peak bytes of a fit, estimated from its sizes: the cells in float64 twice (read,
+    scaled) and float32 once, and the weights of ``nets`` MLPs five times (weights,
+    gradients, Adam's two moments, the weight average), in float32."""
+    widths = [n_dims + 1, *hidden, n_dims]
+    params = sum((a + 1) * b for a, b in zip(widths[:-1], widths[1:], strict=True))
+    return n_cells * n_dims * (8 + 8 + 4) + nets * params * 4 * 5

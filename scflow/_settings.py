@@ -20,11 +20,14 @@ class _Settings:
     imported (with scanpy, ``scanpy.settings.figdir``). ``n_threads``: torch's intra-op
     threads while scflow trains on the CPU: ``"auto"`` (default: one, unless you set
     ``OMP_NUM_THREADS`` or called ``torch.set_num_threads``; see :mod:`scflow._threads`),
-    a number, or ``None`` (never touched)."""
+    a number, or ``None`` (never touched). ``max_memory_gb``: the most memory one call may
+    take, estimated before it allocates (a larger estimate is refused with a ``ValueError``
+    that gives it; default 8; raise it on a large machine)."""
 
     _verbosity: int = 1
     _figdir: Path = Path("figures")
     _n_threads: int | str | None = "auto"
+    _max_memory_gb: float = 8.0
 
     @property
     def n_threads(self) -> int | str | None:
@@ -39,6 +42,17 @@ class _Settings:
             raise ValueError(f"n_threads must be 'auto', None or a positive integer, got "
                              f"{value!r}")
         self._n_threads = int(value)
+
+    @property
+    def max_memory_gb(self) -> float:
+        return self._max_memory_gb
+
+    @max_memory_gb.setter
+    def max_memory_gb(self, value: float) -> None:
+        value = float(value)
+        if not value > 0 or value == float("inf"):
+            raise ValueError(f"max_memory_gb must be a finite number > 0, got {value!r}")
+        self._max_memory_gb = value
 
     @property
     def figdir(self) -> Path:

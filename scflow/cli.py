@@ -196,6 +196,8 @@ def _benchmark(args: argparse.Namespace) -> int:
         raise ValueError(f"--n-boot must be 0 (no interval) or at least 10, got {args.n_boot}")
     if not args.seeds:
         raise ValueError("--seeds must list at least one seed (e.g. --seeds 0,1,2), got none")
+    if "larry" in names:
+        _check_larry_args(args)
     out = _out_folder(args.out)
     if "larry" in names:
         _larry(args, methods if args.methods else None, out)
@@ -221,6 +223,23 @@ def _benchmark(args: argparse.Namespace) -> int:
     return 0
 
 
+#: ``benchmark`` flags the LARRY fate benchmark has no use for, and their defaults
+_NOT_LARRY = {"protocol": "leave_one_out", "n_dims": None, "whiten": "auto", "path": None,
+              "sha256": None, "time_scale": "index", "mass": None, "append": False}
+
+
+def _check_larry_args(args: argparse.Namespace) -> None:
+    """``--dataset larry`` runs the fate benchmark: flags it does not use are refused (never
+    recorded as if they had been used)."""
+    given = [f"--{k.replace('_', '-')}" for k, default in _NOT_LARRY.items()
+             if getattr(args, k) != default]
+    if given:
+        raise ValueError(f"--dataset larry runs the fate benchmark (fits on X_emb with "
+                         f"tl.fit's data options, fates against lineage tracing), which does "
+                         f"not use {', '.join(given)}; drop them, or run the other data sets "
+                         "in a separate call")
+
+
 def _larry(args: argparse.Namespace, methods: list[str] | None, out: Path) -> None:
     """``--dataset larry``: fate bias of day-2 cells against the clonal truth."""
     from .benchmark.larry import (
@@ -236,11 +255,18 @@ def _larry(args: argparse.Namespace, methods: list[str] | None, out: Path) -> No
     if unknown:
         raise ValueError(f"--methods for --dataset larry must be among {list(FATE_METHODS)}, "
                          f"got {unknown}")
-    df = larry_fate(methods, args.seeds, n_steps=args.n_steps, device=args.device)
+    train = TrainConfig.from_args(args)
+    extra = {"n_boot": args.n_boot} if args.n_boot else {}
+    df = larry_fate(methods, args.seeds, n_steps=args.n_steps, device=args.device,
+                    config=train, **extra)
+    changed = {k: list(v) if isinstance(v, tuple) else v
+               for k, v in train.changed().items() if k != "n_steps"}
     config = {"dataset": "larry", "protocol": "fate", "methods": methods, "seeds": args.seeds,
-              "n_steps": args.n_steps, "command": " ".join(["scflow", *args.argv])}
+              "n_steps": args.n_steps, "training": changed,
+              "command": " ".join(["scflow", *args.argv])}
+    shown = "".join(f", {k}={v}" for k, v in changed.items())
     title = (f"## Fate against lineage tracing: LARRY (day-2 neutrophil bias, Pearson r, seeds "
-             f"{args.seeds}, {args.n_steps} steps)")
+             f"{args.seeds}, {args.n_steps} steps{shown})")
     table = fate_markdown(df)
     print(f"\n{title}\n\n{table}\n", flush=True)
     (out / "larry_fate.json").write_text(json.dumps(
@@ -266,15 +292,13 @@ def _fit(args: argparse.Namespace) -> int:
 
 
 def _fit_one(args: argparse.Namespace, *, write: bool) -> int:
-    import anndata as ad
-
     from . import tl
 
     src, out = Path(args.file), _out_file(args.out)
     if not src.is_file():
         raise FileNotFoundError(f"input file {str(src)!r} does not exist")
     # backed: only obs, obsm and the columns of use_rep that are used are read into memory
-    adata = ad.read_h5ad(src, backed="r")
+    adata = _read_input(src)
     try:
         tl.fit(adata, args.time_key, use_rep=args.use_rep, n_dims=args.n_dims,
                method=args.method, time_scale=args.time_scale, key_added=args.key_added,
@@ -291,6 +315,18 @@ def _fit_one(args: argparse.Namespace, *, write: bool) -> int:
     _write_with_uns(src, out, args.key_added, record)
     print(f"wrote {out} (model in uns[{args.key_added!r}])")
     return 0
+
+
+def _read_input(src: Path):
+    """The input ``.h5ad``, backed; a ``ValueError`` naming the file when it is not one (not
+    HDF5, truncated, or without the groups of an AnnData)."""
+    import anndata as ad
+
+    try:
+        return ad.read_h5ad(src, backed="r")
+    except (OSError, KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"input file {str(src)!r} cannot be read as an .h5ad (AnnData) file: "
+                         f"{_one_line(err)}; is it truncated, or another format?") from None
 
 
 def _out_file(value: str) -> Path:
@@ -394,6 +430,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = args.debug or os.environ.get("SCFLOW_DEBUG", "").strip() not in ("", "0")
     try:
         with _sigterm_as_exit():
+            from .training.loop import resolve_device
+
+            resolve_device(args.device)  # a bad --device is reported before any work
             if args.command == "benchmark":
                 return _benchmark(args)
             if args.command == "fit":

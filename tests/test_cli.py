@@ -36,9 +36,9 @@ def test_benchmark_table_shows_time_labels_and_names_the_split_half_w1(tmp_path,
     significant digits; the W1 between two halves of the held-out cells is named for what
     it is; the Markdown is what render() makes again from the JSON."""
     import numpy as np
-    from scflow.protocols.report import SPLIT_HALF, render
 
     import scflow
+    from scflow.benchmark.report import SPLIT_HALF, render
 
     sim = scflow.datasets.simulate
 
@@ -59,7 +59,7 @@ def test_benchmark_table_shows_time_labels_and_names_the_split_half_w1(tmp_path,
     md = (tmp_path / "benchmark_simulate.md").read_text()
     assert render(record) == md
     # without labels: three significant digits, as the plots
-    from scflow.protocols.report import held_label
+    from scflow.benchmark.report import held_label
     assert held_label(1 / 3) == "0.333" and held_label(1 / 3, {1 / 3: "8h"}) == "8h"
 
 
@@ -384,3 +384,84 @@ def test_benchmark_tables_show_bootstrap_intervals(tmp_path, capsys):
     assert main(["benchmark", "--dataset", "simulate", "--methods", "static_ot", "--n-boot",
                  "5", "--out", str(tmp_path)]) == 2
     assert "--n-boot must be 0 (no interval) or at least 10" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content", ["junk", "truncated"])
+def test_fit_on_a_file_that_is_not_h5ad_is_one_line(small_h5ad, tmp_path, capsys, content):
+    bad = tmp_path / "bad.h5ad"
+    data = small_h5ad.read_bytes()
+    bad.write_bytes(b"not an hdf5 file\n" * 50 if content == "junk" else data[: len(data) // 2])
+    assert main(["fit", str(bad), "--out", str(tmp_path / "o.h5ad"), *FIT]) == 2
+    lines = _error_lines(capsys)
+    assert len(lines) == 1
+    assert lines[0].startswith(f"scflow: error: input file {str(bad)!r} cannot be read as an "
+                               ".h5ad (AnnData) file")
+    assert not (tmp_path / "o.h5ad").exists()
+
+
+@pytest.mark.parametrize("command", ["fit", "benchmark"])
+def test_a_bad_device_is_one_line(small_h5ad, tmp_path, capsys, command):
+    argv = (["fit", str(small_h5ad), "--out", str(tmp_path / "o.h5ad"), *FIT] if command == "fit"
+            else ["benchmark", "--dataset", "simulate", "--out", str(tmp_path / "res")])
+    assert main([*argv, "--device", "nonsense"]) == 2
+    assert _error_lines(capsys) == ["scflow: error: device must be 'auto', 'cpu', 'cuda', "
+                                    "'cuda:N' or another torch device, got 'nonsense'"]
+
+
+@pytest.mark.parametrize(("argv", "flags"), [
+    (["--protocol", "rollout"], "--protocol"),
+    (["--n-dims", "3", "--time-scale", "real"], "--n-dims, --time-scale"),
+    (["--whiten", "no", "--mass", "1,2,3"], "--whiten, --mass"),
+])
+def test_larry_refuses_the_flags_it_does_not_use(tmp_path, capsys, monkeypatch, argv, flags):
+    from scflow.benchmark import larry as fate_benchmark
+
+    def never(*args, **kwargs):
+        raise AssertionError("should fail before this")
+
+    monkeypatch.setattr(fate_benchmark, "larry_fate", never)
+    assert main(["benchmark", "--dataset", "larry", "--out", str(tmp_path / "res"),
+                 *argv]) == 2
+    lines = _error_lines(capsys)
+    assert len(lines) == 1
+    assert f"does not use {flags}; drop them" in lines[0]
+    assert not (tmp_path / "res").exists()
+
+
+def test_larry_passes_the_training_flags_and_records_them(tmp_path, capsys, monkeypatch):
+    import pandas as pd
+
+    from scflow import TrainConfig
+    from scflow.benchmark import larry as fate_benchmark
+
+    seen = {}
+
+    def fake(methods, seeds, **kwargs):
+        seen.update(kwargs, methods=methods, seeds=seeds)
+        return pd.DataFrame([dict(method="default", seed=0, r=0.5, r_low=0.4, r_high=0.6,
+                                  n_cells=10, fit_method="otcfm", fate_mode="ode",
+                                  seconds=1.0, n_neighbors=15, label_rule="x")])
+
+    monkeypatch.setattr(fate_benchmark, "larry_fate", fake)
+    assert main(["benchmark", "--dataset", "larry", "--methods", "default", "--seeds", "0",
+                 "--lr", "0.01", "--hidden", "3", "--batch-size", "7", "--n-steps", "50",
+                 "--out", str(tmp_path)]) == 0
+    config = seen["config"]
+    assert isinstance(config, TrainConfig)
+    assert (config.lr, config.hidden, config.batch_size, seen["n_steps"]) == (0.01, (3,), 7, 50)
+    data = json.loads((tmp_path / "larry_fate.json").read_text())
+    assert data["config"]["training"] == {"lr": 0.01, "hidden": [3], "batch_size": 7}
+    md = (tmp_path / "larry_fate.md").read_text()
+    assert "50 steps, batch_size=7, lr=0.01, hidden=[3])" in md
+
+
+def test_larry_refuses_a_flag_that_changes_a_rows_own_setting(monkeypatch):
+    from scflow import TrainConfig, datasets
+    from scflow.benchmark import larry as fate_benchmark
+
+    def never(*args, **kwargs):
+        raise AssertionError("should fail before this")
+
+    monkeypatch.setattr(datasets, "larry", never)
+    with pytest.raises(ValueError, match=r"the 'sbcfm' row sets \['sigma'\] itself"):
+        fate_benchmark.larry_fate(["default", "sbcfm"], [0], config=TrainConfig(sigma=0.3))

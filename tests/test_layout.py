@@ -162,7 +162,8 @@ _OPTIONS = set(scflow.TrainConfig.names())
 
 def test_training_signatures_restate_no_other_default():
     """Every function taking the training options (three or more of them) defaults each to
-    TrainConfig's value: a default is stated once."""
+    TrainConfig's value (or to ``None``, "not given", which states none): a default is
+    stated once."""
     import importlib
 
     default = scflow.TrainConfig()
@@ -181,7 +182,7 @@ def test_training_signatures_restate_no_other_default():
             checked += 1
             for p in shared:
                 d = params[p].default
-                if d is inspect.Parameter.empty:
+                if d is inspect.Parameter.empty or d is None:  # None: not given, no default
                     continue
                 want = getattr(default, p)
                 if (tuple(d) if isinstance(d, list) else d) != want:

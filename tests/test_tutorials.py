@@ -153,3 +153,37 @@ def test_executor_names_notebooks():
         ex.notebooks(["99"])
     with pytest.raises(ValueError, match="several"):
         ex.notebooks(["0"])
+
+
+def test_executor_refuses_an_unknown_name_in_one_line(capsys):
+    ex = _executor()
+    with pytest.raises(SystemExit) as exit_info:
+        ex.main(["01", "no_such_notebook"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert ": error: notebook 'no_such_notebook' names none or several of " \
+        "['01_quickstart_emt'" in err[-1]
+    assert "Traceback" not in "\n".join(err)
+
+
+def test_executor_writes_a_notebook_atomically(tmp_path, monkeypatch):
+    ex = _executor()
+    path = tmp_path / "nb.ipynb"
+    old = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    nbformat.write(old, path)
+    before = path.read_bytes()
+    new = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 2" * 1000)])
+    real_write = nbformat.write
+
+    def failing(nb, fh, *args, **kwargs):  # half the text, then the disk is full
+        fh.write(nbformat.writes(nb)[:100])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ex.nbformat, "write", failing)
+    with pytest.raises(OSError, match="No space left"):
+        ex.write_atomic(new, path)
+    assert path.read_bytes() == before  # intact, not truncated
+    assert [p.name for p in tmp_path.iterdir()] == ["nb.ipynb"]  # no temporary file left
+    monkeypatch.setattr(ex.nbformat, "write", real_write)
+    ex.write_atomic(new, path)
+    assert nbformat.read(path, as_version=4).cells[0].source == "x = 2" * 1000

@@ -127,8 +127,19 @@ def execute(path: Path, *, timeout: int = 1800) -> float:
                                 record_timing=False, resources={"metadata": {"path": work}})
         client.execute(env={**os.environ, **ENV})
     nbformat.validate(nb)
-    nbformat.write(clean(nb), path)
+    write_atomic(clean(nb), path)
     return time.perf_counter() - start
+
+
+def write_atomic(nb: nbformat.NotebookNode, path: Path) -> None:
+    """Write ``nb`` to ``path`` through a temporary file beside it, moved into place once
+    complete: a failed write (a full disk, an interruption) leaves the stored notebook as it
+    was, never truncated."""
+    from scflow._io import atomic_path
+
+    with atomic_path(path, suffix=".ipynb.tmp") as tmp:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            nbformat.write(nb, fh)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,8 +147,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", help="notebooks to run (default: all)")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
     args = parser.parse_args(argv)
+    try:
+        paths = notebooks(args.names)  # every name checked before any notebook runs
+    except ValueError as err:
+        parser.error(str(err))  # one line and status 2, as for a bad option
     os.environ.pop("MPLBACKEND", None)  # the kernel draws inline
-    for path in notebooks(args.names):
+    for path in paths:
         print(f"{path.name}: executing ...", flush=True)
         print(f"{path.name}: stored with outputs ({execute(path, timeout=args.timeout):.0f} s)",
               flush=True)

@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -23,7 +23,7 @@ from ..flow.model import FlowModel
 from ..flow.timecourse import to_model, to_rep
 from .times import Timeline
 
-__all__ = ["FitRecord", "h5ad_safe", "load_model", "read_fit", "log_added"]
+__all__ = ["FitRecord", "h5ad_safe", "load_model", "read_fit", "log_added", "obs_alias"]
 
 
 def h5ad_safe(obj: Any) -> Any:
@@ -130,7 +130,47 @@ def read_fit(adata: AnnData, key: str) -> FitRecord:
         raise ValueError(f"adata.uns[{key!r}] is not a scflow fit record (missing {err}); "
                          "refit with scflow.tl.fit") from err
     _check_record(key, params, timeline, mean, scale)
+    timeline = replace(timeline, alias=obs_alias(adata, str(params.get("time_key"))))
     return FitRecord(key, params, timeline, mean, scale)
+
+
+def obs_alias(adata: AnnData, time_key: str):
+    """``alias(timeline, text)`` for :class:`Timeline`: the timepoint named by ``text`` in
+    another column of ``obs`` that relabels time one to one (each of its labels lies at one
+    timepoint, each timepoint has one of its labels, e.g. EMT's ``time_label`` ``"8h"``
+    beside ``day`` 1/3), else ``None``; a ``ValueError`` if two such columns disagree."""
+    def alias(timeline: Timeline, text: str) -> int | None:
+        if time_key not in adata.obs:
+            return None
+        try:
+            at = timeline.cell_index(adata.obs[time_key])
+        except ValueError:
+            return None
+        found = {}
+        for name, col in adata.obs.items():
+            if name == time_key or not (isinstance(col.dtype, pd.CategoricalDtype)
+                                        or pd.api.types.is_object_dtype(col.dtype)
+                                        or pd.api.types.is_string_dtype(col.dtype)):
+                continue
+            labels = col.astype(str).to_numpy()
+            hit = labels == text
+            if not hit.any() or col.isna().any():
+                continue
+            pairs = pd.DataFrame({"label": labels, "k": at}).drop_duplicates()
+            if pairs["label"].is_unique and pairs["k"].is_unique:  # one to one
+                found[str(name)] = int(at[hit][0])
+        if len(set(found.values())) > 1:
+            raise ValueError(f"the label {text!r} names different timepoints in adata.obs "
+                             f"columns {found}; give the timepoint itself "
+                             f"({timeline.describe()})")
+        if found:
+            name, k = next(iter(found.items()))
+            logger.info(f"    {text!r} read as timepoint {timeline.describe()[k]!r} "
+                        f"(adata.obs[{name!r}])")
+            return k
+        return None
+
+    return alias
 
 
 def _check_record(key: str, params: dict, timeline: Timeline, mean: np.ndarray,

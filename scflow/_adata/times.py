@@ -13,7 +13,9 @@ back from the record afterwards, never re-derived from the cells.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 
 import numpy as np
 import pandas as pd
@@ -80,6 +82,23 @@ def label_str(label) -> str:
     return str(label)
 
 
+def _decimals(t) -> int:
+    """Decimals a number is written with (trailing zeros dropped): ``"0.333"`` and ``0.333``
+    have 3, ``8``, ``8.0`` and ``"1e3"`` none; a float is read as its shortest repr."""
+    text = t.strip() if isinstance(t, str) else repr(float(t))
+    try:
+        exponent = Decimal(text).normalize().as_tuple().exponent
+    except InvalidOperation:
+        return 0
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
+
+
+#: how far past the observed timepoints a time may lie, as a fraction of their span: the
+#: field is only learned between them, and a push far outside runs unbounded numbers of
+#: steps to values of no meaning
+MAX_EXTRAPOLATION = 1.0
+
+
 @dataclass(frozen=True)
 class Timeline:
     """The fitted timepoints: labels, their numeric values and model times.
@@ -94,6 +113,10 @@ class Timeline:
     times: np.ndarray
     numeric: bool
     holdout_index: int = -1
+    #: ``alias(timeline, text)``: the timepoint another ``obs`` column's label stands for
+    #: (set by :func:`scflow.tl._store.read_fit`), ``None`` if none
+    alias: Callable[[Timeline, str], int | None] | None = field(default=None, compare=False,
+                                                                 repr=False)
 
     @classmethod
     def from_column(cls, tc: TimeCourse, col: pd.Series) -> Timeline:
@@ -102,7 +125,10 @@ class Timeline:
 
     @classmethod
     def from_tc(cls, tc: TimeCourse, numeric: bool, holdout_index: int = -1) -> Timeline:
-        return cls(np.asarray([label_str(v) for v in tc.labels], dtype=object),
+        labels = [label_str(v) for v in tc.labels]
+        if len(set(labels)) < len(labels):  # close numbers: as many digits as they need
+            labels = [repr(float(v)) if _is_number(v) else str(v) for v in tc.labels]
+        return cls(np.asarray(labels, dtype=object),
                    np.asarray(tc.values, dtype=np.float64),
                    np.asarray(tc.times, dtype=np.float64), bool(numeric), int(holdout_index))
 
@@ -115,29 +141,55 @@ class Timeline:
         return bool(np.all(np.diff(self.values) > 0) and np.isfinite(self.values).all())
 
     # ----- user time -> timepoint / model time -----
-    def index_of(self, t) -> int | None:
-        """The timepoint ``t`` names (a label or, for numbers, a value), else ``None``."""
+    def index_of(self, t, *, loose: bool = False) -> int | None:
+        """The timepoint ``t`` names (a label or, for numbers, a value), else ``None``.
+
+        ``loose``: also a number written to fewer decimals than the value (``0.333`` for
+        ``1/3``: the one timepoint whose value rounds to it), and a label of another ``obs``
+        column whose cells all lie at one timepoint (``"8h"``); a ``ValueError`` when that
+        is ambiguous.
+        """
         if isinstance(t, str):
             hits = np.flatnonzero(self.labels == t)
             if len(hits):
                 return int(hits[0])
             number = _as_number(t) if self.numeric else None
             if number is None:
+                if loose and self.alias is not None:
+                    return self.alias(self, t)
                 return None
             k = int(match_values(number, self.values)[0])
-            return k if k >= 0 else None
+            return k if k >= 0 else (self._near(number, t) if loose else None)
         if _is_number(t) and math.isfinite(float(t)):
             if not self.numeric:
                 hits = np.flatnonzero(self.labels == label_str(t))
                 if len(hits):
                     return int(hits[0])
             k = int(match_values(float(t), self.values)[0])
-            return k if k >= 0 else None
+            return k if k >= 0 else (self._near(float(t), t) if loose else None)
         return None
 
+    def _near(self, v: float, written) -> int | None:
+        """The one timepoint whose value rounds to ``v`` at the decimals ``v`` is written
+        with (at least one); ``ValueError`` when several do."""
+        d = _decimals(written)
+        if d < 1 or not self.monotone:
+            return None
+        half = 0.5 * 10.0 ** -d
+        hits = np.flatnonzero(np.abs(self.values - v) <= half * (1 + 1e-9))
+        if len(hits) > 1:
+            raise ValueError(f"{written!r} is ambiguous: the timepoints "
+                             f"{[float(self.values[k]) for k in hits]} all round to it at "
+                             f"{d} decimals; give more digits")
+        return int(hits[0]) if len(hits) else None
+
     def require_index(self, t, name: str) -> int:
-        """Like :meth:`index_of`, but a ``ValueError`` naming ``name`` when not a timepoint."""
-        k = self.index_of(t)
+        """:meth:`index_of` (``loose``), but a ``ValueError`` naming ``name`` when ``t`` is
+        not a timepoint or is ambiguous."""
+        try:
+            k = self.index_of(t, loose=True)
+        except ValueError as err:
+            raise ValueError(f"{name}={t!r}: {err}") from None
         if k is None:
             raise ValueError(f"{name}={t!r} is not an observed timepoint; expected one of "
                              f"{self.describe()}")
@@ -152,8 +204,12 @@ class Timeline:
         return k
 
     def model_time(self, t, name: str) -> float:
-        """Model time of a user time: a timepoint's, or interpolated/extrapolated."""
-        k = self.index_of(t)
+        """Model time of a user time: a timepoint's, or interpolated/extrapolated (at most
+        :data:`MAX_EXTRAPOLATION` times the observed span past either end)."""
+        try:  # strings may be another column's label; numbers are taken as given
+            k = self.index_of(t, loose=isinstance(t, str))
+        except ValueError as err:
+            raise ValueError(f"{name}={t!r}: {err}") from None
         if k is not None:
             return float(self.times[k])
         if not _is_number(t) or not math.isfinite(float(t)):
@@ -162,7 +218,29 @@ class Timeline:
         if not self.monotone:
             raise ValueError(f"{name}={t!r}: the time labels hold no increasing numbers, so only "
                              f"the timepoints themselves can be used: {self.describe()}")
+        lo, hi = float(self.values[0]), float(self.values[-1])
+        reach = MAX_EXTRAPOLATION * (hi - lo)
+        if not lo - reach <= float(t) <= hi + reach:
+            raise ValueError(f"{name}={t!r} is too far outside the observed timepoints ({lo:g} "
+                             f"to {hi:g}): the field is learned between them, and is "
+                             f"extrapolated at most their span ({hi - lo:g}) past either end, "
+                             f"to times between {lo - reach:g} and {hi + reach:g}")
         return float(_interp(float(t), self.values, self.times))
+
+    def start(self, t, name: str, *, timepoint: bool) -> tuple[int | None, float]:
+        """A start time: its timepoint (``None`` if not one; default the first) and model
+        time. ``timepoint``: its cells are pushed, so a near value or another column's label
+        names the timepoint (:meth:`index_of` ``loose``); else any time is taken as given."""
+        if t is None:
+            return 0, float(self.times[0])
+        if timepoint:
+            try:
+                k = self.index_of(t, loose=True)
+            except ValueError as err:
+                raise ValueError(f"{name}={t!r}: {err}") from None
+            if k is not None:
+                return k, float(self.times[k])
+        return self.index_of(t), self.model_time(t, name)
 
     def is_extrapolation(self, model_t: float) -> bool:
         return bool(model_t > self.times[-1] + 1e-12 or model_t < self.times[0] - 1e-12)
@@ -183,7 +261,7 @@ class Timeline:
 
     def value_of(self, t):
         """``t`` as stored in an ``obs`` column: a float for numeric time, else the label."""
-        k = self.index_of(t)
+        k = self.index_of(t, loose=isinstance(t, str))
         if self.numeric:
             return float(self.values[k]) if k is not None else float(t)
         return str(self.labels[k]) if k is not None else label_str(t)

@@ -19,12 +19,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ..fate.core import DEFAULT_NEIGHBORS
+from ..training.config import TrainConfig
 
 __all__ = ["LABEL_RULE", "FATE_RULE", "FATE_METHODS", "DEFAULT_FATE_ROWS", "larry_fate",
            "pearson_ci", "summarize_fate", "fate_markdown", "neutrophil_bias", "label_rule"]
@@ -88,7 +90,8 @@ def pearson_ci(pred: np.ndarray, truth: np.ndarray, *, n_boot: int = 1000,
 def larry_fate(methods: Sequence[str] = DEFAULT_FATE_ROWS, seeds: Sequence[int] = (0, 1, 2),
                *, n_steps: int = 3000, fate_kwargs: dict | None = None,
                device: str = "auto", n_boot: int = 1000,
-               cache_dir: str | Path | None = None) -> pd.DataFrame:
+               cache_dir: str | Path | None = None,
+               config: TrainConfig | None = None) -> pd.DataFrame:
     """Run the benchmark; one row per method and seed, plus one per published method.
 
     Parameters
@@ -98,7 +101,12 @@ def larry_fate(methods: Sequence[str] = DEFAULT_FATE_ROWS, seeds: Sequence[int] 
     seeds
         Seeds of the fit and of the fate draws.
     n_steps
-        Training steps of each ``tl.fit`` (its other options are its defaults).
+        Training steps of each ``tl.fit``.
+    config
+        The other training options of every ``tl.fit`` (:class:`scflow.TrainConfig`;
+        default ``tl.fit``'s defaults; its ``n_steps`` is replaced by ``n_steps``). A row's
+        own options (:data:`FIT_OPTIONS`, e.g. the ``sbcfm`` row's ``sigma``) are part of
+        its definition: a ``config`` that changes one of them is refused.
     fate_kwargs
         Options for every ``tl.fate`` call beyond :data:`FATE_RULE` (which they override,
         e.g. ``n_neighbors=15``; ``fates=None`` reads every label).
@@ -124,6 +132,13 @@ def larry_fate(methods: Sequence[str] = DEFAULT_FATE_ROWS, seeds: Sequence[int] 
         raise ValueError(f"methods must be names of {list(FATE_METHODS)}, got {list(methods)}")
     if not seeds:
         raise ValueError("seeds must list at least one seed")
+    config = replace(config or TrainConfig(), n_steps=n_steps)
+    for name in methods:
+        clash = sorted(set(config.changed()) & set(FIT_OPTIONS.get(name, {})))
+        if clash:
+            raise ValueError(f"the {name!r} row sets {clash} itself "
+                             f"({FIT_OPTIONS[name]}); leave {clash} at their defaults or "
+                             f"leave out that row")
     adata = datasets.larry()
     truth = datasets.larry_truth()
     held = truth["heldout"].to_numpy()
@@ -138,7 +153,7 @@ def larry_fate(methods: Sequence[str] = DEFAULT_FATE_ROWS, seeds: Sequence[int] 
             options = FIT_OPTIONS.get(name, {})
             cache = (fit_method, tuple(sorted(options.items())), seed)
             if cache not in fits:
-                fits[cache] = _fit(adata, fit_method, options, int(seed), n_steps, device,
+                fits[cache] = _fit(adata, fit_method, options, int(seed), config, device,
                                    cache_dir)
             fitted, fit_seconds = fits[cache]
             start = time.perf_counter()
@@ -170,31 +185,43 @@ def larry_fate(methods: Sequence[str] = DEFAULT_FATE_ROWS, seeds: Sequence[int] 
     return pd.DataFrame(rows)
 
 
-def _fit(adata, method: str, options: dict, seed: int, n_steps: int, device: str,
+def _fit(adata, method: str, options: dict, seed: int, config: TrainConfig, device: str,
          cache_dir: str | Path | None) -> tuple:
     """``tl.fit`` of the benchmark (or its cached copy): the fitted AnnData and the seconds
-    the fit took."""
+    the fit took. ``options``: the row's own (training options, and ``mass``)."""
     import anndata as ad
 
     from .. import tl
 
+    train = {k: v for k, v in options.items() if k in TrainConfig.names()}
+    rest = {k: v for k, v in options.items() if k not in train}
+    cfg = replace(config, **train)
     if cache_dir is not None:
-        tag = "_".join([method, *(f"{k}{v}" for k, v in sorted(options.items())),
-                        f"seed{seed}", f"steps{n_steps}"])
+        changed = {**cfg.changed(), **rest}
+        changed.pop("n_steps", None)
+        tag = "_".join([method, *(f"{k}{_tag(v)}" for k, v in sorted(changed.items())),
+                        f"seed{seed}", f"steps{cfg.n_steps}"])
         path = Path(cache_dir) / f"larry_fit_{tag}.h5ad"
         if path.is_file() and path.with_suffix(".json").is_file():
             return ad.read_h5ad(path), json.loads(path.with_suffix(".json").read_text())[
                 "seconds"]
     start = time.perf_counter()
     fitted = adata.copy()
-    tl.fit(fitted, "day", use_rep="X_emb", method=method, n_steps=n_steps, random_state=seed,
-           device=device, **options)
+    tl.fit(fitted, "day", use_rep="X_emb", method=method, random_state=seed, device=device,
+           config=cfg, **rest)
     seconds = time.perf_counter() - start
     if cache_dir is not None:
         Path(cache_dir).mkdir(parents=True, exist_ok=True)
         fitted.write_h5ad(path)
         path.with_suffix(".json").write_text(json.dumps({"seconds": seconds}))
     return fitted, seconds
+
+
+def _tag(value) -> str:
+    """An option's value in a cache file name (``hidden=(32, 32)``: ``32-32``)."""
+    if isinstance(value, (tuple, list)):
+        return "-".join(str(v) for v in value)
+    return str(value)
 
 
 def _no_motion(adata, cells: pd.Index, n_neighbors: int | str | None,

@@ -66,7 +66,10 @@ def soft_labels(points: Tensor, ref: Tensor, codes: Tensor, n_fates: int, k: int
     out = []
     for i in range(0, len(points), _CHUNK):
         nn = torch.cdist(points[i: i + _CHUNK], ref).topk(k, dim=1, largest=False).indices
-        out.append(torch.nn.functional.one_hot(codes[nn], n_fates).sum(1).to(points.dtype) / k)
+        # counts per fate by scatter (memory chunk x fates, never chunk x k x fates)
+        counts = points.new_zeros((len(nn), n_fates))
+        counts.scatter_add_(1, codes[nn], points.new_ones(nn.shape))
+        out.append(counts / k)
     if not out:
         return points.new_zeros((0, n_fates))
     return torch.cat(out)
@@ -100,19 +103,26 @@ def loo_brier(ref: Tensor, codes: Tensor, n_fates: int, ks: Sequence[int]) -> Te
         raise ValueError(f"leave-one-out needs at least 2 labelled cells and one k, got {m} "
                          f"cells and ks={list(ks)}")
     codes = codes.to(ref.device, torch.long)
-    onehot = torch.nn.functional.one_hot(codes, n_fates).to(torch.float64)
     kmax = max(ks)
     idx = torch.as_tensor(ks, device=ref.device) - 1
+    kf = (idx + 1).to(torch.float64)
     total = torch.zeros(len(ks), dtype=torch.float64, device=ref.device)
     ref64 = ref.to(torch.float64)
-    for i in range(0, m, _CHUNK):
-        d = torch.cdist(ref64[i: i + _CHUNK], ref64)
+    earlier = torch.ones(kmax, kmax, dtype=torch.bool, device=ref.device).tril(-1)
+    # rows per chunk: the (chunk, kmax, kmax) comparison below stays near 2**24 entries
+    chunk = max(1, min(_CHUNK, 2**24 // (kmax * kmax)))
+    for i in range(0, m, chunk):
+        d = torch.cdist(ref64[i: i + chunk], ref64)
         rows = torch.arange(len(d), device=ref.device)
         d[rows, rows + i] = float("inf")  # leave the cell itself out
-        nn = d.topk(kmax, dim=1, largest=False).indices
-        cum = onehot[nn].cumsum(1)[:, idx]  # (chunk, len(ks), n_fates): counts among k
-        p = cum / (idx + 1).to(torch.float64)[None, :, None]
-        total += ((p - onehot[i: i + _CHUNK, None, :]) ** 2).sum(2).sum(0)
+        c = codes[d.topk(kmax, dim=1, largest=False).indices]  # (chunk, kmax) neighbour fates
+        # Brier of the share p among the first k neighbours, without a one-hot over fates:
+        # sum_f p_f^2 - 2 p_own + 1, with sum_f count_f^2 grown by 2 * (earlier neighbours
+        # of the same fate) + 1 at each neighbour
+        same = ((c[:, :, None] == c[:, None, :]) & earlier).sum(2)
+        sq = (2 * same + 1).cumsum(1)[:, idx].to(torch.float64)
+        own = (c == codes[i: i + chunk, None]).cumsum(1)[:, idx].to(torch.float64)
+        total += (sq / kf ** 2 - 2 * own / kf + 1).sum(0)
     return total / m
 
 
@@ -200,6 +210,11 @@ def flow_fate(model: FlowModel, x0: Tensor, t0: float, t1: float, ref: Tensor, c
     for _ in range(n_draws):
         end = integrate(model, x0, float(t0), float(t1), n_steps=n_steps,
                         stochastic=stochastic, batch_size=_CHUNK * 4, generator=generator)
+        bad = ~torch.isfinite(end).all(1)
+        if bool(bad.any()):  # soft labels of NaN end points would read as plausible fates
+            raise ValueError(f"flow_fate: {int(bad.sum())} of {len(end)} end points are not "
+                             f"finite (NaN or inf): the field diverges between model times "
+                             f"{float(t0):g} and {float(t1):g}")
         acc += soft_labels(end, ref, codes, n_fates, n_neighbors)
         if progress is not None:
             progress(1)

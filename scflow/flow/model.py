@@ -52,10 +52,76 @@ class MLP(nn.Module):
 
 
 def check_hidden(hidden: Sequence[int]) -> tuple[int, ...]:
-    hidden = tuple(int(h) for h in hidden)
-    if not hidden or any(h <= 0 for h in hidden):
-        raise ValueError(f"hidden must be a non-empty sequence of positive widths, got {hidden}")
-    return hidden
+    """``hidden`` as a tuple of positive widths; a ``ValueError`` naming it otherwise (a
+    string such as ``"128"`` is refused, not read as the widths ``1, 2, 8``)."""
+    if isinstance(hidden, (str, bytes)) or not isinstance(hidden, (Sequence, np.ndarray)):
+        raise ValueError(f"hidden must be a sequence of positive layer widths, e.g. (64, 64, 64) "
+                         f"or [128, 128], got {hidden!r}")
+    ok = all(isinstance(h, (int, np.integer)) and not isinstance(h, (bool, np.bool_))
+             for h in hidden)
+    widths = tuple(int(h) for h in hidden) if ok else ()
+    if not widths or any(h <= 0 for h in widths):
+        raise ValueError(f"hidden must be a non-empty sequence of positive integer widths, got "
+                         f"{hidden!r}")
+    return widths
+
+
+#: the most hidden layers and the widest layer a stored model may declare: its config is
+#: checked against its arrays before anything is built, these only bound the check itself
+MAX_LAYERS = 1000
+
+
+def _net_shapes(prefix: str, dim: int, hidden: tuple[int, ...], out: int) -> dict:
+    """The state-dict shapes of one :class:`MLP` (linear layers at even indices)."""
+    widths = [dim + 1, *hidden, out]
+    shapes = {}
+    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+        shapes[f"{prefix}.net.{2 * i}.weight"] = (b, a)
+        shapes[f"{prefix}.net.{2 * i}.bias"] = (b,)
+    return shapes
+
+
+def _read_config(cfg: Any) -> dict[str, Any]:
+    """A stored model's ``config``, checked (types, sizes) before any network is built."""
+    def bad(what: str) -> ValueError:
+        return ValueError(f"scflow model: config {what}; the stored model is damaged or edited "
+                          "by hand, refit it")
+
+    if not isinstance(cfg, Mapping):
+        raise bad(f"must be a mapping, got {type(cfg).__name__}")
+    missing = [k for k in ("dim", "hidden", "activation", "score", "sigma") if k not in cfg]
+    if missing:
+        raise bad(f"lacks {missing}")
+    dim = np.asarray(cfg["dim"])
+    if dim.ndim or dim.dtype.kind not in "iu" or int(dim) < 1:
+        raise bad(f"'dim' must be a positive integer, got {cfg['dim']!r}")
+    hidden = np.asarray(cfg["hidden"])
+    if hidden.ndim != 1 or not 1 <= len(hidden) <= MAX_LAYERS or hidden.dtype.kind not in "iu":
+        raise bad(f"'hidden' must list 1 to {MAX_LAYERS} integer widths, got "
+                  f"{hidden.dtype} of shape {hidden.shape}")
+    if (hidden <= 0).any():
+        raise bad(f"'hidden' widths must be positive, got {hidden.tolist()[:10]}")
+    activation = str(np.asarray(cfg["activation"]))
+    if activation not in _ACTIVATIONS:
+        raise bad(f"'activation' must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
+    sigma = float(np.asarray(cfg["sigma"]))
+    if not np.isfinite(sigma) or sigma < 0:
+        raise bad(f"'sigma' must be a finite number >= 0, got {sigma!r}")
+    return {"dim": int(dim), "hidden": tuple(int(h) for h in hidden), "activation": activation,
+            "score": bool(np.asarray(cfg["score"])), "sigma": sigma,
+            "growth": bool(np.asarray(cfg.get("growth", False)))}
+
+
+def _expected_shapes(c: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
+    nets = [("velocity_net", c["dim"])]
+    if c["score"]:
+        nets.append(("score_net", c["dim"]))
+    if c["growth"]:
+        nets.append(("growth_net", 1))
+    shapes: dict[str, tuple[int, ...]] = {}
+    for prefix, out in nets:
+        shapes.update(_net_shapes(prefix, c["dim"], c["hidden"], out))
+    return shapes
 
 
 class FlowModel(nn.Module):
@@ -153,7 +219,13 @@ class FlowModel(nn.Module):
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], device: str | torch.device = "cpu") -> FlowModel:
-        """Rebuild a model from :meth:`to_dict` output; rejects other formats and versions."""
+        """Rebuild a model from :meth:`to_dict` output; rejects other formats and versions.
+
+        The config is checked against the stored arrays (their number, shapes and
+        finiteness) before any network is built, so a damaged or hostile record (a config
+        far larger than its arrays, NaN weights, a missing part) is refused with a
+        ``ValueError`` before anything is allocated.
+        """
         if not isinstance(d, Mapping) or d.get("format") != _FORMAT:
             raise ValueError("not a scflow model: expected a mapping with format "
                              f"{_FORMAT!r}")
@@ -161,29 +233,44 @@ class FlowModel(nn.Module):
         if version != FORMAT_VERSION:
             raise ValueError(f"scflow model format version {version} is not supported "
                              f"(expected {FORMAT_VERSION})")
-        cfg = d["config"]
-        # built on the meta device first (shapes, no memory), so a config whose network is
-        # far larger than its stored arrays is refused before anything is allocated
-        with torch.device("meta"):
-            model = cls(int(np.asarray(cfg["dim"])),
-                        [int(h) for h in np.asarray(cfg["hidden"])],
-                        str(cfg["activation"]), score=bool(np.asarray(cfg["score"])),
-                        sigma=float(np.asarray(cfg["sigma"])), meta=dict(d.get("meta", {})),
-                        growth=bool(np.asarray(cfg.get("growth", False))))
-        own = model.state_dict()
+        for part in ("config", "weights"):
+            if not isinstance(d.get(part), Mapping):
+                raise ValueError(f"scflow model: its {part!r} is missing or not a mapping; the "
+                                 "stored model is incomplete (edited by hand?), refit it")
+        cfg = _read_config(d["config"])
         weights = d["weights"]
+        n_nets = 1 + cfg["score"] + cfg["growth"]
+        n_expected = 2 * (len(cfg["hidden"]) + 1) * n_nets
+        if len(weights) != n_expected:  # before the shapes are listed: O(stored arrays)
+            raise ValueError(f"model weights do not match the architecture: the config (dim "
+                             f"{cfg['dim']}, {len(cfg['hidden'])} hidden layers) needs "
+                             f"{n_expected} arrays, {len(weights)} are stored")
+        own = _expected_shapes(cfg)
         if set(weights) != set(own):
             raise ValueError(f"model weights do not match the architecture: missing "
-                             f"{sorted(set(own) - set(weights))}, unexpected "
-                             f"{sorted(set(weights) - set(own))}")
-        for k, ref in own.items():
-            shape = np.shape(weights[k])
-            if shape != tuple(ref.shape):
-                raise ValueError(f"weight {k!r} has shape {shape}, but the config (dim "
-                                 f"{model.dim}, hidden {list(model.hidden)}) expects "
-                                 f"{tuple(ref.shape)}")
-        state = {k: torch.from_numpy(np.asarray(weights[k]).astype(np.float32, copy=True))
-                 for k in own}
+                             f"{sorted(set(own) - set(weights))[:5]}, unexpected "
+                             f"{sorted(set(weights) - set(own))[:5]}")
+        for k, shape in own.items():
+            got = np.shape(weights[k])
+            if got != shape:
+                raise ValueError(f"weight {k!r} has shape {got}, but the config (dim "
+                                 f"{cfg['dim']}, hidden {list(cfg['hidden'])[:10]}) expects "
+                                 f"{shape}")
+        state = {}
+        for k in own:
+            arr = np.asarray(weights[k])
+            if arr.dtype.kind not in "fiu":
+                raise ValueError(f"weight {k!r} must hold numbers, got dtype {arr.dtype}")
+            arr = arr.astype(np.float32, copy=True)
+            if not np.isfinite(arr).all():
+                raise ValueError(f"model weight {k!r} holds NaN or infinite values: the stored "
+                                 "model is damaged (a diverged fit, or edited by hand); refit "
+                                 "it")
+            state[k] = torch.from_numpy(arr)
+        with torch.device("meta"):  # shapes only: the arrays above are the memory
+            model = cls(cfg["dim"], cfg["hidden"], cfg["activation"], score=cfg["score"],
+                        sigma=cfg["sigma"], meta=dict(d.get("meta", {})),
+                        growth=cfg["growth"])
         model.to_empty(device="cpu")
         model.load_state_dict(state)
         return model.to(device)

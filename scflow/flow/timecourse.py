@@ -19,7 +19,7 @@ from torch import Tensor
 
 from .._checks import integer
 
-__all__ = ["TimeCourse", "order_time_labels", "TIME_SCALES"]
+__all__ = ["TimeCourse", "order_time_labels", "real_time_scale", "TIME_SCALES"]
 
 TIME_SCALES = ("index", "real")
 # a sign only where it is not glued to a word ("day-1" is day 1, "day -1" and "-1" are -1)
@@ -76,6 +76,7 @@ def order_time_labels(labels: Sequence | np.ndarray | pd.Series, *, time_scale: 
         values = np.unique(s.to_numpy(dtype=np.float64))
         if not np.isfinite(values).all():
             raise ValueError("time labels must be finite numbers")
+        _check_distinct(values)
         return values, values
     kinds = {isinstance(v, (int, float, np.integer, np.floating)) for v in s}
     if len(kinds) > 1:
@@ -87,6 +88,46 @@ def order_time_labels(labels: Sequence | np.ndarray | pd.Series, *, time_scale: 
         raise ValueError(f"time labels {list(uniq)} cannot be ordered: two labels hold the same "
                          "number; pass an ordered categorical")
     return uniq[order], values[order]
+
+
+def real_time_scale(values: np.ndarray) -> tuple[float, float]:
+    """``(origin, unit)`` of real model time: the first value and the mean gap between
+    consecutive (increasing, finite) values, in float64.
+
+    Raises a ``ValueError`` when the gap is too small to be told from rounding at the size
+    of the values (relative to them below ``1e-12``, e.g. ``1`` and ``1 + 1e-13``), or when
+    the values' span overflows float64.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        span = values[-1] - values[0]
+    if not np.isfinite(span):
+        raise ValueError(f"time labels span from {values[0]:g} to {values[-1]:g}: too wide for "
+                         "real time in float64; rescale the times")
+    _check_distinct(values)
+    return float(values[0]), float(span / (len(values) - 1))
+
+
+#: two timepoints whose values differ by less than this fraction of their size cannot be told
+#: from the rounding of one time (a few thousand float64 steps): refused as the same time
+_MIN_REL_GAP = 1e-12
+
+
+def _check_distinct(values: np.ndarray) -> None:
+    """A ``ValueError`` when two consecutive (sorted) time values are equal up to rounding."""
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) < 2:
+        return
+    gaps = np.diff(values)
+    size = np.maximum(np.abs(values[:-1]), np.abs(values[1:]))
+    close = np.flatnonzero(gaps <= _MIN_REL_GAP * size)
+    if len(close):
+        a, b = float(values[close[0]]), float(values[close[0] + 1])
+        raise ValueError(f"time labels {a!r} and {b!r} differ by {b - a:.3g}, a relative "
+                         f"{(b - a) / max(abs(a), abs(b)):.1g}: too close to be told from "
+                         "rounding, so they would share a label; if they are one time, round "
+                         "the column (e.g. .round(9)); if not, measure time from a later "
+                         "origin or in a smaller unit")
 
 
 def _check_real(cats: pd.Index, values: np.ndarray) -> None:
@@ -129,6 +170,21 @@ def is_numeric_times(dtype) -> bool:
     return pd.api.types.is_numeric_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype)
 
 
+#: unwhitened data keep their units, but not an offset at which float32 (the model's
+#: precision) resolves less than this fraction of a dimension's spread
+_FLOAT32_RESOLUTION = 1e-4
+
+
+def float32_offset(x: np.ndarray) -> np.ndarray:
+    """The offset removed from unwhitened data (``whiten=False``): each dimension's mean where
+    float32's spacing at it is coarser than :data:`_FLOAT32_RESOLUTION` of the dimension's
+    spread (values around ``1e9`` with a spread of 1: float32 steps of 64), else 0. A shift
+    changes no distance, plan or velocity; it keeps the cells' differences in float32."""
+    centre, spread = x.mean(0), x.std(0)
+    coarse = np.spacing(np.abs(centre).astype(np.float32)).astype(np.float64)
+    return np.where(coarse > _FLOAT32_RESOLUTION * spread, centre, 0.0)
+
+
 def to_model(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """``(x - mean) / scale`` on the first ``len(mean)`` columns of ``x`` (float64)."""
     return (np.asarray(x, dtype=np.float64)[:, : len(mean)] - mean) / scale
@@ -163,6 +219,11 @@ class TimeCourse:
         Numeric value of each label (real time).
     mean, scale
         The scaler: ``x_model = (x - mean) / scale``.
+    time_origin, time_unit
+        ``time_scale="real"`` only (else ``None``): model time ``(value - time_origin) /
+        time_unit``, the first timepoint's value and the mean gap between timepoints, so
+        model time runs ``0 .. n_timepoints - 1`` on average as index time does, in any unit
+        of time (seconds or years train and integrate alike).
     """
 
     xs: list[Tensor]
@@ -171,6 +232,8 @@ class TimeCourse:
     values: np.ndarray
     mean: np.ndarray
     scale: np.ndarray
+    time_origin: float | None = None
+    time_unit: float | None = None
 
     @classmethod
     def from_arrays(cls, x: np.ndarray, time_labels: Sequence | np.ndarray | pd.Series, *,
@@ -180,8 +243,9 @@ class TimeCourse:
         """Split cells by timepoint, optionally standardise each dimension on all cells.
 
         ``time_scale="index"`` gives timepoint ``k`` model time ``k``; ``"real"`` uses the
-        numeric labels shifted to start at 0 (see :func:`order_time_labels` for the labels
-        it refuses).
+        numeric labels, shifted to start at 0 and divided by the mean gap between
+        timepoints (``time_origin``, ``time_unit``), so that the model sees the same range
+        of times in any unit (see :func:`order_time_labels` for the labels it refuses).
         """
         x = np.asarray(x)
         if x.ndim != 2:
@@ -206,7 +270,7 @@ class TimeCourse:
         if len(ordered) < 2:
             raise ValueError(f"need at least two timepoints, got {len(ordered)}")
         codes = _codes(labels, ordered)
-        mean = x.mean(0) if whiten else np.zeros(x.shape[1])
+        mean = x.mean(0) if whiten else float32_offset(x)
         scale = x.std(0) if whiten else np.ones(x.shape[1])
         scale = np.where(scale > 0, scale, 1.0)
         xs_np = (x - mean) / scale
@@ -219,10 +283,11 @@ class TimeCourse:
                                  f"{min_cells} are needed")
             xs.append(torch.as_tensor(xs_np[sel], dtype=torch.float32, device=device))
         if time_scale == "index":
-            times = np.arange(len(ordered), dtype=np.float64)
-        else:
-            times = values - values[0]
-        return cls(xs, times, np.asarray(ordered), values, mean, scale)
+            return cls(xs, np.arange(len(ordered), dtype=np.float64), np.asarray(ordered),
+                       values, mean, scale)
+        origin, unit = real_time_scale(values)
+        return cls(xs, (values - origin) / unit, np.asarray(ordered), values, mean, scale,
+                   origin, unit)
 
     @property
     def n_timepoints(self) -> int:
@@ -243,7 +308,14 @@ class TimeCourse:
 
     def to(self, device: str | torch.device) -> TimeCourse:
         return TimeCourse([x.to(device) for x in self.xs], self.times, self.labels,
-                          self.values, self.mean, self.scale)
+                          self.values, self.mean, self.scale, self.time_origin, self.time_unit)
+
+    def time_meta(self) -> dict[str, float]:
+        """What a model keeps of the real-time scale (``{}`` under index time):
+        ``time_origin`` and ``time_unit``, model time ``(value - time_origin) / time_unit``."""
+        if self.time_unit is None:
+            return {}
+        return {"time_origin": float(self.time_origin), "time_unit": float(self.time_unit)}
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         """Cells of the embedding in model units (:func:`to_model`)."""

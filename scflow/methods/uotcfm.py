@@ -42,8 +42,8 @@ from ..growth.data import GrowthData, growth_intervals, interval_priors, minibat
 from ..paths import LinearPath
 from ..training.registry import NeuralMethod, register
 
-__all__ = ["UOTCFM", "DEFAULT_REG", "DEFAULT_REG_M", "DEFAULT_GROWTH_WEIGHT", "check_prior",
-           "check_prior_times"]
+__all__ = ["UOTCFM", "DEFAULT_REG", "DEFAULT_REG_M", "DEFAULT_GROWTH_WEIGHT",
+           "GROWTH_GLOBAL_COST", "check_prior", "check_prior_times"]
 
 #: the entropic blur of the plan, in units of the squared distance of whitened data: the
 #: default of :class:`~scflow.couplings.GrowthOT` (set before any measurement, not tuned)
@@ -58,6 +58,12 @@ DEFAULT_REG = next(f.default for f in fields(GrowthOT) if f.name == "reg")
 DEFAULT_REG_M = 1.0
 #: weight of the growth loss beside the velocity loss
 DEFAULT_GROWTH_WEIGHT = 1.0
+#: a global GrowthOT plan's cost per cell pair over a 256 x 256 minibatch plan's, measured
+#: in one run (``benchmarks/growth_coupling.py``, one CPU thread): 1.0 / 1.2 / 2.6 at 500 /
+#: 1000 / 2000 cells per population in 2-D, 0.8 / 1.1 at 500 / 1000 in 10-D (4.2 at 250,
+#: 46 s against 11 s a step on a loaded machine); 3 covers the sizes where the choice falls
+#: (a run of 3000 steps keeps global plans up to the memory bound)
+GROWTH_GLOBAL_COST = 3.0
 
 
 def check_prior(tc: TimeCourse, growth_prior: Sequence) -> list[Tensor]:
@@ -106,6 +112,7 @@ class UOTCFM(NeuralMethod):
     default_sigma = 0.1
     learns_growth = True
     takes_mass = True
+    global_cost = GROWTH_GLOBAL_COST
     order = 50
     params = ("masses", "growth_from", "growth_prior", "reg", "reg_m", "growth_weight")
 

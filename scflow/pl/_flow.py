@@ -10,8 +10,8 @@ from anndata import AnnData
 from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
 
+from .._adata.fit import rep_of, velocities
 from .._adata.store import load_model
-from ..tl._velocity import rep_of, velocities
 from ._colors import (
     BACKGROUND,
     category_colors,

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from .._checks import integer, seed
+from .._errors import TrainingDivergedError
 from .._progress import Progress
 from ..couplings import PlanCache
 from ..flow.timecourse import TimeCourse
@@ -109,6 +110,10 @@ class Selection:
         Whether the choice fell back to the fallback candidate, and why.
     inner_holdouts
         The timepoint indices (of the full time course) held out in turn.
+    skipped
+        ``{candidate: reason}``: candidates whose inner fits diverged
+        (:class:`~scflow.TrainingDivergedError`), left out of the choice (their
+        ``w1_mean`` is NaN in ``summary``).
     """
 
     method: str
@@ -120,6 +125,7 @@ class Selection:
     fallback: bool = False
     reason: str = ""
     inner_holdouts: list = field(default_factory=list)
+    skipped: dict = field(default_factory=dict)
 
 
 def _kept(tc: TimeCourse, holdout: int | None) -> tuple[TimeCourse, list[int]]:
@@ -196,30 +202,40 @@ def select_method(tc: TimeCourse, candidates: Sequence = FIT_CANDIDATES, *,
                          pd.DataFrame(columns=SCORE_COLUMNS), holdout, True, reason)
     inner = list(range(1, sub.n_timepoints - 1))
     cache = PlanCache() if plan_cache is None else plan_cache
-    frames = []
+    frames, skipped = [], {}
     # one bar over every inner fit (candidate x inner hold-out x seed); the fits' own
     # training bars stay off
     with Progress(total=len(parsed) * len(inner) * len(seeds), desc="scflow auto",
                   enabled=progress) as bar:
         for (method, settings), label in zip(parsed, labels, strict=True):
             parts = []
-            for k in inner:
-                bar.set_postfix(candidate=label)
-                parts.append(leave_one_out_tc(sub, [method], seeds, holdouts=[k],
-                                              n_euler=n_euler, device=device, progress=False,
-                                              plan_cache=cache, **{**train_kwargs, **settings}))
-                bar.update(len(seeds))
-            df = pd.concat(parts, ignore_index=True)
+            try:
+                for k in inner:
+                    bar.set_postfix(candidate=label)
+                    parts.append(leave_one_out_tc(sub, [method], seeds, holdouts=[k],
+                                                  n_euler=n_euler, device=device,
+                                                  progress=False, plan_cache=cache,
+                                                  **{**train_kwargs, **settings}))
+                    bar.update(len(seeds))
+                df = pd.concat(parts, ignore_index=True)
+            except TrainingDivergedError as err:  # one candidate's failure is not the choice's
+                skipped[label] = str(err)
+                warnings.warn(f"select_method: candidate {label} skipped, its inner fit "
+                              f"diverged ({err})", UserWarning, stacklevel=2)
+                df = pd.DataFrame(columns=SCORE_COLUMNS[1:])
             df.insert(0, "candidate", label)
             df["holdout_index"] = [keep[i] for i in df["holdout_index"]]
             frames.append(df)
-    scores = pd.concat(frames, ignore_index=True)
+    if len(skipped) == len(labels):
+        raise TrainingDivergedError(f"select_method: every candidate's inner fit diverged: "
+                                    f"{skipped}")
+    scores = pd.concat([f for f in frames if len(f)], ignore_index=True)
     summary = _summary(frames, labels, parsed)
     best = first_best(summary["w1_mean"].to_numpy())
     summary.loc[best, "chosen"] = True
     method, settings = parsed[best]
     return Selection(method, settings, labels[best], summary, scores, holdout,
-                     inner_holdouts=[keep[i] for i in inner])
+                     inner_holdouts=[keep[i] for i in inner], skipped=skipped)
 
 
 def first_best(means: np.ndarray) -> int:
@@ -231,7 +247,7 @@ def first_best(means: np.ndarray) -> int:
     earlier candidate is taken, not the rounding's pick.
     """
     means = np.asarray(means, dtype=np.float64)
-    low = means.min()
+    low = np.nanmin(means)  # a NaN mean: a candidate skipped (it diverged)
     return int(np.flatnonzero(means <= low + TIE * max(1.0, abs(low)))[0])
 
 

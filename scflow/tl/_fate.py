@@ -10,15 +10,16 @@ import torch
 from anndata import AnnData
 
 from .._adata.access import check_adata, get_times
+from .._adata.fit import check_steps, device, rep_of, steps_for
 from .._adata.palette import category_colors, palette
 from .._adata.store import FitRecord, check_key, h5ad_safe, load_model, log_added, read_fit
-from .._checks import integer, number, positive_int, seed
+from .._checks import check_memory, integer, number, seed
 from .._progress import Progress
 from ..fate.core import DEFAULT_NEIGHBORS, flow_fate, transport_fate
 from ..methods import names
+from ._fate_cost import announce_cost
 from ._fate_labels import reference
 from ._guards import warn_few_cells
-from ._velocity import device, rep_of, steps_for
 
 __all__ = ["fate", "FATE_MODES", "DEFAULT_DRAWS"]
 
@@ -39,8 +40,11 @@ def fate(adata: AnnData, groupby: str, *, key: str = "scflow", from_time=None, t
 
     Each cell before ``to_time`` is carried to ``to_time``; there, its probability of each
     fate is the share of that fate among the ``n_neighbors`` nearest *labelled* cells of
-    ``to_time`` (cells whose ``obs[groupby]`` is not NaN: labels may cover only a few cells,
-    e.g. an annotated subset). How cells are carried (``mode``):
+    ``to_time`` (cells whose ``obs[groupby]`` is not NaN, nor a string standing for a
+    missing label, ``""``, ``"nan"``, ``"None"``...: labels may cover only a few cells, e.g.
+    an annotated subset). There must be two fates or more, and fates are groups of cells: a
+    column with one label per cell (a barcode) is refused. How cells are carried
+    (``mode``):
 
     - ``"sde"``: ``n_draws`` stochastic trajectories per cell (Euler–Maruyama with the
       fit's diffusion, SB-CFM), probabilities averaged over the draws; the fit's ``sigma``
@@ -107,7 +111,8 @@ def fate(adata: AnnData, groupby: str, *, key: str = "scflow", from_time=None, t
         Name of the ``obs`` columns, ``obsm`` table and ``uns`` entry written; it must not
         name ``groupby``, the time key or the fit.
     n_steps
-        Integration steps per push (per unit of model time between timepoints).
+        Integration steps per push (per unit of model time between timepoints); a push of
+        more than 1,000,000 steps is refused before any.
     random_state
         Seed of the SDE noise and of the subsampling.
     copy
@@ -152,7 +157,7 @@ def fate(adata: AnnData, groupby: str, *, key: str = "scflow", from_time=None, t
     if not auto:
         n_neighbors = integer(n_neighbors, "n_neighbors", lower=1,
                               expected="a positive integer or 'auto'")
-    n_steps = positive_int(n_steps, "n_steps")
+    n_steps = check_steps(n_steps)
     random_state = seed(random_state)
     reg = number(reg, "reg", lower=0, strict=True)
     max_cells = integer(max_cells, "max_cells", lower=2)
@@ -186,12 +191,21 @@ def fate(adata: AnnData, groupby: str, *, key: str = "scflow", from_time=None, t
     used = np.unique(np.concatenate([idx[src], [k1]]))
     warn_few_cells({tl.labels[k]: int((idx == k).sum()) for k in used}, "tl.fate")
     groups = adata.obs[groupby]
-    x = torch.as_tensor(rec.to_model(rep_of(adata, rec)), dtype=torch.float32)
+    # the cells read: those pushed, and every cell from the first start to to_time
+    used = src | ((idx >= idx[src].min()) & (idx <= k1))
+    x = torch.as_tensor(rec.to_model(rep_of(adata, rec, used)), dtype=torch.float32)
     ref, codes, fate_names, n_neighbors, selection = reference(
         groups, idx == k1, x, groupby=groupby, label=tl.labels[k1], fates=fates,
         n_neighbors=n_neighbors)
     fates_given, fates = fates is not None, fate_names
     n_labelled = int(ref.sum())
+    if mode != "transport":  # the longest push, checked before any
+        steps_for(float(tl.times[k1] - tl.times[idx[src].min()]), n_steps)
+    check_memory(8.0 * 3 * adata.n_obs * len(fates),
+                 f"fate probabilities of {adata.n_obs} cells x {len(fates)} fates",
+                 "pass fates=[...] naming the few labels that are fates")
+    announce_cost(tl, idx, src, k1, mode=mode, n_draws=n_draws, n_steps=n_steps,
+                  max_cells=max_cells)
     prob = _probabilities(model, rec, x, idx, src, k1, x[ref], codes, len(fates), mode=mode,
                           n_neighbors=n_neighbors, n_draws=n_draws, n_steps=n_steps, reg=reg,
                           max_cells=max_cells, random_state=random_state)

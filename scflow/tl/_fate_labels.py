@@ -36,7 +36,7 @@ def reference(groups: pd.Series, at_time: np.ndarray, x: torch.Tensor, *, groupb
         As in ``tl.fate`` (``n_neighbors`` already checked: a positive integer or
         ``"auto"``).
     """
-    ref = at_time & groups.notna().to_numpy()
+    ref = at_time & labelled(groups, at_time, groupby)
     if not ref.any():
         raise ValueError(f"groupby={groupby!r}: no cell at to_time={label!r} has a "
                          "label (all NaN there); fates are read among labelled cells of "
@@ -48,6 +48,7 @@ def reference(groups: pd.Series, at_time: np.ndarray, x: torch.Tensor, *, groupb
     cap = max(1, n_labelled // 4)  # reading most labelled cells: one answer for all
     cats = pd.Categorical(groups[ref].astype(str), categories=fates)
     names = [str(c) for c in cats.categories]
+    _check_fate_count(cats, names, groupby, label, given=fates is not None)
     codes = torch.as_tensor(np.asarray(cats.codes, dtype=np.int64))
     if n_neighbors != "auto":
         if n_neighbors > cap:
@@ -62,6 +63,43 @@ def reference(groups: pd.Series, at_time: np.ndarray, x: torch.Tensor, *, groupb
     logger.info(f"n_neighbors='auto': {k} (leave-one-out Brier score of the {n_labelled} "
                 "labelled cells' own labels)")
     return ref, codes, names, k, selection
+
+
+#: labels that stand for "no label" once a column has been cast to strings (pandas writes a
+#: missing value as ``"nan"``; empty strings are unfilled annotations): never read as fates
+MISSING_LABELS = frozenset({"", "nan", "none", "null", "na", "<na>", "n/a"})
+
+
+def labelled(groups: pd.Series, at_time: np.ndarray, groupby: str) -> np.ndarray:
+    """Cells with a label: not NaN, and not a string that stands for a missing one
+    (:data:`MISSING_LABELS`, case and surrounding spaces ignored; logged when some are
+    found among the cells of ``to_time``)."""
+    ok = groups.notna().to_numpy()
+    text = groups.astype(str).str.strip().str.lower()
+    blank = ok & text.isin(MISSING_LABELS).to_numpy()
+    if (blank & at_time).any():
+        shown = sorted(set(groups[blank & at_time].astype(str)))
+        logger.warning(f"groupby={groupby!r}: {int((blank & at_time).sum())} cells of to_time "
+                       f"are labelled {shown}, read as unlabelled (a missing label written "
+                       "as a string)")
+    return ok & ~blank
+
+
+def _check_fate_count(cats: pd.Categorical, names: list[str], groupby: str, label, *,
+                      given: bool) -> None:
+    """At least two fates, and fates that are groups of cells, not one label per cell."""
+    if len(names) < 2:
+        what = (f"fates={names} names one fate" if given else
+                f"groupby={groupby!r}: one label, {names}, among the labelled cells of "
+                f"to_time={label!r}")
+        raise ValueError(f"{what}: every cell would get probability 1; fate probabilities "
+                         "need at least two fates (fates=[...] naming two labels or more)")
+    counts = np.bincount(cats.codes[cats.codes >= 0], minlength=len(names))
+    if np.median(counts) < 2:  # most fates are single cells: an identifier, not a fate
+        raise ValueError(f"groupby={groupby!r} has {len(names)} labels among {int(counts.sum())} "
+                         f"labelled cells of to_time={label!r} (most label one cell): it looks "
+                         "like a per-cell identifier (e.g. a barcode), not a fate; pass a "
+                         "column of cell types or states, or fates=[...] naming a few labels")
 
 
 def _check_fates(groups: pd.Series, ref: np.ndarray, fates, groupby: str, label) -> list[str]:

@@ -10,7 +10,7 @@ import numpy as np
 from anndata import AnnData
 
 from .._adata.access import check_adata, get_times, time_course
-from .._adata.store import check_key, h5ad_safe, log_added
+from .._adata.store import check_key, h5ad_safe, log_added, obs_alias
 from .._adata.time_labels import display_labels
 from .._adata.times import Timeline
 from .._checks import seed
@@ -19,7 +19,7 @@ from ..flow.timecourse import TimeCourse
 from ..methods import default_fit_method, get, names
 from ..training.config import TrainConfig
 from ..training.loop import fit_flow, resolve_device
-from ._guards import warn_counts_design, warn_few_cells, warn_gene_space
+from ._guards import check_fit_memory, warn_counts_design, warn_few_cells, warn_gene_space
 from ._select import check_fit_candidates, choose_for_fit, selection_record
 
 __all__ = ["fit"]
@@ -67,8 +67,12 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
         of every interval, splines through them).
     time_scale
         ``"index"``: timepoint ``k`` is at model time ``k``; ``"real"``: the numeric time
-        values, shifted to start at 0 (the categories of an ordered categorical must then
-        each hold one number, increasing along the categories).
+        values, shifted to start at 0 and divided by the mean gap between timepoints
+        (``params["time_origin"]``, ``params["time_unit"]``), so that seconds, days or years
+        train and integrate alike, on the range of index time, while the timepoints keep
+        their real spacing (the categories of an ordered categorical must then each hold
+        one number, increasing along the categories). Times given to the tools are always
+        in the units of ``obs[time_key]``.
     holdout
         A timepoint to leave out, in the units of ``obs[time_key]`` (its value or label);
         must be interior. Its neighbours are bridged as one interval.
@@ -98,7 +102,11 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
         once; refused up front when it will not fit in memory) or ``"minibatch"``
         (TorchCFM). ``params`` records what was asked and what was used.
     whiten
-        Standardise each dimension (mean 0, std 1) before training.
+        Standardise each dimension (mean 0, std 1) before training. ``False`` keeps the
+        representation's units (``sigma`` is then in them), less an offset large enough to
+        cost float32 precision (values around 1e9 with a spread of 1; stored as the scaler's
+        mean, it moves no cell relative to another); a spread beyond 1e8, or a ``sigma`` more
+        than 10 times the spread, is refused (a ``sigma`` above the spread warns).
     lr_schedule, ema
         ``"constant"`` or ``"cosine"`` learning rate; decay of the weight average that is
         kept (``None``: the last weights). See :func:`scflow.fit_flow`.
@@ -160,7 +168,10 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
         ``scflow_version`` (and
         ``spline``, ``window`` for ``mmfm``, ``window`` ``-1`` for all knots; the keys the
         method registers as ``params``: ``masses``, ``growth_from``, ``reg``, ``reg_m``,
-        ``growth_weight`` for ``uotcfm``).
+        ``growth_weight`` for ``uotcfm``; ``time_origin`` and ``time_unit`` for
+        ``time_scale="real"``: model time is ``(value - time_origin) / time_unit``; also in
+        ``model["meta"]``, absent from earlier fits, whose model time was
+        ``value - first value``, as their stored ``timepoints["times"]`` say).
     ``timepoints``
         ``labels`` (strings), ``values`` (numeric), ``times`` (model times), ``n_cells``,
         ``numeric`` (whether ``obs[time_key]`` is numeric).
@@ -206,9 +217,11 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
     cfg = cfg.checked()  # every option, before anything runs (method='auto' trains first)
     random_state = seed(random_state)
     dev = resolve_device(device)
+    check_fit_memory(adata, use_rep, n_dims, cfg.hidden, method)
     tc = time_course(adata, time_key, use_rep, n_dims=n_dims, whiten=bool(whiten),
                      time_scale=time_scale)
-    timeline = Timeline.from_column(tc, get_times(adata, time_key))
+    timeline = replace(Timeline.from_column(tc, get_times(adata, time_key)),
+                       alias=obs_alias(adata, time_key))  # holdout="8h" from another column
     prior = None if growth_prior is None else _prior_rates(adata, growth_prior, time_key,
                                                            tc, timeline)
     warn_gene_space(use_rep, tc.dim)
@@ -295,6 +308,7 @@ def _write_fit(adata: AnnData, model, tc: TimeCourse, timeline: Timeline, key_ad
         "device": device, "scflow_version": ver,
     }
     params.update({name: meta[name] for name in get(meta["method"]).params})
+    params.update(tc.time_meta())  # real time: model time (value - origin) / unit
     adata.uns[key_added] = h5ad_safe({
         "params": params,
         "timepoints": {"labels": timeline.labels, "values": timeline.values,

@@ -9,14 +9,14 @@ import pandas as pd
 from anndata import AnnData
 
 from .._adata.access import check_adata
+from .._adata.fit import check_steps, device, gene_loadings, push, rep_of
 from .._adata.palette import category_colors
 from .._adata.store import h5ad_safe, load_model, log_added, read_fit
 from .._adata.time_labels import display_labels
-from .._checks import positive_int, seed
+from .._checks import check_memory, positive_int, seed
 from ._genes import pca_mean, resolve_clip, to_genes
 from ._guards import carried_genes, warn_uncarried
 from ._trajectories import check_result_key, check_solver, start_cells
-from ._velocity import device, gene_loadings, push, rep_of
 
 __all__ = ["gene_trends", "pca_mean"]  # pca_mean: from ._genes, kept importable here
 
@@ -84,7 +84,7 @@ def gene_trends(adata: AnnData, genes: str | Sequence[str], *, key: str = "scflo
         raise KeyError(f"groupby={groupby!r} is not a column of adata.obs; run "
                        "scflow.tl.fate first for fate groups")
     pcs = gene_loadings(adata, rec)
-    n_steps = positive_int(n_steps, "n_steps")
+    n_steps = check_steps(n_steps)
     n_save = positive_int(n_save, "n_save")
     if n_steps % n_save:
         raise ValueError(f"n_save must divide n_steps ({n_steps}), got {n_save}")
@@ -92,12 +92,11 @@ def gene_trends(adata: AnnData, genes: str | Sequence[str], *, key: str = "scflo
     check_result_key(key_added, key)
     clip = resolve_clip(adata, clip)
     tl = rec.timeline
-    t0 = tl.times[0] if start_time is None else tl.model_time(start_time, "start_time")
+    k0, t0 = tl.start(start_time, "start_time", timepoint=True)
     t1 = tl.times[-1] if end_time is None else tl.model_time(end_time, "end_time")
     if t0 == t1:
         raise ValueError("end_time must differ from start_time")
     check_solver(rec, "euler", stochastic, t0, t1)
-    k0 = 0 if start_time is None else tl.index_of(start_time)
     mask = start_cells(adata, rec, k0, start_time, "start_time")
     labels = (pd.Series("all", index=adata.obs_names[mask]) if groupby is None
               else adata.obs[groupby][mask])
@@ -107,8 +106,12 @@ def gene_trends(adata: AnnData, genes: str | Sequence[str], *, key: str = "scflo
     gidx = adata.var_names.get_indexer(genes)
     warn_uncarried(genes, carried_genes(pcs[gidx]), "its trend")
     mean = pca_mean(adata)[gidx]
+    n_cells = int(keep.sum())
+    check_memory((n_save + 1) * n_cells * (20.0 * rec.n_dims + 17.0 * len(genes)),
+                 f"gene trends of {n_cells} cells x {len(genes)} genes at {n_save + 1} times",
+                 "pass fewer genes, a smaller n_save or fewer starting cells")
     model = load_model(adata, key, device=device())
-    path = push(model, rec, rep_of(adata, rec)[mask][keep], t0, t1, n_steps=n_steps,
+    path = push(model, rec, rep_of(adata, rec, mask)[mask][keep], t0, t1, n_steps=n_steps,
                 stochastic=bool(stochastic), random_state=random_state, n_save=n_save)
     expr, negative = to_genes(path, mean, pcs[gidx], clip)  # (n_save + 1, n_cells, n_genes)
     grid = np.linspace(t0, t1, n_save + 1)

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 from anndata import AnnData
 
 from .._adata.access import check_adata, get_times
+from .._adata.fit import check_finite, check_steps, device, per_obs_time, rep_of
 from .._adata.store import FitRecord, check_key, h5ad_safe, load_model, log_added, read_fit
-from .._checks import positive_int
+from .._checks import MAX_PUSH_STEPS
 from ..flow.integrate import integrate
 from ..flow.model import FlowModel
 from ..methods import get, names
-from ._velocity import device, per_obs_time, rep_of
 
 __all__ = ["growth", "push_weighted", "is_growth_fit", "GROWTH_UNITS"]
 
@@ -40,7 +42,7 @@ def is_growth_fit(rec: FitRecord) -> bool:
 def push_weighted(model: FlowModel, rec: FitRecord, x_rep: np.ndarray, t0: float, t1: float,
                   *, n_steps: int, solver: str = "euler", n_save: int | None = None
                   ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`scflow.tl._velocity.push` for growth-aware fits: also each cell's log-weight.
+    """:func:`scflow._adata.fit.push` for growth-aware fits: also each cell's log-weight.
 
     Returns the states (representation units) and ``log w`` (``(n,)``, or ``(n_save + 1,
     n)`` with ``n_save``), ``log w = 0`` at ``t0``.
@@ -49,7 +51,21 @@ def push_weighted(model: FlowModel, rec: FitRecord, x_rep: np.ndarray, t0: float
     out, log_w = integrate(model, xm, float(t0), float(t1), n_steps=n_steps, solver=solver,
                            return_path=n_save is not None, n_save=n_save, batch_size=_CHUNK,
                            log_weights=True)
+    check_finite(out, f"the push from model time {t0:g} to {t1:g}", rec.key)
+    check_finite(log_w, f"the log-weight of the push from model time {t0:g} to {t1:g}",
+                 rec.key)
     return rec.to_rep(out.cpu().numpy()), log_w.cpu().numpy().astype(np.float64)
+
+
+def _push_steps(n_steps: int, span: float) -> int:
+    """Euler steps of a weighted push over ``span`` model-time units (``n_steps`` per unit),
+    bounded by :data:`scflow._checks.MAX_PUSH_STEPS` (a ``ValueError`` naming ``n_steps``)."""
+    steps = max(1, int(round(n_steps * span)))
+    if steps > MAX_PUSH_STEPS:
+        raise ValueError(f"n_steps={n_steps} per unit of model time over {span:g} units is "
+                         f"{steps:,} steps for one push, more than {MAX_PUSH_STEPS:,}; pass a "
+                         "smaller n_steps or a nearer to_time")
+    return steps
 
 
 def growth(adata: AnnData, *, key: str = "scflow", to_time=None, n_steps: int = 100,
@@ -74,7 +90,9 @@ def growth(adata: AnnData, *, key: str = "scflow", to_time=None, n_steps: int = 
     key
         The fit's ``key_added``.
     to_time
-        A time in the units of ``obs[time_key]``; default: no descendants computed.
+        A time in the units of ``obs[time_key]``, at most the observed span past the last
+        timepoint; default: no descendants computed. Descendants that overflow float64 are
+        stored as ``inf``, with a warning.
     n_steps
         Euler steps per unit of model time for the push to ``to_time``.
     units
@@ -108,7 +126,7 @@ def growth(adata: AnnData, *, key: str = "scflow", to_time=None, n_steps: int = 
                          f"{names('neural', learns_growth=True)}); "
                          f"adata.uns[{key!r}] holds method {rec.params.get('method')!r}")
     prefix = check_key(f"{key}_growth" if key_added is None else key_added, "key_added")
-    n_steps = positive_int(n_steps, "n_steps")
+    n_steps = check_steps(n_steps)
     if f"{prefix}_params" == key:
         raise ValueError(f"key_added={prefix!r} would overwrite the fit in adata.uns[{key!r}]; "
                          "choose another name")
@@ -117,6 +135,8 @@ def growth(adata: AnnData, *, key: str = "scflow", to_time=None, n_steps: int = 
         per_obs_time(rec, rec.timeline.times)  # raises: units='time' needs numeric times
     tl = rec.timeline
     t_end = None if to_time is None else tl.model_time(to_time, "to_time")
+    if t_end is not None:  # the longest push, checked before any: from the first timepoint
+        _push_steps(n_steps, t_end - float(tl.times[0]))
     index = tl.cell_index(get_times(adata, rec.time_key))
     x = rep_of(adata, rec)
     model = load_model(adata, key, device=device())
@@ -127,6 +147,7 @@ def growth(adata: AnnData, *, key: str = "scflow", to_time=None, n_steps: int = 
         rate = torch.cat([model.growth(t, c) for t, c in zip(torch.split(tm, _CHUNK),
                                                               torch.split(xm, _CHUNK),
                                                               strict=True)])
+    check_finite(rate, "the growth rate", rec.key)
     rate = rate.cpu().numpy().astype(np.float64)
     if units == "time":  # d log m / d(obs time) = d log m / d(model time) * d(model) / d(obs)
         rate = rate * per_obs_time(rec, t_cell)
@@ -138,9 +159,15 @@ def growth(adata: AnnData, *, key: str = "scflow", to_time=None, n_steps: int = 
             if t0 >= t_end:
                 continue
             mask = index == k
-            steps = max(1, int(round(n_steps * (t_end - t0))))
-            _, log_w = push_weighted(model, rec, x[mask], t0, t_end, n_steps=steps)
-            descendants[mask] = np.exp(log_w)
+            _, log_w = push_weighted(model, rec, x[mask], t0, t_end,
+                                     n_steps=_push_steps(n_steps, t_end - t0))
+            with np.errstate(over="ignore"):
+                descendants[mask] = np.exp(log_w)
+        huge = int(np.isinf(descendants).sum())
+        if huge:
+            warnings.warn(f"{huge} cells' expected descendants at to_time={to_time!r} overflow "
+                          "float64 (stored as inf): the growth field compounds beyond 1e308 "
+                          "there; read a nearer to_time", UserWarning, stacklevel=2)
     if copy:
         adata = adata.copy()
     per = rec.time_key if units == "time" else "model time"

@@ -1,4 +1,5 @@
-"""Warnings for results that would read as right but are not (gene space, predictions)."""
+"""Warnings for results that would read as right but are not (gene space, predictions),
+and the memory a fit would take, estimated before it reads anything."""
 
 from __future__ import annotations
 
@@ -6,9 +7,14 @@ import warnings
 from collections.abc import Sequence
 
 import numpy as np
+from anndata import AnnData
 
-__all__ = ["MAX_GENE_DIMS", "MIN_CELLS", "DESIGN_RATIO", "carried_genes", "counts_look_designed",
-           "warn_counts_design", "warn_few_cells", "warn_gene_space", "warn_uncarried"]
+from .._checks import check_memory, fit_bytes
+from ..methods import get, names
+
+__all__ = ["MAX_GENE_DIMS", "MIN_CELLS", "DESIGN_RATIO", "carried_genes", "check_fit_memory",
+           "counts_look_designed", "warn_counts_design", "warn_few_cells", "warn_gene_space",
+           "warn_uncarried"]
 
 #: above this many dimensions of ``X`` (genes), ``tl.fit`` warns: flows are fitted on an
 #: embedding (PCA), not on raw genes (a guard rail, not a tuned value)
@@ -98,3 +104,20 @@ def warn_uncarried(names: Sequence[str], carried: np.ndarray, what: str) -> None
                       "not modelled; restrict to the genes the PCA carries (e.g. "
                       "adata.var['highly_variable']) or rerun sc.pp.pca on the genes you want",
                       UserWarning, stacklevel=3)
+
+
+def check_fit_memory(adata: AnnData, use_rep: str, n_dims: int | None,
+                     hidden: Sequence[int], method: str) -> None:
+    """The fit's memory, estimated from the sizes alone before the representation is read
+    (:func:`scflow._checks.fit_bytes`): refused above ``settings.max_memory_gb``, announced
+    above 2 GB (a representation of a million dimensions)."""
+    if use_rep != "X" and use_rep not in adata.obsm:
+        return  # time_course names the missing key
+    width = int(adata.n_vars if use_rep == "X" else adata.obsm[use_rep].shape[1])
+    dims = width if not isinstance(n_dims, (int, np.integer)) else min(int(n_dims), width)
+    nets = 1 if method in names("neural") and not (get(method).diffusion
+                                                   or get(method).weighted) else 2
+    check_memory(fit_bytes(adata.n_obs, dims, hidden, nets=nets),
+                 f"fitting {adata.n_obs} cells x {dims} dims of use_rep={use_rep!r} (MLP "
+                 f"{list(hidden)})",
+                 "fit on an embedding of a few dimensions (e.g. PCA, n_dims=10 to 50)")

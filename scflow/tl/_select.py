@@ -54,6 +54,8 @@ def choose_for_fit(tc: TimeCourse, candidates: Sequence, *, holdout: int | None,
                 f"leave-one-out on the kept timepoints")
     sel = select_method(tc, candidates, holdout=holdout, seeds=(random_state,),
                         device=device, progress=progress, config=config)
+    for label, why in sel.skipped.items():
+        logger.warning(f"method='auto': candidate {label} skipped: {why}")
     if sel.fallback:
         logger.warning(f"method='auto': {sel.reason}")
     else:
@@ -82,10 +84,12 @@ def selection_record(sel: Selection, labels: Sequence[str]) -> dict:
     """What ``tl.fit`` stores of a selection (h5ad-safe: ``write_h5ad`` keeps DataFrames).
 
     ``chosen`` (the candidate's label), ``method``, ``fallback``, ``reason`` (``""`` unless
-    it fell back), ``inner_holdouts`` (time labels held out in turn), ``summary`` (a
-    DataFrame, one row per candidate: ``candidate``, ``method``, ``w1_mean``, ``w1_std``,
-    ``n``, ``chosen``) and ``scores`` (a DataFrame of the inner rows: ``candidate``,
-    ``holdout`` (time label), ``seed``, ``w1``, ``w2``, ``floor``; absent after a fallback).
+    it fell back), ``inner_holdouts`` (time labels held out in turn), ``skipped`` (a
+    DataFrame: ``candidate`` and ``reason`` of each candidate whose inner fit diverged),
+    ``summary`` (a DataFrame, one row per candidate: ``candidate``, ``method``, ``w1_mean``,
+    ``w1_std``, ``n``, ``chosen``) and ``scores`` (a DataFrame of the inner rows:
+    ``candidate``, ``holdout`` (time label), ``seed``, ``w1``, ``w2``, ``floor``; absent
+    after a fallback).
     ``labels``: the time label (string) of every timepoint index.
     """
     summary = sel.summary
@@ -94,6 +98,9 @@ def selection_record(sel: Selection, labels: Sequence[str]) -> dict:
         "reason": sel.reason,
         "inner_holdouts": np.asarray([str(labels[i]) for i in sel.inner_holdouts],
                                      dtype=object),
+        "skipped": pd.DataFrame({
+            "candidate": np.asarray(list(sel.skipped), dtype=object),
+            "reason": np.asarray(list(sel.skipped.values()), dtype=object)}),
         "summary": pd.DataFrame({
             "candidate": summary["candidate"].astype(str).to_numpy(dtype=object),
             "method": summary["method"].astype(str).to_numpy(dtype=object),

@@ -10,15 +10,15 @@ import pandas as pd
 from anndata import AnnData
 
 from .._adata.access import check_adata, get_times
+from .._adata.fit import check_steps, device, gene_loadings, push, rep_of, stored_dtype
 from .._adata.store import FitRecord, check_key, h5ad_safe, load_model, log_added, read_fit
-from .._checks import positive_int, seed
+from .._checks import check_memory, positive_int, seed
 from .._settings import logger
 from ..flow.integrate import SOLVERS
 from ..methods import get, names
 from ._genes import pca_mean, resolve_clip, to_genes
 from ._growth import is_growth_fit, push_weighted
 from ._guards import carried_genes
-from ._velocity import device, gene_loadings, push, rep_of
 
 __all__ = ["trajectories", "predict"]
 
@@ -143,25 +143,27 @@ def trajectories(adata: AnnData, *, key: str = "scflow", start_time=None, end_ti
     check_adata(adata, writing=not copy)
     rec = read_fit(adata, key)
     tl = rec.timeline
-    n_steps = positive_int(n_steps, "n_steps")
+    n_steps = check_steps(n_steps)
     n_save = n_steps if n_save is None else positive_int(n_save, "n_save")
     if n_steps % n_save:
         raise ValueError(f"n_save must divide n_steps ({n_steps}), got {n_save}")
     random_state = seed(random_state)
     check_result_key(key_added, key)
-    t0 = tl.times[0] if start_time is None else tl.model_time(start_time, "start_time")
+    k0, t0 = tl.start(start_time, "start_time", timepoint=cells is None)
     t1 = tl.times[-1] if end_time is None else tl.model_time(end_time, "end_time")
     if t0 == t1:
         raise ValueError(f"end_time must differ from start_time (both at model time {t0:g})")
     check_solver(rec, solver, stochastic, t0, t1)
     if cells is None:
-        k0 = 0 if start_time is None else tl.index_of(start_time)
         mask = start_cells(adata, rec, k0, start_time, "start_time")
     else:
         mask = select_cells(adata, cells)
     if not mask.any():
         raise ValueError("cells: no cells selected to integrate")
-    x = rep_of(adata, rec)[mask]
+    check_memory((n_save + 1) * int(mask.sum()) * rec.n_dims * 20.0,
+                 f"{int(mask.sum())} paths of {n_save + 1} states in {rec.n_dims} dims",
+                 "pass a smaller n_save (states kept), or fewer cells=")
+    x = rep_of(adata, rec, mask)[mask]
     model = load_model(adata, key, device=device())
     extra = {}
     if is_growth_fit(rec):  # growth hook: the log-mass of every path, log w = 0 at the start
@@ -175,7 +177,8 @@ def trajectories(adata: AnnData, *, key: str = "scflow", start_time=None, end_ti
     if copy:
         adata = adata.copy()
     adata.uns[key][key_added] = h5ad_safe({
-        "paths": path.astype(np.float32), "times": tl.to_obs(grid), "model_times": grid,
+        "paths": path.astype(stored_dtype(path)), "times": tl.to_obs(grid),
+        "model_times": grid,
         "cells": np.asarray(adata.obs_names[mask], dtype=object), "solver": solver,
         "stochastic": bool(stochastic), "n_steps": n_steps, "random_state": random_state,
         **extra})
@@ -191,7 +194,8 @@ def predict(adata: AnnData, time, *, key: str = "scflow", from_time=None, n_step
 
     Every cell of ``from_time`` is carried along the field to ``time``. Times between
     timepoints are placed on the model's time axis by linear interpolation; times past the
-    last timepoint are extrapolated (with a warning).
+    last timepoint are extrapolated (with a warning), up to the observed span past either
+    end (farther is refused).
 
     Parameters
     ----------
@@ -203,7 +207,10 @@ def predict(adata: AnnData, time, *, key: str = "scflow", from_time=None, n_step
     key
         The fit's ``key_added``.
     from_time
-        Timepoint whose cells are pushed; default the latest trained timepoint at or before
+        Timepoint whose cells are pushed: its value or label, a number written to fewer
+        digits (``0.333`` for day 1/3: the one timepoint that rounds to it, else an error),
+        or a label of another ``obs`` column that relabels the timepoints one to one
+        (``"8h"``); default the latest trained timepoint at or before
         ``time`` (a held-out timepoint is skipped). At a trained timepoint that is the
         timepoint itself, whose cells are returned unchanged (with a warning: they are the
         real cells, not a prediction): pass an earlier ``from_time`` to see what the model
@@ -239,7 +246,7 @@ def predict(adata: AnnData, time, *, key: str = "scflow", from_time=None, n_step
     check_adata(adata, writing=False)
     rec = read_fit(adata, key)
     tl = rec.timeline
-    n_steps = positive_int(n_steps, "n_steps")
+    n_steps = check_steps(n_steps)
     random_state = seed(random_state)
     t1 = tl.model_time(time, "time")
     if from_time is None:
@@ -257,7 +264,7 @@ def predict(adata: AnnData, time, *, key: str = "scflow", from_time=None, n_step
     pcs = gene_loadings(adata, rec) if genes else None
     clip = resolve_clip(adata, clip) if genes else False
     mask = start_cells(adata, rec, k0, from_time, "from_time")
-    x = rep_of(adata, rec)[mask]
+    x = rep_of(adata, rec, mask)[mask]
     if t1 == t0:
         warnings.warn(f"time={time!r} is the trained timepoint {tl.describe()[k0]!r}: the "
                       "returned cells are its real cells, not a prediction; pass an earlier "
@@ -305,8 +312,9 @@ def _prediction(adata: AnnData, rec: FitRecord, pred: np.ndarray, mask: np.ndarr
                        index=pd.Index([f"{s}-pred" for s in src]))
     obs[rec.time_key] = (np.full(len(src), value) if tl.numeric
                          else pd.Categorical([value] * len(src)))
-    out = AnnData(X=x_out.astype(np.float32), obs=obs, var=pd.DataFrame(index=pd.Index(var)))
-    out.obsm[rec.use_rep] = pred.astype(np.float32)
+    out = AnnData(X=x_out.astype(stored_dtype(x_out)), obs=obs,
+                  var=pd.DataFrame(index=pd.Index(var)))
+    out.obsm[rec.use_rep] = pred.astype(stored_dtype(pred))
     out.uns["scflow_predict"] = h5ad_safe({
         "key": rec.key, "use_rep": rec.use_rep, "time_key": rec.time_key, "time": value,
         "model_time": t1, "from_time": tl.value_at(k0),

@@ -11,9 +11,9 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from .._adata.access import check_adata, get_times
+from .._adata.fit import check_steps, device, push, rep_of, steps_for
 from .._adata.store import FitRecord, check_key, h5ad_safe, load_model, log_added, read_fit
 from .._checks import positive_int
-from ._velocity import device, push, rep_of, steps_for
 
 __all__ = ["transition_matrix", "LAST_MODES"]
 
@@ -91,7 +91,7 @@ def transition_matrix(adata: AnnData, *, key: str = "scflow", n_neighbors: int =
     check_adata(adata, writing=not copy)
     rec = read_fit(adata, key)
     n_neighbors = positive_int(n_neighbors, "n_neighbors")
-    n_steps = positive_int(n_steps, "n_steps")
+    n_steps = check_steps(n_steps)
     if last not in LAST_MODES:
         raise ValueError(f"last must be one of {LAST_MODES}, got {last!r}")
     name = key + "_transitions" if key_added is None else check_key(key_added, "key_added")
@@ -109,6 +109,8 @@ def transition_matrix(adata: AnnData, *, key: str = "scflow", n_neighbors: int =
     if small:
         raise ValueError(f"n_neighbors={n_neighbors} is more than the cells of timepoint(s) "
                          f"{small}; pass n_neighbors <= {min(sizes.values())}")
+    for k0, k1 in zip(present[:-1], present[1:], strict=True):  # every push, before any
+        steps_for(float(tl.times[k1] - tl.times[k0]), n_steps)
     x = rep_of(adata, rec)
     model = load_model(adata, key, device=device())
     mat, h = _transitions(model, rec, x, idx, present, n_neighbors=n_neighbors,

@@ -3,107 +3,21 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 from anndata import AnnData
 
-from .._adata.access import check_adata, get_rep, get_times
-from .._adata.store import FitRecord, check_key, load_model, log_added, read_fit
-from ..flow.integrate import integrate
-from ..flow.model import FlowModel
-from ..training.loop import resolve_device
+from .._adata.access import check_adata, get_times
+from .._adata.fit import (
+    device,
+    gene_loadings,
+    per_obs_time,
+    rep_of,
+    rep_width,
+    velocities,
+)
+from .._adata.store import check_key, load_model, log_added, read_fit
 from ._guards import carried_genes, warn_uncarried
 
-__all__ = ["velocity", "rep_of", "rep_width", "velocities", "push", "gene_loadings",
-           "per_obs_time"]
-
-_CHUNK = 65536
-
-
-def rep_of(adata: AnnData, rec: FitRecord) -> np.ndarray:
-    """The fitted representation of every cell (first ``n_dims`` dims), dense float64."""
-    x = get_rep(adata, rec.use_rep)
-    if x.shape[1] < rec.n_dims:
-        raise ValueError(f"use_rep {rec.use_rep!r} has {x.shape[1]} dims but the model was "
-                         f"fitted on {rec.n_dims}")
-    return np.asarray(x[:, : rec.n_dims], dtype=np.float64)
-
-
-def velocities(model: FlowModel, rec: FitRecord, x_rep: np.ndarray,
-               t_model: np.ndarray) -> np.ndarray:
-    """``v(t, x)`` in representation units (``v_rep = v_model * scale``)."""
-    xm = torch.as_tensor(rec.to_model(x_rep), dtype=torch.float32, device=model.device)
-    tm = torch.as_tensor(np.broadcast_to(t_model, (len(xm),)).copy(), dtype=torch.float32,
-                         device=model.device)
-    with torch.no_grad():
-        v = torch.cat([model.velocity(tm[i: i + _CHUNK], xm[i: i + _CHUNK])
-                       for i in range(0, len(xm), _CHUNK)]) if len(xm) else xm
-    return v.cpu().numpy().astype(np.float64) * rec.scale
-
-
-def push(model: FlowModel, rec: FitRecord, x_rep: np.ndarray, t0: float, t1: float, *,
-         n_steps: int, solver: str = "euler", stochastic: bool = False,
-         random_state: int = 0, n_save: int | None = None) -> np.ndarray:
-    """Carry cells (representation units) from model time ``t0`` to ``t1``.
-
-    Returns the end states ``(n, d)``, or the path ``(n_save + 1, n, d)`` when ``n_save``.
-    """
-    xm = torch.as_tensor(rec.to_model(x_rep), dtype=torch.float32, device=model.device)
-    g = torch.Generator(device=model.device).manual_seed(int(random_state))
-    out = integrate(model, xm, float(t0), float(t1), n_steps=n_steps, solver=solver,
-                    stochastic=stochastic, return_path=n_save is not None, n_save=n_save,
-                    batch_size=_CHUNK, generator=g)
-    return rec.to_rep(out.cpu().numpy())
-
-
-def steps_for(span: float, n_steps: int) -> int:
-    """Euler steps of one push over ``span`` units of model time: ``n_steps`` per unit (at
-    least ``n_steps``, at least 1)."""
-    return max(1, int(round(n_steps * max(span, 1.0))))
-
-
-def device() -> torch.device:
-    return resolve_device("auto")
-
-
-def gene_loadings(adata: AnnData, rec: FitRecord) -> np.ndarray:
-    """``varm["PCs"][:, :n_dims]``; ``KeyError`` unless the fit is on ``X_pca`` with PCs."""
-    if rec.use_rep != "X_pca":
-        raise KeyError(f"mapping to genes needs a model fitted on use_rep='X_pca' (with "
-                       f"adata.varm['PCs']); this one is on {rec.use_rep!r}")
-    if "PCs" not in adata.varm:
-        raise KeyError("adata.varm['PCs'] is missing: mapping to genes goes through the PCA "
-                       "loadings (run sc.pp.pca first)")
-    pcs = np.asarray(adata.varm["PCs"], dtype=np.float64)
-    if pcs.shape[1] < rec.n_dims:
-        raise ValueError(f"adata.varm['PCs'] has {pcs.shape[1]} components, the model uses "
-                         f"{rec.n_dims}")
-    return pcs[:, : rec.n_dims]
-
-
-def rep_width(adata: AnnData, use_rep: str) -> int:
-    """Number of columns of ``obsm[use_rep]`` (or of ``X``), without reading it."""
-    return int(adata.n_vars if use_rep == "X" else adata.obsm[use_rep].shape[1])
-
-
-def per_obs_time(rec: FitRecord, t_model: np.ndarray) -> np.ndarray:
-    """``d(model time) / d(obs time)`` at each model time (to turn per-model-time into per-day
-    velocities): the slope of the timeline, central at a timepoint, one-sided at the ends."""
-    tl = rec.timeline
-    if not tl.numeric or not tl.monotone:
-        raise ValueError(f"units='time' needs numeric, increasing times in obs[{rec.time_key!r}] "
-                         f"(the timepoints are {tl.describe()}); use units='model'")
-    t, v = tl.times, tl.values
-    uniq, inverse = np.unique(np.asarray(t_model, dtype=np.float64), return_inverse=True)
-    out = np.empty(len(uniq))
-    for i, s in enumerate(uniq):  # one per distinct time (a timepoint, or the time given)
-        k = int(np.clip(np.searchsorted(t, s), 0, len(t) - 1))
-        if np.isclose(t[k], s):  # at a timepoint: central difference
-            lo, hi = max(k - 1, 0), min(k + 1, len(t) - 1)
-        else:  # inside (or past) a segment
-            lo = int(np.clip(k - 1, 0, len(t) - 2))
-            hi = lo + 1
-        out[i] = (t[hi] - t[lo]) / (v[hi] - v[lo])
-    return out[inverse.ravel()]
+__all__ = ["velocity", "UNITS"]
 
 
 UNITS = ("model", "time")

@@ -128,9 +128,12 @@ class Checkpointer:
             old = json.loads(state["config"])
             diff = sorted(k for k in set(old) | set(self.config)
                           if old.get(k) != self.config.get(k))
+            hint = ("; model times differ: a time_scale='real' checkpoint of an earlier "
+                    "scflow (model time value - first value, now divided by the mean gap) "
+                    "cannot resume" if "times" in diff else "")
             raise ValueError(f"checkpoint {str(self.path)!r} was written by a run with another "
-                             f"configuration (differs in: {', '.join(diff)}); remove it or "
-                             "pass another checkpoint path")
+                             f"configuration (differs in: {', '.join(diff)}){hint}; remove it "
+                             "or pass another checkpoint path")
         step = int(state["step"])
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])

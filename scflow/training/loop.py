@@ -26,6 +26,7 @@ A loss that stops being finite (or explodes) stops training with a
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -53,14 +54,17 @@ __all__ = ["fit_flow", "step_loss", "training_data", "resolve_device", "resolve_
 #: ``coupling="auto"`` (the default): the global plans while every interval's ``n x m``
 #: holds at most this many cell pairs, minibatch OT above (memory O(batch^2) per step, flat in
 #: the number of cells). 25M pairs (5000 x 5000 cells) is a set-up of about 1 GB for exact OT
-#: (1.6 GB for Sinkhorn, see :data:`GLOBAL_BYTES_PER_ENTRY`; solving times in BENCHMARKS.md,
+#: (1.6 GB for Sinkhorn, see each method's ``plan_bytes``; solving times in BENCHMARKS.md,
 #: "Scale"): every data set of the benchmarks resolves to global (the largest interval,
 #: Weinreb's 3781 x 5788 = 21.9M pairs), so their published tables do not change, while
 #: 20,000 x 20,000 cells (400M pairs) or LARRY's 20,000 x 38,000 resolve to minibatch. The
 #: choice depends on the numbers of cells only, not on the memory free at the time, so a call
 #: trains the same model on every machine.
 AUTO_GLOBAL_MAX_ENTRIES = 25_000_000
-
+#: below this many cell pairs a global plan is solved in seconds (a growth plan of 1000 x
+#: 1000 cells: 26 s in 2-D, ``benchmarks/growth_coupling.py``), and a minibatch solve costs
+#: its iterations more than its size: the cost rule of ``coupling="auto"`` starts above it
+AUTO_COST_MIN_ENTRIES = 1_000_000
 #: training checks its losses for divergence every this many steps (one device sync), at
 #: every checkpoint and at the end
 DIVERGENCE_CHECK_EVERY = 100
@@ -75,7 +79,11 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``"auto"`` is CUDA when available, else CPU."""
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or another torch "
+                         f"device, got {device!r}") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device='cuda' was asked for but CUDA is not available")
     return device
@@ -112,14 +120,20 @@ def _largest_interval(tc: TimeCourse, holdout: int | None) -> tuple[int, int, in
 
 
 def resolve_coupling(coupling: str, method: str, tc: TimeCourse, holdout: int | None,
-                      dev: torch.device) -> str:
+                     dev: torch.device, *, n_steps: int | None = None,
+                     batch_size: int | None = None) -> str:
     """The coupling mode used; refuses global plans that will not fit in memory.
 
     ``"auto"`` is ``"global"`` while the largest interval holds at most
     :data:`AUTO_GLOBAL_MAX_ENTRIES` cell pairs, else ``"minibatch"``: a choice made from the
     numbers of cells alone, so the same call trains the same model on every machine (and
-    every process of a distributed run agrees). Global plans (asked for, or chosen by
-    ``"auto"``) whose set-up, estimated with :data:`GLOBAL_BYTES_PER_ENTRY`, is larger than
+    every process of a distributed run agrees). A method registered with a
+    ``global_cost`` (``uotcfm``, whose plans are slow to solve) also needs the global plan,
+    above :data:`AUTO_COST_MIN_ENTRIES` pairs, to cost less than the run's minibatch plans:
+    ``global_cost * n * m <= n_steps * batch_size**2`` (a short run on many cells goes
+    minibatch). Global plans (asked for, or
+    chosen by
+    ``"auto"``) whose set-up, estimated with the method's ``plan_bytes``, is larger than
     the memory available are refused with a ``ValueError`` before any plan is solved. I-CFM
     solves no plan: nothing to estimate.
     """
@@ -129,8 +143,17 @@ def resolve_coupling(coupling: str, method: str, tc: TimeCourse, holdout: int | 
     asked = f"coupling={coupling!r}" + (" (global plans here)" if coupling == "auto" else "")
     if coupling == "auto":
         coupling = "global" if n * m <= AUTO_GLOBAL_MAX_ENTRIES else "minibatch"
+        why = f"global plans up to {AUTO_GLOBAL_MAX_ENTRIES:,} pairs"
+        cost = _methods.get(method).global_cost
+        if (cost is not None and n_steps is not None and batch_size is not None
+                and n * m > AUTO_COST_MIN_ENTRIES):
+            budget = n_steps * batch_size**2
+            why += (f", and above {AUTO_COST_MIN_ENTRIES:,} pairs while {cost:g} x n x m "
+                    f"<= n_steps x batch_size^2 = {budget:,}")
+            if cost * n * m > budget:
+                coupling = "minibatch"
         logger.info(f"coupling='auto' uses {coupling!r}: the largest interval, {a}->{b}, holds "
-                    f"{n} x {m} cells (global plans up to {AUTO_GLOBAL_MAX_ENTRIES:,} pairs)")
+                    f"{n} x {m} cells ({why})")
         if coupling == "minibatch":
             return coupling
     need = _methods.get(method).plan_bytes * n * m
@@ -146,8 +169,39 @@ def resolve_coupling(coupling: str, method: str, tc: TimeCourse, holdout: int | 
 _MAX_ABS_VALUE = 1e18
 
 
-def check_data(tc: TimeCourse) -> None:
-    """Every population finite in float32, and small enough that its squares are too."""
+#: the widest spread (RMS of the per-dimension std, model units) training follows: beyond it
+#: Adam's squared gradients overflow float32 and the weights stop moving, silently
+MAX_SPREAD = 1e8
+#: path noise above this many times the cells' spread hides the data: refused (above once
+#: the spread: a warning)
+MAX_NOISE_RATIO = 10.0
+
+
+def _check_scale(tc: TimeCourse, sigma: float, holdout: int | None = None) -> None:
+    """The kept cells' spread in model units (1 when whitened) within what training can
+    follow, and ``sigma`` (in those units) not far above it; a ``ValueError`` naming the way
+    out."""
+    x = torch.cat([c for r, c in enumerate(tc.xs) if r != holdout]).to(torch.float64)
+    spread = float(x.std(0).pow(2).mean().sqrt()) if len(x) > 1 else 0.0
+    unwhitened = "with whiten=False the model works in use_rep's units"
+    if spread > MAX_SPREAD:
+        raise ValueError(f"the cells spread over {spread:.3g} (RMS std) in the model's units, "
+                         f"beyond {MAX_SPREAD:g}: training in float32 cannot follow (Adam's "
+                         f"squared gradients overflow and the weights stop moving); "
+                         f"{unwhitened}: pass whiten=True or rescale the representation")
+    if spread > 0 and sigma > spread:
+        msg = (f"sigma={sigma:g} is {sigma / spread:.3g} times the cells' spread ({spread:.3g}, "
+               f"RMS std in the model's units): the path noise hides the data; {unwhitened}: "
+               f"pass whiten=True, a sigma below {spread:.3g}, or rescale the representation")
+        if sigma > MAX_NOISE_RATIO * spread:
+            raise ValueError(msg)
+        warnings.warn(msg, UserWarning, stacklevel=3)
+
+
+def check_data(tc: TimeCourse, sigma: float | None = None,
+               holdout: int | None = None) -> None:
+    """Every population finite in float32, and small enough that its squares are too; with
+    ``sigma``, the scale checks of :func:`_check_scale`."""
     for k, x in enumerate(tc.xs):
         if not bool(torch.isfinite(x).all()):
             raise ValueError(f"the cells of timepoint {k} hold values that are not finite in "
@@ -159,6 +213,8 @@ def check_data(tc: TimeCourse) -> None:
                              "squared distances overflow float32 and the loss would not be "
                              f"finite (|x| must stay below {_MAX_ABS_VALUE:g}); use whiten=True "
                              "(TimeCourse.from_arrays, tl.fit) or rescale the data")
+    if sigma is not None:
+        _check_scale(tc, sigma, holdout)
 
 
 def check_losses(losses: Tensor, lo: int, hi: int, n_steps: int, lr: float) -> None:
@@ -292,9 +348,10 @@ def fit_flow(tc: TimeCourse, method: str | None = None, *, holdout: int | None =
         holdout = tc.interior_index(holdout, "holdout")
     inputs = entry.inputs(tc, mass=mass, growth_prior=growth_prior, prior_times=prior_times,
                           holdout=holdout)
-    check_data(tc)
+    check_data(tc, cfg.sigma, holdout)
     dev = resolve_device(device)
-    coupling = resolve_coupling(cfg.coupling, name, tc, holdout, dev)
+    coupling = resolve_coupling(cfg.coupling, name, tc, holdout, dev, n_steps=cfg.n_steps,
+                                batch_size=cfg.batch_size)
     if entry.global_only and coupling != "global":
         raise ValueError("coupling='auto' would use minibatch plans here (an interval holds "
                          f"more than {AUTO_GLOBAL_MAX_ENTRIES} cell pairs) and method "
@@ -334,7 +391,7 @@ def fit_flow(tc: TimeCourse, method: str | None = None, *, holdout: int | None =
         lr_schedule=cfg.lr_schedule, ema=0.0 if cfg.ema is None else float(cfg.ema),
         random_state=int(random_state), loss=losses.cpu().numpy().astype(np.float64),
         **{k: v.cpu().numpy().astype(np.float64) for k, v in parts.items()},
-        **entry.meta(cfg, inputs, data))
+        **tc.time_meta(), **entry.meta(cfg, inputs, data))
     return model
 
 

@@ -105,6 +105,13 @@ class NeuralMethod(Method):
     plan_bytes
         Measured peak bytes per cell pair of solving one global plan (the memory check of
         ``coupling="auto"/"global"``); 0: no plan is solved.
+    global_cost
+        Methods whose global plan is slow to solve: the measured cost of solving it per cell
+        pair, in units of the cost per cell pair of a minibatch plan. ``coupling="auto"``
+        then takes the global plan only while it costs less than the minibatch plans of
+        the whole run (``n_steps`` plans of ``batch_size`` x ``batch_size`` pairs), besides
+        the memory bound; ``None``: the memory bound only (exact OT plans are solved in
+        seconds at that bound).
     global_only
         Its plans must be global (chains through every kept timepoint).
     params
@@ -119,6 +126,7 @@ class NeuralMethod(Method):
     has_score: ClassVar[bool] = False
     learns_growth: ClassVar[bool] = False
     plan_bytes: ClassVar[int] = 0
+    global_cost: ClassVar[float | None] = None
     global_only: ClassVar[bool] = False
     params: ClassVar[tuple[str, ...]] = ()
     fit_default: ClassVar[bool] = False

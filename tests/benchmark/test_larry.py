@@ -132,7 +132,8 @@ def test_growth_row_fits_uotcfm_with_minibatch_plans_and_reads_ode_fates(data_di
     fit_method, mode = fb.FATE_METHODS["growth"]
     assert (fit_method, fb.FIT_OPTIONS.get("growth")) == ("uotcfm", None)  # tl.fit defaults
     adata = scflow.datasets.larry()
-    fitted, seconds = fb._fit(adata, fit_method, {}, 0, 30, "cpu", None)
+    fitted, seconds = fb._fit(adata, fit_method, {}, 0, scflow.TrainConfig(n_steps=30), "cpu",
+                              None)
     params = fitted.uns["scflow"]["params"]
     assert params["coupling"] == "minibatch" and params["method"] == "uotcfm" and seconds > 0
     out = scflow.tl.fate(fitted, "state_info", from_time=2, to_time=6, mode=mode,

@@ -137,3 +137,23 @@ def test_select_neighbors_refuses_bad_input():
         F.select_neighbors(ref, codes, 2, candidates=[0, 5])
     with pytest.raises(ValueError, match="max_k"):
         F.select_neighbors(ref, codes, 2, max_k=0)
+
+
+def test_loo_brier_and_soft_labels_match_the_one_hot_reference_with_many_fates():
+    """Without a (cells x k x fates) one-hot (a barcode column made it gigabytes), the scores
+    and soft labels are those of the one-hot formula, here with 40 fates."""
+    g = torch.Generator().manual_seed(3)
+    ref = torch.randn(300, 3, generator=g)
+    codes = torch.randint(0, 40, (300,), generator=g)
+    ks = [1, 3, 7, 20]
+    got = F.loo_brier(ref, codes, 40, ks)
+    d = torch.cdist(ref.double(), ref.double())
+    d.fill_diagonal_(float("inf"))
+    nn = d.topk(max(ks), dim=1, largest=False).indices
+    onehot = torch.nn.functional.one_hot(codes, 40).double()
+    want = torch.stack([((onehot[nn[:, :k]].mean(1) - onehot) ** 2).sum(1).mean() for k in ks])
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    points = torch.randn(50, 3, generator=g)
+    near = torch.cdist(points, ref).topk(7, dim=1, largest=False).indices
+    torch.testing.assert_close(F.soft_labels(points, ref, codes, 40, 7),
+                               onehot[near].mean(1).float(), rtol=0, atol=1e-6)

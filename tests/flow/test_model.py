@@ -125,3 +125,57 @@ def test_from_dict_names_a_hidden_layer_that_does_not_match_the_config(model):
     good = FlowModel.from_dict(model.to_dict())  # the same guard lets a real model through
     x = torch.randn(4, 3)
     torch.testing.assert_close(good.velocity(0.3, x), model.velocity(0.3, x), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_from_dict_refuses_non_finite_weights(model, value):
+    d = model.to_dict()
+    d["weights"]["velocity_net.net.2.bias"] = d["weights"]["velocity_net.net.2.bias"].copy()
+    d["weights"]["velocity_net.net.2.bias"][3] = value
+    with pytest.raises(ValueError, match=r"model weight 'velocity_net.net.2.bias' holds NaN or "
+                                         r"infinite values"):
+        FlowModel.from_dict(d)
+
+
+@pytest.mark.parametrize("part", ["config", "weights"])
+def test_from_dict_names_a_missing_part(model, part):
+    d = model.to_dict()
+    del d[part]
+    with pytest.raises(ValueError, match=f"its '{part}' is missing or not a mapping"):
+        FlowModel.from_dict(d)
+    d[part] = "hostile"
+    with pytest.raises(ValueError, match=f"its '{part}' is missing or not a mapping"):
+        FlowModel.from_dict(d)
+
+
+@pytest.mark.parametrize(("hidden", "match"), [
+    ([16] * 400_000, r"'hidden' must list 1 to 1000 integer widths"),
+    ([16] * 900, r"the config \(dim 3, 900 hidden layers\) needs 3604 arrays, 12 are stored"),
+    (["16", "16"], r"'hidden' must list 1 to 1000 integer widths"),
+    ([16, -1], r"'hidden' widths must be positive"),
+])
+def test_from_dict_checks_the_hidden_list_against_the_arrays_first(model, hidden, match):
+    """A crafted config (400,000 layers with the arrays of two): refused from the sizes of
+    what is stored, before a single layer is built."""
+    d = model.to_dict()
+    d["config"] = {**d["config"], "hidden": hidden}
+    built = []
+    real_init = FlowModel.__init__
+
+    def spy(self, *args, **kwargs):
+        built.append(args)
+        real_init(self, *args, **kwargs)
+
+    FlowModel.__init__ = spy
+    try:
+        with pytest.raises(ValueError, match=match):
+            FlowModel.from_dict(d)
+    finally:
+        FlowModel.__init__ = real_init
+    assert built == []
+
+
+@pytest.mark.parametrize("hidden", ["128", 128, (64, 0), (64.0, 64.0), (True, 2), ()])
+def test_hidden_must_be_a_sequence_of_positive_integer_widths(hidden):
+    with pytest.raises(ValueError, match="hidden must be a"):
+        FlowModel(3, hidden)

@@ -46,7 +46,9 @@ def test_split_scale_and_times():
     tc = TimeCourse.from_arrays(x, labels, n_dims=3, time_scale="real")
     assert [len(v) for v in tc.xs] == [20, 20, 20]
     assert list(tc.labels) == ["day 0", "day 1", "day 3"]
-    np.testing.assert_array_equal(tc.times, [0.0, 1.0, 3.0])
+    # real time: days from the first, in units of the mean gap (1.5 days)
+    np.testing.assert_array_equal(tc.times, [0.0, 2 / 3, 2.0])
+    assert (tc.time_origin, tc.time_unit) == (0.0, 1.5)
     allx = np.concatenate([v.numpy() for v in tc.xs]).astype(np.float64)
     np.testing.assert_allclose(allx.mean(0), 0, atol=1e-6)
     np.testing.assert_allclose(allx.std(0), 1, atol=1e-5)
@@ -128,7 +130,7 @@ def test_real_time_of_ordered_categories_with_increasing_numbers():
     cats = ["d0", "d2", "d7"]
     cat = pd.Categorical(np.repeat(cats, 3), categories=cats, ordered=True)
     tc = TimeCourse.from_arrays(np.zeros((9, 2)), pd.Series(cat), time_scale="real")
-    np.testing.assert_array_equal(tc.times, [0.0, 2.0, 7.0])
+    np.testing.assert_array_equal(tc.times, [0.0, 2 / 3.5, 2.0])  # mean gap 3.5
 
 
 def test_from_arrays_keeps_the_kind_of_each_label():

@@ -104,7 +104,8 @@ def test_auto_coupling_follows_the_balanced_rule(monkeypatch):
     tc, _, _ = _course(40, 60)
     small = fit_flow(tc, "uotcfm", n_steps=2, batch_size=16, device="cpu", progress=False)
     assert small.meta["coupling"] == "global"  # 40 x 60 pairs, under the threshold
-    # one rule, one threshold: lowering it moves uotcfm and otcfm to minibatch alike
+    # (and under the size where the growth cost rule starts: 2 steps keep the global plan)
+    # one memory rule, one threshold: lowering it moves uotcfm and otcfm to minibatch alike
     monkeypatch.setattr(scflow.training.loop, "AUTO_GLOBAL_MAX_ENTRIES", 40 * 60 - 1)
     big = fit_flow(tc, "uotcfm", n_steps=2, batch_size=16, device="cpu", progress=False)
     assert big.meta["coupling"] == "minibatch"

@@ -162,3 +162,26 @@ def test_candidates_share_their_plans():
     alone = select_method(tc, ["static_ot"], **RUN).summary.set_index("candidate")
     shared = sel.summary.set_index("candidate")
     assert shared.loc["static_ot", "w1_mean"] == alone.loc["static_ot", "w1_mean"]
+
+
+def test_a_candidate_that_diverges_is_skipped_and_reported():
+    """A candidate whose inner fits diverge (lr 1e9) is left out of the choice and named; the
+    others are chosen among as before. If every candidate diverges, the error says so."""
+    import warnings
+
+    from scflow import TrainingDivergedError
+
+    tc = _parabola()
+    wild = {"method": "otcfm", **FAST, "lr": 1e9}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sel = select_method(tc, [wild, "static_ot"], **RUN)
+    label = candidate_label(wild)
+    assert sel.method == "static_ot" and list(sel.skipped) == [label]
+    assert "training diverged" in sel.skipped[label]
+    assert any(f"candidate {label} skipped" in str(w.message) for w in caught)
+    s = sel.summary.set_index("candidate")
+    assert np.isnan(s.loc[label, "w1_mean"]) and s.loc[label, "n"] == 0
+    assert set(sel.scores["candidate"]) == {"static_ot"}
+    with pytest.raises(TrainingDivergedError, match="every candidate's inner fit diverged"):
+        select_method(tc, [wild], **RUN)

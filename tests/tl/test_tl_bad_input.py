@@ -160,6 +160,12 @@ def test_holdout_first_last_or_absent(blobs, holdout, match):
     ({"lr": -1e-3}, r"lr must be a finite number > 0"),
     ({"method": "magic"}, r"method must be one of"),
     ({"hidden": ()}, r"hidden must be a non-empty sequence"),
+    ({"hidden": "128"}, r"hidden must be a sequence of positive layer widths, e\.g\. "
+                        r"\(64, 64, 64\) or \[128, 128\], got '128'"),
+    ({"hidden": 128}, r"hidden must be a sequence of positive layer widths"),
+    ({"hidden": (64.5, 64)}, r"hidden must be a non-empty sequence of positive integer"),
+    ({"device": "nonsense"}, r"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or another "
+                             r"torch device, got 'nonsense'"),
     ({"checkpoint_every": 0, "checkpoint": "ck.pt"}, r"checkpoint_every must be a positive"),
 ])
 def test_bad_training_options(blobs, kw, match, tmp_path, monkeypatch):

@@ -251,8 +251,15 @@ def test_fate_terminal_fates_and_auto_on_noisy_labels(sim_fitted):
     lab[labelled[: len(labelled) // 3]] = "undiff"
     adata.obs["noisy"] = pd.Categorical(lab)
     before = snapshot(adata)
-    with pytest.raises(ValueError, match="n_neighbors='auto' needs at least 12 labelled"):
+    with pytest.raises(ValueError, match=r"fates=\['upper'\] names one fate: every cell would "
+                                         "get probability 1"):
         scflow.tl.fate(adata, "noisy", mode="ode", fates=["upper"], n_neighbors="auto")
+    few = pd.Series(lab).where(pd.Series(lab).isin(["lower", "upper"]))
+    few[few.notna().to_numpy().cumsum() > 8] = np.nan  # 8 labelled cells
+    adata.obs["few"] = pd.Categorical(few.to_numpy())
+    with pytest.raises(ValueError, match="n_neighbors='auto' needs at least 12 labelled"):
+        scflow.tl.fate(adata, "few", mode="ode", n_neighbors="auto")
+    del adata.obs["few"]
     assert snapshot(adata) == before
     scflow.tl.fate(adata, "noisy", mode="ode", fates=["lower", "upper"], n_neighbors="auto")
     prob = adata.obsm["fate_probabilities"]

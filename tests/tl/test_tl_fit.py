@@ -91,13 +91,16 @@ def test_fit_on_string_labels_and_real_time(blobs):
     rec = blobs.uns["scflow"]
     assert list(rec["timepoints"]["labels"]) == ["D0", "D1", "D2", "D4"]
     np.testing.assert_array_equal(rec["timepoints"]["values"], DAYS)
-    np.testing.assert_array_equal(rec["timepoints"]["times"], DAYS)
+    # real time in units of the mean gap (4 days / 3 intervals)
+    np.testing.assert_allclose(rec["timepoints"]["times"], np.asarray(DAYS) * 0.75,
+                               rtol=1e-15)
+    assert (rec["params"]["time_origin"], rec["params"]["time_unit"]) == (0.0, 4 / 3)
     assert rec["timepoints"]["numeric"] is False
     assert (rec["params"]["holdout"], rec["params"]["holdout_index"]) == ("D1", 1)
     assert rec["model"]["meta"]["holdout"] == 1
-    # a time between labels is a number on the labels' axis: real time -> model time 3
+    # a time between labels is a number on the labels' axis: day 3 -> model time 2.25
     pred = scflow.tl.predict(blobs, 3.0)
-    assert pred.uns["scflow_predict"]["model_time"] == 3.0
+    assert pred.uns["scflow_predict"]["model_time"] == pytest.approx(2.25, rel=1e-15)
     assert pred.uns["scflow_predict"]["from_time"] == "D2"
     assert list(pred.obs["label"].unique()) == ["3"]
 

@@ -199,3 +199,32 @@ def test_tl_leave_one_out_scores_what_tl_predict_weighs():
     w1 = wasserstein(pred.obsm["X_emb"], real, a=weights)
     assert df.set_index("method").loc["uotcfm", "w1"] == pytest.approx(w1, rel=1e-4)
     assert w1 != pytest.approx(wasserstein(pred.obsm["X_emb"], real), rel=1e-4)
+
+
+@pytest.mark.parametrize(("to_time", "kwargs", "match"), [
+    (1e6, {}, r"to_time=1000000\.0 is too far outside the observed timepoints \(0 to 2\).* "
+              r"between -2 and 4"),
+    (1e3, {}, r"to_time=1000\.0 is too far outside"),
+    (4.0, {"n_steps": 400_000}, r"n_steps=400000 per unit of model time over 4 units is "
+                                r"1,600,000 steps for one push, more than 1,000,000"),
+])
+def test_growth_refuses_unbounded_pushes_before_any(grown, monkeypatch, to_time, kwargs, match):
+    """``to_time`` far past the data (1e6 days: a bad_alloc before) or a step count that would
+    run for hours: refused before a single cell is pushed."""
+    from scflow.tl import _growth
+
+    def never(*args, **kw):
+        raise AssertionError("should fail before any push")
+
+    monkeypatch.setattr(_growth, "push_weighted", never)
+    with pytest.raises(ValueError, match=match):
+        scflow.tl.growth(grown, to_time=to_time, **kwargs)
+    assert "scflow_growth_rate" not in grown.obs
+
+
+def test_growth_within_one_span_past_the_data_is_extrapolated(grown):
+    scflow.tl.growth(grown, to_time=4.0, n_steps=20)
+    desc = grown.obs["scflow_growth_descendants"].to_numpy()
+    day = grown.obs["day"].to_numpy()
+    assert np.isfinite(desc[day < 2]).all()
+    assert np.median(desc[day == 0.0]) > np.median(desc[day == 1.0]) > 1.0

@@ -108,3 +108,18 @@ def test_auto_bad_candidates_refused_before_writing(blobs):
         scflow.tl.fit(blobs, use_rep="X_pca", method="auto",
                       candidates=[{"method": "otcfm", "steps": 3}])
     assert snapshot(blobs) == before
+
+
+def test_auto_skips_a_candidate_that_diverges_and_records_it(blobs, tmp_path):
+    wild = {"method": "otcfm", "n_steps": 20, "lr": 1e9, "hidden": (32, 32)}
+    with pytest.warns(UserWarning, match="skipped, its inner fit diverged"):
+        scflow.tl.fit(blobs, use_rep="X_pca", n_dims=3, method="auto",
+                      candidates=[wild, GOOD])
+    sel = blobs.uns["scflow"]["selection"]
+    assert sel["method"] == "otcfm" and sel["chosen"] == "otcfm(hidden=(32, 32), n_steps=150)"
+    assert list(sel["skipped"]["candidate"]) == [
+        "otcfm(hidden=(32, 32), lr=1000000000.0, n_steps=20)"]
+    assert "training diverged" in sel["skipped"]["reason"][0]
+    blobs.write_h5ad(tmp_path / "auto.h5ad")
+    back = ad.read_h5ad(tmp_path / "auto.h5ad").uns["scflow"]["selection"]
+    assert list(back["skipped"]["candidate"]) == list(sel["skipped"]["candidate"])

@@ -180,9 +180,11 @@ def test_predict_extrapolates_with_a_warning(fitted, caplog):
 
 @pytest.mark.parametrize(("time", "kwargs", "match"), [
     (-1.0, {}, "before the first"),
-    ("D1", {}, "time"),
+    ("D3", {}, r"time='D3' is neither a timepoint"),  # labels no cell ("D1" does: obs["label"])
     (2.0, {"from_time": 1.5}, "from_time"),
     (2.0, {"n_steps": 0}, "n_steps"),
+    (2.0, {"n_steps": 10**9}, r"n_steps must be a positive integer of at most 1,000,000"),
+    (1e3, {}, r"time=1000\.0 is too far outside the observed timepoints \(0 to 4\)"),
     (2.0, {"stochastic": True}, "sbcfm"),
 ])
 def test_predict_rejects_bad_input(fitted, time, kwargs, match):

@@ -226,6 +226,22 @@ def test_checkpoint_of_other_data_is_refused(tc, tmp_path):
         fit_flow(other, checkpoint=ck, **SMALL)
 
 
+def test_a_real_time_checkpoint_of_the_old_time_unit_is_refused(tmp_path):
+    """A time_scale='real' checkpoint written before model time was divided by the mean gap
+    (its times are the days from the first, here 0, 2, 4) is refused on resume, and says
+    why; the same run in the new unit (0, 1, 2) writes and resumes its own."""
+    x = np.random.default_rng(0).normal(size=(30, 2))
+    days = np.repeat([0.0, 2.0, 4.0], 10)
+    tc = TimeCourse.from_arrays(x, days, time_scale="real")
+    np.testing.assert_array_equal(tc.times, [0.0, 1.0, 2.0])
+    old = TimeCourse(tc.xs, tc.values - tc.values[0], tc.labels, tc.values, tc.mean, tc.scale)
+    ck = tmp_path / "ck.pt"
+    fit_flow(old, checkpoint=ck, checkpoint_every=10, **SMALL)
+    with pytest.raises(ValueError, match=r"differs in: times\); model times differ: a "
+                                         r"time_scale='real' checkpoint of an earlier scflow"):
+        fit_flow(tc, checkpoint=ck, checkpoint_every=10, **SMALL)
+
+
 def test_bad_checkpoint_arguments_and_files(tc, tmp_path):
     with pytest.raises(ValueError, match="checkpoint_every must be a positive integer"):
         fit_flow(tc, checkpoint=tmp_path / "ck.pt", checkpoint_every=0, **SMALL)

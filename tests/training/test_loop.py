@@ -286,6 +286,40 @@ def test_auto_coupling_resolves_by_the_largest_interval(monkeypatch, caplog, siz
     assert f"coupling='auto' uses {expected!r}" in caplog.text
 
 
+@pytest.mark.parametrize("sizes,n_steps,batch,expected", [
+    ((5000, 5000), 10, 256, "minibatch"),  # issue 27: 10 steps behind a plan of 600 s and more
+    ((5000, 5000), 3000, 256, "global"),  # the default run: its 3000 minibatch plans cost more
+    ((2000, 2000), 100, 256, "minibatch"),
+    ((500, 500), 100, 256, "global"),
+    ((1000, 1000), 2, 16, "global"),  # small plans: solved in seconds, the rule starts above
+    ((1429, 3781, 5788), 3000, 256, "global"),  # Weinreb's mouse set: growth rows unchanged
+])
+def test_auto_coupling_of_growth_weighs_the_global_plan_against_the_run(
+        monkeypatch, caplog, sizes, n_steps, batch, expected):
+    """``uotcfm``'s global plan is slow to solve (semi-relaxed Sinkhorn): ``"auto"`` takes it
+    while it costs less than the run's minibatch plans (registry ``global_cost``); the
+    balanced methods are not affected."""
+    import logging
+
+    from scflow.methods.uotcfm import GROWTH_GLOBAL_COST
+    from scflow.training.loop import resolve_coupling
+
+    monkeypatch.setattr(scflow.training.loop, "_available_memory", lambda dev: 64 * 2**30)
+    tc = _sizes_course(*sizes)
+    with caplog.at_level(logging.INFO, logger="scflow"):
+        got = resolve_coupling("auto", "uotcfm", tc, None, torch.device("cpu"),
+                                n_steps=n_steps, batch_size=batch)
+    assert got == expected
+    n, m = max(zip(sizes[:-1], sizes[1:], strict=True), key=lambda p: p[0] * p[1])
+    cheap = n * m <= scflow.training.loop.AUTO_COST_MIN_ENTRIES
+    assert (cheap or GROWTH_GLOBAL_COST * n * m <= n_steps * batch**2) == (expected == "global")
+    assert (f"{GROWTH_GLOBAL_COST:g} x n x m <= n_steps x batch_size^2" in caplog.text) == (
+        not cheap)
+    # the balanced methods keep the memory rule alone
+    assert resolve_coupling("auto", "otcfm", tc, None, torch.device("cpu"), n_steps=n_steps,
+                             batch_size=batch) == "global"
+
+
 def test_auto_on_a_large_course_trains_with_minibatch_plans():
     """20,000 x 20,000 cells with every default: no global plan is solved."""
     model = scflow.fit_flow(_sizes_course(20_000, 20_000), n_steps=2, batch_size=16,
@@ -320,3 +354,48 @@ def test_global_plans_that_do_not_fit_in_memory_are_refused_up_front(shifted_cou
     monkeypatch.setattr(scflow.training.loop, "AUTO_GLOBAL_MAX_ENTRIES", 100)
     with pytest.raises(ValueError, match="method 'mmfm' chains global plans"):
         scflow.fit_flow(shifted_course, "mmfm", n_steps=2, progress=False)
+
+
+# ----- unwhitened data at scales training cannot follow -----
+def _scaled_course(scale: float, offset: float = 0.0) -> TimeCourse:
+    rng = np.random.default_rng(0)
+    k = np.repeat([0, 1, 2], 30)
+    x = rng.normal(0, 0.3, (90, 2)) + k[:, None]
+    return TimeCourse.from_arrays(x * scale + offset, k, whiten=False)
+
+
+@pytest.mark.parametrize(("scale", "match"), [
+    (1e-10, r"sigma=0\.1 is \d\.\d+e\+09 times the cells' spread \(\d\.\d+e-11, RMS std in the "
+            r"model's units\): the path noise hides the data; with whiten=False the model works "
+            r"in use_rep's units: pass whiten=True"),
+    (1e17, r"the cells spread over \d\.\d+e\+16 \(RMS std\) in the model's units, beyond 1e\+08: "
+           r"training in float32 cannot follow \(Adam's squared gradients overflow"),
+])
+def test_unwhitened_scales_training_cannot_follow_are_refused(scale, match):
+    """whiten=False at 1e-10 (the path noise 1e9 times the data: cells never moved right) and
+    at 1e17 (Adam's second moments overflow: weights froze, loss 1.9e34): refused."""
+    with pytest.raises(ValueError, match=match):
+        scflow.fit_flow(_scaled_course(scale), n_steps=5, progress=False)
+
+
+def test_unwhitened_noise_above_the_spread_warns():
+    with pytest.warns(UserWarning, match=r"sigma=0\.1 is [2-9]\.\d+ times the cells' spread"):
+        scflow.fit_flow(_scaled_course(0.03), n_steps=5, progress=False)
+
+
+def test_an_unwhitened_offset_of_1e9_keeps_the_cells_apart():
+    """Values around 1e9 with a spread of 1: float32 steps of 64 would merge the cells; the
+    offset is removed (the scaler's mean), which moves no cell relative to another, and
+    training follows as at offset 0."""
+    near = _scaled_course(1.0)
+    far = _scaled_course(1.0, offset=1e9)
+    assert (near.mean == 0).all() and (far.scale == 1).all()
+    shift = far.mean - 1e9  # the data's own mean, about (1, 1)
+    np.testing.assert_allclose(shift, [1.0, 1.0], atol=0.1)
+    centred = TimeCourse([x - torch.as_tensor(shift, dtype=torch.float32) for x in near.xs],
+                         near.times, near.labels, near.values, shift, near.scale)
+    for a, b in zip(centred.xs, far.xs, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
+    kw = dict(n_steps=30, hidden=(8,), batch_size=16, progress=False)
+    m_centred, m_far = scflow.fit_flow(centred, **kw), scflow.fit_flow(far, **kw)
+    np.testing.assert_allclose(m_far.meta["loss"], m_centred.meta["loss"], rtol=1e-4)
