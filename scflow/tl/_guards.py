@@ -115,8 +115,8 @@ def check_fit_memory(adata: AnnData, use_rep: str, n_dims: int | None,
         return  # time_course names the missing key
     width = int(adata.n_vars if use_rep == "X" else adata.obsm[use_rep].shape[1])
     dims = width if not isinstance(n_dims, (int, np.integer)) else min(int(n_dims), width)
-    nets = 1 if method in names("neural") and not (get(method).diffusion
-                                                   or get(method).weighted) else 2
+    entry = get(method) if method in names("neural") else None
+    nets = 1 + (entry is None or entry.has_score or entry.learns_growth)
     check_memory(fit_bytes(adata.n_obs, dims, hidden, nets=nets),
                  f"fitting {adata.n_obs} cells x {dims} dims of use_rep={use_rep!r} (MLP "
                  f"{list(hidden)})",
