@@ -85,6 +85,11 @@ def labelled(groups: pd.Series, at_time: np.ndarray, groupby: str) -> np.ndarray
     return ok & ~blank
 
 
+#: a label column is read as a per-cell identifier (refused as fates) from this many labels
+#: on, when most of them label one cell
+MIN_IDENTIFIER_LABELS = 10
+
+
 def _check_fate_count(cats: pd.Categorical, names: list[str], groupby: str, label, *,
                       given: bool) -> None:
     """At least two fates, and fates that are groups of cells, not one label per cell."""
@@ -95,7 +100,9 @@ def _check_fate_count(cats: pd.Categorical, names: list[str], groupby: str, labe
         raise ValueError(f"{what}: every cell would get probability 1; fate probabilities "
                          "need at least two fates (fates=[...] naming two labels or more)")
     counts = np.bincount(cats.codes[cats.codes >= 0], minlength=len(names))
-    if np.median(counts) < 2:  # most fates are single cells: an identifier, not a fate
+    # many labels, most of them on a single cell: an identifier, not a fate (a handful of
+    # labels on a handful of cells is a small data set, warned about elsewhere)
+    if len(names) >= MIN_IDENTIFIER_LABELS and np.median(counts) < 2:
         raise ValueError(f"groupby={groupby!r} has {len(names)} labels among {int(counts.sum())} "
                          f"labelled cells of to_time={label!r} (most label one cell): it looks "
                          "like a per-cell identifier (e.g. a barcode), not a fate; pass a "

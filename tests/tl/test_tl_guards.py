@@ -167,7 +167,7 @@ def test_a_million_dimensions_are_refused_from_the_estimate(monkeypatch):
                                          r"about 5\.58 GB of memory, more than"):
         scflow.tl.fit(adata, use_rep="X_wide")
     assert "scflow" not in adata.uns
-    from scflow import _budget
+    from scflow import _checks as _budget
 
     monkeypatch.setattr(scflow.settings, "_max_memory_gb", 8.0)
     monkeypatch.setattr(_budget, "WARN_BYTES", 1e3)  # a small fit is announced the same way
