@@ -241,7 +241,7 @@ def run_loo(args) -> None:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("stage", choices=("loo", "dev", "report", "larry", "growth", "cost",
-                                     "cost-one"))
+                                     "cost-one", "larry-one"))
     p.add_argument("--datasets", default=",".join(LOO_SETS))
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--scflow-only", action="store_true",

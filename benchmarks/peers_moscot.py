@@ -109,7 +109,7 @@ def pull_fates(tp, labels_key: str, fates, source: float, target: float) -> pd.D
     for fate in fates:
         out = tp.pull(source=source, target=target, data=labels_key, subset=[fate],
                       key_added=None)
-        cols[fate] = np.asarray(out[source]).ravel()
+        cols[fate] = np.asarray(out).ravel()  # the pulled mass at source
     obs = tp.adata.obs
     index = obs.index[obs[tp.temporal_key] == source]
     df = pd.DataFrame(cols, index=index)
