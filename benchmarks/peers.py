@@ -251,8 +251,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--sizes", default="1000,10000,40000", help="cost: cells per timepoint")
     p.add_argument("--tool", default="", help="cost-one: moscot, cellrank or scflow")
     p.add_argument("--n", type=int, default=0, help="cost-one: cells per timepoint")
-    p.add_argument("--epsilon", type=float, default=None,
-                   help="larry: moscot's epsilon (default: moscot's default, within --budget)")
+    p.add_argument("--epsilon", type=float, default=None, help="larry-one: moscot's epsilon")
+    p.add_argument("--epsilons", default="0.001,0.05",
+                   help="larry: moscot's epsilons, tried in order until one finishes (0.001, "
+                        "moscot's default, within --budget CPU seconds; others within twice)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="larry-one: moscot's batch_size (online cost)")
     args = p.parse_args(argv)
     if args.stage == "loo":
         run_loo(args)
