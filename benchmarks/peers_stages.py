@@ -43,6 +43,8 @@ import peers_core as core
 FATES = ["Neutrophil", "Monocyte"]
 N_BOOT_CLONES = 200  # as benchmarks/growth.py clones
 MEMORY_CAP = 10 * 2**30  # bytes of data a cost child may map (RLIMIT_DATA)
+MEMORY_ERRORS = ("MemoryError", "RESOURCE_EXHAUSTED", "bad_alloc", "YNNPACK operation failed",
+                 "Cannot allocate memory")
 WALL_FACTOR = 6  # wall-clock limit of a child, in CPU budgets (a loaded shared machine)
 LARRY_CAP = 12 * 2**30  # the same for the LARRY child (a shared 24 GiB machine)
 LARRY_BATCH = 4096  # moscot's batch_size (online cost) when the dense cost does not fit
@@ -82,9 +84,11 @@ def _child(argv: list[str], budget: float, cap: int | None = None) -> dict:
         return {"status": f"stopped after the {budget:.0f} CPU-s budget", "wall": wall}
     if run.returncode != 0:
         tail = (run.stderr or run.stdout).strip().splitlines()[-3:]
-        memory = any("MemoryError" in t or "RESOURCE_EXHAUSTED" in t or "bad_alloc" in t
-                     for t in tail) or run.returncode in (-9, 137)
-        return {"status": "out of memory (cap)" if memory else "failed", "wall": wall,
+        # under the data cap, XLA's failed allocations surface as its INTERNAL errors
+        memory = any(m in t for t in tail for m in MEMORY_ERRORS) or run.returncode in (-9,
+                                                                                        137)
+        return {"status": ("out of memory (the data cap; an allocation failed)" if memory
+                           else "failed"), "wall": wall,
                 "error": " | ".join(tail)}
     return {**json.loads(run.stdout.strip().splitlines()[-1]), "wall": wall}
 
@@ -282,25 +286,25 @@ def cost_one(tool: str, n: int) -> dict:
     a = scflow.datasets.simulate(n_cells=3 * n, n_timepoints=3, random_state=0)
     a.obsm["X_5"] = np.ascontiguousarray(a.obsm["X_pca"][:, :5])
     last = a.obs["day"] == a.obs["day"].max()
-    a.obs["fate"] = pd.Categorical(np.where(last, a.obs["branch"].astype(str), None))
+    a.obs["end_label"] = pd.Categorical(np.where(last, a.obs["branch"].astype(str), None))
     start, cpu0 = time.perf_counter(), _cpu_seconds()
     out: dict = {"status": "ok", "tool": tool, "n": n}
     if tool == "scflow":
         scflow.tl.fit(a, "day", use_rep="X_5", device="cpu", progress=False)
         fitted = time.perf_counter()
-        scflow.tl.fate(a, "fate")
+        scflow.tl.fate(a, "end_label")
         out.update(fit_seconds=fitted - start, fate_seconds=time.perf_counter() - fitted)
     else:
         import peers_moscot as pm
 
         tp, facts = pm.temporal_problem(a, "day", "X_5")
         solved = time.perf_counter()
-        pm.pull_fates(tp, "fate", ["upper", "lower"], 0.0, 2.0)
+        pm.pull_fates(tp, "end_label", ["upper", "lower"], 0.0, 2.0)
         out.update(prepare_seconds=facts["prepare_seconds"],
                    solve_seconds=facts["solve_seconds"], converged=facts["all_converged"],
                    pull_seconds=time.perf_counter() - solved)
         if tool == "cellrank":
-            terminal = {f: list(a.obs_names[a.obs["fate"] == f]) for f in ("upper", "lower")}
+            terminal = {f: list(a.obs_names[a.obs["end_label"] == f]) for f in ("upper", "lower")}
             _, cr_facts = pm.cellrank_fates(tp, terminal, use_rep="X_5")
             out["cellrank"] = cr_facts
     out["seconds"] = time.perf_counter() - start
