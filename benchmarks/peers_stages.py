@@ -343,9 +343,9 @@ def run_cost(args) -> None:
         ok = r["status"] == "ok"
         ratio = (f"{r['cpu_seconds'] / b['cpu_seconds']:.2f}" if ok and b else "–")
         mem = (f"{r['peak_mb'] / b['peak_mb']:.2f}" if ok and b else "–")
-        detail = (f"solve {r['solve_seconds']:.0f} s, converged {r['converged']}"
+        detail = (f"solve {r['solve_seconds']:.0f} s wall, converged {r['converged']}"
                   if ok and "solve_seconds" in r else
-                  f"fit {r['fit_seconds']:.0f} s, fate {r['fate_seconds']:.0f} s"
+                  f"fit {r['fit_seconds']:.0f} s, fate {r['fate_seconds']:.0f} s wall"
                   if ok and "fit_seconds" in r else r.get("error", ""))
         lines.append(f"| {r['n']} | {r['tool']} | {r['status']} | {r['cpu_seconds']:.0f} | "
                      f"{r['seconds']:.0f} | {r['peak_mb']:.0f} | {ratio} | {mem} | {detail} |"
