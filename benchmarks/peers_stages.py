@@ -324,11 +324,19 @@ def run_cost(args) -> None:
             rows.append({"tool": tool, "n": n, **res})
             print(json.dumps(rows[-1]), flush=True)
     rows.sort(key=lambda r: (r["n"], r["tool"]))
+    _write("peers_cost", {"rows": rows, "budget": args.budget, "memory_cap": MEMORY_CAP},
+           cost_markdown(rows, args.budget, "python benchmarks/peers.py "
+                         + " ".join(sys.argv[1:])))
+
+
+def cost_markdown(rows: list[dict], budget: float, command: str) -> str:
+    """The cost table of ``rows`` (one per tool and size; ``status`` says what stopped a
+    measurement)."""
     lines = ["## scflow beside moscot and CellRank: cost (one run, one thread each)", "",
-             f"`python benchmarks/peers.py {' '.join(sys.argv[1:])}`", "",
+             f"`{command}`", "",
              "Simulation (`datasets.simulate`, 3 timepoints, 5 PCs), n cells per timepoint. "
              "One child process per measurement (its own peak RSS), JAX and torch on one CPU "
-             f"thread, a {args.budget:.0f} s budget and a {MEMORY_CAP / 2**30:.0f} GiB data "
+             f"thread, a {budget:.0f} s budget and a {MEMORY_CAP / 2**30:.0f} GiB data "
              "cap per child. scflow: `tl.fit` + `tl.fate` with defaults; moscot: `prepare` + "
              "`solve` (defaults) + `pull` of the last timepoint's labels to the first; "
              "CellRank: the same moscot run, then `RealTimeKernel` + GPCCA fate "
@@ -351,8 +359,7 @@ def run_cost(args) -> None:
                      f"{r['seconds']:.0f} | {r['peak_mb']:.0f} | {ratio} | {mem} | {detail} |"
                      if ok else f"| {r['n']} | {r['tool']} | {r['status']} | – | "
                      f"{r['wall']:.0f} | – | – | – | {detail[:120]} |")
-    _write("peers_cost", {"rows": rows, "budget": args.budget, "memory_cap": MEMORY_CAP},
-           "\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
 
 
 def run_cost_one(args) -> None:

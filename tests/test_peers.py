@@ -125,3 +125,19 @@ def test_report_rescores_caches_and_names_missing_default_rows(tmp_path):
         peers_report.write_loo_report(["toy"], lambda n, k: core.holdout_course(moved, labels,
                                                                                  k),
                                       n_boot={}, command="cmd", folder=tmp_path, out=out)
+
+
+def test_cost_table_gives_ratios_to_scflow_and_says_what_stopped_a_peer():
+    import peers_stages
+
+    rows = [{"tool": "scflow", "n": 10, "status": "ok", "cpu_seconds": 4.0, "seconds": 5.0,
+             "peak_mb": 100.0, "fit_seconds": 4.0, "fate_seconds": 1.0, "wall": 6.0},
+            {"tool": "moscot", "n": 10, "status": "ok", "cpu_seconds": 10.0, "seconds": 12.0,
+             "peak_mb": 300.0, "solve_seconds": 9.0, "converged": False, "wall": 13.0},
+            {"tool": "cellrank", "n": 10, "status": "stopped after the 60 CPU-s budget",
+             "wall": 70.0}]
+    md = peers_stages.cost_markdown(rows, 60, "cmd")
+    moscot = next(line for line in md.splitlines() if "| moscot |" in line)
+    assert "| 2.50 | 3.00 |" in moscot and "converged False" in moscot
+    stopped = next(line for line in md.splitlines() if "| cellrank |" in line)
+    assert "60 CPU-s budget" in stopped and stopped.count("–") >= 4
