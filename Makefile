@@ -11,7 +11,7 @@ export MPLBACKEND ?= Agg
 export OMP_NUM_THREADS ?= 1
 export NUMBA_NUM_THREADS ?= 1
 
-.PHONY: install demo test test-fast lint bench clean docs tutorials cellrank
+.PHONY: install demo test test-fast lint bench clean docs tutorials cellrank peers
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -64,8 +64,28 @@ cellrank: $(CELLRANK_VENV)/.installed
 	$(CR_PY) benchmarks/cellrank_check.py
 	$(CR_PY) -m pytest -q -p no:cacheprovider tests/tl/test_tl_cellrank.py tests/tl/test_tl_transitions.py
 
+# The peers a user would run instead (moscot 0.5.2 on JAX / ott-jax, CPU; CellRank; TorchCFM),
+# in a venv of their own (.venv-peers), none a dependency of scflow: benchmarks/peers.py runs
+# them beside scflow on the same cells (JAX on one CPU thread), then their optional test runs.
+# Stages one at a time: make peers PEER_STAGES="loo growth"; the full list is below.
+PEERS_VENV ?= .venv-peers
+PEERS_PY := $(PEERS_VENV)/bin/python
+PEER_STAGES ?= dev loo growth larry cost
+$(PEERS_VENV)/.installed: pyproject.toml benchmarks/peers-requirements.txt
+	test -x $(PEERS_PY) || $(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_PY) -m pip install -q --upgrade pip
+	$(PEERS_PY) -c "import torch" 2>/dev/null || $(PEERS_PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PEERS_PY) -m pip install -q "$(TORCH_SPEC)" -e . pytest -r benchmarks/peers-requirements.txt
+	touch $@
+
+peers: $(PEERS_VENV)/.installed
+	for stage in $(PEER_STAGES); do \
+		JAX_PLATFORMS=cpu XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1" \
+		nice -n 10 $(PEERS_PY) benchmarks/peers.py $$stage || exit 1; done
+	$(PEERS_PY) -m pytest -q -p no:cacheprovider tests/benchmark/test_peers.py tests/benchmark/test_peers_moscot.py
+
 lint: install
 	$(VENV)/bin/ruff check scflow tests benchmarks tutorials
 
 clean:
-	rm -rf $(VENV) $(CELLRANK_VENV) results build .pytest_cache
+	rm -rf $(VENV) $(CELLRANK_VENV) $(PEERS_VENV) results build .pytest_cache
