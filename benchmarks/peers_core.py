@@ -1,7 +1,7 @@
 """The parts of ``benchmarks/peers.py`` that need no peer installed: the held-out time course
 (scaler fitted on the kept cells only), the prediction caches, the paired scoring of every
 prediction of one held-out timepoint and the choice of moscot's ``epsilon`` from inner
-scores. Tested in CI (``tests/test_peers.py``) without the peers' venv.
+scores. Tested in CI (``tests/benchmark/test_peers.py``) without the peers' venv.
 
 A cache is one ``.npz`` per data set and held-out timepoint (``benchmarks/results/peers/
 loo_<set>_k<k>.npz``): every prediction cloud under ``"<row>|s<seed>"`` (float32) and its
