@@ -28,38 +28,16 @@ when the call fails.
 from __future__ import annotations
 
 import json
-import platform
-import subprocess
 import sys
 import time
 import traceback
-from importlib import metadata
 from pathlib import Path
+
+from peers_core import commit, versions  # benchmarks/, beside this script
 
 HERE = Path(__file__).resolve().parent
 PACKAGES = ("cellrank", "scvelo", "numpy", "scipy", "pandas", "anndata", "scanpy", "torch",
             "pygpcca", "scflow")
-
-
-def _versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {"python": platform.python_version()}
-    for name in PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
-
-
-def _commit() -> str | None:
-    try:
-        res = subprocess.run(["git", "-C", str(HERE), "rev-parse", "HEAD"], capture_output=True,
-                             text=True, check=True)
-        dirty = subprocess.run(["git", "-C", str(HERE), "status", "--porcelain", "--",
-                                "../scflow"], capture_output=True, text=True, check=True)
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return res.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
 def run(n_steps: int = 300, n_pcs: int = 30, n_dims: int = 10) -> dict:
@@ -142,7 +120,7 @@ def main() -> int:
     warnings.filterwarnings("ignore", category=FutureWarning)
     record: dict = {"call": 'VelocityKernel(adata, attr="obsm", xkey="X_pca", '
                             'vkey="velocity_scflow").compute_transition_matrix()',
-                    "versions": _versions(), "scflow_commit": _commit()}
+                    "versions": versions(PACKAGES), "scflow_commit": commit()}
     start = time.perf_counter()
     try:
         record["result"] = run()

@@ -38,10 +38,10 @@ PACKAGES = ("moscot", "ott-jax", "jax", "jaxlib", "cellrank", "scvelo", "pygpcca
 EPSILONS = (1e-3, 1e-2, 5e-2, 1e-1)
 
 
-def versions() -> dict[str, str | None]:
-    """Python and the installed version of every package of :data:`PACKAGES`."""
+def versions(packages: Sequence[str] = PACKAGES) -> dict[str, str | None]:
+    """Python and the installed version of every package of ``packages``."""
     out: dict[str, str | None] = {"python": platform.python_version()}
-    for name in PACKAGES:
+    for name in packages:
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

@@ -93,6 +93,17 @@ def _masses(weights: ArrayLike | None, n: int) -> np.ndarray:
     return w / w.sum()
 
 
+def _check_options(n_boot, level, random_state, method) -> tuple[int, float, int]:
+    """The bootstrap's options, checked: ``(n_boot, level, seed)``."""
+    n_boot = integer(n_boot, "n_boot", lower=10)
+    level = number(level, "level", lower=0.0, strict=True)
+    if level >= 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    if method not in ("centred", "percentile"):
+        raise ValueError(f"method must be 'centred' or 'percentile', got {method!r}")
+    return n_boot, level, seed(random_state)
+
+
 def _emd2(a: np.ndarray, b: np.ndarray, cost: np.ndarray, num_iter_max: int) -> float:
     """Exact OT cost; a ``ConvergenceWarning`` when the simplex stopped short."""
     keep_a, keep_b = a > 0, b > 0  # resampled clouds: drop the points not drawn
@@ -149,13 +160,7 @@ def bootstrap_w1(pred: ArrayLike, real: ArrayLike, *, n_boot: int = 200,
     A :class:`W1Interval`: ``w1`` (on the clouds as given), ``lo``, ``hi``, ``level``,
     ``replicates``, ``excess``, ``method``.
     """
-    n_boot = integer(n_boot, "n_boot", lower=10)
-    level = number(level, "level", lower=0.0, strict=True)
-    if level >= 1.0:
-        raise ValueError(f"level must be in (0, 1), got {level!r}")
-    rs = seed(random_state)
-    if method not in ("centred", "percentile"):
-        raise ValueError(f"method must be 'centred' or 'percentile', got {method!r}")
+    n_boot, level, rs = _check_options(n_boot, level, random_state, method)
     x = _points(pred, "pred")
     y = _points(real, "real")
     if x.shape[1] != y.shape[1]:
@@ -238,13 +243,7 @@ def paired_bootstrap_w1(preds, real: ArrayLike, *, reference: str, n_boot: int =
     -------
     A :class:`PairedW1`.
     """
-    n_boot = integer(n_boot, "n_boot", lower=10)
-    level = number(level, "level", lower=0.0, strict=True)
-    if level >= 1.0:
-        raise ValueError(f"level must be in (0, 1), got {level!r}")
-    rs = seed(random_state)
-    if method not in ("centred", "percentile"):
-        raise ValueError(f"method must be 'centred' or 'percentile', got {method!r}")
+    n_boot, level, rs = _check_options(n_boot, level, random_state, method)
     if not isinstance(preds, dict) or not preds:
         raise ValueError(f"preds must be a non-empty dict of name -> points, got "
                          f"{type(preds).__name__}")
