@@ -1,6 +1,6 @@
 """When ``uotcfm``'s ``coupling="auto"`` should stop solving one global plan per interval.
 
-``uotcfm`` trains on pairs of a :class:`~scflow.growth.GrowthOT` plan: one plan per interval
+``uotcfm`` trains on pairs of a :class:`~scflow.couplings.GrowthOT` plan: one plan per interval
 between the whole populations (``"global"``, solved once before the first step), or one on
 each step's minibatch of ``batch_size`` early and late cells (``"minibatch"``). The balanced
 methods switch at :data:`scflow.training.loop.AUTO_GLOBAL_MAX_ENTRIES` cell pairs (a memory bound:

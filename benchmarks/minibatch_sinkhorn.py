@@ -6,7 +6,7 @@ SB-CFM pairs cells by an entropic plan of blur ``reg = 2 sigma^2`` (0.125 at
 too small for the scaling ones) without reaching the coupling's marginal tolerance 1e-6,
 every step (issue 27: 1.9 s per step against 0.04 for OT-CFM). A minibatch plan is only
 drawn from (``batch_size`` pairs), so a tolerance of 1e-4 draws as the exact plan does;
-minibatch plans are now solved to :data:`scflow.training_data.MINIBATCH_SINKHORN_TOL`
+minibatch plans are now solved to :data:`scflow.training.data.MINIBATCH_SINKHORN_TOL`
 (global plans keep 1e-6).
 
 Measured in one process on EMT 10-D (whitened; timepoints 0 and 1), one CPU thread: seconds

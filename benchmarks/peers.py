@@ -15,7 +15,7 @@ every package, the commit and the command are in each JSON):
     no-network reference. Every cloud is cached (``results/peers/``); ``--scflow-only``
     re-runs scflow's rows alone (e.g. after the default changed), ``report`` re-scores
     the caches: every prediction of one held-out timepoint on shared bootstrap draws
-    (:func:`scflow.intervals.paired_bootstrap_w1`), with the paired differences.
+    (:func:`scflow.protocols.intervals.paired_bootstrap_w1`), with the paired differences.
 ``dev``
     moscot's ``epsilon`` for sets whose kept timepoints leave no inner hold-out (3
     timepoints): chosen by leave-one-out on a simulation drawn for development only

@@ -150,7 +150,7 @@ def save_rows(name: str, k: int, rows: Mapping[str, Mapping[int, tuple]],
 
 def _centred(value: float, reps: np.ndarray, level: float) -> tuple[float, float]:
     """The percentile interval of ``reps`` moved by their mean excess over ``value``
-    (:mod:`scflow.intervals`' ``"centred"`` interval)."""
+    (:mod:`scflow.protocols.intervals`' ``"centred"`` interval)."""
     lo, hi = np.quantile(reps, [(1 - level) / 2, (1 + level) / 2])
     shift = float(reps.mean() - value)
     return float(lo - shift), float(hi - shift)
@@ -161,7 +161,7 @@ def score_rows(clouds: Mapping[str, Mapping[int, tuple]], real, *, n_boot: int =
                pairs: Sequence[tuple[str, str]] = ()) -> dict:
     """Exact W1 of every cloud of one held-out timepoint, on shared bootstrap draws.
 
-    All clouds go through one :func:`scflow.intervals.paired_bootstrap_w1` call, so every
+    All clouds go through one :func:`scflow.protocols.intervals.paired_bootstrap_w1` call, so every
     replicate resamples the same real cells for every row and seed. A row's W1 is the mean
     over its seeds, and its interval is read off the replicates averaged over seeds (the
     interval over cells of that mean; centred as the W1 intervals are). ``pairs``: ``(a, b)``
@@ -223,7 +223,7 @@ def inner_holdouts(n_timepoints: int, k: int) -> list[tuple[int, int, int]]:
 def choose_epsilon(scores: Mapping[float, Sequence[float]],
                    grid: Sequence[float] = EPSILONS) -> float:
     """The ``epsilon`` of ``grid`` with the lowest mean inner W1 (``scores[eps]``: one W1 per
-    inner hold-out); equal means (up to :data:`scflow.selection.TIE`) go to the earlier
+    inner hold-out); equal means (up to :data:`scflow.protocols.selection.TIE`) go to the earlier
     value of ``grid``, moscot's default first. Raises ``ValueError`` when a value of
     ``grid`` has no score."""
     missing = [e for e in grid if not scores.get(e)]

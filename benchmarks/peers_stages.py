@@ -1,7 +1,7 @@
 """The ``larry``, ``growth`` and ``cost`` stages of ``benchmarks/peers.py``.
 
 ``larry``
-    LARRY fates (the protocol of ``scflow/fate_benchmark.py``: day-2 neutrophil bias
+    LARRY fates (the protocol of ``scflow/benchmark/larry.py``: day-2 neutrophil bias
     ``P(Neu) / (P(Neu) + P(Mono))`` on the 10,087 held-out trajectory cells, Pearson r with
     the clonal truth and a 95% bootstrap interval over cells, the no-motion null under the
     same labelling rule). moscot: ``TemporalProblem`` over days 2 / 4 / 6 on SPRING 2-D

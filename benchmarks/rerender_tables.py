@@ -2,8 +2,8 @@
 
 For a change of presentation only (column names, time labels): every
 ``benchmarks/results/{benchmark,rollout,rollout_holdout}_*.json`` written by
-:func:`scflow.protocols.report.run_benchmark` is rendered with
-:func:`scflow.protocols.report.render`, with the data set's time labels (read from
+:func:`scflow.benchmark.report.run_benchmark` is rendered with
+:func:`scflow.benchmark.report.render`, with the data set's time labels (read from
 ``SCFLOW_DATA_DIR``), and its ``.md`` rewritten. The numbers are those of the record. Run::
 
     SCFLOW_DATA_DIR=../shared/data python benchmarks/rerender_tables.py

@@ -518,7 +518,7 @@ def markdown(res: dict) -> str:
                 f"{cv[i]['seconds']:.2f} s, {cv[i]['w1']:.3f}" for cv in curves) + " |")
 
     lines += ["", "### Inference", "",
-              "`scflow.integrate.integrate`, 100 Euler steps, a fresh MLP 64x3 SELU; `batch` "
+              "`scflow.flow.integrate.integrate`, 100 Euler steps, a fresh MLP 64x3 SELU; `batch` "
               "is `batch_size=` (cells integrated at a time) or all at once. "
               "Only the end states are kept when no path is asked for, so memory does not grow "
               "with the number of steps. RSS before: the process after imports and the input.",
