@@ -12,7 +12,8 @@ as the user has it.
   truth); the annotated day-6 neutrophils and monocytes pulled back to day 2 (WOT's
   fates). The two couplings are 20,157 x 38,143 and 38,143 x 38,073 cells: moscot's dense
   cost (``batch_size=None``) holds 3.1 and 5.8 GB of float32 cost alone and failed under
-  the 12 GiB cap in the first session, so ``--batch-size`` (moscot's online cost,
+  the 12 GiB cap in the first session, so ``--batch-size`` (default
+  :data:`LARRY_BATCH`; moscot's online cost,
   documented on ``TemporalProblem.solve``: "number of rows/columns of the cost matrix to
   materialize during solve/push/pull") recomputes the cost in blocks. The solved problem
   is kept (``moscot.problems.time.TemporalProblem.save``, under ``results/peers/``,
@@ -43,6 +44,9 @@ from peers_stages import _child, _cpu_seconds, _peak_mb, _write
 
 FATES = ["Neutrophil", "Monocyte"]
 LARRY_CAP = 12 * 2**30  # bytes of data a LARRY child may map (a shared 24 GiB machine)
+#: moscot's ``batch_size`` on LARRY (rows of the cost built at once: 4096 x 38k float32 is
+#: 0.6 GB a block); the dense cost does not fit (see the module's docstring)
+LARRY_BATCH = 4096
 SCFLOW_PREDICTIONS = core.RESULTS / "larry_fate_predictions.npz"
 
 
@@ -145,7 +149,7 @@ def run_larry(args) -> None:
     import scflow
     from scflow.benchmark.larry import FATE_RULE, LABEL_RULE, _no_motion, pearson_ci
 
-    eps, batch = float(args.epsilon or 0.05), args.batch_size
+    eps, batch = float(args.epsilon or 0.05), int(args.batch_size or LARRY_BATCH)
     tried = []
     res = _child(["larry-one", "--epsilon", f"{eps}"]
                  + (["--batch-size", str(batch)] if batch else []), args.budget, LARRY_CAP)
