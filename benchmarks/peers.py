@@ -11,7 +11,9 @@ every package, the commit and the command are in each JSON):
     solved without the held-out cells, cells drawn from its coupling and interpolated by
     moscot's own code (:mod:`peers_moscot`), at moscot's default ``epsilon`` and at the
     ``epsilon`` an inner leave-one-out on the kept timepoints chooses (never reading
-    ``k``); ``tl.fit``'s default method (read from its signature) and ``static_ot``, the
+    ``k``), in a child process per held-out time under a data cap (:data:`LOO_CAP`) and
+    ``--budget`` CPU seconds (a row it could not make says what stopped it);
+    ``tl.fit``'s default method (read from its signature) and ``static_ot``, the
     no-network reference. Every cloud is cached (``results/peers/``); ``--scflow-only``
     re-runs scflow's rows alone (e.g. after the default changed), ``report`` re-scores
     the caches: every prediction of one held-out timepoint on shared bootstrap draws
@@ -20,7 +22,9 @@ every package, the commit and the command are in each JSON):
     moscot's ``epsilon`` for sets whose kept timepoints leave no inner hold-out (3
     timepoints): chosen by leave-one-out on a simulation drawn for development only
     (``datasets.simulate(random_state=1)``, never reported).
-``larry``, ``growth``, ``cost``
+``larry``
+    See :mod:`peers_larry`.
+``growth``, ``cost``
     See :mod:`peers_stages`.
 
 Run in the peers' venv (``make peers`` builds it; one thread, nice)::
@@ -46,6 +50,8 @@ LOO_SETS = ("simulate", "emt_umap", "emt", "weinreb", "bargaje", "schiebinger_su
 N_BOOT = {"weinreb": 30}
 SCHIEBINGER_PCS = 30
 SIM_DIMS = 5  # as `scflow benchmark --dataset simulate`
+#: bytes of data moscot's leave-one-out child may map (RLIMIT_DATA; a shared 24 GiB machine)
+LOO_CAP = 8 * 2**30
 
 
 def _args_line() -> str:
@@ -219,6 +225,30 @@ def moscot_rows(tc, k: int, seeds, grid=core.EPSILONS) -> tuple[dict, dict]:
     return rows, facts
 
 
+def moscot_child(name: str, k: int, seeds: str, budget: float) -> dict:
+    """moscot's rows of ``(name, k)`` in a child process (``loo-moscot-one``) under
+    :data:`LOO_CAP` bytes of data and ``budget`` CPU seconds; the child writes its clouds to
+    the cache. Returns the child's status (``"ok"`` or what stopped it, with its CPU
+    seconds and peak memory when it finished)."""
+    from peers_stages import _child
+
+    return _child(["loo-moscot-one", "--datasets", name, "--k", str(int(k)), "--seeds",
+                   seeds], budget, LOO_CAP)
+
+
+def run_loo_moscot_one(args) -> None:
+    """The child of :func:`moscot_child`: moscot's rows of one held-out time, cached."""
+    import resource
+
+    seeds = [int(s) for s in args.seeds.split(",")]
+    tc = load_set(args.datasets, args.k)
+    rows, facts = moscot_rows(tc, args.k, seeds)
+    core.save_rows(args.datasets, args.k, rows, facts, real_digest=core.digest(tc.xs[args.k]))
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({"status": "ok", "cpu_seconds": use.ru_utime + use.ru_stime,
+                      "peak_mb": use.ru_maxrss / 1024}))
+
+
 def run_loo(args) -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     for name in args.datasets.split(","):
@@ -228,8 +258,15 @@ def run_loo(args) -> None:
             dig = core.digest(tc.xs[k])
             start = time.perf_counter()
             if not args.scflow_only:
-                rows, facts = moscot_rows(tc, k, seeds)
-                core.save_rows(name, k, rows, facts, real_digest=dig)
+                res = moscot_child(name, k, args.seeds, args.budget)
+                status = {"child": res}
+                if res["status"] != "ok":  # no clouds: the facts say what stopped moscot
+                    status["status"] = res["status"]
+                core.save_rows(name, k, {}, {"moscot_default": status,
+                                             "moscot_nested": status} if res["status"] != "ok"
+                               else {}, real_digest=dig)
+                if res["status"] == "ok":
+                    _add_child_facts(name, k, res, dig)
             rows, facts = scflow_rows(tc, k, seeds)
             core.save_rows(name, k, rows, facts, real_digest=dig)
             print(f"{name} k={k}: {time.perf_counter() - start:.0f} s", flush=True)
@@ -238,28 +275,39 @@ def run_loo(args) -> None:
     write_loo_report(LOO_SETS, load_set, n_boot=N_BOOT, command=_args_line())
 
 
+def _add_child_facts(name: str, k: int, res: dict, dig: str) -> None:
+    """Record the moscot child's CPU seconds and peak memory beside its rows' facts."""
+    _, facts = core.load_cache(name, k)
+    extra = {r: {**facts["rows"].get(r, {}), "child": res}
+             for r in ("moscot_default", "moscot_nested") if r in facts["rows"]}
+    core.save_rows(name, k, {}, extra, real_digest=dig)
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("stage", choices=("loo", "dev", "report", "larry", "growth", "cost",
-                                     "cost-one", "larry-one"))
+                                     "cost-one", "larry-one", "larry-cellrank-one",
+                                     "loo-moscot-one"))
     p.add_argument("--datasets", default=",".join(LOO_SETS))
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--scflow-only", action="store_true",
                    help="loo: re-run scflow's rows only (no peer needed)")
     p.add_argument("--budget", type=float, default=1200.0,
-                   help="larry, cost: seconds a peer may take before the row says so")
+                   help="loo, larry, cost: CPU seconds a peer's child may take before the "
+                        "row says so (loo: per held-out time)")
+    p.add_argument("--k", type=int, default=0, help="loo-moscot-one: held-out index")
     p.add_argument("--sizes", default="1000,10000,40000", help="cost: cells per timepoint")
     p.add_argument("--tool", default="", help="cost-one: moscot, cellrank or scflow")
     p.add_argument("--n", type=int, default=0, help="cost-one: cells per timepoint")
-    p.add_argument("--epsilon", type=float, default=None, help="larry-one: moscot's epsilon")
-    p.add_argument("--epsilons", default="0.001,0.05",
-                   help="larry: moscot's epsilons, tried in order until one finishes (0.001, "
-                        "moscot's default, within --budget CPU seconds; others within twice)")
+    p.add_argument("--epsilon", type=float, default=None,
+                   help="larry: moscot's epsilon (default 0.05, the value the issue tried)")
     p.add_argument("--batch-size", type=int, default=None,
-                   help="larry-one: moscot's batch_size (online cost)")
+                   help="larry, cost: moscot's batch_size (its online cost; default: dense)")
     args = p.parse_args(argv)
     if args.stage == "loo":
         run_loo(args)
+    elif args.stage == "loo-moscot-one":
+        run_loo_moscot_one(args)
     elif args.stage == "dev":
         print(json.dumps(dev_epsilon(), indent=1))
     elif args.stage == "report":
@@ -267,9 +315,11 @@ def main(argv: list[str] | None = None) -> None:
 
         write_loo_report(LOO_SETS, load_set, n_boot=N_BOOT, command=_args_line())
     else:
+        import peers_larry
         import peers_stages
 
-        getattr(peers_stages, "run_" + args.stage.replace("-", "_"))(args)
+        module = peers_larry if args.stage.startswith("larry") else peers_stages
+        getattr(module, "run_" + args.stage.replace("-", "_"))(args)
 
 
 if __name__ == "__main__":

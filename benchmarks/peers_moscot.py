@@ -6,7 +6,14 @@
   from the coupling and placed at the held-out time by moscot's own interpolation
   (``TemporalProblem._interpolate_gex_with_ot``, the code behind its public
   ``compute_interpolated_distance``, with that method's default
-  ``account_for_unbalancedness=False``).
+  ``account_for_unbalancedness=False``). Its ``batch_size`` (documented on
+  ``compute_interpolated_distance``: "number of rows/columns of the cost matrix to
+  materialize during push or pull; larger value will require more memory") is set by
+  :func:`interpolation_batch`: ott pushes a batch of ``b`` indicator columns through the
+  ``n0 x n1`` kernel as one ``(n0, n1, b)`` array, so moscot's default ``b = 256`` needs
+  8.5 GB on mouse 2-D (1,429 x 5,788 cells; measured: "Out of memory allocating
+  8469557248 bytes"). The batch does not change the cells drawn (the same seed draws the
+  same rows and columns in the same order), only the memory (tested).
 - :func:`temporal_problem`: prepare + solve over every timepoint of an AnnData.
 - :func:`pull_fates`: the annotated late labels pulled back to an early time (as WOT does:
   each label's cells as a distribution, pulled, then divided by the sum over labels).
@@ -30,6 +37,21 @@ import pandas as pd  # noqa: E402
 
 #: ``TemporalProblem.solve``'s defaults that every call here keeps (epsilon aside)
 SOLVE_DEFAULTS = {"tau_a": 1.0, "tau_b": 1.0, "scale_cost": "mean", "threshold": 1e-3}
+#: bytes of the ``(n0, n1, batch)`` float32 array one interpolation batch may take
+INTERPOLATION_BYTES = 2**30
+#: moscot's default ``batch_size`` of ``compute_interpolated_distance``
+MOSCOT_INTERPOLATION_BATCH = 256
+
+
+def interpolation_batch(n0: int, n1: int, budget: int = INTERPOLATION_BYTES) -> int:
+    """moscot's ``batch_size`` for interpolating between ``n0`` and ``n1`` cells: its
+    default (256) unless ``256`` columns of the ``n0 x n1`` kernel (float32) exceed
+    ``budget`` bytes, then as many as fit (at least 2: moscot 0.5.2 fails on a batch of
+    one row, see :func:`interpolate`)."""
+    if n0 < 1 or n1 < 1:
+        raise ValueError(f"n0 and n1 must be positive cell counts, got {n0} and {n1}")
+    fit = budget // (4 * int(n0) * int(n1))
+    return int(max(2, min(MOSCOT_INTERPOLATION_BATCH, fit)))
 
 
 def _quiet() -> None:
@@ -46,17 +68,19 @@ def _converged(tp) -> dict[str, bool]:
 
 
 def interpolate(x0: np.ndarray, x1: np.ndarray, t0: float, t1: float, s: float, *,
-                epsilon: float, seeds=(0,), n_cells: int | None = None) -> tuple[list, dict]:
+                epsilon: float, seeds=(0,), n_cells: int | None = None,
+                batch_size: int | None = None) -> tuple[list, dict]:
     """moscot's cells at fraction ``s`` between ``x0`` (time ``t0``) and ``x1`` (``t1``).
 
     The balanced coupling of the two neighbours does not depend on the other kept
     timepoints, so only it is prepared and solved. One cloud of ``n_cells`` (default
-    ``len(x0)``) per seed of ``seeds`` (moscot's sampling seed).
+    ``len(x0)``) per seed of ``seeds`` (moscot's sampling seed); ``batch_size``: moscot's
+    interpolation batch (default :func:`interpolation_batch`).
 
     Returns
     -------
     ``(clouds, facts)``: one ``(n_cells, d)`` array per seed; ``converged``,
-    ``solve_seconds``, ``seconds`` (all), ``epsilon``.
+    ``solve_seconds``, ``seconds`` (all), ``epsilon``, ``interpolation_batch_size``.
     """
     from moscot.problems.time import TemporalProblem
 
@@ -72,14 +96,29 @@ def interpolate(x0: np.ndarray, x1: np.ndarray, t0: float, t1: float, s: float, 
     solved = time.perf_counter() - start
     prob = tp.problems[(t0, t1)]
     src, tgt = np.asarray(prob.xy.data_src), np.asarray(prob.xy.data_tgt)
-    clouds = [np.asarray(tp._interpolate_gex_with_ot(
-        number_cells=int(n_cells or len(x0)), source_data=src, target_data=tgt, source=t0,
-        target=t1, interpolation_parameter=float(s), account_for_unbalancedness=False,
-        seed=int(seed))) for seed in seeds]
+    batch = int(batch_size or interpolation_batch(len(x0), len(x1)))
+    clouds, batches = [], []
+    for seed in seeds:
+        b = batch
+        while True:
+            try:
+                clouds.append(np.asarray(tp._interpolate_gex_with_ot(
+                    number_cells=int(n_cells or len(x0)), source_data=src, target_data=tgt,
+                    source=t0, target=t1, interpolation_parameter=float(s),
+                    account_for_unbalancedness=False, batch_size=b, seed=int(seed))))
+                break
+            except IndexError:
+                # moscot 0.5.2 squeezes a last batch of one row to 1-D and fails on it
+                # (`col_p_given_row[:, i]`); one column less per batch draws the same cells
+                if b <= 2:
+                    raise
+                b -= 1
+        batches.append(b)
     finite = all(np.isfinite(c).all() for c in clouds)
     return clouds, {"converged": bool(tp.solutions[(t0, t1)].converged) and finite,
                     "finite": finite, "solve_seconds": solved,
-                    "seconds": time.perf_counter() - start, "epsilon": float(epsilon)}
+                    "seconds": time.perf_counter() - start, "epsilon": float(epsilon),
+                    "interpolation_batch_size": batches}
 
 
 def temporal_problem(adata: ad.AnnData, time_key: str, joint_attr: str, *,
@@ -117,13 +156,21 @@ def pull_fates(tp, labels_key: str, fates, source: float, target: float) -> pd.D
 
 
 def cellrank_fates(tp, terminal: dict[str, list[str]], *, n_neighbors: int = 30,
-                   use_rep: str = "X_emb") -> tuple[pd.DataFrame, dict]:
-    """CellRank 2's ``RealTimeKernel.from_moscot(tp)`` with CellRank's real-time tutorial
-    settings (``self_transitions="all"``, ``conn_weight=0.2``, ``threshold="auto"``; the
-    within-timepoint connectivities from ``sc.pp.neighbors`` on ``use_rep``), a GPCCA
-    estimator with ``terminal`` (fate -> cell names) as terminal states and its fate
-    probabilities (``solver="gmres"``, no PETSc). Returns every cell's probabilities and
-    the facts (seconds, the transition matrix's size)."""
+                   use_rep: str = "X_emb", sparse_mode: str | None = "min_row"
+                   ) -> tuple[pd.DataFrame, dict]:
+    """CellRank 2's ``RealTimeKernel.from_moscot(tp, sparse_mode=...)`` with CellRank's
+    real-time tutorial settings (``self_transitions="all"``, ``conn_weight=0.2``,
+    ``threshold="auto"``; the within-timepoint connectivities from ``sc.pp.neighbors`` on
+    ``use_rep``), a GPCCA estimator with ``terminal`` (fate -> cell names) as terminal
+    states and its fate probabilities (``solver="gmres"``, no PETSc).
+
+    ``sparse_mode="min_row"`` (default): moscot sparsifies each coupling while it builds
+    its rows in blocks (``sparsify(mode="min_row")``: entries below the smallest row
+    maximum dropped, CellRank's ``threshold="auto_local"``), so no dense coupling is ever
+    held (LARRY's 38k x 38k one is 11.6 GB in float64); CellRank then thresholds no
+    further. ``None``: the dense couplings, thresholded by CellRank (``"auto"``, one value
+    over all couplings). Returns every cell's probabilities and the facts (seconds, the
+    transition matrix's size)."""
     import cellrank as cr
     import scanpy as sc
 
@@ -131,7 +178,7 @@ def cellrank_fates(tp, terminal: dict[str, list[str]], *, n_neighbors: int = 30,
     start = time.perf_counter()
     adata = tp.adata
     sc.pp.neighbors(adata, use_rep=use_rep, n_neighbors=n_neighbors, random_state=0)
-    kernel = cr.kernels.RealTimeKernel.from_moscot(tp)
+    kernel = cr.kernels.RealTimeKernel.from_moscot(tp, sparse_mode=sparse_mode)
     kernel.compute_transition_matrix(self_transitions="all", conn_weight=0.2,
                                      threshold="auto")
     built = time.perf_counter()
@@ -145,5 +192,5 @@ def cellrank_fates(tp, terminal: dict[str, list[str]], *, n_neighbors: int = 30,
                    "fate_seconds": time.perf_counter() - built,
                    "transition_nnz": int(t.nnz), "n_cells": int(t.shape[0]),
                    "settings": {"self_transitions": "all", "conn_weight": 0.2,
-                                "threshold": "auto", "n_neighbors": n_neighbors,
-                                "solver": "gmres"}}
+                                "threshold": "auto", "sparse_mode": sparse_mode,
+                                "n_neighbors": n_neighbors, "solver": "gmres"}}

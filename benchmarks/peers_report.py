@@ -68,9 +68,10 @@ def score_set(name: str, load_set: Callable, *, n_boot: int, folder=core.CACHE) 
     return out
 
 
-def _fmt(rows: Mapping, name: str) -> str:
+def _fmt(rows: Mapping, name: str, facts: Mapping | None = None) -> str:
     if name not in rows:
-        return "missing"
+        status = (facts or {}).get(name, {}).get("status")
+        return f"not scored: {status}" if status else "missing"
     row = rows[name]
     return format_w1(row["w1"], row["lo"], row["hi"])
 
@@ -116,9 +117,9 @@ def markdown(entries: Sequence[dict], command: str) -> str:
         dr = e["default_row"]
         lines.append(
             f"| {e['dataset']} | {e['holdout']} ({e['holdout_index']}) | "
-            f"{dr.removeprefix('scflow_')} | {_fmt(r, dr)} | {_fmt(r, 'moscot_default')}"
+            f"{dr.removeprefix('scflow_')} | {_fmt(r, dr)} | {_fmt(r, 'moscot_default', f)}"
             f"{'' if f.get('moscot_default', {}).get('converged', True) else ' (not converged)'}"
-            f" | {_fmt(r, 'moscot_nested')} ({_eps(f.get('moscot_nested', {}))}) | "
+            f" | {_fmt(r, 'moscot_nested', f)} ({_eps(f.get('moscot_nested', {}))}) | "
             f"{_fmt(r, 'scflow_static_ot')} | {_diff(d.get(f'{dr} - moscot_default'))} | "
             f"{_diff(d.get(f'{dr} - moscot_nested'))} | {e['floor']:.3f} |")
     missing = [f"{e['dataset']} k={e['holdout_index']}: {', '.join(e['missing'])}"

@@ -1,18 +1,6 @@
-"""The ``larry``, ``growth`` and ``cost`` stages of ``benchmarks/peers.py``.
+"""The ``growth`` and ``cost`` stages of ``benchmarks/peers.py`` and the child processes
+they run (``larry``: :mod:`peers_larry`).
 
-``larry``
-    LARRY fates (the protocol of ``scflow/benchmark/larry.py``: day-2 neutrophil bias
-    ``P(Neu) / (P(Neu) + P(Mono))`` on the 10,087 held-out trajectory cells, Pearson r with
-    the clonal truth and a 95% bootstrap interval over cells, the no-motion null under the
-    same labelling rule). moscot: ``TemporalProblem`` over days 2 / 4 / 6 on SPRING 2-D
-    (``X_emb`` as the user has it), the annotated day-6 neutrophils and monocytes pulled
-    back to day 2 (WOT's fates). CellRank 2: ``RealTimeKernel`` on the same couplings, fate
-    probabilities towards the same annotated cells. moscot's default ``epsilon`` is tried
-    first in a child process within ``--budget`` CPU seconds (one thread); past it,
-    ``--epsilon`` (0.05: the value the issue tried, the first that finished; not chosen on
-    the clonal truth). Per-cell biases are saved (``results/peers/larry_eps<eps>.npz``) to
-    pair with scflow's
-    rows later.
 ``growth``
     The CoSpar clone check of ``benchmarks/growth.py clones``: moscot's marker-gene prior
     (``score_genes_for_marginals``) and posterior growth rates of each day-4 cell, beside
@@ -40,14 +28,11 @@ import numpy as np
 import pandas as pd
 import peers_core as core
 
-FATES = ["Neutrophil", "Monocyte"]
 N_BOOT_CLONES = 200  # as benchmarks/growth.py clones
 MEMORY_CAP = 10 * 2**30  # bytes of data a cost child may map (RLIMIT_DATA)
 MEMORY_ERRORS = ("MemoryError", "RESOURCE_EXHAUSTED", "bad_alloc", "YNNPACK operation failed",
                  "Cannot allocate memory")
 WALL_FACTOR = 6  # wall-clock limit of a child, in CPU budgets (a loaded shared machine)
-LARRY_CAP = 12 * 2**30  # the same for the LARRY child (a shared 24 GiB machine)
-LARRY_BATCH = 4096  # moscot's batch_size (online cost) when the dense cost does not fit
 
 
 def _write(stem: str, result: dict, md: str) -> None:
@@ -76,12 +61,14 @@ def _child(argv: list[str], budget: float, cap: int | None = None) -> dict:
         run = subprocess.run([sys.executable, str(Path(__file__).with_name("peers.py")),
                               *argv], capture_output=True, text=True,
                              timeout=WALL_FACTOR * budget, preexec_fn=limit)
-    except subprocess.TimeoutExpired:
+    except subprocess.TimeoutExpired as err:
         return {"status": f"stopped after {WALL_FACTOR * budget:.0f} s of wall time",
-                "wall": WALL_FACTOR * budget}
+                "wall": WALL_FACTOR * budget, "partial": _json_lines(err.stdout)}
     wall = time.perf_counter() - start
+    partial = _json_lines(run.stdout)
     if run.returncode == -signal.SIGXCPU:
-        return {"status": f"stopped after the {budget:.0f} CPU-s budget", "wall": wall}
+        return {"status": f"stopped after the {budget:.0f} CPU-s budget", "wall": wall,
+                "partial": partial}
     if run.returncode != 0:
         tail = (run.stderr or run.stdout).strip().splitlines()[-3:]
         # under the data cap, XLA's failed allocations surface as its INTERNAL errors
@@ -89,8 +76,23 @@ def _child(argv: list[str], budget: float, cap: int | None = None) -> dict:
                                                                                         137)
         return {"status": ("out of memory (the data cap; an allocation failed)" if memory
                            else "failed"), "wall": wall,
-                "error": " | ".join(tail)}
-    return {**json.loads(run.stdout.strip().splitlines()[-1]), "wall": wall}
+                "error": " | ".join(tail), "partial": partial}
+    return {**partial[-1], "wall": wall}
+
+
+def _json_lines(text: str | bytes | None) -> list[dict]:
+    """The lines of a child's stdout that are JSON objects (its results so far)."""
+    if isinstance(text, bytes):
+        text = text.decode(errors="replace")
+    out = []
+    for line in (text or "").splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return out
 
 
 def _peak_mb() -> float:
@@ -102,111 +104,6 @@ def _cpu_seconds() -> float:
     loaded shared machine disturbs least."""
     use = resource.getrusage(resource.RUSAGE_SELF)
     return use.ru_utime + use.ru_stime
-
-
-# --- LARRY ---------------------------------------------------------------------------------
-
-def larry_one(epsilon: float, batch_size: int | None = None) -> dict:
-    """moscot and CellRank on LARRY at ``epsilon`` (run in a child by :func:`run_larry`;
-    ``batch_size``: moscot's online cost, for when the dense one does not fit); writes the
-    per-cell day-2 biases to ``results/peers/larry_eps<eps>.npz``."""
-    import peers_moscot as pm
-
-    import scflow
-    from scflow.benchmark.larry import neutrophil_bias
-
-    adata = scflow.datasets.larry()
-    adata.obs["state_info"] = adata.obs["state_info"].astype("category")
-    solve = {} if batch_size is None else {"batch_size": int(batch_size)}
-    tp, facts = pm.temporal_problem(adata, "day", "X_emb", epsilon=epsilon, **solve)
-    start = time.perf_counter()
-    probs = pm.pull_fates(tp, "state_info", FATES, 2.0, 6.0)
-    facts["pull_seconds"] = time.perf_counter() - start
-    day2 = adata.obs_names[adata.obs["day"] == 2]
-    out = {"moscot": neutrophil_bias(probs.loc[day2])}
-    late = (adata.obs["day"] == 6) & adata.obs["state_info"].isin(FATES)
-    terminal = {f: list(adata.obs_names[late & (adata.obs["state_info"] == f)]) for f in FATES}
-    try:
-        fp, cr_facts = pm.cellrank_fates(tp, terminal)
-        out["cellrank"] = neutrophil_bias(fp.loc[day2])
-        facts["cellrank"] = cr_facts
-    except Exception as err:  # the failure is the finding: the table says so
-        facts["cellrank"] = {"status": "failed", "error": f"{type(err).__name__}: {err}"}
-    core.CACHE.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(core.CACHE / f"larry_eps{epsilon:g}.npz", cells=np.asarray(day2),
-                        **out)
-    return {"status": "ok", **facts, "peak_mb": _peak_mb(), "cpu_seconds": _cpu_seconds()}
-
-
-def run_larry(args) -> None:
-    import scflow
-    from scflow.benchmark.larry import FATE_RULE, LABEL_RULE, _no_motion, pearson_ci
-
-    tried = []
-    epsilons = [float(e) for e in args.epsilons.split(",")]
-    for eps in epsilons:
-        budget = args.budget if eps == 1e-3 else 2 * args.budget
-        res = _child(["larry-one", "--epsilon", f"{eps}"], budget, LARRY_CAP)
-        if res["status"].startswith("out of memory"):  # moscot's online cost instead
-            tried.append({"epsilon": eps, **res})
-            res = _child(["larry-one", "--epsilon", f"{eps}", "--batch-size",
-                          str(LARRY_BATCH)], budget, LARRY_CAP)
-            res["batch_size"] = LARRY_BATCH
-        tried.append({"epsilon": eps, **res})
-        if res["status"] == "ok":
-            break
-    ok = [t for t in tried if t["status"] == "ok"]
-    truth = scflow.datasets.larry_truth()
-    held = truth["heldout"].to_numpy()
-    y = truth["truth"].to_numpy()[held]
-    rows = []
-    if ok:
-        eps = ok[-1]["epsilon"]
-        with np.load(core.CACHE / f"larry_eps{eps:g}.npz") as z:
-            cells = pd.Index(z["cells"])
-            preds = {k: z[k] for k in z.files if k != "cells"}
-        if not cells.equals(truth.index):
-            raise ValueError("the cached day-2 cells are not the truth's cells, in order")
-        for name, bias in preds.items():
-            r, lo, hi = pearson_ci(bias[held], y)
-            rows.append({"method": f"{name} (epsilon {eps:g})", "r": r, "lo": lo, "hi": hi})
-    adata = scflow.datasets.larry()
-    null, k = _no_motion(adata, truth.index, n_neighbors=FATE_RULE["n_neighbors"],
-                         fates=FATE_RULE["fates"], return_k=True)
-    r, lo, hi = pearson_ci(null[held], y)
-    rows.append({"method": f"null: no motion (k={k})", "r": r, "lo": lo, "hi": hi})
-    for name in scflow.datasets.PUBLISHED_FATE_METHODS:
-        r, lo, hi = pearson_ci(truth[name].to_numpy()[held], y)
-        rows.append({"method": f"published {name}", "r": r, "lo": lo, "hi": hi})
-    ours = json.loads((core.RESULTS / "larry_fate.json").read_text())["summary"]
-    lines = ["## scflow beside moscot and CellRank: LARRY fates", "",
-             f"`python benchmarks/peers.py {' '.join(sys.argv[1:])}`", "",
-             "| method | Pearson r | 95% interval (cells) | run |", "|---|---|---|---|"]
-    for row in sorted(rows, key=lambda r: -r["r"]):
-        lines.append(f"| {row['method']} | {row['r']:.3f} | [{row['lo']:.3f}, "
-                     f"{row['hi']:.3f}] | this run |")
-    for s in ours:
-        if s["method"].startswith(("published", "null")):
-            continue
-        lines.append(f"| scflow {s['method']} ({s['n_seeds']} seeds) | {s['r_mean']:.3f} | "
-                     f"[{s['r_low']:.3f}, {s['r_high']:.3f}] | larry_fate.json |")
-    lines += ["", "moscot tries: " + "; ".join(
-        f"epsilon {t['epsilon']:g}"
-        + (f" (batch_size {t['batch_size']})" if t.get("batch_size") else "")
-        + f": {t['status']}, {t['wall']:.0f} s"
-        + (f" (solve {t['solve_seconds']:.0f} s, converged {t['converged']})"
-           if t["status"] == "ok" else "") for t in tried),
-        "" if 1e-3 in epsilons else "\nmoscot's default epsilon (0.001) was not tried in this "
-        "run: the issue measured it unfinished after 15 minutes on this machine (one thread); "
-        f"`--epsilons 0.001,0.05` tries it first within --budget ({args.budget:.0f}) CPU "
-        "seconds.",
-        "", f"Labelling rule (null and scflow): {LABEL_RULE}. moscot and CellRank read the "
-        "same annotated day-6 neutrophils and monocytes (moscot: each label's cells pulled "
-        "back as one distribution, WOT's fates; CellRank: those cells as terminal states). "
-        "scflow's rows are those of the committed LARRY table (`benchmarks/larry_fate.py`), "
-        "not re-run here; the per-cell predictions of moscot and CellRank are in "
-        "`benchmarks/results/peers/larry_eps*.npz` for a paired comparison."]
-    _write("peers_larry", {"rows": rows, "tried": tried}, "\n".join(lines) + "\n")
 
 
 # --- growth ----------------------------------------------------------------------------------
@@ -279,8 +176,15 @@ def run_growth(args) -> None:
 
 # --- cost ------------------------------------------------------------------------------------
 
-def cost_one(tool: str, n: int) -> dict:
-    """One measurement (run in a child): simulation with ``n`` cells per timepoint."""
+def cost_one(tool: str, n: int, batch_size: int | None = None) -> dict:
+    """One measurement (run in a child): simulation with ``n`` cells per timepoint.
+
+    ``tool="scflow"``: ``tl.fit`` + ``tl.fate`` with defaults. ``tool="peers"``: moscot's
+    ``prepare`` + ``solve`` (defaults; ``batch_size``: its online cost) + ``pull``, whose
+    CPU seconds and peak memory so far are printed as a JSON line as soon as the pull
+    ends (so a child stopped later still gives moscot's row), then CellRank on that
+    problem (``RealTimeKernel`` + GPCCA fate probabilities: what a CellRank user runs,
+    moscot's solve included)."""
     import scflow
 
     a = scflow.datasets.simulate(n_cells=3 * n, n_timepoints=3, random_state=0)
@@ -294,19 +198,25 @@ def cost_one(tool: str, n: int) -> dict:
         fitted = time.perf_counter()
         scflow.tl.fate(a, "end_label")
         out.update(fit_seconds=fitted - start, fate_seconds=time.perf_counter() - fitted)
-    else:
+    elif tool == "peers":
         import peers_moscot as pm
 
-        tp, facts = pm.temporal_problem(a, "day", "X_5")
+        solve = {} if batch_size is None else {"batch_size": int(batch_size)}
+        tp, facts = pm.temporal_problem(a, "day", "X_5", **solve)
         solved = time.perf_counter()
         pm.pull_fates(tp, "end_label", ["upper", "lower"], 0.0, 2.0)
-        out.update(prepare_seconds=facts["prepare_seconds"],
-                   solve_seconds=facts["solve_seconds"], converged=facts["all_converged"],
-                   pull_seconds=time.perf_counter() - solved)
-        if tool == "cellrank":
-            terminal = {f: list(a.obs_names[a.obs["end_label"] == f]) for f in ("upper", "lower")}
-            _, cr_facts = pm.cellrank_fates(tp, terminal, use_rep="X_5")
-            out["cellrank"] = cr_facts
+        moscot = {"status": "ok", "tool": "moscot", "n": n, **solve,
+                  "prepare_seconds": facts["prepare_seconds"],
+                  "solve_seconds": facts["solve_seconds"], "converged": facts["all_converged"],
+                  "pull_seconds": time.perf_counter() - solved,
+                  "seconds": time.perf_counter() - start,
+                  "cpu_seconds": _cpu_seconds() - cpu0, "peak_mb": _peak_mb()}
+        print(json.dumps({"part": moscot}), flush=True)
+        terminal = {f: list(a.obs_names[a.obs["end_label"] == f]) for f in ("upper", "lower")}
+        _, cr_facts = pm.cellrank_fates(tp, terminal, use_rep="X_5")
+        out.update(tool="cellrank", moscot=moscot, cellrank=cr_facts)
+    else:
+        raise ValueError(f"tool must be 'scflow' or 'peers', got {tool!r}")
     out["seconds"] = time.perf_counter() - start
     out["cpu_seconds"] = _cpu_seconds() - cpu0
     out["peak_mb"] = _peak_mb()
@@ -318,15 +228,34 @@ def run_cost(args) -> None:
     path = core.RESULTS / "peers_cost.json"
     old = json.loads(path.read_text())["rows"] if path.is_file() else []
     rows = [r for r in old if r["n"] not in sizes]
+    extra = ["--batch-size", str(args.batch_size)] if args.batch_size else []
     for n in sizes:
-        for tool in ("scflow", "moscot", "cellrank"):
-            res = _child(["cost-one", "--tool", tool, "--n", str(n)], args.budget, MEMORY_CAP)
-            rows.append({"tool": tool, "n": n, **res})
-            print(json.dumps(rows[-1]), flush=True)
+        res = _child(["cost-one", "--tool", "scflow", "--n", str(n)], args.budget, MEMORY_CAP)
+        rows.append({"tool": "scflow", "n": n, **res})
+        res = _child(["cost-one", "--tool", "peers", "--n", str(n), *extra], args.budget,
+                     MEMORY_CAP)
+        rows += peer_rows(res, n)
+        print(json.dumps(rows[-3:], default=str), flush=True)
     rows.sort(key=lambda r: (r["n"], r["tool"]))
-    _write("peers_cost", {"rows": rows, "budget": args.budget, "memory_cap": MEMORY_CAP},
+    _write("peers_cost", {"rows": rows, "budget": args.budget, "memory_cap": MEMORY_CAP,
+                          "batch_size": args.batch_size},
            cost_markdown(rows, args.budget, "python benchmarks/peers.py "
                          + " ".join(sys.argv[1:])))
+
+
+def peer_rows(res: dict, n: int) -> list[dict]:
+    """moscot's and CellRank's rows from one ``peers`` child: moscot's from the line it
+    printed when its pull ended (even when the child was stopped later), CellRank's from
+    the child's end (its CPU seconds include moscot's run, which it needs)."""
+    parts = [p["part"] for p in res.get("partial", []) if "part" in p]
+    rest = {k: v for k, v in res.items() if k != "partial"}
+    if res["status"] == "ok":
+        moscot = {**res["moscot"], "wall": res["moscot"]["seconds"]}
+    elif parts:
+        moscot = {**parts[0], "wall": parts[0]["seconds"]}
+    else:  # stopped before moscot's pull ended: the same status for both
+        moscot = {**rest, "tool": "moscot", "n": n}
+    return [moscot, {**rest, "tool": "cellrank", "n": n}]
 
 
 def cost_markdown(rows: list[dict], budget: float, command: str) -> str:
@@ -335,14 +264,17 @@ def cost_markdown(rows: list[dict], budget: float, command: str) -> str:
     lines = ["## scflow beside moscot and CellRank: cost (one run, one thread each)", "",
              f"`{command}`", "",
              "Simulation (`datasets.simulate`, 3 timepoints, 5 PCs), n cells per timepoint. "
-             "One child process per measurement (its own peak RSS), JAX and torch on one CPU "
-             f"thread, a {budget:.0f} s budget and a {MEMORY_CAP / 2**30:.0f} GiB data "
-             "cap per child. scflow: `tl.fit` + `tl.fate` with defaults; moscot: `prepare` + "
-             "`solve` (defaults) + `pull` of the last timepoint's labels to the first; "
-             "CellRank: the same moscot run, then `RealTimeKernel` + GPCCA fate "
-             "probabilities. Ratios are other / scflow in the same run, on CPU seconds (all "
-             "threads of the child): the machine is shared (2 cores, other jobs), so wall "
-             "seconds mostly measure the load; the budget is in CPU seconds too.", "",
+             "JAX and torch on one CPU thread, a child process per tool and size with a "
+             f"{budget:.0f} CPU-s budget (`RLIMIT_CPU`) and a {MEMORY_CAP / 2**30:.0f} GiB "
+             "data cap (`RLIMIT_DATA`). scflow: `tl.fit` + `tl.fate` with defaults. moscot: "
+             "`prepare` + `solve` (its defaults: epsilon 0.001, dense cost) + `pull` of the "
+             "last timepoint's labels to the first. CellRank: that moscot run, then "
+             "`RealTimeKernel.from_moscot` (couplings sparsified by moscot, `min_row`) + "
+             "GPCCA fate probabilities, in the same child: moscot's row is read off it when "
+             "its pull ends (CPU seconds and peak memory so far), CellRank's at the end (what "
+             "a CellRank user runs, moscot's solve included). Ratios are other / scflow in "
+             "the same run, on CPU seconds (all threads of the child): the machine is shared "
+             "(2 cores, other jobs), so wall seconds mostly measure the load.", "",
              "| cells / timepoint | tool | status | CPU seconds | wall seconds | peak MB | "
              "CPU s / scflow | peak / scflow | detail |", "|---|---|---|---|---|---|---|---|---|"]
     base = {r["n"]: r for r in rows if r["tool"] == "scflow" and r["status"] == "ok"}
@@ -351,10 +283,15 @@ def cost_markdown(rows: list[dict], budget: float, command: str) -> str:
         ok = r["status"] == "ok"
         ratio = (f"{r['cpu_seconds'] / b['cpu_seconds']:.2f}" if ok and b else "–")
         mem = (f"{r['peak_mb'] / b['peak_mb']:.2f}" if ok and b else "–")
+        cr = r.get("cellrank") or {}
         detail = (f"solve {r['solve_seconds']:.0f} s wall, converged {r['converged']}"
                   if ok and "solve_seconds" in r else
                   f"fit {r['fit_seconds']:.0f} s, fate {r['fate_seconds']:.0f} s wall"
-                  if ok and "fit_seconds" in r else r.get("error", ""))
+                  if ok and "fit_seconds" in r else
+                  f"moscot part {r['moscot']['cpu_seconds']:.0f} CPU s; kernel "
+                  f"{cr['kernel_seconds']:.0f} s, fates {cr['fate_seconds']:.0f} s wall; "
+                  f"{cr['transition_nnz']:,} non-zeros" if ok and "moscot" in r else
+                  r.get("error", ""))
         lines.append(f"| {r['n']} | {r['tool']} | {r['status']} | {r['cpu_seconds']:.0f} | "
                      f"{r['seconds']:.0f} | {r['peak_mb']:.0f} | {ratio} | {mem} | {detail} |"
                      if ok else f"| {r['n']} | {r['tool']} | {r['status']} | – | "
@@ -363,8 +300,5 @@ def cost_markdown(rows: list[dict], budget: float, command: str) -> str:
 
 
 def run_cost_one(args) -> None:
-    print(json.dumps(cost_one(args.tool, args.n), default=str))
+    print(json.dumps(cost_one(args.tool, args.n, args.batch_size), default=str))
 
-
-def run_larry_one(args) -> None:
-    print(json.dumps(larry_one(args.epsilon, args.batch_size), default=str))

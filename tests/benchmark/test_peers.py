@@ -141,3 +141,113 @@ def test_cost_table_gives_ratios_to_scflow_and_says_what_stopped_a_peer():
     assert "| 2.50 | 3.00 |" in moscot and "converged False" in moscot
     stopped = next(line for line in md.splitlines() if "| cellrank |" in line)
     assert "60 CPU-s budget" in stopped and stopped.count("–") >= 4
+
+
+def test_interpolation_batch_keeps_moscots_default_until_the_kernel_does_not_fit():
+    from peers_moscot import MOSCOT_INTERPOLATION_BATCH, interpolation_batch
+
+    assert interpolation_batch(500, 800) == MOSCOT_INTERPOLATION_BATCH  # 0.4 GB at 256
+    b = interpolation_batch(1429, 5788)  # mouse 2-D: 8.5 GB at 256
+    assert 1 <= b < MOSCOT_INTERPOLATION_BATCH
+    assert 4 * 1429 * 5788 * b <= 2**30 < 4 * 1429 * 5788 * (b + 1)
+    assert interpolation_batch(40000, 40000) == 2  # never below two columns
+    with pytest.raises(ValueError, match="n0 and n1"):
+        interpolation_batch(0, 10)
+
+
+def _fate_files(tmp_path):
+    import peers_fates
+
+    rng = np.random.default_rng(3)
+    n = 400
+    cells = np.array([f"c{i}" for i in range(n)])
+    truth = rng.uniform(size=n)
+    held = rng.uniform(size=n) < 0.6
+    near = truth + rng.normal(scale=0.1, size=n)
+    far = truth + rng.normal(scale=0.6, size=n)
+    fa = peers_fates.save_predictions(tmp_path / "a.npz", cells, held, truth,
+                                      {"near|s0": near, "near|s1": near + 0.01,
+                                       "far": far})
+    order = rng.permutation(n)  # the other file lists the same cells in another order
+    fb = peers_fates.save_predictions(tmp_path / "b.npz", cells[order], held[order],
+                                      truth[order], {"peer": near[order], "bad": far[order]})
+    return fa, fb, (cells, truth, held, near)
+
+
+def test_pair_files_pairs_predictions_of_the_same_cells(tmp_path):
+    import peers_fates
+
+    fa, fb, (cells, truth, held, near) = _fate_files(tmp_path)
+    same = peers_fates.pair_files(fa, "near|s0", fb, "peer", n_boot=200)
+    assert same["diff"] == pytest.approx(0, abs=1e-12)  # the same values, reordered
+    assert same["lo"] == pytest.approx(0, abs=1e-12) and not same["separated"]
+    assert same["n_cells"] == int(held.sum())
+    r = np.corrcoef(near[held], truth[held])[0, 1]
+    assert same["r_a"] == pytest.approx(r) and same["r_a_lo"] < r < same["r_a_hi"]
+    better = peers_fates.pair_files(fa, ["near|s0", "near|s1"], fb, "bad", n_boot=200)
+    assert better["separated"] and better["lo"] > 0.1
+    # paired: the difference's interval is narrower than the two rows' intervals side by side
+    assert better["hi"] - better["lo"] < (better["r_a_hi"] - better["r_a_lo"]) + (
+        better["r_b_hi"] - better["r_b_lo"])
+    worse = peers_fates.pair_files(fa, "far", fb, "peer", n_boot=200)
+    assert worse["hi"] < 0
+
+
+def test_pair_files_refuses_other_cells_truth_or_names(tmp_path):
+    import peers_fates
+
+    fa, _, (cells, truth, held, near) = _fate_files(tmp_path)
+    other = peers_fates.save_predictions(tmp_path / "c.npz", cells, held, truth + 1.0,
+                                         {"peer": near})
+    with pytest.raises(ValueError, match="truth"):
+        peers_fates.pair_files(fa, "near|s0", other, "peer")
+    fewer = peers_fates.save_predictions(tmp_path / "d.npz", cells[:-1], held[:-1],
+                                         truth[:-1], {"peer": near[:-1]})
+    with pytest.raises(ValueError, match="cells"):
+        peers_fates.pair_files(fa, "near|s0", fewer, "peer")
+    with pytest.raises(KeyError, match="names_b"):
+        peers_fates.pair_files(fa, "near|s0", fa, "nope")
+    with pytest.raises(ValueError, match="one value per cell"):
+        peers_fates.save_predictions(tmp_path / "e.npz", cells, held, truth, {"x": near[:3]})
+    assert not (tmp_path / "e.npz").exists()
+    np.savez(tmp_path / "f.npz", cells=cells)
+    with pytest.raises(KeyError, match="heldout"):
+        peers_fates.load_predictions(tmp_path / "f.npz")
+
+
+def test_prediction_groups_one_entry_per_table_row():
+    import peers_fates
+
+    rows = [{"method": "default", "seed": 0, "prediction": "default|0"},
+            {"method": "default", "seed": 1, "prediction": "default|1"},
+            {"method": "pull", "seed": 0, "readout": "15", "prediction": "pull|15|0"},
+            {"method": "null: no motion", "seed": -1, "prediction": "null"}]
+    assert peers_fates.prediction_groups(rows) == {"default": ["default|0", "default|1"],
+                                                   "pull (15)": ["pull|15|0"]}
+
+
+def test_peer_rows_keep_moscots_row_when_cellrank_is_stopped():
+    import peers_stages
+
+    moscot = {"status": "ok", "tool": "moscot", "n": 5, "cpu_seconds": 7.0, "seconds": 9.0,
+              "peak_mb": 50.0, "solve_seconds": 6.0, "converged": True}
+    out = "noise\n" + json.dumps({"part": moscot}) + "\n{not json\n"
+    partial = peers_stages._json_lines(out)
+    assert partial == [{"part": moscot}]
+    stopped = {"status": "stopped after the 60 CPU-s budget", "wall": 99.0, "partial": partial}
+    m, c = peers_stages.peer_rows(stopped, 5)
+    assert m["status"] == "ok" and m["cpu_seconds"] == 7.0 and m["wall"] == 9.0
+    assert c["tool"] == "cellrank" and c["status"].startswith("stopped") and "partial" not in c
+    early = peers_stages.peer_rows({"status": "out of memory", "wall": 3.0, "partial": []}, 5)
+    assert [r["status"] for r in early] == ["out of memory"] * 2
+    assert [r["tool"] for r in early] == ["moscot", "cellrank"]
+    cr = {"kernel_seconds": 2.0, "fate_seconds": 1.0, "transition_nnz": 1234}
+    ok = {"status": "ok", "tool": "cellrank", "n": 5, "cpu_seconds": 14.0, "seconds": 20.0,
+          "peak_mb": 80.0, "moscot": moscot, "cellrank": cr, "wall": 21.0}
+    m, c = peers_stages.peer_rows(ok, 5)
+    assert m["cpu_seconds"] == 7.0 and c["cpu_seconds"] == 14.0
+    scflow = {"tool": "scflow", "n": 5, "status": "ok", "cpu_seconds": 3.5, "seconds": 4.0,
+              "peak_mb": 40.0, "fit_seconds": 3.0, "fate_seconds": 1.0, "wall": 5.0}
+    md = peers_stages.cost_markdown([scflow, m, c], 60, "cmd")
+    line = next(x for x in md.splitlines() if "| cellrank |" in x)
+    assert "| 4.00 | 2.00 |" in line and "moscot part 7 CPU s" in line and "1,234" in line
