@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
@@ -191,31 +190,23 @@ def _benchmark(args: argparse.Namespace) -> int:
 
 def _larry(args: argparse.Namespace, methods: list[str] | None, out: Path) -> None:
     """``--dataset larry``: fate bias of day-2 cells against the clonal truth."""
-    from .fate_benchmark import (
-        DEFAULT_FATE_ROWS,
-        FATE_METHODS,
-        fate_markdown,
-        larry_fate,
-        summarize_fate,
-    )
+    from .fate_benchmark import DEFAULT_FATE_ROWS, FATE_METHODS, larry_fate
+    from .fate_table import write_fate
 
     methods = methods or list(DEFAULT_FATE_ROWS)
     unknown = [m for m in methods if m not in FATE_METHODS]
     if unknown:
         raise ValueError(f"--methods for --dataset larry must be among {list(FATE_METHODS)}, "
                          f"got {unknown}")
-    df = larry_fate(methods, args.seeds, n_steps=args.n_steps, device=args.device)
+    df, bundle = larry_fate(methods, args.seeds, n_steps=args.n_steps, device=args.device,
+                            return_predictions=True)
     config = {"dataset": "larry", "protocol": "fate", "methods": methods, "seeds": args.seeds,
               "n_steps": args.n_steps, "command": " ".join(["scflow", *args.argv])}
     title = (f"## Fate against lineage tracing: LARRY (day-2 neutrophil bias, Pearson r, seeds "
              f"{args.seeds}, {args.n_steps} steps)")
-    table = fate_markdown(df)
+    table = write_fate(out, df, bundle, config, title)
     print(f"\n{title}\n\n{table}\n", flush=True)
-    (out / "larry_fate.json").write_text(json.dumps(
-        {"config": config, "rows": df.to_dict(orient="records"),
-         "summary": summarize_fate(df).to_dict(orient="records")}, indent=1, default=str))
-    (out / "larry_fate.md").write_text(f"{title}\n\n`{config['command']}`\n\n{table}\n")
-    print(f"wrote {out}/larry_fate.{{json,md}}")
+    print(f"wrote {out}/larry_fate.{{json,md}} and larry_fate_predictions.npz")
 
 
 def _fit(args: argparse.Namespace) -> int:
