@@ -11,7 +11,8 @@ from anndata import AnnData
 
 from .._checks import integer, number, positive_int, seed
 from .._progress import Progress
-from ..fate import DEFAULT_NEIGHBORS, flow_fate, transport_fate
+from ..fate import DEFAULT_NEIGHBORS, flow_fate, soft_labels, transport_fate
+from ..fate_pull import DEFAULT_SHARE, pull_fate
 from ._anndata import check_adata, get_times
 from ._fate_labels import reference
 from ._store import FitRecord, check_key, h5ad_safe, load_model, log_added, read_fit
@@ -19,7 +20,7 @@ from ._velocity import device, rep_of, steps_for
 
 __all__ = ["fate", "FATE_MODES", "DEFAULT_DRAWS"]
 
-FATE_MODES = ("auto", "sde", "ode", "transport")
+FATE_MODES = ("auto", "pull", "sde", "ode", "transport")
 #: SDE draws per cell by default (``mode="sde"``): chosen on simulations
 #: (``benchmarks/fate_simulation.py``), never on the LARRY truth
 DEFAULT_DRAWS = 30
@@ -31,7 +32,8 @@ def fate(adata: AnnData, groupby: str, *, key: str = "scflow", from_time=None, t
          mode: str = "auto", n_neighbors: int | str = DEFAULT_NEIGHBORS,
          fates: Sequence[str] | None = None, n_draws: int | None = None,
          reg: float = DEFAULT_REG, max_cells: int = 5000, key_added: str = "fate",
-         n_steps: int = 100, random_state: int = 0, copy: bool = False) -> AnnData | None:
+         n_steps: int = 100, random_state: int = 0, copy: bool = False,
+         share: float = DEFAULT_SHARE) -> AnnData | None:
     """Fate probabilities: where each cell ends up, among the labelled cells of ``to_time``.
 
     Each cell before ``to_time`` is carried to ``to_time``; there, its probability of each
@@ -150,6 +152,9 @@ def fate(adata: AnnData, groupby: str, *, key: str = "scflow", from_time=None, t
     random_state = seed(random_state)
     reg = number(reg, "reg", lower=0, strict=True)
     max_cells = integer(max_cells, "max_cells", lower=2)
+    share = number(share, "share", lower=0, strict=True)
+    if share > 1:
+        raise ValueError(f"share must be in (0, 1], got {share}")
     model = load_model(adata, key, device=device())
     mode = ("sde" if model.has_score else "ode") if mode == "auto" else mode
     if mode == "sde" and not model.has_score:
@@ -185,7 +190,7 @@ def fate(adata: AnnData, groupby: str, *, key: str = "scflow", from_time=None, t
     n_labelled = int(ref.sum())
     prob = _probabilities(model, rec, x, idx, src, k1, x[ref], codes, len(fates), mode=mode,
                           n_neighbors=n_neighbors, n_draws=n_draws, n_steps=n_steps, reg=reg,
-                          max_cells=max_cells, random_state=random_state)
+                          max_cells=max_cells, share=share, random_state=random_state)
     table = _transitions(groups[src], prob, fates)
     if copy:
         adata = adata.copy()
@@ -204,7 +209,8 @@ def fate(adata: AnnData, groupby: str, *, key: str = "scflow", from_time=None, t
         "from_time": "" if k0 is None else str(tl.labels[k0]), "to_time": str(tl.labels[k1]),
         "n_neighbors": n_neighbors, "n_neighbors_rule": "auto" if auto else "fixed",
         "fates": fates if fates_given else "", "n_labelled": n_labelled, "n_draws": n_draws,
-        "n_steps": n_steps, "reg": reg, "max_cells": max_cells, "random_state": random_state}}
+        "n_steps": n_steps, "reg": reg, "max_cells": max_cells, "share": share,
+        "random_state": random_state}}
     if selection is not None:
         entry["n_neighbors_selection"] = selection
     adata.uns[key_added] = h5ad_safe(entry)
@@ -233,7 +239,7 @@ def _check_not_input(key_added: str, key: str, groupby: str, time_key: str) -> N
 def _probabilities(model, rec: FitRecord, x: torch.Tensor, idx: np.ndarray, src: np.ndarray,
                    k1: int, ref: torch.Tensor, codes: torch.Tensor, n_fates: int, *, mode: str,
                    n_neighbors: int, n_draws: int, n_steps: int, reg: float, max_cells: int,
-                   random_state: int) -> np.ndarray:
+                   share: float, random_state: int) -> np.ndarray:
     """Fate probabilities of the cells ``src`` (each from its own timepoint)."""
     tl = rec.timeline
     src_idx = idx[src]
@@ -241,6 +247,18 @@ def _probabilities(model, rec: FitRecord, x: torch.Tensor, idx: np.ndarray, src:
     starts = np.unique(src_idx)
     g = torch.Generator(device=model.device).manual_seed(random_state)
     cpu_g = torch.Generator().manual_seed(random_state)
+    if mode == "pull":  # one backward sweep through every timepoint with cells
+        chain = [m for m in range(int(starts[0]), k1 + 1) if (idx == m).any()]
+        pops = [x[idx == m] for m in chain]
+        last = soft_labels(pops[-1], ref, codes, n_fates, n_neighbors)
+        with Progress(total=len(chain) - 1, desc="scflow fate (pull)") as bar:
+            fates = pull_fate(model, pops, [float(tl.times[m]) for m in chain], last,
+                              share=share, n_steps=n_steps, max_cells=max_cells,
+                              generator=cpu_g, progress=bar.update)
+        for m, p in zip(chain[:-1], fates, strict=True):
+            if m in starts:
+                out[src_idx == m] = p.detach().cpu().numpy()
+        return out
     total = len(starts) * (n_draws if mode == "sde" else 1)
     with Progress(total=total, desc=f"scflow fate ({mode})") as bar:
         for k in starts:
