@@ -72,12 +72,16 @@ def soft_labels(points: Tensor, ref: Tensor, codes: Tensor, n_fates: int, k: int
     return torch.cat(out)
 
 
-def loo_brier(ref: Tensor, codes: Tensor, n_fates: int, ks: Sequence[int]) -> Tensor:
+def loo_brier(ref: Tensor, codes: Tensor, n_fates: int, ks: Sequence[int], *,
+              prior: float = 0.0) -> Tensor:
     """Leave-one-out Brier score of the ``k``-nearest-neighbour soft label, for each ``k``.
 
     Each labelled cell's label is predicted by :func:`soft_labels` from the *other*
     labelled cells; the score is the mean over cells of ``sum_f (p_f - y_f)^2`` (0 is
-    perfect, 2 the worst).
+    perfect, 2 the worst). With ``prior > 0`` the prediction is the posterior mean under
+    a symmetric Dirichlet prior, ``(count_f + prior) / (k + prior * n_fates)``: a pure
+    neighbourhood of ``k`` cells is then more certain the larger ``k`` is, so separable
+    labels no longer score every small ``k`` the same (0).
 
     Parameters
     ----------
@@ -89,11 +93,14 @@ def loo_brier(ref: Tensor, codes: Tensor, n_fates: int, ks: Sequence[int]) -> Te
         Number of fates.
     ks
         Neighbour counts to score, each in ``1..m - 1``.
+    prior
+        Pseudo-count added to every fate (>= 0; 0: the plain share).
 
     Returns
     -------
     ``(len(ks),)`` float64 scores, in the order of ``ks``.
     """
+    prior = number(prior, "prior", lower=0)
     m = len(ref)
     ks = [integer(k, "n_neighbors", lower=1, upper=max(1, m - 1)) for k in ks]
     if m < 2 or not ks:
@@ -111,14 +118,14 @@ def loo_brier(ref: Tensor, codes: Tensor, n_fates: int, ks: Sequence[int]) -> Te
         d[rows, rows + i] = float("inf")  # leave the cell itself out
         nn = d.topk(kmax, dim=1, largest=False).indices
         cum = onehot[nn].cumsum(1)[:, idx]  # (chunk, len(ks), n_fates): counts among k
-        p = cum / (idx + 1).to(torch.float64)[None, :, None]
+        p = (cum + prior) / (idx + 1 + prior * n_fates).to(torch.float64)[None, :, None]
         total += ((p - onehot[i: i + _CHUNK, None, :]) ** 2).sum(2).sum(0)
     return total / m
 
 
 def select_neighbors(ref: Tensor, codes: Tensor, n_fates: int, *,
                      candidates: Sequence[int] = NEIGHBOR_GRID,
-                     max_k: int | None = None) -> tuple[int, dict]:
+                     max_k: int | None = None, prior: float = 0.0) -> tuple[int, dict]:
     """Choose ``k`` of the soft labels from the labelled cells alone.
 
     The ``k`` whose soft label best predicts each labelled cell's own label from the other
@@ -133,6 +140,8 @@ def select_neighbors(ref: Tensor, codes: Tensor, n_fates: int, *,
         Neighbour counts to try; those above ``max_k`` (or ``m - 1``) are dropped.
     max_k
         Largest ``k`` allowed (default ``m - 1``).
+    prior
+        Dirichlet pseudo-count of the scored prediction (:func:`loo_brier`).
 
     Returns
     -------
@@ -152,7 +161,7 @@ def select_neighbors(ref: Tensor, codes: Tensor, n_fates: int, *,
     if not ks:
         raise ValueError(f"no candidate n_neighbors within 1..{cap} (the labelled cells allow "
                          f"no more); got candidates={list(candidates)}")
-    brier = loo_brier(ref, codes, n_fates, ks)
+    brier = loo_brier(ref, codes, n_fates, ks, prior=prior)
     best = int(torch.argmin(brier))  # first minimum: the smallest k on a tie
     return ks[best], {"candidates": ks, "brier": brier.cpu().tolist()}
 

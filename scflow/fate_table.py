@@ -132,8 +132,8 @@ def fate_markdown(df: pd.DataFrame, rule: str | None = None, *,
     ours = s[s["readout"] != ""]
     mine = ours[ours["method"] != NULL]
     wins = beats_null(mine)
-    best = s["best_null_readout"].replace("", np.nan).dropna()
-    best = str(best.iloc[0]) if len(best) else ""
+    best = [str(b) for b in s["best_null_readout"] if isinstance(b, str) and b]
+    best = best[0] if best else ""
     null_best = s[(s["method"] == NULL) & (s["readout"] == best)]
     lines = []
     if len(mine):
