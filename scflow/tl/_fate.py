@@ -156,7 +156,7 @@ def fate(adata: AnnData, groupby: str, *, key: str = "scflow", from_time=None, t
     if share > 1:
         raise ValueError(f"share must be in (0, 1], got {share}")
     model = load_model(adata, key, device=device())
-    mode = ("sde" if model.has_score else "ode") if mode == "auto" else mode
+    mode = "pull" if mode == "auto" else mode
     if mode == "sde" and not model.has_score:
         raise ValueError(f"mode='sde' needs a fit with a diffusion (method='sbcfm'); the fit "
                          f"under {key!r} is {rec.params.get('method')!r}: use mode='ode' or "
