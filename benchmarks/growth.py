@@ -22,7 +22,7 @@ Stages, each writing ``benchmarks/results/growth_<stage>[_<datasets>].json`` and
     LARRY's CoSpar subset: each day-4 cell's growth (``tl.growth`` to day 6) against its
     clone's expansion, with and without the gene-score prior (:func:`run_clones`).
 ``prior``
-    Chooses how much of a growth prior ``uotcfm`` keeps in its growth targets
+    Chooses how much of a growth prior ``uotcfm`` adds to its growth targets
     (:data:`scflow.growth_data.PRIOR_WEIGHT`) on the simulation of ``sim``, never on the
     clones: a prior that knows the true rate up to noise (the true rate plus N(0, s^2), s =
     ln 2 and 2 ln 2: correlations with the truth near those of a gene score), each weight of
@@ -72,7 +72,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 REG_M_GRID = (0.3, 1.0, 3.0, 10.0, 30.0)
 #: weights of the prior in the growth targets tried by ``prior`` (0: the prior only pulls the
 #: plan's row masses, the former rule)
-PRIOR_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
+PRIOR_GRID = (0.0, 0.25, 0.5, 1.0, 2.0)
 #: noise of the simulated prior, in units of the growing branch's rate
 PRIOR_NOISE = (1.0, 2.0)
 SIM_STEPS = 1000

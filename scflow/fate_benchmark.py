@@ -32,24 +32,30 @@ __all__ = ["LABEL_RULE", "FATE_RULE", "FATE_METHODS", "DEFAULT_FATE_ROWS", "larr
            "pearson_ci", "summarize_fate", "fate_markdown", "neutrophil_bias", "label_rule"]
 
 #: benchmark rows: name -> (``tl.fit`` method, ``tl.fate`` mode); ``default`` is both tools'
-#: defaults, ``transport`` needs no network (the fit only gives the scaling); ``growth`` is
-#: growth on (``uotcfm``, a velocity and a growth field from unbalanced plans, masses from
-#: the cell counts) with ``tl.fit``'s defaults otherwise, beside ``default`` = growth off
+#: defaults (OT-CFM, ``mode="auto"``: the labelled cells pulled back along the field),
+#: ``ode`` the same fit pushed forward once per cell (the former default), ``transport``
+#: needs no network (the fit only gives the scaling); ``growth`` is growth on (``uotcfm``, a
+#: velocity and a growth field from unbalanced plans, masses from the cell counts) with
+#: ``tl.fit``'s defaults otherwise, read by one ODE push beside ``ode`` = growth off
 #: (balanced ``otcfm``, the same defaults; on LARRY both resolve ``coupling="auto"`` to
-#: minibatch plans). A fate is where one cell's ODE push ends: the growth field's weights
-#: scale a cell's mass along the way, never its end point, so they change no single cell's
-#: fate; only the velocity field, trained on the unbalanced pairs, does
+#: minibatch plans); ``growth_pull`` is the ``growth`` fit read by the default pull. A push
+#: fate is where one cell's ODE push ends: the growth field's weights scale a cell's mass
+#: along the way, never its end point, so they change no single cell's fate; only the
+#: velocity field, trained on the unbalanced pairs, does
 FATE_METHODS: dict[str, tuple[str, str]] = {
     "default": ("otcfm", "auto"),
+    "ode": ("otcfm", "ode"),
     "sbcfm": ("sbcfm", "sde"),
     "transport": ("otcfm", "transport"),
-    "growth": ("uotcfm", "auto"),
-    # ablations of ``growth`` (not run by default): what its gain over ``default`` is due to
+    "growth": ("uotcfm", "ode"),
+    "growth_pull": ("uotcfm", "pull"),
+    # ablations of ``growth`` (not run by default): what its gain over ``ode`` is due to
     "sbcfm_ode": ("sbcfm", "ode"),
-    "growth_shape": ("uotcfm", "auto"),
+    "growth_shape": ("uotcfm", "ode"),
 }
 #: the rows run when none are named (``scflow benchmark --dataset larry``)
-DEFAULT_FATE_ROWS: tuple[str, ...] = ("default", "sbcfm", "transport", "growth")
+DEFAULT_FATE_ROWS: tuple[str, ...] = ("default", "ode", "sbcfm", "transport", "growth",
+                                      "growth_pull")
 #: ``tl.fit`` options per row beyond its defaults: SB-CFM's diffusion for fates, chosen on
 #: simulations (``benchmarks/fate_simulation.py``: sigma 0.25 beat 0.5 and 1.0), not here;
 #: the ablations: ``sbcfm_ode`` is the ``sbcfm`` row's fit pushed along its ODE (balanced

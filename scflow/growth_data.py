@@ -41,21 +41,21 @@ __all__ = ["GlobalGrowthInterval", "MinibatchGrowthInterval", "growth_intervals"
 
 #: entries of a plan below this fraction of its largest are dropped
 PLAN_CUTOFF = 1e-9
-#: with a growth prior, the weight of the prior in each early cell's growth target
-#: (:func:`blend_prior`: between-cell differences only, the interval's mean growth stays the
-#: plan's). 0 is the former rule, the prior only pulling the plan's row masses (the plan's
-#: geometry then overrides it). Read when the intervals are built, so a benchmark may set it
+#: with a growth prior, the weight of the prior's between-cell differences added to each
+#: early cell's growth target (:func:`blend_prior`; the interval's mean growth stays the
+#: plan's). 0 is the former rule: the prior only pulls the plan's row masses, and the plan's
+#: geometry then overrides it. Read when the intervals are built, so a benchmark may set it
 #: (``benchmarks/growth.py prior`` chose it on a simulation with a noisy prior)
-PRIOR_WEIGHT = 0.5
+PRIOR_WEIGHT = 1.0
 
 
 def blend_prior(log_r: Tensor, prior: Tensor, weight: float) -> Tensor:
-    """Each early cell's growth target with the prior blended in.
+    """Each early cell's growth target with the prior added.
 
-    ``(1 - w) (log r_i - mean log r) + w (prior_i - mean prior) + mean log r``: the
-    between-cell differences of the plan's log-growth and of the prior, weighted, around the
-    plan's mean (the population's mass change, which the prior does not know). ``w = 0``
-    leaves ``log_r``; ``w = 1`` keeps the plan's mean and the prior's differences.
+    ``log r_i + w (prior_i - mean prior)``: the plan's log-growth (its mean is the
+    population's mass change, which the prior does not know) plus the prior's between-cell
+    differences, weighted (in log-growth, adding is multiplying the two estimates of the
+    number of descendants). ``w = 0`` leaves ``log_r``; a flat prior adds nothing.
 
     Parameters
     ----------
@@ -64,16 +64,15 @@ def blend_prior(log_r: Tensor, prior: Tensor, weight: float) -> Tensor:
     prior
         ``(n,)`` their prior log-growth over the interval.
     weight
-        ``w`` in ``[0, 1]``.
+        ``w >= 0``.
     """
-    if not 0.0 <= float(weight) <= 1.0:
-        raise ValueError(f"weight must be in [0, 1], got {weight!r}")
+    if not float(weight) >= 0.0:
+        raise ValueError(f"weight must be >= 0, got {weight!r}")
     if prior.shape != log_r.shape:
         raise ValueError(f"prior must have the shape of log_r {tuple(log_r.shape)}, got "
                          f"{tuple(prior.shape)}")
     prior = prior.to(log_r.device, log_r.dtype)
-    mean = log_r.mean()
-    return mean + (1 - weight) * (log_r - mean) + weight * (prior - prior.mean())
+    return log_r + weight * (prior - prior.mean())
 
 
 def _sparsified(plan: Tensor) -> Tensor:

@@ -145,12 +145,20 @@ def test_larry_fates_follow_the_clones(data_dir):
     column)."""
     import scflow
 
-    df = fb.larry_fate(("default",), (0,), n_steps=200, n_boot=20)
-    ours = df.set_index("method").loc["default"]
+    df, bundle = fb.larry_fate(("default",), (0,), n_steps=200, n_boot=20,
+                               readouts=(15, "auto"), return_predictions=True)
+    ours = df.set_index(["method", "readout"]).loc[("default", "auto")]
     # a 200-step fit under the benchmark's rule (fates among neutrophils and monocytes, k
-    # chosen from the annotation): clearly positive, not the 3000-step table's 0.57
+    # chosen from the annotation): clearly positive
     assert ours["r"] > 0.4 and ours["r_low"] < ours["r"] < ours["r_high"]
     assert set(df["method"]) >= {"null: no motion", "published FateID"}
+    assert set(df.loc[df["method"] == fb.NULL, "readout"]) == {"15", "auto"}
+    # every row's prediction is kept, and its r is the one of the table
+    held = bundle["heldout"]
+    pred = bundle["predictions"][ours["prediction"]]
+    assert len(pred) == len(bundle["cells"]) == 20157
+    assert np.corrcoef(pred[held], bundle["truth"][held])[0, 1] == pytest.approx(ours["r"])
+    assert ours["vs_null_low"] < ours["vs_null"] < ours["vs_null_high"]
     assert ours["label_rule"] == fb.LABEL_RULE and ours["n_neighbors"] >= 3
     adata = scflow.datasets.larry()
     swap = {"Neutrophil": "Monocyte", "Monocyte": "Neutrophil"}
