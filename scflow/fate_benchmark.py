@@ -154,7 +154,8 @@ def larry_fate(methods: Sequence[str] = DEFAULT_FATE_ROWS, seeds: Sequence[int] 
     names), ``heldout`` (the mask scored), ``truth`` (clonal bias) and ``predictions``
     (``prediction name -> (20157,) bias``), as :func:`scflow.fate_table.write_fate` saves.
     """
-    from . import datasets, tl
+    from . import datasets
+    from .tl._fate_compute import fate_readouts
 
     unknown = [m for m in methods if m not in FATE_METHODS]
     if unknown or not methods:
@@ -179,21 +180,23 @@ def larry_fate(methods: Sequence[str] = DEFAULT_FATE_ROWS, seeds: Sequence[int] 
                 fits[cache] = _fit(adata, fit_method, options, int(seed), n_steps, device,
                                    cache_dir)
             fitted, fit_seconds = fits[cache]
+            start = time.perf_counter()
+            # every readout from one integration: what tl.fate gives at each k
+            # (tests/tl/test_tl_fate_dynamics.py checks the equality)
+            read = fate_readouts(fitted, "state_info", readouts, from_time=2, to_time=6,
+                                 mode=mode, random_state=int(seed),
+                                 **{**base, **FATE_OPTIONS.get(name, {})})
+            seconds = fit_seconds + time.perf_counter() - start
+            resolved = "pull" if mode == "auto" else mode
             for readout in readouts:
-                start = time.perf_counter()
-                out = tl.fate(fitted, "state_info", from_time=2, to_time=6, mode=mode,
-                              random_state=int(seed), key_added="larry_fate", copy=True,
-                              n_neighbors=readout, **{**base, **FATE_OPTIONS.get(name, {})})
-                params = out.uns["larry_fate"]["params"]
+                prob, k_used = read[readout]
                 key = prediction_name(name, seed, readout)
-                preds[key] = neutrophil_bias(out.obsm["larry_fate_probabilities"].loc[
-                    truth.index])
+                preds[key] = neutrophil_bias(prob.loc[truth.index])
                 rows.append(dict(method=name, seed=int(seed), readout=str(readout),
-                                 n_neighbors=int(params["n_neighbors"]),
-                                 fit_method=fit_method, fate_mode=params["mode"],
+                                 n_neighbors=int(k_used), fit_method=fit_method,
+                                 fate_mode=resolved,
                                  label_rule=label_rule({**base, "n_neighbors": readout}),
-                                 seconds=fit_seconds + time.perf_counter() - start,
-                                 _key=key))
+                                 seconds=seconds, _key=key))
     for readout in readouts:
         key = prediction_name(NULL, -1, readout)
         preds[key], k_null = _no_motion(adata, truth.index, n_neighbors=readout,

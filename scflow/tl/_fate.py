@@ -6,24 +6,17 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-import torch
 from anndata import AnnData
 
-from .._checks import integer, number, positive_int, seed
-from .._progress import Progress
-from ..fate import DEFAULT_NEIGHBORS, flow_fate, soft_labels, transport_fate
-from ..fate_pull import DEFAULT_SHARE, pull_fate
-from ._anndata import check_adata, get_times
+from .._checks import integer
+from ..fate import DEFAULT_NEIGHBORS
+from ..fate_pull import DEFAULT_SHARE
+from ._fate_compute import DEFAULT_DRAWS, FATE_MODES, prepare, probabilities
 from ._fate_labels import reference
-from ._store import FitRecord, check_key, h5ad_safe, load_model, log_added, read_fit
-from ._velocity import device, rep_of, steps_for
+from ._store import check_key, h5ad_safe, log_added
 
 __all__ = ["fate", "FATE_MODES", "DEFAULT_DRAWS"]
 
-FATE_MODES = ("auto", "pull", "sde", "ode", "transport")
-#: SDE draws per cell by default (``mode="sde"``): chosen on simulations
-#: (``benchmarks/fate_simulation.py``), never on the LARRY truth
-DEFAULT_DRAWS = 30
 #: entropic regularisation of ``mode="transport"`` (whitened units) by default
 DEFAULT_REG = 0.05
 
@@ -136,61 +129,24 @@ def fate(adata: AnnData, groupby: str, *, key: str = "scflow", from_time=None, t
     ``adata.uns[key_added + "_colors"]``
         The fates' colours, when ``uns[groupby + "_colors"]`` has them.
     """
-    check_adata(adata, writing=not copy)
-    rec = read_fit(adata, key)
     check_key(key_added, "key_added")
-    if not isinstance(groupby, str) or groupby not in adata.obs:
-        raise KeyError(f"groupby={groupby!r} is not a column of adata.obs")
-    _check_not_input(key_added, key, groupby, rec.time_key)
-    if mode not in FATE_MODES:
-        raise ValueError(f"mode must be one of {FATE_MODES}, got {mode!r}")
     auto = isinstance(n_neighbors, str) and n_neighbors == "auto"
     if not auto:
         n_neighbors = integer(n_neighbors, "n_neighbors", lower=1,
                               expected="a positive integer or 'auto'")
-    n_steps = positive_int(n_steps, "n_steps")
-    random_state = seed(random_state)
-    reg = number(reg, "reg", lower=0, strict=True)
-    max_cells = integer(max_cells, "max_cells", lower=2)
-    share = number(share, "share", lower=0, strict=True)
-    if share > 1:
-        raise ValueError(f"share must be in (0, 1], got {share}")
-    model = load_model(adata, key, device=device())
-    mode = "pull" if mode == "auto" else mode
-    if mode == "sde" and not model.has_score:
-        raise ValueError(f"mode='sde' needs a fit with a diffusion (method='sbcfm'); the fit "
-                         f"under {key!r} is {rec.params.get('method')!r}: use mode='ode' or "
-                         "'transport'")
-    if n_draws is None:
-        n_draws = DEFAULT_DRAWS if mode == "sde" else 1
-    n_draws = integer(n_draws, "n_draws", lower=1)
-    if n_draws > 1 and mode != "sde":
-        raise ValueError(f"n_draws={n_draws} needs mode='sde' (an ODE push or a transport "
-                         f"plan is deterministic), got mode={mode!r}")
-    tl = rec.timeline
-    idx = tl.cell_index(get_times(adata, rec.time_key))
-    k1 = tl.n - 1 if to_time is None else tl.require_index(to_time, "to_time")
-    if from_time is None:
-        src = idx < k1
-        k0 = None
-    else:
-        k0 = tl.require_index(from_time, "from_time")
-        if k0 >= k1:
-            raise ValueError(f"from_time={from_time!r} must come before to_time "
-                             f"({tl.labels[k1]!r})")
-        src = idx == k0
-    if not src.any():
-        raise ValueError(f"no cells to push before to_time={tl.labels[k1]!r}")
-    groups = adata.obs[groupby]
-    x = torch.as_tensor(rec.to_model(rep_of(adata, rec)), dtype=torch.float32)
+    s = prepare(adata, groupby, key=key, from_time=from_time, to_time=to_time, mode=mode,
+                n_draws=n_draws, reg=reg, max_cells=max_cells, n_steps=n_steps,
+                random_state=random_state, share=share, writing=not copy)
+    _check_not_input(key_added, key, groupby, s.rec.time_key)
+    tl, k0, k1, src, groups = s.rec.timeline, s.k0, s.k1, s.src, s.groups
     ref, codes, fate_names, n_neighbors, selection = reference(
-        groups, idx == k1, x, groupby=groupby, label=tl.labels[k1], fates=fates,
+        groups, s.idx == k1, s.x, groupby=groupby, label=tl.labels[k1], fates=fates,
         n_neighbors=n_neighbors)
     fates_given, fates = fates is not None, fate_names
     n_labelled = int(ref.sum())
-    prob = _probabilities(model, rec, x, idx, src, k1, x[ref], codes, len(fates), mode=mode,
-                          n_neighbors=n_neighbors, n_draws=n_draws, n_steps=n_steps, reg=reg,
-                          max_cells=max_cells, share=share, random_state=random_state)
+    prob = probabilities(s, s.x[ref], codes, len(fates), [n_neighbors])[0]
+    mode, n_draws, reg, max_cells = s.mode, s.n_draws, s.reg, s.max_cells
+    n_steps, random_state, share = s.n_steps, s.random_state, s.share
     table = _transitions(groups[src], prob, fates)
     if copy:
         adata = adata.copy()
@@ -234,50 +190,6 @@ def _check_not_input(key_added: str, key: str, groupby: str, time_key: str) -> N
             raise ValueError(f"key_added={key_added!r} would overwrite adata.obs[{col!r}] "
                              f"({what}), an input of tl.fate; choose another name, e.g. "
                              f"key_added={col + '_fate'!r}")
-
-
-def _probabilities(model, rec: FitRecord, x: torch.Tensor, idx: np.ndarray, src: np.ndarray,
-                   k1: int, ref: torch.Tensor, codes: torch.Tensor, n_fates: int, *, mode: str,
-                   n_neighbors: int, n_draws: int, n_steps: int, reg: float, max_cells: int,
-                   share: float, random_state: int) -> np.ndarray:
-    """Fate probabilities of the cells ``src`` (each from its own timepoint)."""
-    tl = rec.timeline
-    src_idx = idx[src]
-    out = np.empty((int(src.sum()), n_fates))
-    starts = np.unique(src_idx)
-    g = torch.Generator(device=model.device).manual_seed(random_state)
-    cpu_g = torch.Generator().manual_seed(random_state)
-    if mode == "pull":  # one backward sweep through every timepoint with cells
-        chain = [m for m in range(int(starts[0]), k1 + 1) if (idx == m).any()]
-        pops = [x[idx == m] for m in chain]
-        last = soft_labels(pops[-1], ref, codes, n_fates, n_neighbors)
-        with Progress(total=len(chain) - 1, desc="scflow fate (pull)") as bar:
-            fates = pull_fate(model, pops, [float(tl.times[m]) for m in chain], last,
-                              share=share, n_steps=n_steps, max_cells=max_cells,
-                              generator=cpu_g, progress=bar.update)
-        for m, p in zip(chain[:-1], fates, strict=True):
-            if m in starts:
-                out[src_idx == m] = p.detach().cpu().numpy()
-        return out
-    total = len(starts) * (n_draws if mode == "sde" else 1)
-    with Progress(total=total, desc=f"scflow fate ({mode})") as bar:
-        for k in starts:
-            sel = src_idx == k
-            cells = x[np.flatnonzero(src)[sel]]
-            if mode == "transport":
-                pops = [cells] + [x[idx == m] for m in range(int(k) + 1, k1 + 1)]
-                p = transport_fate(pops, ref, codes, n_fates, reg=reg, n_neighbors=n_neighbors,
-                                   max_cells=max_cells, generator=cpu_g)
-                bar.update(1)
-            else:
-                span = float(tl.times[k1] - tl.times[k])
-                steps = steps_for(span, n_steps)
-                p = flow_fate(model, cells, float(tl.times[k]), float(tl.times[k1]), ref, codes,
-                              n_fates, n_neighbors=n_neighbors, n_draws=n_draws,
-                              stochastic=mode == "sde", n_steps=steps, generator=g,
-                              progress=bar.update)
-            out[sel] = p.detach().cpu().numpy()
-    return out
 
 
 def _transitions(source: pd.Series, prob: np.ndarray, fates: list[str]) -> dict:

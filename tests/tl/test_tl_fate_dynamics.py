@@ -100,3 +100,30 @@ def test_a_fate_that_never_moves_cells_fails(stem, mode):
     with mock.patch("scflow.fate_pull.integrate", _no_motion), \
             mock.patch("scflow.fate.integrate", _no_motion):
         assert _day0_auroc(stem, mode=mode) < 0.65
+
+
+@pytest.mark.parametrize("mode", ["pull", "ode", "transport"])
+def test_readouts_are_tl_fate_at_each_k(stem, mode):
+    """``fate_readouts`` (one integration read at several k, for benchmark tables) gives
+    exactly what ``tl.fate`` gives at each of them, "auto" included."""
+    from scflow.tl._fate_compute import fate_readouts
+
+    before = stem.copy()
+    out = fate_readouts(stem, "label", (3, 10, "auto"), mode=mode, n_steps=30)
+    assert set(stem.obs) == set(before.obs) and set(stem.obsm) == set(before.obsm)
+    for k, (prob, used) in out.items():
+        scflow.tl.fate(stem, "label", mode=mode, n_neighbors=k, n_steps=30, key_added="f")
+        assert stem.uns["f"]["params"]["n_neighbors"] == used
+        np.testing.assert_allclose(prob.to_numpy(), stem.obsm["f_probabilities"].to_numpy(),
+                                   rtol=1e-6, atol=1e-9)
+
+
+def test_soft_labels_many_is_soft_labels_at_each_k():
+    from scflow.fate import soft_labels_many
+
+    g = torch.Generator().manual_seed(0)
+    pts, ref = torch.randn(50, 2, generator=g), torch.randn(40, 2, generator=g)
+    codes = torch.randint(0, 3, (40,), generator=g)
+    many = soft_labels_many(pts, ref, codes, 3, [1, 7, 40, 99])
+    for i, k in enumerate((1, 7, 40, 40)):
+        torch.testing.assert_close(many[i], soft_labels(pts, ref, codes, 3, k))
