@@ -27,33 +27,39 @@ def fate(adata: AnnData, groupby: str, *, key: str = "scflow", from_time=None, t
          reg: float = DEFAULT_REG, max_cells: int = 5000, key_added: str = "fate",
          n_steps: int = 100, random_state: int = 0, copy: bool = False,
          share: float = DEFAULT_SHARE) -> AnnData | None:
-    """Fate probabilities: where each cell ends up, among the labelled cells of ``to_time``.
+    """Fate probabilities: where each cell's descendants end up, among the labelled cells of
+    ``to_time``.
 
-    Each cell before ``to_time`` is carried to ``to_time``; there, its probability of each
-    fate is the share of that fate among the ``n_neighbors`` nearest *labelled* cells of
-    ``to_time`` (cells whose ``obs[groupby]`` is not NaN: labels may cover only a few cells,
-    e.g. an annotated subset). How cells are carried (``mode``):
+    A fate is read among the *labelled* cells of ``to_time`` (cells whose ``obs[groupby]``
+    is not NaN: labels may cover only a few cells, e.g. an annotated subset): the share of
+    each fate among the ``n_neighbors`` nearest of them. How the earlier cells are related to
+    ``to_time`` (``mode``):
 
-    - ``"sde"``: ``n_draws`` stochastic trajectories per cell (Euler–Maruyama with the
-      fit's diffusion, SB-CFM), probabilities averaged over the draws; the fit's ``sigma``
-      matters most (on simulations, ``tl.fit(method="sbcfm", sigma=0.25)`` gave better fates
-      than the default 0.5: ``benchmarks/results/fate_simulation.md``);
-    - ``"ode"``: one deterministic push along the field (for a growth-aware fit,
-      ``method="uotcfm"``, the growth field would only weigh the end point, never move it:
-      it changes no single cell's fate);
+    - ``"pull"`` (the default, ``"auto"``): every cell of ``to_time`` gets that share (its
+      soft label) and is carried *backward* along the field to the timepoint before; each
+      real cell there reads the mean soft label of the ``share`` of pulled-back cells
+      nearest to it, and so on back through every timepoint (as Waddington-OT and moscot
+      pull label mass; :func:`scflow.fate_pull.pull_fate`). A cell's fate is then the mix of
+      the descendants the snapshot holds near its place: a branch that expands pulls back
+      more cells. Later timepoints are subsampled to ``max_cells`` before they are pulled;
+    - ``"sde"``: ``n_draws`` stochastic trajectories per cell pushed forward (Euler–Maruyama
+      with the fit's diffusion, SB-CFM), probabilities averaged over the draws; the fit's
+      ``sigma`` matters most (on simulations, ``tl.fit(method="sbcfm", sigma=0.25)`` gave
+      better fates than 0.5: ``benchmarks/results/fate_simulation.md``);
+    - ``"ode"``: one deterministic push forward along the field (the default before the
+      pull): each cell gets one end point, so its probabilities are those of one
+      neighbourhood, near 0 or 1 with a small ``n_neighbors``; for a growth-aware fit
+      (``method="uotcfm"``) the growth field would only weigh the end point, never move
+      it;
     - ``"transport"``: no network: entropic OT plans between the consecutive timepoints of
       the fit (its cells, its scaling), chained backward from ``to_time`` (as
-      Waddington-OT), with later timepoints subsampled to ``max_cells``; the reference for
-      the neural estimates;
-    - ``"auto"`` (default): ``"sde"`` when the fit has a diffusion, else ``"ode"``.
+      Waddington-OT), with later timepoints subsampled to ``max_cells``.
 
-    An ODE push gives each cell one end point, so its probabilities are those of one
-    neighbourhood, near 0 or 1 with a small ``n_neighbors``. Against lineage tracing (LARRY,
-    ``benchmarks/results/larry_fate.md``) the defaults (``tl.fit``'s OT-CFM, ODE fates)
-    scored below a null that does not move the cells at all; SB-CFM's SDE fates, the ODE
-    fates of the growth-aware ``method="uotcfm"`` and the transport fates scored above it.
-    For fate probabilities, fit ``method="sbcfm"`` or ``"uotcfm"``, or use
-    ``mode="transport"`` beside the ODE fates.
+    The pull was chosen as the default on simulations with a known fate per cell, never on
+    a real data set's fate truth (``benchmarks/fate_dynamics.py``,
+    ``benchmarks/results/fate_dynamics.md``); how it fares against lineage tracing (LARRY)
+    and against a null that does not move the cells at all is in
+    ``benchmarks/results/larry_fate.md``.
 
     Parameters
     ----------
@@ -69,7 +75,8 @@ def fate(adata: AnnData, groupby: str, *, key: str = "scflow", from_time=None, t
     to_time
         Timepoint where fates are read (default the last).
     mode
-        ``"auto"``, ``"sde"``, ``"ode"`` or ``"transport"`` (above).
+        ``"auto"`` (``"pull"``), ``"pull"``, ``"sde"``, ``"ode"`` or ``"transport"``
+        (above).
     n_neighbors
         Labelled cells read around each end point (at most a quarter of the labelled cells
         of ``to_time``; a larger value is lowered, with a warning, and the value used is
@@ -92,9 +99,12 @@ def fate(adata: AnnData, groupby: str, *, key: str = "scflow", from_time=None, t
     n_draws
         SDE draws per cell (default 30; ``mode="sde"`` only). On simulations 100 draws
         gain a little over 30 at three times the cost, 10 lose more.
-    reg, max_cells
+    reg
         ``mode="transport"``: entropic regularisation (squared distance in the fit's
-        scaled units) and the subsample size of each later timepoint.
+        scaled units).
+    max_cells
+        ``mode="transport"`` and ``"pull"``: the subsample size of each later timepoint
+        (every cell still gets its fate).
     key_added
         Name of the ``obs`` columns, ``obsm`` table and ``uns`` entry written; it must not
         name ``groupby``, the time key or the fit.
@@ -104,6 +114,10 @@ def fate(adata: AnnData, groupby: str, *, key: str = "scflow", from_time=None, t
         Seed of the SDE noise and of the subsampling.
     copy
         Return a modified copy instead of writing to ``adata``.
+    share
+        ``mode="pull"``: the share of the pulled-back cells (``k = ceil(share * m)`` of the
+        ``m`` pulled back, at most ``max_cells``) whose mean soft label each cell reads, in
+        ``(0, 1]`` (default :data:`scflow.fate_pull.DEFAULT_SHARE`, chosen on simulations).
 
     Returns
     -------
@@ -123,7 +137,7 @@ def fate(adata: AnnData, groupby: str, *, key: str = "scflow", from_time=None, t
         ``groupby``, ``mode`` (resolved), ``from_time`` (``""`` for all), ``to_time``,
         ``n_neighbors`` (the value used), ``n_neighbors_rule`` (``"auto"`` or
         ``"fixed"``), ``fates`` (``""`` for all labels), ``n_labelled``, ``n_draws``,
-        ``n_steps``, ``reg``, ``max_cells``, ``random_state``; with
+        ``n_steps``, ``reg``, ``max_cells``, ``share``, ``random_state``; with
         ``n_neighbors="auto"`` also ``n_neighbors_selection``: ``candidates``, ``brier``
         (the leave-one-out Brier score of each) and ``chosen``.
     ``adata.uns[key_added + "_colors"]``

@@ -74,6 +74,11 @@ def growth(adata: AnnData, *, key: str = "scflow", to_time=None, n_steps: int = 
 
     ``adata.obs[key_added + "_rate"]``
         The growth rate of every cell at its own time (per unit of model time).
+    ``adata.obs[key_added + "_rate_per_time"]``
+        When the times are numbers (e.g. days): the same rate per unit of
+        ``obs[time_key]`` (per day), the units of :func:`scflow.tl.growth_prior`'s rates, to
+        read beside them: the model time per unit of time over the interval that starts at
+        the cell's timepoint (the one before it, at the last timepoint).
     ``adata.obs[key_added + "_descendants"]``
         With ``to_time``: the expected number of descendants at ``to_time`` of every cell
         of an earlier timepoint (NaN for the other cells).
@@ -109,13 +114,26 @@ def growth(adata: AnnData, *, key: str = "scflow", to_time=None, n_steps: int = 
             steps = max(1, int(round(n_steps * (t_end - t0))))
             _, log_w = push_weighted(model, rec, x[mask], t0, t_end, n_steps=steps)
             descendants[mask] = np.exp(log_w)
+    per_time = rate * _model_per_time(tl)[index] if tl.numeric and tl.monotone else None
     if copy:
         adata = adata.copy()
     adata.obs[f"{prefix}_rate"] = rate
     added = [(f"{prefix}_rate", "growth rate per cell at its own time", "adata.obs")]
+    if per_time is not None:
+        adata.obs[f"{prefix}_rate_per_time"] = per_time
+        added.append((f"{prefix}_rate_per_time", f"the same per unit of obs[{rec.time_key!r}]",
+                      "adata.obs"))
     if descendants is not None:
         adata.obs[f"{prefix}_descendants"] = descendants
         added.append((f"{prefix}_descendants", f"expected descendants at {to_time!r}",
                       "adata.obs"))
     log_added(*added)
     return adata if copy else None
+
+
+def _model_per_time(tl) -> np.ndarray:
+    """Model time per unit of the user's time at every timepoint: over the interval that
+    starts there (the one that ends there, at the last timepoint)."""
+    slope = np.diff(np.asarray(tl.times, dtype=np.float64)) / np.diff(
+        np.asarray(tl.values, dtype=np.float64))
+    return np.append(slope, slope[-1]) if len(slope) else np.ones(tl.n)

@@ -169,3 +169,24 @@ def test_learned_growth_is_higher_on_the_branch_that_grows():
     # most growing cells above most others (AUROC; 0.80 here)
     hi, lo = rate[day1 & upper], rate[day1 & ~upper]
     assert (hi[:, None] > lo[None, :]).mean() > 0.7
+
+
+def test_rate_per_time_is_the_rate_in_the_units_of_the_days():
+    """Days 0, 2, 5 in index time: a unit of model time is 2 days, then 3 (the last
+    timepoint reads the interval before it); the rate per day is the model rate over that."""
+    adata = _growing()
+    adata.obs["day"] = adata.obs["day"].map({0.0: 0.0, 1.0: 2.0, 2.0: 5.0})
+    scflow.tl.fit(adata, use_rep="X_emb", method="uotcfm", n_steps=50, device="cpu")
+    scflow.tl.growth(adata)
+    rate = adata.obs["scflow_growth_rate"].to_numpy()
+    per_day = adata.obs["scflow_growth_rate_per_time"].to_numpy()
+    day = adata.obs["day"].to_numpy()
+    np.testing.assert_allclose(per_day[day == 0.0], rate[day == 0.0] / 2)
+    np.testing.assert_allclose(per_day[day == 2.0], rate[day == 2.0] / 3)
+    np.testing.assert_allclose(per_day[day == 5.0], rate[day == 5.0] / 3)
+    labelled = _growing()
+    labelled.obs["day"] = labelled.obs["day"].map({0.0: "a", 1.0: "b", 2.0: "c"})
+    labelled.obs["day"] = pd.Categorical(labelled.obs["day"], ordered=True)
+    scflow.tl.fit(labelled, use_rep="X_emb", method="uotcfm", n_steps=5, device="cpu")
+    scflow.tl.growth(labelled)
+    assert "scflow_growth_rate_per_time" not in labelled.obs  # no units to convert to
