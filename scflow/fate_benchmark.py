@@ -32,9 +32,10 @@ __all__ = ["LABEL_RULE", "FATE_RULE", "FATE_METHODS", "DEFAULT_FATE_ROWS", "larr
            "pearson_ci", "summarize_fate", "fate_markdown", "neutrophil_bias", "label_rule"]
 
 #: benchmark rows: name -> (``tl.fit`` method, ``tl.fate`` mode); ``default`` is both tools'
-#: defaults (OT-CFM, ``mode="auto"``: the labelled cells pulled back along the field),
-#: ``ode`` the same fit pushed forward once per cell (the former default), ``transport``
-#: needs no network (the fit only gives the scaling); ``growth`` is growth on (``uotcfm``, a
+#: defaults (OT-CFM, ``mode="auto"``: chained entropic transport, chosen on simulations; it
+#: needs no network, the fit only gives the scaling: the former ``transport`` row), ``pull``
+#: the labelled cells pulled back along the OT-CFM field, ``ode`` the same fit pushed
+#: forward once per cell (the former default); ``growth`` is growth on (``uotcfm``, a
 #: velocity and a growth field from unbalanced plans, masses from the cell counts) with
 #: ``tl.fit``'s defaults otherwise, read by one ODE push beside ``ode`` = growth off
 #: (balanced ``otcfm``, the same defaults; on LARRY both resolve ``coupling="auto"`` to
@@ -44,6 +45,7 @@ __all__ = ["LABEL_RULE", "FATE_RULE", "FATE_METHODS", "DEFAULT_FATE_ROWS", "larr
 #: velocity field, trained on the unbalanced pairs, does
 FATE_METHODS: dict[str, tuple[str, str]] = {
     "default": ("otcfm", "auto"),
+    "pull": ("otcfm", "pull"),
     "ode": ("otcfm", "ode"),
     "sbcfm": ("sbcfm", "sde"),
     "transport": ("otcfm", "transport"),
@@ -54,7 +56,7 @@ FATE_METHODS: dict[str, tuple[str, str]] = {
     "growth_shape": ("uotcfm", "ode"),
 }
 #: the rows run when none are named (``scflow benchmark --dataset larry``)
-DEFAULT_FATE_ROWS: tuple[str, ...] = ("default", "ode", "sbcfm", "transport", "growth",
+DEFAULT_FATE_ROWS: tuple[str, ...] = ("default", "pull", "ode", "sbcfm", "growth",
                                       "growth_pull")
 #: ``tl.fit`` options per row beyond its defaults: SB-CFM's diffusion for fates, chosen on
 #: simulations (``benchmarks/fate_simulation.py``: sigma 0.25 beat 0.5 and 1.0), not here;
@@ -155,7 +157,7 @@ def larry_fate(methods: Sequence[str] = DEFAULT_FATE_ROWS, seeds: Sequence[int] 
     (``prediction name -> (20157,) bias``), as :func:`scflow.fate_table.write_fate` saves.
     """
     from . import datasets
-    from .tl._fate_compute import fate_readouts
+    from .tl._fate_compute import DEFAULT_MODE, fate_readouts
 
     unknown = [m for m in methods if m not in FATE_METHODS]
     if unknown or not methods:
@@ -187,7 +189,7 @@ def larry_fate(methods: Sequence[str] = DEFAULT_FATE_ROWS, seeds: Sequence[int] 
                                  mode=mode, random_state=int(seed),
                                  **{**base, **FATE_OPTIONS.get(name, {})})
             seconds = fit_seconds + time.perf_counter() - start
-            resolved = "pull" if mode == "auto" else mode
+            resolved = DEFAULT_MODE if mode == "auto" else mode
             for readout in readouts:
                 prob, k_used = read[readout]
                 key = prediction_name(name, seed, readout)
@@ -285,7 +287,8 @@ def _no_motion(adata, cells: pd.Index, n_neighbors: int | str | None,
     quarter of the labelled cells; no transport)."""
     import torch
 
-    from .fate import select_neighbors, soft_labels
+    from .fate import soft_labels
+    from .fate_neighbors import AUTO_PRIOR, select_neighbors
     labels = adata.obs["state_info"]
     day6 = (adata.obs["day"] == 6).to_numpy() & labels.notna().to_numpy()
     if fates is not None:
@@ -299,7 +302,8 @@ def _no_motion(adata, cells: pd.Index, n_neighbors: int | str | None,
     cap = max(1, int(day6.sum()) // 4)
     k = n_neighbors or DEFAULT_NEIGHBORS
     if k == "auto":
-        k, _ = select_neighbors(z[day6], codes, len(cats.categories), max_k=cap)
+        k, _ = select_neighbors(z[day6], codes, len(cats.categories), max_k=cap,
+                                prior=AUTO_PRIOR)
     rows = adata.obs_names.get_indexer(cells)
     k = min(k, cap)
     p = soft_labels(z[rows], z[day6], codes, len(cats.categories), k)
