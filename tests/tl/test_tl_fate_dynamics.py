@@ -75,10 +75,11 @@ def _day0_auroc(adata, **kwargs) -> float:
 
 
 def test_default_fate_moves_cells_before_they_separate(stem):
-    """The default call ranks the day-0 cells by their fate; the no-motion read, with the
-    same labelled cells and k, cannot (it calls them all ``stay``)."""
+    """The default call (chained transport) ranks the day-0 cells by their fate; the
+    no-motion read, with the same labelled cells and k, cannot (it calls them all
+    ``stay``)."""
     auc = _day0_auroc(stem)
-    assert stem.uns["f"]["params"]["mode"] == "pull"
+    assert stem.uns["f"]["params"]["mode"] == "transport"
     k = stem.uns["f"]["params"]["n_neighbors"]
     x = torch.as_tensor(stem.obsm["X_emb"], dtype=torch.float64)
     lab = stem.obs["label"]
@@ -100,6 +101,20 @@ def test_a_fate_that_never_moves_cells_fails(stem, mode):
     with mock.patch("scflow.fate_pull.integrate", _no_motion), \
             mock.patch("scflow.fate.integrate", _no_motion):
         assert _day0_auroc(stem, mode=mode) < 0.65
+
+
+def test_a_default_that_never_moves_cells_fails(stem):
+    """The default (transport) with its plans replaced by no motion (each cell read where
+    it is, among the labelled cells: the no-motion null) fails the same check."""
+
+    def read_in_place(xs, ref, codes, n_fates, *, n_neighbors, **kw):
+        return soft_labels_many(xs[0], ref, codes, n_fates, n_neighbors)
+
+    from scflow.fate import soft_labels_many
+
+    assert _day0_auroc(stem) > 0.9
+    with mock.patch("scflow.tl._fate_compute.transport_fate", read_in_place):
+        assert _day0_auroc(stem) < 0.65
 
 
 @pytest.mark.parametrize("mode", ["pull", "ode", "transport"])
