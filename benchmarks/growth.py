@@ -486,6 +486,17 @@ def report() -> str:
         for _, r in s.iterrows():
             out.append(f"| {r.dataset} | {r.method} | {r.holdout} | {r.w1:.3f} ± "
                        f"{0 if pd.isna(r.w1_std) else r.w1_std:.3f} | {r.n} |")
+    prior = RESULTS / "growth_prior.json"
+    if prior.is_file():
+        d = json.loads(prior.read_text())
+        out += ["", f"Prior weight (`{d['command']}`): the simulation above, with a prior "
+                "that knows the true rate up to noise (the true rate plus N(0, s^2), s in "
+                "units of ln 2); the learned rate at every cell but the last timepoint's "
+                "against the true one. The prior's differences are added to each cell's "
+                "growth target with the weight shown (`growth_data.blend_prior`; 0: the "
+                "prior only pulls the plan's rows, the former rule).", "",
+                _prior_table(d["rows"]), "",
+                f"Chosen: {d['chosen']} ({d['config']['criterion']})."]
     clones = RESULTS / "growth_clones.json"
     if clones.is_file():
         d = json.loads(clones.read_text())
