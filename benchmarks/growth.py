@@ -21,6 +21,13 @@ Stages, each writing ``benchmarks/results/growth_<stage>[_<datasets>].json`` and
 ``clones``
     LARRY's CoSpar subset: each day-4 cell's growth (``tl.growth`` to day 6) against its
     clone's expansion, with and without the gene-score prior (:func:`run_clones`).
+``prior``
+    Chooses how much of a growth prior ``uotcfm`` adds to its growth targets
+    (:data:`scflow.growth_data.PRIOR_WEIGHT`) on the simulation of ``sim``, never on the
+    clones: a prior that knows the true rate up to noise (the true rate plus N(0, s^2), s =
+    ln 2 and 2 ln 2: correlations with the truth near those of a gene score), each weight of
+    ``PRIOR_GRID`` and no prior, 3 seeds; scored by the Spearman r (and the error) of the
+    learned rate at every cell against the true one, beside the prior's own (:func:`run_prior`).
 ``sampling``
     EMT UMAP and Bargaje, where cell numbers are a sampling design: ``uotcfm`` and
     ``static_mix`` beside the balanced ``otcfm`` rows of the committed benchmark JSON (same
@@ -33,6 +40,7 @@ Run (nice, ``OMP_NUM_THREADS=1``)::
     python benchmarks/growth.py mouse --methods static_mix,static_partial,uotcfm --reg-m 1
     python benchmarks/growth.py mouse --methods uotcfm,otcfm --reg-m 1 --append
     python benchmarks/growth.py weights --reg-m 1
+    python benchmarks/growth.py prior
     python benchmarks/growth.py clones
 
 ``reg_m`` is in units of each interval's mean squared distance (:func:`scflow.growth.
@@ -63,6 +71,11 @@ RESULTS = Path(__file__).resolve().parent / "results"
 #: the grid of ``reg_m`` searched on the simulation (first 0.3 / 1 / 3; widened to 10 and 30
 #: when 3, its edge, was chosen)
 REG_M_GRID = (0.3, 1.0, 3.0, 10.0, 30.0)
+#: weights of the prior in the growth targets tried by ``prior`` (0: the prior only pulls the
+#: plan's row masses, the former rule)
+PRIOR_GRID = (0.0, 0.25, 0.5, 1.0, 2.0)
+#: noise of the simulated prior, in units of the growing branch's rate
+PRIOR_NOISE = (1.0, 2.0)
 SIM_STEPS = 1000
 SIM_N0 = 150
 SIM_TIMES = 5
@@ -186,6 +199,68 @@ def run_sampling(args) -> dict:
     return out
 
 
+def run_prior(args) -> dict:
+    """The weight of a noisy prior in ``uotcfm``'s growth targets, chosen on the simulation:
+    the learned rate at every cell (but the last timepoint's) against the true one."""
+    from scflow.growth import data as growth_data
+
+    cells, days, branch, rate = simulate_growth(0)
+    tc = scflow.TimeCourse.from_arrays(cells, days, whiten=True)
+    order = [np.flatnonzero(days == t) for t in range(SIM_TIMES)]  # tc.xs's cells
+    x = torch.as_tensor((cells - tc.mean) / tc.scale, dtype=torch.float32)
+    scored = days < SIM_TIMES - 1
+    rows = []
+
+    def score(name: str, seed: int, noise, pred: np.ndarray, prior_r: float) -> None:
+        err = float(np.sqrt(np.mean((pred[scored] - rate[scored]) ** 2)))
+        rows.append({"method": name, "seed": seed, "noise": noise,
+                     "spearman": _spearman(pred[scored], rate[scored]), "rmse": err,
+                     "prior_spearman": prior_r})
+        print(rows[-1], flush=True)
+
+    for seed in args.seeds:
+        model = fit_flow(tc, "uotcfm", n_steps=SIM_STEPS, device="cpu", random_state=seed)
+        score("uotcfm, no prior", seed, None, _rates(model, x, days), float("nan"))
+        for noise in PRIOR_NOISE:
+            rng = np.random.default_rng(100 + seed)
+            prior = rate + rng.normal(0, noise * GROWTH_RATE, len(rate))
+            prior_r = _spearman(prior[scored], rate[scored])
+            score("prior alone", seed, noise, prior, prior_r)
+            for w in PRIOR_GRID:
+                growth_data.PRIOR_WEIGHT = w  # read when the intervals are built
+                model = fit_flow(tc, "uotcfm", n_steps=SIM_STEPS, device="cpu",
+                                 random_state=seed, prior_times=list(range(SIM_TIMES)),
+                                 growth_prior=[prior[o] for o in order])
+                score(f"uotcfm + prior, weight {w:g}", seed, noise, _rates(model, x, days),
+                      prior_r)
+    df = pd.DataFrame(rows)
+    with_prior = df[df["method"].str.startswith("uotcfm + prior")]
+    means = with_prior.groupby("method")["spearman"].mean()
+    return {"rows": rows, "chosen": means.idxmax(), "mean_spearman": means.to_dict(),
+            "config": {"n_steps": SIM_STEPS, "n0": SIM_N0, "grid": list(PRIOR_GRID),
+                       "noise": list(PRIOR_NOISE), "seeds": list(args.seeds),
+                       "criterion": "highest mean Spearman r of the learned rate with the "
+                                    "true rate over seeds and both noise levels"}}
+
+
+def _rates(model, x: torch.Tensor, days: np.ndarray) -> np.ndarray:
+    """The growth field at every cell's own time and state (per unit of model time: one
+    day here, ``from_arrays`` keeps the days as model times)."""
+    with torch.no_grad():
+        return model.growth(torch.as_tensor(days, dtype=torch.float32), x).numpy()
+
+
+def _prior_table(rows: list[dict]) -> str:
+    df = pd.DataFrame(rows)
+    df["noise"] = df["noise"].map(lambda v: "–" if v is None or pd.isna(v) else f"{v:g}")
+    lines = ["| growth | prior noise (x ln 2) | Spearman r with the true rate | rate error "
+             "(RMSE) | seeds |", "|---|---|---|---|---|"]
+    for (name, noise), g in df.groupby(["method", "noise"], sort=False):
+        lines.append(f"| {name} | {noise} | {g['spearman'].mean():.3f} ± "
+                     f"{g['spearman'].std(ddof=1):.3f} | {g['rmse'].mean():.3f} | {len(g)} |")
+    return "\n".join(lines)
+
+
 def _spearman(x: np.ndarray, y: np.ndarray) -> float:
     from scipy.stats import spearmanr
 
@@ -229,42 +304,86 @@ def run_clones(args) -> dict:
     # the clone's expansion from day 4 to day 6, seen through sampling (+1: clones not
     # sampled at day 6)
     truth = np.log((n[6.0][clone[early]] + 1.0) / n[4.0][clone[early]])
-    rng = np.random.default_rng(0)
-    rows = []
+    from scflow.growth import data as growth_data
 
-    def add(name: str, seed, pred: np.ndarray) -> None:
-        lo, hi = _clone_interval(pred, truth, clone[early], args.n_boot, rng)
-        rows.append({"method": name, "seed": seed, "spearman": _spearman(pred, truth),
-                     "lo": lo, "hi": hi})
-
-    add("gene-score prior (no fit)", None, a.obs["growth_prior"].to_numpy()[early])
+    preds: dict[tuple[str, int | None], np.ndarray] = {
+        ("gene-score prior (no fit)", None): a.obs["growth_prior"].to_numpy()[early]}
+    runs = (("uotcfm", None, None),
+            ("uotcfm + gene prior (plan only: weight 0, the former rule)", "growth_prior", 0.0),
+            (f"uotcfm + gene prior (weight {growth_data.PRIOR_WEIGHT:g}, the default)",
+             "growth_prior", growth_data.PRIOR_WEIGHT))
+    default_weight = growth_data.PRIOR_WEIGHT
     for s in args.seeds:
-        for name, prior in (("uotcfm", None), ("uotcfm + gene prior", "growth_prior")):
+        for name, prior, weight in runs:
             key = "prior" if prior else "plain"
-            scflow.tl.fit(a, "day", use_rep="X_pca", method="uotcfm", growth_prior=prior,
-                          key_added=key, random_state=s, device="cpu", progress=False)
+            growth_data.PRIOR_WEIGHT = default_weight if weight is None else weight
+            try:
+                scflow.tl.fit(a, "day", use_rep="X_pca", method="uotcfm", growth_prior=prior,
+                              key_added=key, random_state=s, device="cpu", progress=False)
+            finally:
+                growth_data.PRIOR_WEIGHT = default_weight
             scflow.tl.growth(a, key=key, to_time=6.0)
-            add(name, s, np.log(a.obs[f"{key}_growth_descendants"].to_numpy()[early]))
+            preds[(name, s)] = np.log(a.obs[f"{key}_growth_descendants"].to_numpy()[early])
+    rows = _paired_clones(preds, truth, clone[early], args.n_boot,
+                          reference=("gene-score prior (no fit)", None))
     return {"rows": rows, "config": {
         "dataset": "larry_cospar", "cells": int(early.sum()),
         "clones": int(len(np.unique(clone[early]))), "use_rep": "X_pca (40-D)",
         "truth": "log((day-6 cells of the clone + 1) / day-4 cells of the clone)",
         "prediction": "log expected descendants at day 6 (tl.growth to_time=6)",
-        "seeds": list(args.seeds), "n_boot": args.n_boot, "settings": "tl.fit defaults"}}
+        "seeds": list(args.seeds), "n_boot": args.n_boot, "settings": "tl.fit defaults",
+        "prior_weight": default_weight,
+        "intervals": "bootstrap over whole clones, the same resamples for every row: each "
+                     "row's 95% interval and its paired difference to the prior alone"}}
+
+
+def _paired_clones(preds: dict, truth: np.ndarray, clone: np.ndarray, n_boot: int,
+                   reference) -> list[dict]:
+    """Spearman r of every prediction with its 95% interval, and the paired difference to
+    ``reference``, on the same resamples of whole clones (cells of one clone share their
+    truth), ``numpy.random.default_rng(0)``."""
+    rng = np.random.default_rng(0)
+    ids = np.unique(clone)
+    members = [np.flatnonzero(clone == c) for c in ids]
+    reps = {k: [] for k in preds}
+    for _ in range(n_boot):
+        pick = np.concatenate([members[i] for i in rng.integers(0, len(ids), len(ids))])
+        for k, v in preds.items():
+            reps[k].append(_spearman(v[pick], truth[pick]))
+    ref = np.asarray(reps[reference])
+    rows = []
+    for (name, seed), v in preds.items():
+        rep = np.asarray(reps[(name, seed)])
+        lo, hi = np.nanpercentile(rep, [2.5, 97.5])
+        d = rep - ref
+        dlo, dhi = np.nanpercentile(d, [2.5, 97.5])
+        rows.append({"method": name, "seed": seed, "spearman": _spearman(v, truth),
+                     "lo": float(lo), "hi": float(hi),
+                     "vs_prior": _spearman(v, truth) - _spearman(preds[reference], truth),
+                     "vs_prior_lo": float(dlo), "vs_prior_hi": float(dhi)})
+    return rows
 
 
 def _clone_table(rows: list[dict]) -> str:
-    """Spearman r per method: mean ± std over seeds, and each seed's 95% interval over
-    clones."""
+    """Spearman r per method: mean ± std over seeds, each seed's 95% interval over clones,
+    and each seed's paired difference to the prior alone (when the rows have it)."""
     df = pd.DataFrame(rows)
+    paired = "vs_prior" in df
     lines = ["| growth of a day-4 cell | Spearman r with its clone's expansion | seeds | "
-             "95% interval over clones (each seed) |", "|---|---|---|---|"]
+             "95% interval over clones (each seed) |"
+             + (" paired difference to the prior alone (each seed) |" if paired else ""),
+             "|---|---|---|---|" + ("---|" if paired else "")]
     for name, g in df.groupby("method", sort=False):
         r = g["spearman"]
         spread = f" ± {r.std(ddof=1):.3f}" if len(g) > 1 else ""
         cis = ", ".join(f"[{lo:.3f}, {hi:.3f}]" for lo, hi in zip(g["lo"], g["hi"],
                                                                    strict=True))
-        lines.append(f"| {name} | {r.mean():.3f}{spread} | {len(g)} | {cis} |")
+        line = f"| {name} | {r.mean():.3f}{spread} | {len(g)} | {cis} |"
+        if paired:
+            line += (" – |" if g["seed"].isna().all() else " " + ", ".join(
+                f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]" for d, lo, hi in
+                zip(g["vs_prior"], g["vs_prior_lo"], g["vs_prior_hi"], strict=True)) + " |")
+        lines.append(line)
     return "\n".join(lines)
 
 
@@ -368,6 +487,17 @@ def report() -> str:
         for _, r in s.iterrows():
             out.append(f"| {r.dataset} | {r.method} | {r.holdout} | {r.w1:.3f} ± "
                        f"{0 if pd.isna(r.w1_std) else r.w1_std:.3f} | {r.n} |")
+    prior = RESULTS / "growth_prior.json"
+    if prior.is_file():
+        d = json.loads(prior.read_text())
+        out += ["", f"Prior weight (`{d['command']}`): the simulation above, with a prior "
+                "that knows the true rate up to noise (the true rate plus N(0, s^2), s in "
+                "units of ln 2); the learned rate at every cell but the last timepoint's "
+                "against the true one. The prior's differences are added to each cell's "
+                "growth target with the weight shown (`growth_data.blend_prior`; 0: the "
+                "prior only pulls the plan's rows, the former rule).", "",
+                _prior_table(d["rows"]), "",
+                f"Chosen: {d['chosen']} ({d['config']['criterion']})."]
     clones = RESULTS / "growth_clones.json"
     if clones.is_file():
         d = json.loads(clones.read_text())
@@ -474,7 +604,7 @@ this shows what the prior carries. It is not a ranking of methods.
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("stage", choices=("sim", "mouse", "weights", "sampling", "clones",
-                                     "report"))
+                                     "prior", "report"))
     p.add_argument("--n-boot", type=int, default=200,
                    help="clones, sim: bootstrap resamples (of clones; of cells)")
     p.add_argument("--dims", type=int, default=2,
@@ -498,7 +628,8 @@ def main() -> None:
         return
     start = time.perf_counter()
     result = {"sim": run_sim, "mouse": run_mouse, "weights": run_weights,
-              "sampling": run_sampling, "clones": run_clones}[args.stage](args)
+              "sampling": run_sampling, "clones": run_clones,
+              "prior": run_prior}[args.stage](args)
     result["seconds"] = time.perf_counter() - start
     result["command"] = f"python benchmarks/growth.py {' '.join(__import__('sys').argv[1:])}"
     RESULTS.mkdir(exist_ok=True)
@@ -508,9 +639,13 @@ def main() -> None:
     (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=1, default=float))
     md = [f"## Growth: {args.stage}", "", f"`{result['command']}`", "",
           _clone_table(result["rows"]) if args.stage == "clones" else
+          _prior_table(result["rows"]) if args.stage == "prior" else
           _table(result["rows"]) if result["rows"] else json.dumps(
               {k: v for k, v in result.items() if k != "rows"}, indent=1, default=float)]
-    if "chosen" in result and args.dims == 2:
+    if args.stage == "prior":
+        md += ["", f"Chosen on the simulation: {result['chosen']} (highest mean Spearman r of "
+               "the learned rate with the true one, over seeds and both noise levels)."]
+    elif "chosen" in result and args.dims == 2:
         md += ["", f"Chosen on the simulation: {result['chosen']} (mean W1 over its interior "
                "timepoints)."]
     elif "chosen" in result:  # the 10-D copy checks the choice, it does not make it

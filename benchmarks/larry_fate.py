@@ -1,6 +1,8 @@
 """The LARRY fate table (``scflow benchmark --dataset larry``), with the fits kept.
 
-The same rows, options and output as the CLI (``benchmarks/results/larry_fate.{json,md}``),
+The same rows, options and output as the CLI (``benchmarks/results/larry_fate.{json,md}``
+and the per-cell predictions of every row, ``larry_fate_predictions.npz``, so that rows
+can be paired again later: :func:`scflow.benchmark.fate_table.write_fate`),
 but each ``tl.fit`` is cached in ``--cache-dir`` (:func:`scflow.benchmark.larry.larry_fate`),
 so the fits can run ahead (in parallel processes) and a fate rule can be re-scored without
 refitting. Run::
@@ -8,8 +10,10 @@ refitting. Run::
     SCFLOW_DATA_DIR=../shared/data OMP_NUM_THREADS=1 python benchmarks/larry_fate.py \\
         --methods default,transport,sbcfm --seeds 0,1,2 --cache-dir /tmp/larry_fits
 
-or in parts (one process per method and seed, ``--rows PART.json``), gathered by
-``--merge PART.json ...`` (the null and published rows are kept once).
+or in parts (one process per method and seed, ``--rows PART.json``: the rows, and the
+predictions in ``PART.npz``), gathered by ``--merge PART.json ...`` (the null and published
+rows are kept once). Every row is read at every readout (``--readouts``, default
+:data:`scflow.fate_benchmark.READOUTS`).
 """
 
 from __future__ import annotations
@@ -18,15 +22,11 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from scflow.benchmark.larry import (
-    DEFAULT_FATE_ROWS,
-    FATE_METHODS,
-    fate_markdown,
-    larry_fate,
-    summarize_fate,
-)
+from scflow.benchmark.fate_table import write_fate
+from scflow.benchmark.larry import DEFAULT_FATE_ROWS, FATE_METHODS, READOUTS, larry_fate
 
 HERE = Path(__file__).resolve().parent
 
@@ -36,40 +36,43 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--methods", default=",".join(DEFAULT_FATE_ROWS))
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--n-steps", type=int, default=3000)
+    p.add_argument("--readouts", default=",".join(map(str, READOUTS)))
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--out", default=str(HERE / "results"))
-    p.add_argument("--rows", default=None, help="write only the rows to this JSON file")
+    p.add_argument("--rows", default=None,
+                   help="write only the rows (PART.json) and predictions (PART.npz)")
     p.add_argument("--merge", nargs="+", default=None, help="gather these --rows files")
     args = p.parse_args(argv)
+    readouts = [r if r == "auto" else int(r) for r in args.readouts.split(",")]
     if args.merge:
-        parts = [pd.DataFrame(json.loads(Path(f).read_text())) for f in args.merge]
-        df = pd.concat(parts, ignore_index=True)
-        once = df["seed"] < 0
-        ours = df[~once].sort_values(["method", "seed"])
-        df = pd.concat([ours, df[once].drop_duplicates("method")], ignore_index=True)
+        df, bundle = _merge(args.merge)
+        ours = df[df["seed"] >= 0]
         methods = [m for m in FATE_METHODS if m in set(ours["method"])]
         seeds = sorted(int(s) for s in ours["seed"].unique())
         args.methods, args.seeds = ",".join(methods), ",".join(map(str, seeds))
     else:
         methods = args.methods.split(",")
         seeds = [int(s) for s in args.seeds.split(",")]
-        df = larry_fate(methods, seeds, n_steps=args.n_steps, cache_dir=args.cache_dir)
+        df, bundle = larry_fate(methods, seeds, n_steps=args.n_steps, readouts=readouts,
+                                cache_dir=args.cache_dir, return_predictions=True)
         if args.rows:
-            Path(args.rows).write_text(json.dumps(df.to_dict(orient="records"), default=str))
+            part = Path(args.rows)
+            np.savez_compressed(part.with_suffix(".npz"), cells=bundle["cells"],
+                                heldout=bundle["heldout"], truth=bundle["truth"],
+                                names=np.asarray(list(bundle["predictions"])),
+                                predictions=np.stack(list(bundle["predictions"].values())))
+            part.with_suffix(".json").write_text(json.dumps(df.to_dict(orient="records"),
+                                                            default=str))
             print(df)
             return
     command = (f"python benchmarks/larry_fate.py --methods {args.methods} --seeds {args.seeds}"
-               f" --n-steps {args.n_steps}")  # the rows of `scflow benchmark --dataset larry`
+               f" --n-steps {args.n_steps} --readouts {args.readouts}")
     config = {"dataset": "larry", "protocol": "fate", "methods": methods, "seeds": seeds,
-              "n_steps": args.n_steps, "command": command,
-              "run_by": "benchmarks/larry_fate.py (the same rows, fits cached)"}
+              "n_steps": args.n_steps, "readouts": [str(r) for r in readouts],
+              "command": command, "run_by": "benchmarks/larry_fate.py (the same rows, fits "
+                                            "cached)"}
     title = (f"## Fate against lineage tracing: LARRY (day-2 neutrophil bias, Pearson r, seeds "
              f"{seeds}, {args.n_steps} steps)")
-    table = fate_markdown(df)
-    out = Path(args.out)
-    (out / "larry_fate.json").write_text(json.dumps(
-        {"config": config, "rows": df.to_dict(orient="records"),
-         "summary": summarize_fate(df).to_dict(orient="records")}, indent=1, default=str))
     note = ""
     if args.merge:
         note = ("\n\nRun in parts, one process per method and seed, fits cached "
@@ -77,8 +80,25 @@ def main(argv: list[str] | None = None) -> None:
                 "machine under load from other jobs: the seconds are wall time there, not "
                 "comparable with a run on an idle machine.")
     note += _growth_note(df)
-    (out / "larry_fate.md").write_text(f"{title}\n\n`{command}`\n\n{table}{note}\n")
+    table = write_fate(args.out, df, bundle, config, title, note)
     print(f"{title}\n\n{table}")
+
+
+def _merge(parts: list[str]) -> tuple[pd.DataFrame, dict]:
+    """The rows and predictions of several ``--rows`` parts (the null and published rows,
+    the same in every part, kept once)."""
+    frames, preds, bundle = [], {}, {}
+    for f in parts:
+        part = Path(f)
+        frames.append(pd.DataFrame(json.loads(part.with_suffix(".json").read_text())))
+        with np.load(part.with_suffix(".npz")) as z:
+            bundle = {k: z[k] for k in ("cells", "heldout", "truth")}
+            preds.update(zip(z["names"].tolist(), z["predictions"], strict=True))
+    df = pd.concat(frames, ignore_index=True)
+    once = df["seed"] < 0
+    ours = df[~once].sort_values(["method", "seed"], kind="stable")
+    df = pd.concat([ours, df[once].drop_duplicates(["method", "readout"])], ignore_index=True)
+    return df, {**bundle, "predictions": preds}
 
 
 def _growth_note(df: pd.DataFrame) -> str:

@@ -8,13 +8,14 @@ HERE = Path(__file__).resolve().parent
 ORDER = ["benchmark_emt_umap", "benchmark_emt", "benchmark_emt_5d", "benchmark_weinreb",
          "benchmark_bargaje", "nested_selection", "peers_loo", "growth", "peers_growth",
          "growth_move_check", "error_budget", "larry_fate", "peers_larry", "larry_sensitivity",
-         "fate_simulation", "fate_simulation_labels",
+         "fate_dynamics", "fate_simulation", "fate_simulation_labels",
          "peer_torchcfm", "rollout_emt", "rollout_weinreb",
          "rollout_emt_umap", "rollout_bargaje", "rollout_holdout_emt",
          "rollout_holdout_weinreb", "rollout_holdout_emt_umap", "rollout_holdout_bargaje",
          "speed", "speed_like_for_like", "scale", "peers_cost"]
 #: stage outputs that a gathered section already holds (``growth.md`` gathers these)
-GATHERED = ("growth_clones", "growth_mouse", "growth_sampling_", "growth_sim", "growth_weights")
+GATHERED = ("growth_clones", "growth_mouse", "growth_sampling_", "growth_sim", "growth_weights",
+            "growth_prior")
 
 
 def main() -> None:

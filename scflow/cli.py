@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
@@ -242,13 +241,8 @@ def _check_larry_args(args: argparse.Namespace) -> None:
 
 def _larry(args: argparse.Namespace, methods: list[str] | None, out: Path) -> None:
     """``--dataset larry``: fate bias of day-2 cells against the clonal truth."""
-    from .benchmark.larry import (
-        DEFAULT_FATE_ROWS,
-        FATE_METHODS,
-        fate_markdown,
-        larry_fate,
-        summarize_fate,
-    )
+    from .benchmark.fate_table import write_fate
+    from .benchmark.larry import DEFAULT_FATE_ROWS, FATE_METHODS, larry_fate
 
     methods = methods or list(DEFAULT_FATE_ROWS)
     unknown = [m for m in methods if m not in FATE_METHODS]
@@ -257,8 +251,8 @@ def _larry(args: argparse.Namespace, methods: list[str] | None, out: Path) -> No
                          f"got {unknown}")
     train = TrainConfig.from_args(args)
     extra = {"n_boot": args.n_boot} if args.n_boot else {}
-    df = larry_fate(methods, args.seeds, n_steps=args.n_steps, device=args.device,
-                    config=train, **extra)
+    df, bundle = larry_fate(methods, args.seeds, n_steps=args.n_steps, device=args.device,
+                            config=train, return_predictions=True, **extra)
     changed = {k: list(v) if isinstance(v, tuple) else v
                for k, v in train.changed().items() if k != "n_steps"}
     config = {"dataset": "larry", "protocol": "fate", "methods": methods, "seeds": args.seeds,
@@ -267,13 +261,9 @@ def _larry(args: argparse.Namespace, methods: list[str] | None, out: Path) -> No
     shown = "".join(f", {k}={v}" for k, v in changed.items())
     title = (f"## Fate against lineage tracing: LARRY (day-2 neutrophil bias, Pearson r, seeds "
              f"{args.seeds}, {args.n_steps} steps{shown})")
-    table = fate_markdown(df)
+    table = write_fate(out, df, bundle, config, title, **extra)
     print(f"\n{title}\n\n{table}\n", flush=True)
-    (out / "larry_fate.json").write_text(json.dumps(
-        {"config": config, "rows": df.to_dict(orient="records"),
-         "summary": summarize_fate(df).to_dict(orient="records")}, indent=1, default=str))
-    (out / "larry_fate.md").write_text(f"{title}\n\n`{config['command']}`\n\n{table}\n")
-    print(f"wrote {out}/larry_fate.{{json,md}}")
+    print(f"wrote {out}/larry_fate.{{json,md}} and larry_fate_predictions.npz")
 
 
 def _fit(args: argparse.Namespace) -> int:

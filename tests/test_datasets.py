@@ -344,6 +344,30 @@ def test_simulate_branches_split(sim: ad.AnnData) -> None:
     assert d > 5 * spread
 
 
+def test_simulate_branch_time_and_speed() -> None:
+    """A later branch time keeps one population (and undecided fates) until then; the speed
+    sets the distance along axis 1; both are recorded for ``true_fate``."""
+    sim = D.simulate(1000, 5, diffusion=0.5, branch_time=0.5, speed=1.0, random_state=3)
+    paths = D.true_paths(sim, "latent")
+    upper = (sim.obs["branch"] == "upper").to_numpy()
+    np.testing.assert_allclose(paths[:, :, 0].mean(axis=0), np.linspace(0, 1, 5), atol=0.05)
+    gap = [abs(paths[upper, k, 1].mean() - paths[~upper, k, 1].mean()) for k in range(5)]
+    assert max(gap[:3]) < 0.1 * gap[-1]  # s = 0, 0.25, 0.5: one valley
+    assert gap[3] > 5 * max(gap[:3]) and gap[-1] > 6.0
+    params = sim.uns["scflow_dataset"]["params"]
+    assert (params["s_split"], params["speed"]) == (0.5, 1.0)
+    p = D.true_fate(sim, 100, random_state=0).to_numpy()
+    t = sim.obs["t_idx"].to_numpy()
+    # before the branch the fate is undecided; the default branch time decides it early
+    assert abs(p[t == 1].mean() - 0.5) < 0.1 and np.abs(p[t == 1] - 0.5).mean() < 0.15
+    early = D.simulate(1000, 5, diffusion=0.5, random_state=3)
+    q = D.true_fate(early, 100, random_state=0).to_numpy()
+    assert np.abs(q[t == 1] - 0.5).mean() > 2 * np.abs(p[t == 1] - 0.5).mean()
+    for bad in ({"branch_time": 1.0}, {"branch_time": -0.1}, {"speed": -1}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            D.simulate(100, 2, **bad)
+
+
 def test_simulate_pca_convention(sim: ad.AnnData) -> None:
     pcs, mean = sim.varm["PCs"], sim.uns["pca"]["mean"]
     np.testing.assert_allclose((sim.X - mean) @ pcs, sim.obsm["X_pca"], atol=1e-4)

@@ -27,29 +27,39 @@ import pandas as pd
 
 from ..fate.core import DEFAULT_NEIGHBORS
 from ..training.config import TrainConfig
+from .fate_paired import paired_pearson
+from .fate_table import fate_markdown, summarize_fate
 
 __all__ = ["LABEL_RULE", "FATE_RULE", "FATE_METHODS", "DEFAULT_FATE_ROWS", "larry_fate",
            "pearson_ci", "summarize_fate", "fate_markdown", "neutrophil_bias", "label_rule"]
 
 #: benchmark rows: name -> (``tl.fit`` method, ``tl.fate`` mode); ``default`` is both tools'
-#: defaults, ``transport`` needs no network (the fit only gives the scaling); ``growth`` is
-#: growth on (``uotcfm``, a velocity and a growth field from unbalanced plans, masses from
-#: the cell counts) with ``tl.fit``'s defaults otherwise, beside ``default`` = growth off
+#: defaults (OT-CFM, ``mode="auto"``: chained entropic transport, chosen on simulations; it
+#: needs no network, the fit only gives the scaling: the former ``transport`` row), ``pull``
+#: the labelled cells pulled back along the OT-CFM field, ``ode`` the same fit pushed
+#: forward once per cell (the former default); ``growth`` is growth on (``uotcfm``, a
+#: velocity and a growth field from unbalanced plans, masses from the cell counts) with
+#: ``tl.fit``'s defaults otherwise, read by one ODE push beside ``ode`` = growth off
 #: (balanced ``otcfm``, the same defaults; on LARRY both resolve ``coupling="auto"`` to
-#: minibatch plans). A fate is where one cell's ODE push ends: the growth field's weights
-#: scale a cell's mass along the way, never its end point, so they change no single cell's
-#: fate; only the velocity field, trained on the unbalanced pairs, does
+#: minibatch plans); ``growth_pull`` is the ``growth`` fit read by the default pull. A push
+#: fate is where one cell's ODE push ends: the growth field's weights scale a cell's mass
+#: along the way, never its end point, so they change no single cell's fate; only the
+#: velocity field, trained on the unbalanced pairs, does
 FATE_METHODS: dict[str, tuple[str, str]] = {
     "default": ("otcfm", "auto"),
+    "pull": ("otcfm", "pull"),
+    "ode": ("otcfm", "ode"),
     "sbcfm": ("sbcfm", "sde"),
     "transport": ("otcfm", "transport"),
-    "growth": ("uotcfm", "auto"),
-    # ablations of ``growth`` (not run by default): what its gain over ``default`` is due to
+    "growth": ("uotcfm", "ode"),
+    "growth_pull": ("uotcfm", "pull"),
+    # ablations of ``growth`` (not run by default): what its gain over ``ode`` is due to
     "sbcfm_ode": ("sbcfm", "ode"),
-    "growth_shape": ("uotcfm", "auto"),
+    "growth_shape": ("uotcfm", "ode"),
 }
 #: the rows run when none are named (``scflow benchmark --dataset larry``)
-DEFAULT_FATE_ROWS: tuple[str, ...] = ("default", "sbcfm", "transport", "growth")
+DEFAULT_FATE_ROWS: tuple[str, ...] = ("default", "pull", "ode", "sbcfm", "growth",
+                                      "growth_pull")
 #: ``tl.fit`` options per row beyond its defaults: SB-CFM's diffusion for fates, chosen on
 #: simulations (``benchmarks/fate_simulation.py``: sigma 0.25 beat 0.5 and 1.0), not here;
 #: the ablations: ``sbcfm_ode`` is the ``sbcfm`` row's fit pushed along its ODE (balanced
@@ -69,6 +79,14 @@ NEUTROPHIL, MONOCYTE = "Neutrophil", "Monocyte"
 #: neighbours among the same labels, 0.918 for 15 among all labels (the former rule) and
 #: 0.905 for ``"auto"`` among all labels), never on the clonal truth
 FATE_RULE: dict = {"fates": [NEUTROPHIL, MONOCYTE], "n_neighbors": "auto"}
+#: the readouts every row is scored at (``n_neighbors`` of ``tl.fate`` and of the null):
+#: the same for every row, so that single-point reads (the null, one ODE push) and
+#: averaged ones (SDE draws, transport) meet at each; ``"auto"`` is the truth-free choice
+READOUTS: tuple = (3, 5, 10, 15, 30, "auto")
+#: ``tl.fate`` options per row beyond :data:`FATE_RULE`
+FATE_OPTIONS: dict[str, dict] = {}
+#: the name of the no-motion null's rows
+NULL = "null: no motion"
 
 
 def pearson_ci(pred: np.ndarray, truth: np.ndarray, *, n_boot: int = 1000,
@@ -89,10 +107,15 @@ def pearson_ci(pred: np.ndarray, truth: np.ndarray, *, n_boot: int = 1000,
 
 def larry_fate(methods: Sequence[str] = DEFAULT_FATE_ROWS, seeds: Sequence[int] = (0, 1, 2),
                *, n_steps: int = 3000, fate_kwargs: dict | None = None,
-               device: str = "auto", n_boot: int = 1000,
-               cache_dir: str | Path | None = None,
-               config: TrainConfig | None = None) -> pd.DataFrame:
-    """Run the benchmark; one row per method and seed, plus one per published method.
+               readouts: Sequence[int | str] = READOUTS, device: str = "auto",
+               n_boot: int = 1000, cache_dir: str | Path | None = None,
+               config: TrainConfig | None = None, return_predictions: bool = False):
+    """Run the benchmark; one row per method, seed and readout, plus the no-motion null at
+    every readout and one row per published method.
+
+    Every row is scored on the same bootstrap resamples of the held-out cells
+    (:func:`scflow.benchmark.fate_paired.paired_pearson`, ``random_state=0``), so each row
+    carries its paired difference to the null at the same readout, with its interval.
 
     Parameters
     ----------
@@ -108,30 +131,47 @@ def larry_fate(methods: Sequence[str] = DEFAULT_FATE_ROWS, seeds: Sequence[int] 
         own options (:data:`FIT_OPTIONS`, e.g. the ``sbcfm`` row's ``sigma``) are part of
         its definition: a ``config`` that changes one of them is refused.
     fate_kwargs
-        Options for every ``tl.fate`` call beyond :data:`FATE_RULE` (which they override,
-        e.g. ``n_neighbors=15``; ``fates=None`` reads every label).
+        Options for every ``tl.fate`` call beyond :data:`FATE_RULE` (which they override;
+        ``fates=None`` reads every label). ``n_neighbors`` is set by ``readouts``.
+    readouts
+        The ``n_neighbors`` of ``tl.fate`` (and of the null) each row is read at: integers,
+        or ``"auto"`` (the truth-free choice). Default :data:`READOUTS`.
     device
         Training device.
     n_boot
-        Bootstrap resamples of the held-out cells.
+        Bootstrap resamples of the held-out cells (shared by every row).
     cache_dir
         Folder where each fit is kept (``.h5ad``, with its training seconds beside it in a
         ``.json``) and read back by a later call with the same fit method, options, seed
         and ``n_steps``: fates under other rules then reuse the fits. ``None``: no cache.
+    return_predictions
+        Also return the predicted neutrophil bias of every row, for all 20,157 day-2
+        trajectory cells (``datasets.larry_truth().index``), so that rows can be paired
+        again later.
 
     Returns
     -------
-    DataFrame with columns ``method``, ``seed``, ``r``, ``r_low``, ``r_high`` (95%
-    bootstrap interval), ``n_cells``, ``fit_method``, ``fate_mode``, ``seconds``,
-    ``n_neighbors`` (the value ``tl.fate`` used) and ``label_rule`` (in words).
+    DataFrame with columns ``method``, ``seed``, ``readout`` (``"3"``, ..., ``"auto"``;
+    ``""`` for a published row), ``n_neighbors`` (the value used), ``r``, ``r_low``,
+    ``r_high`` (95% bootstrap interval), ``vs_null``, ``vs_null_low``, ``vs_null_high``
+    (paired difference to the null at the same readout and its 95% interval),
+    ``vs_best_null``, ``vs_best_null_low``, ``vs_best_null_high`` (the same, to the null at
+    its best readout on the truth: ``best_null_readout``), ``n_cells``,
+    ``fit_method``, ``fate_mode``, ``seconds``, ``label_rule`` (in words) and
+    ``prediction`` (the row's key in the predictions, :func:`prediction_name`); with
+    ``return_predictions``, also a dict: ``cells`` (the 20,157 day-2 trajectory cells'
+    names), ``heldout`` (the mask scored), ``truth`` (clonal bias) and ``predictions``
+    (``prediction name -> (20157,) bias``), as :func:`scflow.fate_table.write_fate` saves.
     """
-    from .. import datasets, tl
+    from .. import datasets
+    from ..tl._fate_compute import DEFAULT_MODE, fate_readouts
 
     unknown = [m for m in methods if m not in FATE_METHODS]
     if unknown or not methods:
         raise ValueError(f"methods must be names of {list(FATE_METHODS)}, got {list(methods)}")
     if not seeds:
         raise ValueError("seeds must list at least one seed")
+    readouts = _check_readouts(readouts)
     config = replace(config or TrainConfig(), n_steps=n_steps)
     for name in methods:
         clash = sorted(set(config.changed()) & set(FIT_OPTIONS.get(name, {})))
@@ -142,14 +182,14 @@ def larry_fate(methods: Sequence[str] = DEFAULT_FATE_ROWS, seeds: Sequence[int] 
     adata = datasets.larry()
     truth = datasets.larry_truth()
     held = truth["heldout"].to_numpy()
-    fate_kwargs = {**FATE_RULE, **(fate_kwargs or {})}
-    rule = label_rule(fate_kwargs)
+    base = {**FATE_RULE, **(fate_kwargs or {})}
+    base.pop("n_neighbors", None)
+    preds: dict[str, np.ndarray] = {}
     rows = []
-    fits: dict[tuple[str, int], tuple] = {}
+    fits: dict[tuple, tuple] = {}
     for seed in seeds:
         for name in methods:
             fit_method, mode = FATE_METHODS[name]
-            start = time.perf_counter()
             options = FIT_OPTIONS.get(name, {})
             cache = (fit_method, tuple(sorted(options.items())), seed)
             if cache not in fits:
@@ -157,32 +197,74 @@ def larry_fate(methods: Sequence[str] = DEFAULT_FATE_ROWS, seeds: Sequence[int] 
                                    cache_dir)
             fitted, fit_seconds = fits[cache]
             start = time.perf_counter()
-            out = tl.fate(fitted, "state_info", from_time=2, to_time=6, mode=mode,
-                          random_state=int(seed), key_added="larry_fate", copy=True,
-                          **fate_kwargs)
-            prob = out.obsm["larry_fate_probabilities"].loc[truth.index]
-            bias = neutrophil_bias(prob)
-            r, lo, hi = pearson_ci(bias[held], truth["truth"].to_numpy()[held], n_boot=n_boot,
-                                   random_state=int(seed))
-            rows.append(dict(method=name, seed=int(seed), r=r, r_low=lo, r_high=hi,
-                             n_cells=int(held.sum()), fit_method=fit_method,
-                             fate_mode=out.uns["larry_fate"]["params"]["mode"],
-                             n_neighbors=int(out.uns["larry_fate"]["params"]["n_neighbors"]),
-                             label_rule=rule,
-                             seconds=fit_seconds + time.perf_counter() - start))
-    null, k_null = _no_motion(adata, truth.index,
-                              n_neighbors=fate_kwargs.get("n_neighbors"),
-                              fates=fate_kwargs.get("fates"), return_k=True)
-    r, lo, hi = pearson_ci(null[held], truth["truth"].to_numpy()[held], n_boot=n_boot)
-    rows.append(dict(method="null: no motion", seed=-1, r=r, r_low=lo, r_high=hi,
-                     n_cells=int(held.sum()), fit_method="", fate_mode="no motion",
-                     seconds=np.nan, n_neighbors=k_null, label_rule=rule))
+            # every readout from one integration: what tl.fate gives at each k
+            # (tests/tl/test_tl_fate_dynamics.py checks the equality)
+            read = fate_readouts(fitted, "state_info", readouts, from_time=2, to_time=6,
+                                 mode=mode, random_state=int(seed),
+                                 **{**base, **FATE_OPTIONS.get(name, {})})
+            seconds = fit_seconds + time.perf_counter() - start
+            resolved = DEFAULT_MODE if mode == "auto" else mode
+            for readout in readouts:
+                prob, k_used = read[readout]
+                key = prediction_name(name, seed, readout)
+                preds[key] = neutrophil_bias(prob.loc[truth.index])
+                rows.append(dict(method=name, seed=int(seed), readout=str(readout),
+                                 n_neighbors=int(k_used), fit_method=fit_method,
+                                 fate_mode=resolved,
+                                 label_rule=label_rule({**base, "n_neighbors": readout}),
+                                 seconds=seconds, _key=key))
+    for readout in readouts:
+        key = prediction_name(NULL, -1, readout)
+        preds[key], k_null = _no_motion(adata, truth.index, n_neighbors=readout,
+                                        fates=base.get("fates"), return_k=True)
+        rows.append(dict(method=NULL, seed=-1, readout=str(readout), n_neighbors=k_null,
+                         fit_method="", fate_mode="no motion", seconds=np.nan,
+                         label_rule=label_rule({**base, "n_neighbors": readout}), _key=key))
     for name in datasets.PUBLISHED_FATE_METHODS:
-        r, lo, hi = pearson_ci(truth[name].to_numpy()[held], truth["truth"].to_numpy()[held],
-                               n_boot=n_boot)
-        rows.append(dict(method=f"published {name}", seed=-1, r=r, r_low=lo, r_high=hi,
-                         n_cells=int(held.sum()), fit_method="", fate_mode="", seconds=np.nan))
-    return pd.DataFrame(rows)
+        key = prediction_name(f"published {name}", -1, "")
+        preds[key] = truth[name].to_numpy(dtype=np.float64)
+        rows.append(dict(method=f"published {name}", seed=-1, readout="", fit_method="",
+                         fate_mode="", seconds=np.nan, _key=key))
+    paired = paired_pearson({k: v[held] for k, v in preds.items()},
+                            truth["truth"].to_numpy()[held], n_boot=n_boot, random_state=0)
+    # the null at its best readout (read off the truth: the reference made as strong as
+    # it gets, never a choice for a method)
+    nulls = [prediction_name(NULL, -1, r) for r in readouts]
+    best_null = nulls[int(np.nanargmax([paired.interval(k)[0] for k in nulls]))]
+    for row in rows:
+        key = row["prediction"] = row.pop("_key")
+        row["r"], row["r_low"], row["r_high"] = paired.interval(key)
+        row["n_cells"] = int(held.sum())
+        for col, ref in (("vs_null", prediction_name(NULL, -1, row["readout"])),
+                         ("vs_best_null", best_null)):
+            if row["readout"] and key != ref:
+                row[col], row[col + "_low"], row[col + "_high"] = paired.difference(key, ref)
+        row["best_null_readout"] = best_null.rsplit("=", 1)[1]
+    df = pd.DataFrame(rows)
+    if return_predictions:
+        return df, {"cells": np.asarray(truth.index, dtype=str), "heldout": held,
+                    "truth": truth["truth"].to_numpy(dtype=np.float64), "predictions": preds}
+    return df
+
+
+def prediction_name(method: str, seed: int, readout) -> str:
+    """The key of one row's prediction (``larry_fate(return_predictions=True)``)."""
+    return f"{method}|seed={int(seed)}|k={readout}"
+
+
+def _check_readouts(readouts) -> list:
+    out = []
+    for r in readouts:
+        if isinstance(r, str) and r == "auto":
+            out.append("auto")
+        elif isinstance(r, (int, np.integer)) and not isinstance(r, bool) and r >= 1:
+            out.append(int(r))
+        else:
+            raise ValueError(f"readouts must be positive integers or 'auto', got {r!r}")
+    if not out or len(set(map(str, out))) != len(out):
+        raise ValueError(f"readouts must list at least one readout, none twice; got "
+                         f"{list(readouts)}")
+    return out
 
 
 def _fit(adata, method: str, options: dict, seed: int, config: TrainConfig, device: str,
@@ -231,7 +313,8 @@ def _no_motion(adata, cells: pd.Index, n_neighbors: int | str | None,
     quarter of the labelled cells; no transport)."""
     import torch
 
-    from ..fate.core import select_neighbors, soft_labels
+    from ..fate.core import soft_labels
+    from ..fate.neighbors import AUTO_PRIOR, select_neighbors
     labels = adata.obs["state_info"]
     day6 = (adata.obs["day"] == 6).to_numpy() & labels.notna().to_numpy()
     if fates is not None:
@@ -245,7 +328,8 @@ def _no_motion(adata, cells: pd.Index, n_neighbors: int | str | None,
     cap = max(1, int(day6.sum()) // 4)
     k = n_neighbors or DEFAULT_NEIGHBORS
     if k == "auto":
-        k, _ = select_neighbors(z[day6], codes, len(cats.categories), max_k=cap)
+        k, _ = select_neighbors(z[day6], codes, len(cats.categories), max_k=cap,
+                                prior=AUTO_PRIOR)
     rows = adata.obs_names.get_indexer(cells)
     k = min(k, cap)
     p = soft_labels(z[rows], z[day6], codes, len(cats.categories), k)
@@ -288,43 +372,3 @@ def label_rule(fate_kwargs: dict | None = None) -> str:
 
 #: the labelling rule of the benchmark, in words
 LABEL_RULE = label_rule(FATE_RULE)
-
-
-def summarize_fate(df: pd.DataFrame) -> pd.DataFrame:
-    """Mean r over seeds, the seeds' spread and the mean bootstrap interval per method."""
-    g = df.groupby("method", sort=False)
-    return pd.DataFrame({"r_mean": g["r"].mean(), "r_std": g["r"].std(),
-                         "r_low": g["r_low"].mean(), "r_high": g["r_high"].mean(),
-                         "n_seeds": g["seed"].nunique(), "fate_mode": g["fate_mode"].first(),
-                         "seconds": g["seconds"].mean(),
-                         "n_neighbors": g["n_neighbors"].agg(_ks) if "n_neighbors" in df
-                         else "–"}).reset_index()
-
-
-def _ks(values: pd.Series) -> str:
-    ks = [str(int(v)) for v in values if pd.notna(v)]
-    return "/".join(ks) if ks else "–"
-
-
-def fate_markdown(df: pd.DataFrame, rule: str | None = None) -> str:
-    """The table: Pearson r (mean over seeds ± sd), the 95% bootstrap interval and the
-    ``n_neighbors`` used per seed; ``rule``: the labelling rule in words (default: the
-    rows' ``label_rule``, else :data:`LABEL_RULE`)."""
-    if rule is None and "label_rule" in df and df["label_rule"].notna().any():
-        rule = str(df["label_rule"].dropna().iloc[0])
-    s = summarize_fate(df).sort_values("r_mean", ascending=False)
-    lines = ["| method | fate estimate | Pearson r | 95% interval (cells) | seeds "
-             "| seconds (fit + fate) | n_neighbors (per seed) |",
-             "|---|---|---|---|---|---|---|"]
-    for r in s.itertuples():
-        seeds = 0 if r.method.startswith(("published", "null")) else r.n_seeds
-        spread = "" if pd.isna(r.r_std) else f" ± {r.r_std:.3f}"
-        secs = "–" if pd.isna(r.seconds) else f"{r.seconds:.0f}"
-        name = r.method if seeds == 0 else f"scflow {r.method}"
-        lines.append(f"| {name} | {r.fate_mode or 'shipped predictions'} | {r.r_mean:.3f}"
-                     f"{spread} | [{r.r_low:.3f}, {r.r_high:.3f}] | {seeds or '–'} | {secs} "
-                     f"| {r.n_neighbors} |")
-    lines.append("")
-    lines.append(f"Labelling rule: {rule or LABEL_RULE}. Scored on the 10,087 held-out day-2 "
-                 "cells.")
-    return "\n".join(lines)

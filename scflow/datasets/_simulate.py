@@ -60,6 +60,8 @@ def simulate(
     n_pcs: int = 10,
     diffusion: float = 0.1,
     random_state: int = 0,
+    branch_time: float = _S_SPLIT,
+    speed: float = _SPEED,
 ) -> ad.AnnData:
     """Simulate snapshots of a bifurcating process with the true cell paths kept.
 
@@ -87,6 +89,14 @@ def simulate(
         Noise scale of the Langevin dynamics per unit of the rescaled time (>= 0).
     random_state
         Seed of the ``numpy.random.Generator`` that draws everything.
+    branch_time
+        ``s_c``: the share of the course, in ``[0, 1)``, before which the valley of axis 2
+        is single (``mu < 0``: every cell is pulled back to ``x_2 = 0`` and its fate is not
+        yet decided); the branches open after it. Default 0.1.
+    speed
+        ``v``: the distance travelled along axis 1 over the whole course (>= 0). A small
+        speed keeps the early cells close to the late ones (as a 2-D embedding of a
+        differentiation that starts from one tight stem). Default 4.
 
     Returns
     -------
@@ -125,6 +135,11 @@ def simulate(
             expected=f"an integer in 1..min(n_genes, n_cells) ({max_pcs})")
     integer(random_state, "random_state", lower=0, expected="a non-negative integer")
     number(diffusion, "diffusion", lower=0)
+    branch_time = number(branch_time, "branch_time", lower=0)
+    if branch_time >= 1:
+        raise ValueError(f"branch_time must be in [0, 1), got {branch_time!r}")
+    speed = number(speed, "speed", lower=0)
+    shape = {"speed": speed, "s_split": branch_time}
     n, T, d = int(n_cells), int(n_timepoints), int(latent_dim)
     rng = np.random.default_rng(random_state)
 
@@ -137,7 +152,8 @@ def simulate(
     for k in range(1, T):
         for j in range(per_interval):
             s = ((k - 1) * per_interval + j) * ds
-            x = x + _drift(x, s) * ds + diffusion * np.sqrt(ds) * rng.standard_normal((n, d))
+            noise = diffusion * np.sqrt(ds) * rng.standard_normal((n, d))
+            x = x + _drift(x, s, **shape) * ds + noise
         paths[:, k] = x
 
     # Gene space: a fixed linear map, a positive offset and measurement noise.
@@ -200,9 +216,9 @@ def simulate(
             "n_pcs": int(n_pcs),
             "diffusion": float(diffusion),
             "random_state": int(random_state),
-            "speed": _SPEED,
+            "speed": speed,
             "mu_max": _MU_MAX,
-            "s_split": _S_SPLIT,
+            "s_split": branch_time,
             "init_sd": _INIT_SD,
             "measurement_sd": _MEASUREMENT_SD,
             "steps_per_interval": per_interval,

@@ -27,16 +27,15 @@ from .._lazy import ot
 from ..couplings import ConvergenceError, ConvergenceWarning, sinkhorn
 from ..flow.integrate import integrate
 from ..flow.model import FlowModel
+from .neighbors import NEIGHBOR_GRID, loo_brier, select_neighbors
 
-__all__ = ["soft_labels", "select_neighbors", "loo_brier", "NEIGHBOR_GRID", "DEFAULT_NEIGHBORS",
-           "flow_fate", "transport_fate", "fate_bias"]
+__all__ = ["soft_labels", "soft_labels_many", "select_neighbors", "loo_brier", "NEIGHBOR_GRID",
+           "DEFAULT_NEIGHBORS", "flow_fate", "transport_fate", "fate_bias"]
 
 _CHUNK = 4096
 #: labelled cells read around each end point by default (``tl.fate``; the score is flat in
 #: it on simulations with clean labels, ``benchmarks/fate_simulation.py``)
 DEFAULT_NEIGHBORS = 15
-#: candidate ``k`` of :func:`select_neighbors` (those above its ``max_k`` are dropped)
-NEIGHBOR_GRID = (3, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 250)
 
 
 def soft_labels(points: Tensor, ref: Tensor, codes: Tensor, n_fates: int, k: int) -> Tensor:
@@ -75,100 +74,46 @@ def soft_labels(points: Tensor, ref: Tensor, codes: Tensor, n_fates: int, k: int
     return torch.cat(out)
 
 
-def loo_brier(ref: Tensor, codes: Tensor, n_fates: int, ks: Sequence[int]) -> Tensor:
-    """Leave-one-out Brier score of the ``k``-nearest-neighbour soft label, for each ``k``.
-
-    Each labelled cell's label is predicted by :func:`soft_labels` from the *other*
-    labelled cells; the score is the mean over cells of ``sum_f (p_f - y_f)^2`` (0 is
-    perfect, 2 the worst).
-
-    Parameters
-    ----------
-    ref
-        ``(m, d)`` labelled cells.
-    codes
-        ``(m,)`` their fate index, in ``0..n_fates - 1``.
-    n_fates
-        Number of fates.
-    ks
-        Neighbour counts to score, each in ``1..m - 1``.
+def soft_labels_many(points: Tensor, ref: Tensor, codes: Tensor, n_fates: int,
+                     ks: Sequence[int]) -> Tensor:
+    """:func:`soft_labels` at several ``k`` from one neighbour search.
 
     Returns
     -------
-    ``(len(ks),)`` float64 scores, in the order of ``ks``.
+    ``(len(ks), n, n_fates)``: row ``i`` the soft labels at ``ks[i]`` (each ``k`` capped at
+    the number of reference cells).
     """
-    m = len(ref)
-    ks = [integer(k, "n_neighbors", lower=1, upper=max(1, m - 1)) for k in ks]
-    if m < 2 or not ks:
-        raise ValueError(f"leave-one-out needs at least 2 labelled cells and one k, got {m} "
-                         f"cells and ks={list(ks)}")
-    codes = codes.to(ref.device, torch.long)
-    kmax = max(ks)
-    idx = torch.as_tensor(ks, device=ref.device) - 1
-    kf = (idx + 1).to(torch.float64)
-    total = torch.zeros(len(ks), dtype=torch.float64, device=ref.device)
-    ref64 = ref.to(torch.float64)
-    earlier = torch.ones(kmax, kmax, dtype=torch.bool, device=ref.device).tril(-1)
-    # rows per chunk: the (chunk, kmax, kmax) comparison below stays near 2**24 entries
-    chunk = max(1, min(_CHUNK, 2**24 // (kmax * kmax)))
-    for i in range(0, m, chunk):
-        d = torch.cdist(ref64[i: i + chunk], ref64)
-        rows = torch.arange(len(d), device=ref.device)
-        d[rows, rows + i] = float("inf")  # leave the cell itself out
-        c = codes[d.topk(kmax, dim=1, largest=False).indices]  # (chunk, kmax) neighbour fates
-        # Brier of the share p among the first k neighbours, without a one-hot over fates:
-        # sum_f p_f^2 - 2 p_own + 1, with sum_f count_f^2 grown by 2 * (earlier neighbours
-        # of the same fate) + 1 at each neighbour
-        same = ((c[:, :, None] == c[:, None, :]) & earlier).sum(2)
-        sq = (2 * same + 1).cumsum(1)[:, idx].to(torch.float64)
-        own = (c == codes[i: i + chunk, None]).cumsum(1)[:, idx].to(torch.float64)
-        total += (sq / kf ** 2 - 2 * own / kf + 1).sum(0)
-    return total / m
-
-
-def select_neighbors(ref: Tensor, codes: Tensor, n_fates: int, *,
-                     candidates: Sequence[int] = NEIGHBOR_GRID,
-                     max_k: int | None = None) -> tuple[int, dict]:
-    """Choose ``k`` of the soft labels from the labelled cells alone.
-
-    The ``k`` whose soft label best predicts each labelled cell's own label from the other
-    labelled cells (lowest leave-one-out Brier score, :func:`loo_brier`; the smallest such
-    ``k`` on a tie). It reads only the labels, never a fate truth.
-
-    Parameters
-    ----------
-    ref, codes, n_fates
-        Labelled cells, their fate index, the number of fates.
-    candidates
-        Neighbour counts to try; those above ``max_k`` (or ``m - 1``) are dropped.
-    max_k
-        Largest ``k`` allowed (default ``m - 1``).
-
-    Returns
-    -------
-    The chosen ``k``, and ``{"candidates": [...], "brier": [...]}`` (the scores it chose by).
-
-    Raises
-    ------
-    ValueError
-        Fewer than 3 labelled cells, or no candidate within ``1..max_k``.
-    """
-    m = len(ref)
-    if m < 3:
-        raise ValueError(f"choosing n_neighbors needs at least 3 labelled cells, got {m}")
-    cap = m - 1 if max_k is None else min(integer(max_k, "max_k", lower=1), m - 1)
-    ks = sorted({integer(k, "candidates", lower=1) for k in candidates})
-    ks = [k for k in ks if k <= cap]
+    ks = [min(integer(k, "n_neighbors", lower=1), len(ref)) for k in ks]
     if not ks:
-        raise ValueError(f"no candidate n_neighbors within 1..{cap} (the labelled cells allow "
-                         f"no more); got candidates={list(candidates)}")
-    brier = loo_brier(ref, codes, n_fates, ks)
-    best = int(torch.argmin(brier))  # first minimum: the smallest k on a tie
-    return ks[best], {"candidates": ks, "brier": brier.cpu().tolist()}
+        raise ValueError("ks must list at least one n_neighbors")
+    ref = ref.to(points.device, points.dtype)
+    codes = codes.to(points.device, torch.long)
+    kmax = max(ks)
+    out = []
+    for i in range(0, len(points), _CHUNK):
+        nn = torch.cdist(points[i: i + _CHUNK], ref).topk(kmax, dim=1, largest=False,
+                                                          sorted=True).indices
+        fates = codes[nn]
+        per_k = []
+        for k in ks:  # counts per fate by scatter (memory chunk x fates, never x k x fates)
+            counts = points.new_zeros((len(nn), n_fates))
+            counts.scatter_add_(1, fates[:, :k], points.new_ones((len(nn), k)))
+            per_k.append(counts / k)
+        out.append(torch.stack(per_k))
+    if not out:
+        return points.new_zeros((len(ks), 0, n_fates))
+    return torch.cat(out, dim=1)
+
+
+def _ks(n_neighbors) -> tuple[list[int], bool]:
+    """``n_neighbors`` as a list, and whether it was one value."""
+    if isinstance(n_neighbors, Sequence) and not isinstance(n_neighbors, str):
+        return [integer(k, "n_neighbors", lower=1) for k in n_neighbors], False
+    return [integer(n_neighbors, "n_neighbors", lower=1)], True
 
 
 def flow_fate(model: FlowModel, x0: Tensor, t0: float, t1: float, ref: Tensor, codes: Tensor,
-              n_fates: int, *, n_neighbors: int = 15, n_draws: int = 1,
+              n_fates: int, *, n_neighbors: int | Sequence[int] = 15, n_draws: int = 1,
               stochastic: bool = False, n_steps: int = 100,
               generator: torch.Generator | None = None, progress=None) -> Tensor:
     """Fate probabilities of cells pushed along the field from ``t0`` to ``t1``.
@@ -184,7 +129,8 @@ def flow_fate(model: FlowModel, x0: Tensor, t0: float, t1: float, ref: Tensor, c
     ref, codes, n_fates
         Labelled cells at ``t1`` (model coordinates), their fate index, the number of fates.
     n_neighbors
-        Labelled cells read around each end point (:func:`soft_labels`).
+        Labelled cells read around each end point (:func:`soft_labels`), or a list of them
+        (the same end points read at each).
     n_draws
         End points per cell (SDE draws; must be 1 for an ODE, whose push is deterministic).
     stochastic
@@ -198,15 +144,17 @@ def flow_fate(model: FlowModel, x0: Tensor, t0: float, t1: float, ref: Tensor, c
 
     Returns
     -------
-    ``(n, n_fates)`` probabilities (rows sum to 1).
+    ``(n, n_fates)`` probabilities (rows sum to 1); ``(len(n_neighbors), n, n_fates)`` for a
+    list.
     """
+    ks, one = _ks(n_neighbors)
     n_draws = integer(n_draws, "n_draws", lower=1)
     if n_draws > 1 and not stochastic:
         raise ValueError(f"n_draws={n_draws} needs stochastic=True: an ODE push is "
                          "deterministic, every draw would end at the same point")
     x0 = x0.to(model.device, torch.float32)
     ref = ref.to(model.device, torch.float32)
-    acc = x0.new_zeros((len(x0), n_fates))
+    acc = x0.new_zeros((len(ks), len(x0), n_fates))
     for _ in range(n_draws):
         end = integrate(model, x0, float(t0), float(t1), n_steps=n_steps,
                         stochastic=stochastic, batch_size=_CHUNK * 4, generator=generator)
@@ -215,14 +163,16 @@ def flow_fate(model: FlowModel, x0: Tensor, t0: float, t1: float, ref: Tensor, c
             raise ValueError(f"flow_fate: {int(bad.sum())} of {len(end)} end points are not "
                              f"finite (NaN or inf): the field diverges between model times "
                              f"{float(t0):g} and {float(t1):g}")
-        acc += soft_labels(end, ref, codes, n_fates, n_neighbors)
+        acc += soft_labels_many(end, ref, codes, n_fates, ks)
         if progress is not None:
             progress(1)
-    return acc / n_draws
+    acc /= n_draws
+    return acc[0] if one else acc
 
 
 def transport_fate(xs: Sequence[Tensor], ref: Tensor, codes: Tensor, n_fates: int, *,
-                   reg: float = 0.05, n_neighbors: int = 15, max_cells: int = 5000,
+                   reg: float = 0.05, n_neighbors: int | Sequence[int] = 15,
+                   max_cells: int = 5000,
                    num_iter_max: int = 2000, generator: torch.Generator | None = None
                    ) -> Tensor:
     """Fate probabilities by chained entropic OT plans (no network).
@@ -237,7 +187,8 @@ def transport_fate(xs: Sequence[Tensor], ref: Tensor, codes: Tensor, n_fates: in
     reg
         Entropic regularisation of every plan (units of squared distance).
     n_neighbors
-        Labelled cells read around each cell of the last population.
+        Labelled cells read around each cell of the last population, or a list of them (the
+        same plans carry each).
     max_cells
         Later populations are subsampled to at most this many cells (uniformly, with
         ``generator``); every start cell is kept.
@@ -248,19 +199,24 @@ def transport_fate(xs: Sequence[Tensor], ref: Tensor, codes: Tensor, n_fates: in
 
     Returns
     -------
-    ``(len(xs[0]), n_fates)`` probabilities (rows sum to 1).
+    ``(len(xs[0]), n_fates)`` probabilities (rows sum to 1); ``(len(n_neighbors),
+    len(xs[0]), n_fates)`` for a list.
     """
+    ks, one = _ks(n_neighbors)
     if len(xs) < 2:
         raise ValueError(f"transport fates need at least two populations, got {len(xs)}")
     reg = number(reg, "reg", lower=0, strict=True)
     max_cells = integer(max_cells, "max_cells", lower=2)
     dev = xs[0].device
     subs = [xs[0]] + [_subsample(x, max_cells, generator).to(dev) for x in xs[1:]]
-    fate = soft_labels(subs[-1].to(torch.float64), ref.to(torch.float64), codes, n_fates,
-                       n_neighbors)
+    last = soft_labels_many(subs[-1].to(torch.float64), ref.to(torch.float64), codes, n_fates,
+                            ks)  # (len(ks), m, n_fates): every k carried by the same plans
+    fate = last.transpose(0, 1).reshape(len(subs[-1]), -1)
     for m in range(len(subs) - 2, -1, -1):
         fate = _pull_back(subs[m], subs[m + 1], fate, reg, num_iter_max)
-    return (fate / fate.sum(1, keepdim=True).clamp_min(1e-300)).to(xs[0].dtype)
+    fate = fate.reshape(len(fate), len(ks), n_fates).transpose(0, 1)
+    fate = (fate / fate.sum(2, keepdim=True).clamp_min(1e-300)).to(xs[0].dtype)
+    return fate[0] if one else fate
 
 
 def _subsample(x: Tensor, n: int, generator: torch.Generator | None) -> Tensor:

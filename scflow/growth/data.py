@@ -36,10 +36,42 @@ from ..training.data import Batch, kept_intervals, minibatch_indices
 
 __all__ = ["GrowthData", "GlobalGrowthInterval", "MinibatchGrowthInterval",
            "growth_intervals", "minibatch_growth_intervals", "interval_priors", "scaled",
-           "growth_batch", "warn_unconverged"]
+           "growth_batch", "warn_unconverged", "blend_prior", "PRIOR_WEIGHT"]
 
 #: entries of a plan below this fraction of its largest are dropped
 PLAN_CUTOFF = 1e-9
+#: with a growth prior, the weight of the prior's between-cell differences added to each
+#: early cell's growth target (:func:`blend_prior`; the interval's mean growth stays the
+#: plan's). 0 is the former rule: the prior only pulls the plan's row masses, and the plan's
+#: geometry then overrides it. Read when the intervals are built, so a benchmark may set it
+#: (``benchmarks/growth.py prior`` chose it on a simulation with a noisy prior)
+PRIOR_WEIGHT = 1.0
+
+
+def blend_prior(log_r: Tensor, prior: Tensor, weight: float) -> Tensor:
+    """Each early cell's growth target with the prior added.
+
+    ``log r_i + w (prior_i - mean prior)``: the plan's log-growth (its mean is the
+    population's mass change, which the prior does not know) plus the prior's between-cell
+    differences, weighted (in log-growth, adding is multiplying the two estimates of the
+    number of descendants). ``w = 0`` leaves ``log_r``; a flat prior adds nothing.
+
+    Parameters
+    ----------
+    log_r
+        ``(n,)`` the plan's log-growth of ``n`` early cells over the interval.
+    prior
+        ``(n,)`` their prior log-growth over the interval.
+    weight
+        ``w >= 0``.
+    """
+    if not float(weight) >= 0.0:
+        raise ValueError(f"weight must be >= 0, got {weight!r}")
+    if prior.shape != log_r.shape:
+        raise ValueError(f"prior must have the shape of log_r {tuple(log_r.shape)}, got "
+                         f"{tuple(prior.shape)}")
+    prior = prior.to(log_r.device, log_r.dtype)
+    return log_r + weight * (prior - prior.mean())
 
 
 def _sparsified(plan: Tensor) -> Tensor:
@@ -69,8 +101,10 @@ class MinibatchGrowthInterval:
     """One interval whose :class:`GrowthOT` plan is solved on each step's minibatch.
 
     ``mass``: the total masses of the two populations; ``prior``: each early cell's prior
-    log-growth over the interval, or ``None``. ``n_solves`` and ``n_unconverged`` count the
-    minibatch solves and those that stopped above the coupling's ``tol``.
+    log-growth over the interval, or ``None``; ``prior_weight``: its weight in the growth
+    targets (:func:`blend_prior`, over the minibatch's early cells). ``n_solves`` and
+    ``n_unconverged`` count the minibatch solves and those that stopped above the
+    coupling's ``tol``.
     """
 
     x0: Tensor
@@ -82,6 +116,7 @@ class MinibatchGrowthInterval:
     prior: Tensor | None = None
     n_solves: int = 0
     n_unconverged: int = 0
+    prior_weight: float = 0.0
 
     def draw(self, batch_size: int, g: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
         """A minibatch of ``batch_size`` early and late cells, its plan, and ``batch_size``
@@ -93,6 +128,8 @@ class MinibatchGrowthInterval:
         self.n_solves += 1
         if err > self.coupling.tol:
             self.n_unconverged += 1
+        if self.prior is not None and self.prior_weight > 0:
+            log_r = blend_prior(log_r, self.prior[i0], self.prior_weight)
         i, j = DiscretePlan(_sparsified(plan)).sample_pairs(batch_size, g)
         return b0[i], b1[j], log_r[i].to(b0.dtype)
 
@@ -128,16 +165,21 @@ def interval_priors(rates: Sequence[Tensor], times: Sequence[float], holdout: in
 
 def growth_intervals(tc: TimeCourse, masses: Sequence[float], coupling: GrowthOT,
                      holdout: int | None, plan_cache: PlanCache | None = None,
-                     priors: Sequence[Tensor] | None = None) -> list[GlobalGrowthInterval]:
+                     priors: Sequence[Tensor] | None = None,
+                     prior_weight: float | None = None) -> list[GlobalGrowthInterval]:
     """The kept intervals, each with its global :class:`GrowthOT` plan and per-cell
     log-growth (the plans taken from ``plan_cache`` when given, solved there once; with
-    ``priors``, one per kept interval (:func:`interval_priors`), solved here)."""
+    ``priors``, one per kept interval (:func:`interval_priors`), solved here, and the
+    log-growth blended with the prior by ``prior_weight``, :func:`blend_prior`; ``None``:
+    :data:`PRIOR_WEIGHT`)."""
+    weight = PRIOR_WEIGHT if prior_weight is None else float(prior_weight)
     out = []
     for n, (a, b) in enumerate(kept_intervals(tc.n_timepoints, holdout)):
         x0, x1 = tc.xs[a], tc.xs[b]
         solver = scaled(coupling, x0, x1)
         if priors is not None:
             plan, log_r = solver.plan(x0, x1, (masses[a], masses[b]), priors[n].to(x0.device))
+            log_r = blend_prior(log_r, priors[n], weight)
         elif plan_cache is None:
             plan, log_r = solver.plan(x0, x1, (masses[a], masses[b]))
         else:
@@ -150,15 +192,19 @@ def growth_intervals(tc: TimeCourse, masses: Sequence[float], coupling: GrowthOT
 
 
 def minibatch_growth_intervals(tc: TimeCourse, masses: Sequence[float], coupling: GrowthOT,
-                               holdout: int | None, priors: Sequence[Tensor] | None = None
+                               holdout: int | None, priors: Sequence[Tensor] | None = None,
+                               prior_weight: float | None = None
                                ) -> list[MinibatchGrowthInterval]:
     """The kept intervals, each solving its :class:`GrowthOT` plan per step's minibatch
-    (``priors``: one per kept interval, :func:`interval_priors`)."""
+    (``priors``: one per kept interval, :func:`interval_priors`, blended into the targets
+    by ``prior_weight``; ``None``: :data:`PRIOR_WEIGHT`)."""
+    weight = PRIOR_WEIGHT if prior_weight is None else float(prior_weight)
     return [MinibatchGrowthInterval(tc.xs[a], tc.xs[b], float(tc.times[a]),
                                     float(tc.times[b] - tc.times[a]),
                                     scaled(coupling, tc.xs[a], tc.xs[b]),
                                     (float(masses[a]), float(masses[b])),
-                                    None if priors is None else priors[n].to(tc.xs[a].device))
+                                    None if priors is None else priors[n].to(tc.xs[a].device),
+                                    prior_weight=weight)
             for n, (a, b) in enumerate(kept_intervals(tc.n_timepoints, holdout))]
 
 

@@ -34,7 +34,14 @@ def announce_cost(tl: Timeline, idx: np.ndarray, src: np.ndarray, k1: int, *, mo
                            "iterations: this takes long on a CPU; pass a smaller max_cells "
                            "(later timepoints are subsampled to it) or one from_time")
         return
-    spans = np.asarray([max(float(tl.times[k1] - tl.times[k]), 1.0) for k in starts])
+    if mode == "pull":  # each later timepoint's (subsampled) cells pulled back one interval
+        first = int(starts.min())
+        counts = np.asarray([min(int((idx == m).sum()), max_cells)
+                             for m in range(first + 1, k1 + 1)])
+        spans = np.asarray([max(float(tl.times[m] - tl.times[m - 1]), 1.0)
+                            for m in range(first + 1, k1 + 1)])
+    else:
+        spans = np.asarray([max(float(tl.times[k1] - tl.times[k]), 1.0) for k in starts])
     work = float(np.sum(counts * np.round(n_steps * spans))) * n_draws
     work *= 2 if mode == "sde" else 1  # the drift evaluates the velocity and the score
     if work > LARGE_CELL_STEPS:

@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 
 from .._settings import logger
-from ..fate.core import NEIGHBOR_GRID, select_neighbors
+from ..fate.neighbors import AUTO_PRIOR, NEIGHBOR_GRID, select_neighbors
 
 __all__ = ["reference"]
 
@@ -58,10 +58,10 @@ def reference(groups: pd.Series, at_time: np.ndarray, x: torch.Tensor, *, groupb
     if min(NEIGHBOR_GRID) > cap:
         raise ValueError(f"n_neighbors='auto' needs at least {4 * min(NEIGHBOR_GRID)} "
                          f"labelled cells at to_time, got {n_labelled}; give an integer")
-    k, selection = select_neighbors(x[ref], codes, len(names), max_k=cap)
+    k, selection = select_neighbors(x[ref], codes, len(names), max_k=cap, prior=AUTO_PRIOR)
     selection["chosen"] = k
     logger.info(f"n_neighbors='auto': {k} (leave-one-out Brier score of the {n_labelled} "
-                "labelled cells' own labels)")
+                f"labelled cells' own labels, Dirichlet pseudo-count {AUTO_PRIOR})")
     return ref, codes, names, k, selection
 
 

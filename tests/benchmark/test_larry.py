@@ -31,18 +31,70 @@ def test_bias_is_neutrophil_share_and_half_where_neither():
     np.testing.assert_allclose(fb.neutrophil_bias(p), [0.75, 0.5, 1.0])
 
 
-def test_markdown_orders_by_r_and_names_the_rule():
-    df = pd.DataFrame([
-        dict(method="default", seed=0, r=0.5, r_low=0.4, r_high=0.6, n_cells=10,
-             fit_method="otcfm", fate_mode="ode", seconds=1.0),
-        dict(method="default", seed=1, r=0.7, r_low=0.6, r_high=0.8, n_cells=10,
-             fit_method="otcfm", fate_mode="ode", seconds=1.0),
-        dict(method="published WOT", seed=-1, r=0.64, r_low=0.6, r_high=0.7, n_cells=10,
-             fit_method="", fate_mode="", seconds=np.nan)])
-    lines = fb.fate_markdown(df).splitlines()
-    assert lines[2].startswith("| published WOT") and "0.640" in lines[2]
-    assert lines[3].startswith("| scflow default | ode | 0.600 ± 0.141 | [0.500, 0.700] | 2")
-    assert "Labelling rule" in lines[-1]
+def _rows():
+    """Two seeds of one method and the null, at readouts 3 and auto, and a published row."""
+    rows = []
+    for seed, shift in ((0, 0.0), (1, 0.02)):
+        for readout, r in (("3", 0.70), ("auto", 0.72)):
+            rows.append(dict(method="default", seed=seed, readout=readout, r=r + shift,
+                             r_low=r + shift - 0.01, r_high=r + shift + 0.01, n_cells=10,
+                             fit_method="otcfm", fate_mode="pull", seconds=1.0,
+                             n_neighbors=3 if readout == "3" else 20, label_rule="rule",
+                             vs_null=0.05 + shift, vs_null_low=0.01 + shift,
+                             vs_null_high=0.09 + shift, best_null_readout="auto",
+                             vs_best_null=-0.01, vs_best_null_low=-0.03,
+                             vs_best_null_high=0.01))
+    for readout, r in (("3", 0.62), ("auto", 0.72)):
+        rows.append(dict(method=fb.NULL, seed=-1, readout=readout, r=r, r_low=r - 0.01,
+                         r_high=r + 0.01, n_cells=10, fit_method="", fate_mode="no motion",
+                         seconds=np.nan, n_neighbors=3 if readout == "3" else 15,
+                         label_rule="rule", best_null_readout="auto"))
+    rows.append(dict(method="published WOT", seed=-1, readout="", r=0.64, r_low=0.6,
+                     r_high=0.7, n_cells=10, fit_method="", fate_mode="", seconds=np.nan))
+    return pd.DataFrame(rows)
+
+
+def test_summary_and_markdown_lead_with_the_null():
+    df = _rows()
+    s = fb.summarize_fate(df).set_index(["method", "readout"])
+    assert s.loc[("default", "3"), "r_mean"] == pytest.approx(0.71)
+    assert s.loc[("default", "3"), "vs_null_low"] == pytest.approx(0.02)
+    assert s.loc[("default", "auto"), "n_neighbors"] == "20/20"
+    text = fb.fate_markdown(df)
+    lines = text.splitlines()
+    assert lines[0].startswith("**Rows above the no-motion null at the same readout")
+    assert "`default` at k=3" in lines[0] and "`default` at k=auto" in lines[0]
+    assert "best readout on the truth (k=auto" in lines[1] and lines[1].endswith("none.")
+    assert "| published WOT | shipped predictions | – | 0.640 [0.600, 0.700] |" in text
+    assert "+0.060 [+0.020, +0.100] **>**" in text  # default vs null at k=3, both seeds
+    assert lines[-1] == "Labelling rule: rule. Scored on the 10,087 held-out day-2 cells."
+    # no row above: the summary says so first
+    worse = df.assign(vs_null_low=df["vs_null_low"] - 0.2)
+    assert fb.fate_markdown(worse).startswith("**No row beats the no-motion null")
+
+
+def test_summary_pairs_seeds_on_shared_resamples():
+    """With the predictions, the intervals are those of the mean over seeds, paired."""
+    rng = np.random.default_rng(0)
+    truth = rng.random(3000)
+    preds = {fb.prediction_name("default", s, "3"): truth + rng.normal(0, 0.3, 3000)
+             for s in (0, 1)}
+    preds[fb.prediction_name(fb.NULL, -1, "3")] = truth + rng.normal(0, 0.6, 3000)
+    rows = [dict(method="default", seed=s, readout="3", r=0.0, r_low=0.0, r_high=0.0,
+                 n_cells=3000, fit_method="otcfm", fate_mode="pull", seconds=1.0,
+                 n_neighbors=3, prediction=fb.prediction_name("default", s, "3"),
+                 best_null_readout="3") for s in (0, 1)]
+    rows.append(dict(method=fb.NULL, seed=-1, readout="3", r=0.0, r_low=0.0, r_high=0.0,
+                     n_cells=3000, fit_method="", fate_mode="no motion", seconds=np.nan,
+                     n_neighbors=3, prediction=fb.prediction_name(fb.NULL, -1, "3"),
+                     best_null_readout="3"))
+    s = fb.summarize_fate(pd.DataFrame(rows), preds, truth, n_boot=200).set_index("method")
+    mean_r = np.mean([np.corrcoef(preds[k], truth)[0, 1] for k in list(preds)[:2]])
+    null_r = np.corrcoef(preds[fb.prediction_name(fb.NULL, -1, "3")], truth)[0, 1]
+    assert s.loc["default", "vs_null"] == pytest.approx(mean_r - null_r)
+    assert 0 < s.loc["default", "vs_null_low"] < mean_r - null_r < s.loc["default",
+                                                                         "vs_null_high"]
+    assert np.isnan(s.loc[fb.NULL, "vs_null"])
 
 
 def test_bad_methods_and_seeds():
@@ -59,17 +111,27 @@ def test_cli_larry_writes_the_table(tmp_path, monkeypatch, capsys):
 
     def fake(methods, seeds, **kw):
         seen.update(methods=methods, seeds=seeds, **kw)
-        return pd.DataFrame([dict(method="transport", seed=0, r=0.6, r_low=0.5, r_high=0.7,
-                                  n_cells=5, fit_method="otcfm", fate_mode="transport",
-                                  seconds=2.0)])
+        rng = np.random.default_rng(0)
+        truth = rng.random(20)
+        key = fb.prediction_name("transport", 0, "auto")
+        df = pd.DataFrame([dict(method="transport", seed=0, readout="auto", r=0.6,
+                                r_low=0.5, r_high=0.7, n_cells=5, fit_method="otcfm",
+                                fate_mode="transport", seconds=2.0, prediction=key)])
+        return df, {"cells": np.array([f"c{i}" for i in range(20)]),
+                    "heldout": np.arange(20) < 15, "truth": truth,
+                    "predictions": {key: truth + rng.normal(0, 0.1, 20)}}
 
     monkeypatch.setattr(fb, "larry_fate", fake)
     assert main(["benchmark", "--dataset", "larry", "--methods", "transport", "--seeds", "0",
                  "--n-steps", "7", "--out", str(tmp_path)]) == 0
     assert seen["methods"] == ["transport"] and seen["seeds"] == [0] and seen["n_steps"] == 7
+    assert seen["return_predictions"] is True
     saved = json.loads((tmp_path / "larry_fate.json").read_text())
     assert saved["config"]["protocol"] == "fate" and saved["rows"][0]["r"] == 0.6
-    assert "scflow transport" in (tmp_path / "larry_fate.md").read_text()
+    assert "| transport | transport | 1 |" in (tmp_path / "larry_fate.md").read_text()
+    with np.load(tmp_path / "larry_fate_predictions.npz") as z:
+        assert list(z["names"]) == [fb.prediction_name("transport", 0, "auto")]
+        assert z["predictions"].shape == (1, 20) and z["heldout"].sum() == 15
     assert main(["benchmark", "--dataset", "larry", "--methods", "mmfm",
                  "--out", str(tmp_path)]) == 2
     assert "--methods" in capsys.readouterr().err
@@ -83,12 +145,20 @@ def test_larry_fates_follow_the_clones(data_dir):
     column)."""
     import scflow
 
-    df = fb.larry_fate(("default",), (0,), n_steps=200, n_boot=20)
-    ours = df.set_index("method").loc["default"]
+    df, bundle = fb.larry_fate(("default",), (0,), n_steps=200, n_boot=20,
+                               readouts=(15, "auto"), return_predictions=True)
+    ours = df.set_index(["method", "readout"]).loc[("default", "auto")]
     # a 200-step fit under the benchmark's rule (fates among neutrophils and monocytes, k
-    # chosen from the annotation): clearly positive, not the 3000-step table's 0.57
+    # chosen from the annotation): clearly positive
     assert ours["r"] > 0.4 and ours["r_low"] < ours["r"] < ours["r_high"]
     assert set(df["method"]) >= {"null: no motion", "published FateID"}
+    assert set(df.loc[df["method"] == fb.NULL, "readout"]) == {"15", "auto"}
+    # every row's prediction is kept, and its r is the one of the table
+    held = bundle["heldout"]
+    pred = bundle["predictions"][ours["prediction"]]
+    assert len(pred) == len(bundle["cells"]) == 20157
+    assert np.corrcoef(pred[held], bundle["truth"][held])[0, 1] == pytest.approx(ours["r"])
+    assert ours["vs_null_low"] < ours["vs_null"] < ours["vs_null_high"]
     assert ours["label_rule"] == fb.LABEL_RULE and ours["n_neighbors"] >= 3
     adata = scflow.datasets.larry()
     swap = {"Neutrophil": "Monocyte", "Monocyte": "Neutrophil"}
@@ -112,11 +182,11 @@ def test_label_rule_names_the_choice_and_the_table_shows_k():
     auto = fb.label_rule({"n_neighbors": "auto", "fates": ["Neutrophil", "Monocyte"]})
     assert "leave-one-out Brier" in auto and "Neutrophil or Monocyte" in auto
     df = pd.DataFrame([
-        dict(method="default", seed=s, r=0.6, r_low=0.5, r_high=0.7, n_cells=10,
-             fit_method="otcfm", fate_mode="ode", seconds=1.0, n_neighbors=k,
+        dict(method="default", seed=s, readout="auto", r=0.6, r_low=0.5, r_high=0.7,
+             n_cells=10, fit_method="otcfm", fate_mode="ode", seconds=1.0, n_neighbors=k,
              label_rule=auto) for s, k in ((0, 20), (1, 30))])
     text = fb.fate_markdown(df)
-    assert "| 20/30 |" in text.splitlines()[2]
+    assert 'k used by `"auto"` (per seed): default 20/30.' in text
     assert text.splitlines()[-1] == f"Labelling rule: {auto}. Scored on the 10,087 held-out " \
                                     "day-2 cells."
 

@@ -146,3 +146,47 @@ def test_minibatch_training_moves_and_grows_the_population():
                                                           "random_state": 1})
     assert not torch.equal(torch.as_tensor(again.meta["loss"]),
                            torch.as_tensor(other.meta["loss"]))
+
+
+def test_blend_prior_adds_the_prior_differences_and_keeps_the_mean():
+    from scflow.growth_data import blend_prior
+
+    log_r = torch.tensor([0.1, 0.5, -0.3, 0.9], dtype=torch.float64)
+    prior = torch.tensor([2.0, 1.0, 3.0, 2.0], dtype=torch.float64)
+    out = blend_prior(log_r, prior, 0.5)
+    torch.testing.assert_close(out, log_r + 0.5 * (prior - 2.0))
+    assert float(out.mean()) == pytest.approx(float(log_r.mean()))  # the plan's mass change
+    torch.testing.assert_close(blend_prior(log_r, prior, 0.0), log_r)
+    torch.testing.assert_close(blend_prior(log_r, torch.full_like(prior, 7.0), 2.0), log_r)
+    with pytest.raises(ValueError, match="weight must be >= 0"):
+        blend_prior(log_r, prior, -1.0)
+    with pytest.raises(ValueError, match="shape of log_r"):
+        blend_prior(log_r, prior[:3], 1.0)
+
+
+@pytest.mark.parametrize("coupling", ["global", "minibatch"])
+def test_prior_weight_reaches_the_growth_targets(coupling):
+    """The intervals add the prior's differences to the plan's targets by the weight given
+    (default PRIOR_WEIGHT); weight 0 is the plan alone (the prior only in its row masses)."""
+    from scflow import growth_data as gd
+
+    rng = torch.Generator().manual_seed(0)
+    x0, x1 = torch.randn(60, 2, generator=rng), torch.randn(90, 2, generator=rng) + 1
+    tc = TimeCourse.from_arrays(torch.cat([x0, x1]).numpy(), [0] * 60 + [1] * 90,
+                                whiten=False)
+    prior = [tc.xs[0][:, 0].double()]  # each early cell's prior: its first coordinate
+    build = gd.growth_intervals if coupling == "global" else gd.minibatch_growth_intervals
+    solver = GrowthOT(reg=0.1, reg_m=1.0)
+    drawn = {}
+    for w in (0.0, 2.0):
+        (iv,) = build(tc, [2 / 3, 1.0], solver, None, priors=prior, prior_weight=w)
+        drawn[w] = iv.draw(200, torch.Generator().manual_seed(1))  # the same pairs
+    a0, _, r0 = drawn[0.0]
+    a2, _, r2 = drawn[2.0]
+    torch.testing.assert_close(a0, a2)
+    # the targets differ by twice the prior of each pair's early cell, minus a constant
+    # (the prior's mean over the population, or over the step's minibatch)
+    shift = (r2 - r0).double() - 2.0 * a0[:, 0].double()
+    assert float(shift.std()) < 1e-4 and float((r2 - r0).std()) > 0.1
+    (iv,) = build(tc, [2 / 3, 1.0], solver, None, priors=prior)
+    assert getattr(iv, "prior_weight", gd.PRIOR_WEIGHT) == gd.PRIOR_WEIGHT

@@ -41,7 +41,7 @@ def test_fate_fields_and_values(fitted):
 
 def test_fate_from_one_time_copy_and_h5ad(fitted, tmp_path):
     out = scflow.tl.fate(fitted, "branch", from_time=1.0, to_time=2.0, n_neighbors=5,
-                         key_added="f12", copy=True)
+                         mode="ode", key_added="f12", copy=True)
     assert "f12" not in fitted.obs and "f12" not in fitted.uns
     pushed = out.obs["f12"].notna().to_numpy()
     np.testing.assert_array_equal(pushed, (out.obs["day"] == 1.0).to_numpy())

@@ -228,3 +228,35 @@ def test_growth_within_one_span_past_the_data_is_extrapolated(grown):
     day = grown.obs["day"].to_numpy()
     assert np.isfinite(desc[day < 2]).all()
     assert np.median(desc[day == 0.0]) > np.median(desc[day == 1.0]) > 1.0
+
+
+def test_learned_growth_is_higher_on_the_branch_that_grows():
+    """Two branches from one start: the upper one doubles every day, the lower one keeps
+    its size (cells per day in proportion). The learned rate, read at every cell's own time,
+    is higher on the upper branch at day 1 (by 0.25 of the true ln 2 here: ``reg_m`` holds
+    every cell towards the population's mean growth); a field that learned no growth
+    differences (every rate equal) fails this."""
+    rng = np.random.default_rng(0)
+    xs, days, upper = [], [], []
+    for d in (0, 1, 2):
+        n_up, n_low = 40 * 2 ** d, 40
+        up = np.concatenate([np.ones(n_up, bool), np.zeros(n_low, bool)])
+        centre = np.stack([np.full(len(up), d), np.where(up, d, -d)], 1).astype(float)
+        xs.append(centre + rng.normal(0, 0.3, (len(up), 2)))
+        days.append(np.full(len(up), float(d)))
+        upper.append(up)
+    adata = ad.AnnData(np.zeros((sum(map(len, xs)), 1), dtype=np.float32),
+                       obs=pd.DataFrame({"day": np.concatenate(days)}))
+    adata.obs_names = [f"c{i}" for i in range(adata.n_obs)]
+    adata.obsm["X_emb"] = np.concatenate(xs)
+    upper = np.concatenate(upper)
+    scflow.tl.fit(adata, use_rep="X_emb", method="uotcfm", n_steps=600, device="cpu",
+                  random_state=0)
+    scflow.tl.growth(adata)
+    rate = adata.obs["scflow_growth_rate"].to_numpy()
+    day1 = (adata.obs["day"] == 1.0).to_numpy()
+    gap = rate[day1 & upper].mean() - rate[day1 & ~upper].mean()
+    assert 0.1 < gap < math.log(2) + 0.2
+    # most growing cells above most others (AUROC; 0.80 here)
+    hi, lo = rate[day1 & upper], rate[day1 & ~upper]
+    assert (hi[:, None] > lo[None, :]).mean() > 0.7
