@@ -429,6 +429,7 @@ def test_larry_refuses_the_flags_it_does_not_use(tmp_path, capsys, monkeypatch, 
 
 
 def test_larry_passes_the_training_flags_and_records_them(tmp_path, capsys, monkeypatch):
+    import numpy as np
     import pandas as pd
 
     from scflow import TrainConfig
@@ -438,9 +439,15 @@ def test_larry_passes_the_training_flags_and_records_them(tmp_path, capsys, monk
 
     def fake(methods, seeds, **kwargs):
         seen.update(kwargs, methods=methods, seeds=seeds)
-        return pd.DataFrame([dict(method="default", seed=0, r=0.5, r_low=0.4, r_high=0.6,
-                                  n_cells=10, fit_method="otcfm", fate_mode="ode",
-                                  seconds=1.0, n_neighbors=15, label_rule="x")])
+        key = fate_benchmark.prediction_name("default", 0, "auto")
+        truth = np.linspace(0, 1, 20)
+        df = pd.DataFrame([dict(method="default", seed=0, readout="auto", r=0.5, r_low=0.4,
+                                r_high=0.6, n_cells=10, fit_method="otcfm",
+                                fate_mode="transport", seconds=1.0, n_neighbors=15,
+                                label_rule="x", prediction=key)])
+        return df, {"cells": np.array([f"c{i}" for i in range(20)]),
+                    "heldout": np.arange(20) < 10, "truth": truth,
+                    "predictions": {key: truth[::-1].copy()}}
 
     monkeypatch.setattr(fate_benchmark, "larry_fate", fake)
     assert main(["benchmark", "--dataset", "larry", "--methods", "default", "--seeds", "0",

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..fate.core import DEFAULT_NEIGHBORS
+from ..fate.core import DEFAULT_MODE, DEFAULT_NEIGHBORS
 from ..training.config import TrainConfig
 from .fate_paired import paired_pearson
 from .fate_table import fate_markdown, summarize_fate
@@ -163,8 +163,7 @@ def larry_fate(methods: Sequence[str] = DEFAULT_FATE_ROWS, seeds: Sequence[int] 
     names), ``heldout`` (the mask scored), ``truth`` (clonal bias) and ``predictions``
     (``prediction name -> (20157,) bias``), as :func:`scflow.fate_table.write_fate` saves.
     """
-    from .. import datasets
-    from ..tl._fate_compute import DEFAULT_MODE, fate_readouts
+    from .. import datasets, tl
 
     unknown = [m for m in methods if m not in FATE_METHODS]
     if unknown or not methods:
@@ -199,7 +198,7 @@ def larry_fate(methods: Sequence[str] = DEFAULT_FATE_ROWS, seeds: Sequence[int] 
             start = time.perf_counter()
             # every readout from one integration: what tl.fate gives at each k
             # (tests/tl/test_tl_fate_dynamics.py checks the equality)
-            read = fate_readouts(fitted, "state_info", readouts, from_time=2, to_time=6,
+            read = tl.fate_readouts(fitted, "state_info", readouts, from_time=2, to_time=6,
                                  mode=mode, random_state=int(seed),
                                  **{**base, **FATE_OPTIONS.get(name, {})})
             seconds = fit_seconds + time.perf_counter() - start

@@ -124,6 +124,11 @@ def pull_fate(model: FlowModel, xs: Sequence[Tensor], ts: Sequence[float], fate_
         steps = max(n_steps, int(round(n_steps * span)))
         z = integrate(model, y, float(ts[m + 1]), float(ts[m]), n_steps=steps,
                       batch_size=_CHUNK * 16)
+        bad = ~torch.isfinite(z).all(1)
+        if bool(bad.any()):  # nearest neighbours of NaN points would read as plausible fates
+            raise ValueError(f"pull_fate: {int(bad.sum())} of {len(z)} pulled-back points are "
+                             f"not finite (NaN or inf): the field diverges between model "
+                             f"times {float(ts[m]):g} and {float(ts[m + 1]):g}")
         x = xs[m].to(dev, torch.float32)
         k = max(1, int(-(-share * len(z) // 1)))
         out[m] = knn_mean(x, z, f, k)

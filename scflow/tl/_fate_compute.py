@@ -17,7 +17,7 @@ from .._adata.fit import check_steps, device, rep_of, steps_for
 from .._adata.store import FitRecord, load_model, read_fit
 from .._checks import integer, number, seed
 from .._progress import Progress
-from ..fate.core import flow_fate, soft_labels_many, transport_fate
+from ..fate.core import DEFAULT_MODE, flow_fate, soft_labels_many, transport_fate
 from ..fate.pull import pull_fate
 from ..flow.model import FlowModel
 from ..methods import names
@@ -28,10 +28,6 @@ __all__ = ["Setup", "prepare", "probabilities", "fate_readouts", "FATE_MODES",
            "DEFAULT_DRAWS", "DEFAULT_MODE"]
 
 FATE_MODES = ("auto", "pull", "sde", "ode", "transport")
-#: what ``mode="auto"`` runs: chosen on simulations (``benchmarks/fate_dynamics.py``: the
-#: highest mean r over its LARRY-like cases, 0.941 against 0.928 for SDE draws and 0.904 for
-#: the best pull), never on a real data set's fate truth
-DEFAULT_MODE = "transport"
 #: SDE draws per cell by default (``mode="sde"``): chosen on simulations
 #: (``benchmarks/fate_simulation.py``), never on the LARRY truth
 DEFAULT_DRAWS = 30
@@ -164,8 +160,19 @@ def fate_readouts(adata: AnnData, groupby: str, readouts: Sequence[int | str], *
                   fates: Sequence[str] | None = None, n_draws: int | None = None,
                   reg: float | None = None, max_cells: int = 5000, n_steps: int = 100,
                   random_state: int = 0, share: float | None = None) -> dict:
-    """The probabilities ``tl.fate`` gives with the same options at every ``n_neighbors`` of
-    ``readouts`` (integers or ``"auto"``), from one integration; nothing is written.
+    """The probabilities :func:`scflow.tl.fate` gives with the same options at every
+    ``n_neighbors`` of ``readouts`` (integers or ``"auto"``), from one integration (or plan,
+    or pull); nothing is written. For a sensitivity check of the labelling rule: how the
+    fates move with ``k``, at the cost of one ``tl.fate`` call.
+
+    Parameters
+    ----------
+    adata, groupby, key, from_time, to_time, mode, fates
+        As :func:`scflow.tl.fate`.
+    n_draws, reg, max_cells, n_steps, random_state, share
+        As :func:`scflow.tl.fate` (``reg`` and ``share`` default to its defaults).
+    readouts
+        The ``n_neighbors`` to read at: positive integers or ``"auto"``.
 
     Returns
     -------

@@ -149,7 +149,7 @@ def test_minibatch_training_moves_and_grows_the_population():
 
 
 def test_blend_prior_adds_the_prior_differences_and_keeps_the_mean():
-    from scflow.growth_data import blend_prior
+    from scflow.growth.data import blend_prior
 
     log_r = torch.tensor([0.1, 0.5, -0.3, 0.9], dtype=torch.float64)
     prior = torch.tensor([2.0, 1.0, 3.0, 2.0], dtype=torch.float64)
@@ -168,7 +168,7 @@ def test_blend_prior_adds_the_prior_differences_and_keeps_the_mean():
 def test_prior_weight_reaches_the_growth_targets(coupling):
     """The intervals add the prior's differences to the plan's targets by the weight given
     (default PRIOR_WEIGHT); weight 0 is the plan alone (the prior only in its row masses)."""
-    from scflow import growth_data as gd
+    from scflow.growth import data as gd
 
     rng = torch.Generator().manual_seed(0)
     x0, x1 = torch.randn(60, 2, generator=rng), torch.randn(90, 2, generator=rng) + 1

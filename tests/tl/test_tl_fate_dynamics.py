@@ -98,8 +98,8 @@ def test_a_fate_that_never_moves_cells_fails(stem, mode):
     (pull: late cells pulled back nowhere; ode: end point = start point) fails, and passes
     without it: the check above can tell a fate that moves cells from one that does not."""
     assert _day0_auroc(stem, mode=mode) > 0.85
-    with mock.patch("scflow.fate_pull.integrate", _no_motion), \
-            mock.patch("scflow.fate.integrate", _no_motion):
+    with mock.patch("scflow.fate.pull.integrate", _no_motion), \
+            mock.patch("scflow.fate.core.integrate", _no_motion):
         assert _day0_auroc(stem, mode=mode) < 0.65
 
 

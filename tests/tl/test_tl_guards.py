@@ -15,7 +15,8 @@ import scflow
 
 TOOLS = {
     "predict": lambda a: scflow.tl.predict(a, 2.0, from_time=0.0, n_steps=5),
-    "fate": lambda a: scflow.tl.fate(a, "branch", n_steps=5, key_added="f"),
+    "fate": lambda a: scflow.tl.fate(a, "branch", mode="ode", n_steps=5, key_added="f"),
+    "fate_pull": lambda a: scflow.tl.fate(a, "branch", mode="pull", n_steps=5, key_added="f"),
     "transition_matrix": lambda a: scflow.tl.transition_matrix(a, n_steps=5),
     "velocity": lambda a: scflow.tl.velocity(a),
     "trajectories": lambda a: scflow.tl.trajectories(a, n_steps=5),
@@ -60,7 +61,8 @@ def test_a_non_finite_weight_in_uns_is_refused_by_name(fitted, tool):
     assert "f" not in fitted.obs
 
 
-@pytest.mark.parametrize("tool", ["predict", "fate", "transition_matrix", "trajectories"])
+@pytest.mark.parametrize("tool", ["predict", "fate", "fate_pull", "transition_matrix",
+                                  "trajectories"])
 def test_a_push_that_leaves_the_numbers_is_refused(fitted, tool):
     """Finite weights whose field overflows float32 along the push: the end points are
     not finite, and are refused instead of being read as fates or neighbours."""
@@ -115,19 +117,19 @@ def test_a_per_cell_identifier_is_not_a_fate_column(fitted):
 
 # ----- unbounded resources: refused from an estimate, before anything is allocated -----
 def test_fate_with_a_billion_steps_is_refused_before_any_push(fitted, monkeypatch):
-    from scflow.tl import _fate
+    from scflow.tl import _fate_compute
 
     def never(*args, **kw):
         raise AssertionError("should fail before any push")
 
-    monkeypatch.setattr(_fate, "flow_fate", never)
+    monkeypatch.setattr(_fate_compute, "flow_fate", never)
     with pytest.raises(ValueError, match=r"n_steps must be a positive integer of at most "
                                          r"1,000,000, got 1000000000"):
-        scflow.tl.fate(fitted, "branch", n_steps=10**9)
+        scflow.tl.fate(fitted, "branch", mode="ode", n_steps=10**9)
     # per unit of model time over 3 units: 3 x 400,000 steps
     with pytest.raises(ValueError, match=r"n_steps=400000 per unit of model time over 3 units "
                                          r"is 1,200,000 steps"):
-        scflow.tl.fate(fitted, "branch", n_steps=400_000)
+        scflow.tl.fate(fitted, "branch", mode="ode", n_steps=400_000)
     assert "fate" not in fitted.obs
 
 
