@@ -1,13 +1,14 @@
 """The nested leave-one-out protocol on every real data set here: a choice that never reads
 the timepoint it is scored on, beside static OT, with bootstrap intervals over cells.
 
-For each interior held-out timepoint ``k`` (whitened on the kept cells, index time: the
-leave-one-out protocol): ``scflow.selection.select_method`` chooses among the candidates by leave-one-out
-on the other timepoints only (each interior kept timepoint held out in turn, mean W1);
-the choice is then trained and scored at ``k``. Static OT is scored at ``k`` beside it.
-Every W1 carries a 95% bootstrap interval over cells (``scflow.intervals.bootstrap_w1``:
-the held-out cells and the predicted cloud resampled; the percentile interval moved down by
-the replicates' excess over the score, so that it sits on it).
+For each interior held-out timepoint ``k`` (whitened, the scaler fitted on the kept cells;
+index time: the leave-one-out protocol): ``scflow.selection.select_method`` chooses among
+the candidates by leave-one-out on the other timepoints only (each interior kept timepoint
+held out in turn, mean W1); the choice is then trained and scored at ``k``. Static OT is
+scored at ``k`` beside it. Every W1 carries a 95% bootstrap interval over cells (the
+held-out cells and the predicted cloud resampled; the percentile interval moved down by the
+replicates' excess over the score, so that it sits on it), and the choice's difference to
+static OT a paired one (``scflow.intervals.paired_bootstrap_w1``: the same resamples).
 With fewer than three kept timepoints (mouse 2-D: 3 timepoints, one held out) nothing can
 be scored without the held-out cells, and the choice falls back to the first candidate;
 the table says so. Run::

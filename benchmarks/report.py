@@ -6,7 +6,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ORDER = ["benchmark_emt_umap", "benchmark_emt", "benchmark_emt_5d", "benchmark_weinreb",
-         "benchmark_bargaje", "nested_selection", "growth", "growth_move_check",
+         "benchmark_bargaje", "benchmark_simulate", "nested_selection", "growth",
+         "growth_move_check",
          "error_budget", "larry_fate", "larry_sensitivity",
          "fate_simulation", "fate_simulation_labels",
          "peer_torchcfm", "rollout_emt", "rollout_weinreb",
