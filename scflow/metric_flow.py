@@ -45,14 +45,19 @@ from torch import Tensor, nn
 
 from ._checks import integer, number
 
-__all__ = ["DataMetric", "LandMetric", "RBFMetric", "FlatMetric", "build_metric",
+__all__ = ["DataMetric", "LandMetric", "RBFMetric", "FlatMetric", "build_metric", "knn_distance",
            "GeodesicInterpolant", "IntervalPairs", "MetricSample", "interpolate", "sample",
            "kinetic_energy", "train_interpolant", "METRICS", "INTERPOLANT_STEPS"]
 
 METRICS = ("land", "rbf", "flat")
 #: LAND defaults: the paper's single-cell configs (``gammas: 0.125``, ``rho: 0.001``,
-#: ``alpha_metric: 2``), on whitened cells
-LAND_DEFAULTS = {"gamma": 0.125, "rho": 1e-3, "alpha": 2.0}
+#: ``alpha_metric: 2``), on whitened cells; ``gamma_unit`` ``"absolute"`` is theirs,
+#: ``"knn"`` measures ``gamma`` in units of the cells' median distance to their
+#: :data:`KNN`-th nearest neighbour (so that one value serves data of any density)
+LAND_DEFAULTS = {"gamma": 0.125, "rho": 1e-3, "alpha": 2.0, "gamma_unit": "absolute"}
+#: the neighbour whose distance is the unit of ``gamma_unit="knn"``, and the cells (at most)
+#: it is measured on
+KNN, KNN_CELLS = 10, 2000
 #: RBF defaults: the paper's parser (``n_centers`` 100, ``kappa`` 1, ``rho`` 1e-3 as epsilon,
 #: ``alpha_metric`` 1)
 RBF_DEFAULTS = {"n_centers": 100, "kappa": 1.0, "eps": 1e-3, "alpha": 1.0}
@@ -121,7 +126,8 @@ def build_metric(kind: str, cells: Tensor | Sequence[Tensor], *, random_state: i
     """The data-dependent metric ``kind`` (:data:`METRICS`) of ``cells`` (one tensor, or
     several populations pooled), on their device and dtype.
 
-    ``params``: LAND ``gamma``, ``rho``, ``alpha`` (:data:`LAND_DEFAULTS`); RBF
+    ``params``: LAND ``gamma``, ``rho``, ``alpha``, ``gamma_unit`` (:data:`LAND_DEFAULTS`;
+    ``"knn"``: ``gamma`` times :func:`knn_distance` of the cells); RBF
     ``n_centers``, ``kappa``, ``eps``, ``alpha`` (:data:`RBF_DEFAULTS`; k-means by
     scikit-learn seeded by ``random_state``, weights by scipy's bounded least squares, once).
     Only the cells given are read: pass those of the training timepoints.
@@ -136,15 +142,32 @@ def build_metric(kind: str, cells: Tensor | Sequence[Tensor], *, random_state: i
     if unknown:
         raise ValueError(f"params of the {kind!r} metric are {sorted(defaults)}, got {unknown}")
     p = {**defaults, **params}
-    for name in ("gamma", "rho", "alpha", "kappa", "eps"):
+    for name in ("gamma", "rho", "alpha", "kappa", "eps"):  # gamma_unit is checked below
         if name in p:
             number(p[name], name, lower=0, strict=True)
     if kind == "flat":
         return FlatMetric()
     if kind == "land":
-        return LandMetric(x, float(p["gamma"]), float(p["rho"]), float(p["alpha"]))
+        if p["gamma_unit"] not in ("absolute", "knn"):
+            raise ValueError(f"gamma_unit must be 'absolute' or 'knn', got {p['gamma_unit']!r}")
+        gamma = float(p["gamma"]) * (knn_distance(x, random_state=random_state)
+                                     if p["gamma_unit"] == "knn" else 1.0)
+        return LandMetric(x, gamma, float(p["rho"]), float(p["alpha"]))
     return _rbf(x, integer(p["n_centers"], "n_centers", lower=1), float(p["kappa"]),
                 float(p["eps"]), float(p["alpha"]), random_state)
+
+
+def knn_distance(cells: Tensor, k: int = KNN, *, max_cells: int = KNN_CELLS,
+                 random_state: int = 0) -> float:
+    """Median distance of the cells to their ``k``-th nearest neighbour (among at most
+    ``max_cells`` of them, drawn with ``random_state``): the spacing of the data."""
+    x = cells
+    if len(x) > max_cells:
+        g = torch.Generator(device=x.device).manual_seed(int(random_state))
+        x = x[torch.randperm(len(x), generator=g, device=x.device)[:max_cells]]
+    k = min(int(k), len(x) - 1)
+    d = torch.cdist(x, x)
+    return float(d.kthvalue(k + 1, dim=1).values.median())  # the first is the cell itself
 
 
 def _rbf(x: Tensor, n_centers: int, kappa: float, eps: float, alpha: float,

@@ -15,6 +15,7 @@ from scflow.metric_flow import (
     IntervalPairs,
     build_metric,
     interpolate,
+    knn_distance,
     sample,
     train_interpolant,
 )
@@ -164,6 +165,22 @@ def test_land_metric_closed_form_and_rbf_fits_the_cells():
     assert float(rbf(torch.zeros(1, 2))) > 10 * float(rbf(cells).mean())
 
 
+def test_knn_bandwidth_is_in_units_of_the_cells_spacing():
+    """On a line of cells 0.5 apart, the 1st and 2nd neighbours sit at 0.5 and the 3rd at 1;
+    ``gamma_unit="knn"`` is the same metric as the absolute bandwidth of that many units, and
+    it scales with the data (the same metric of cells scaled by 10, in their units)."""
+    line = torch.stack([0.5 * torch.arange(40.0), torch.zeros(40)], 1)
+    assert knn_distance(line, 1) == pytest.approx(0.5)
+    assert knn_distance(line, 3) == pytest.approx(1.0)
+    unit = knn_distance(line)  # the 10th neighbour: 5 * 0.5 away
+    assert unit == pytest.approx(2.5)
+    x = torch.tensor([[1.2, 0.3], [7.0, -0.4]])
+    rel = build_metric("land", line, gamma=0.4, gamma_unit="knn")
+    torch.testing.assert_close(rel(x), build_metric("land", line, gamma=0.4 * unit)(x))
+    big = build_metric("land", 10 * line, gamma=0.4, gamma_unit="knn")
+    assert big.gamma == pytest.approx(10 * rel.gamma)
+
+
 def test_bad_input():
     cells = torch.randn(10, 2)
     with pytest.raises(ValueError, match="kind must be one of"):
@@ -172,6 +189,8 @@ def test_bad_input():
         build_metric("land", cells, kappa=1.0)
     with pytest.raises(ValueError, match="gamma"):
         build_metric("land", cells, gamma=0.0)
+    with pytest.raises(ValueError, match="gamma_unit"):
+        build_metric("land", cells, gamma_unit="relative")
     with pytest.raises(ValueError, match="t_range"):
         GeodesicInterpolant(2, t_range=(1.0, 1.0))
     pairs = IntervalPairs(cells, cells, 0.0, 1.0)
