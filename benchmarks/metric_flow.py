@@ -15,6 +15,7 @@ cells and each difference (to static OT, to OT-CFM of the same seed) a paired on
 Stages (each writes ``benchmarks/results/metric_flow_<stage>.json``; ``--stage report``
 writes ``metric_flow.md`` from them):
 
+- ``check``: the loop without an interpolant against ``fit_flow``'s OT-CFM.
 - ``choose``: the metric, its bandwidth and the interpolant's training chosen on
   development simulations (``simulate(random_state=1)``, 5 whitened PCs, every interior
   hold-out, seed 0), never on a table reported here: the lowest mean W1.
@@ -73,13 +74,15 @@ STEPS, BATCH, LR, HIDDEN, EMA, SIGMA = 3000, 256, 1e-3, (64, 64, 64), 0.999, 0.1
 N_PAIRS, MAX_METRIC_CELLS = 8192, 4000
 #: the candidates of ``--stage choose`` (first round: the metric; second: the interpolant's
 #: training and the metric's cells, around the best of the first)
+#: (the paper's LAND bandwidth, 0.125 in whitened units, is left out: on the development
+#: simulation it is far below the cells' spacing, median 10th-neighbour distance 0.89, so the
+#: metric is flat there and the interpolant stays straight: energy ratio 0.999 after 300
+#: steps, i.e. OT-CFM, which is in the list)
 ROUND_1 = [
-    {"metric": "land", "params": {}},  # the paper's: gamma 0.125 (whitened units)
     {"metric": "land", "params": {"gamma": 0.5, "gamma_unit": "knn"}},
     {"metric": "land", "params": {"gamma": 1.0, "gamma_unit": "knn"}},
     {"metric": "land", "params": {"gamma": 2.0, "gamma_unit": "knn"}},
     {"metric": "rbf", "params": {}},  # the paper's parser: kappa 1, 100 centres
-    {"metric": "rbf", "params": {"kappa": 2.0}},
 ]
 BASE = {"cells": "interval", "interp_steps": INTERPOLANT_STEPS, "interp_lr": INTERPOLANT_LR}
 REAL = ("emt_umap", "emt", "weinreb", "bargaje")
@@ -133,8 +136,7 @@ def fit_interpolant(tc: TimeCourse, holdout: int, cfg: dict, plans: list, seed: 
     phi.to(dev)
     built = time.perf_counter()
     ratios = train_interpolant(phi, metrics, pairs, n_steps=cfg["interp_steps"],
-                               batch_size=BATCH, lr=cfg["interp_lr"], sigma=SIGMA,
-                               generator=gi)
+                               lr=cfg["interp_lr"], sigma=SIGMA, generator=gi)
     return phi, {"metric_seconds": built - start,
                  "interp_seconds": time.perf_counter() - built,
                  "energy_ratio": float(ratios[-100:].mean())}
@@ -248,8 +250,7 @@ def stage_choose(args) -> None:
     means = df.groupby("method")["w1"].mean()
     best1 = min((n for n in cfgs if n != "otcfm"), key=means.__getitem__)
     b = cfgs[best1]
-    round2 = [{**b, "interp_lr": 1e-3}, {**b, "interp_steps": 3 * b["interp_steps"]},
-              {**b, "cells": "all"}]
+    round2 = [{**b, "interp_lr": 1e-3}, {**b, "cells": "all"}]
     df2 = run_set(tc, {label(c): c for c in round2}, [0], n_boot=0)
     df = pd.concat([df, df2], ignore_index=True)
     means = df.groupby("method")["w1"].mean()
