@@ -143,8 +143,10 @@ def fit_interpolant(tc: TimeCourse, holdout: int, cfg: dict, plans: list, seed: 
 
 
 def fit_mfm(tc: TimeCourse, holdout: int, cfg: dict | None, *, seed: int,
-            cache: PlanCache, n_steps: int = STEPS) -> tuple[FlowModel, dict]:
-    """Metric flow matching trained without ``holdout`` (``cfg=None``: OT-CFM)."""
+            cache: PlanCache, n_steps: int | None = None) -> tuple[FlowModel, dict]:
+    """Metric flow matching trained without ``holdout`` (``cfg=None``: OT-CFM), ``n_steps``
+    (default :data:`STEPS`) steps."""
+    n_steps = STEPS if n_steps is None else n_steps
     dev = tc.xs[0].device
     intervals = kept_intervals(tc.n_timepoints, holdout)
     plans = [cache.discrete_plan(ExactOT(), tc.xs[a], tc.xs[b]) for a, b in intervals]
@@ -272,12 +274,15 @@ def stage_sets(args, names) -> None:
         _save(args.stage, {"chosen": chosen, "seeds": seeds, "n_boot": args.n_boot, **out})
 
 
-def _cost_worker(which: str, q) -> None:
+def _cost_worker(which: str, out: str, steps: int, interp_steps: int, q) -> None:
+    global OUT, STEPS
+    OUT, STEPS = Path(out), steps  # a fresh process: the parent's settings
     torch.set_num_threads(1)
     tc = course("simulate").refit_scaler(2)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     start = time.perf_counter()
-    cfg = None if which == "otcfm" else _load("choose")["chosen"]
+    cfg = None if which == "otcfm" else {**_load("choose")["chosen"],
+                                         "interp_steps": interp_steps}
     _, info = fit_mfm(tc, 2, cfg, seed=0, cache=PlanCache())
     q.put({"method": which, "seconds": time.perf_counter() - start, "rss_before_mb": before,
            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, **info})
@@ -285,12 +290,15 @@ def _cost_worker(which: str, q) -> None:
 
 def stage_cost(args) -> None:
     ctx, rows = mp.get_context("spawn"), []
+    steps = _load("choose")["chosen"]["interp_steps"] if not args.smoke else 10
     for which in ("otcfm", "otmfm", "otcfm", "otmfm"):  # twice each, interleaved
         q = ctx.Queue()
-        p = ctx.Process(target=_cost_worker, args=(which, q))
+        p = ctx.Process(target=_cost_worker, args=(which, str(OUT), STEPS, steps, q))
         p.start()
-        rows.append(q.get())
         p.join()
+        if p.exitcode != 0:
+            raise RuntimeError(f"the {which} cost run failed (exit code {p.exitcode})")
+        rows.append(q.get(timeout=60))
         print(rows[-1], file=sys.stderr)
     _save("cost", {"dataset": "simulate (random_state 0), held-out 2, seed 0, CPU 1 thread",
                    "rows": rows})
@@ -326,9 +334,8 @@ def stage_draw(args) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 5), sharex=True, sharey=True)
     for ax, (title, p) in zip(axes, [("OT-CFM: straight", None), (label(chosen), phi)],
                               strict=True):
-        for r, (x, c) in enumerate(zip(fit.xs, ("#1f77b4", "#bbbbbb", "#d62728"),
-                                       strict=True)):
-            ax.scatter(*x[:, :2].T, s=2, c=c, alpha=0.3,
+        for r, c in ((1, "#999999"), (0, "#1f77b4"), (2, "#d62728")):  # held out first
+            ax.scatter(*fit.xs[r][:, :2].T, s=2, c=c, alpha=0.3,
                        label=f"day {tc.labels[r]}" + (" (held out)" if r == 1 else ""))
         with torch.no_grad():
             path = torch.stack([interpolate(p, x0, x1, torch.full((len(x0),), float(v)), 0.0,
@@ -404,8 +411,8 @@ def report() -> str:
                 "each, mean of two)", "", "| method | seconds | of which metric / interpolant "
                 "/ field | peak RSS MB |", "|---|---|---|---|"]
         for m, r in c.iterrows():
-            parts = " / ".join(f"{r.get(k, 0):.0f}" for k in ("metric_seconds",
-                                                             "interp_seconds", "flow_seconds"))
+            parts = " / ".join(f"{r.fillna(0).get(k, 0):.0f}"
+                               for k in ("metric_seconds", "interp_seconds", "flow_seconds"))
             out.append(f"| {m} | {r['seconds']:.0f} | {parts} | {r['peak_rss_mb']:.0f} |")
         out.append("")
     return "\n".join(out)
@@ -419,8 +426,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--n-boot", type=int, default=100)
     p.add_argument("--datasets", default=",".join(REAL))
+    p.add_argument("--smoke", default=None, metavar="DIR",
+                   help="a few steps of everything, written to DIR (checks the script only)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
+    if args.smoke:
+        global OUT, STEPS
+        OUT, STEPS = Path(args.smoke), 20
+        BASE["interp_steps"] = 10
     if args.stage == "check":
         stage_check(args)
     elif args.stage == "choose":
