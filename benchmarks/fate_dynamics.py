@@ -26,7 +26,7 @@ transport; the pull back along the field at several ``share``; the pull with lab
 last two timepoints; the pull on the SB-CFM fit; and the label k chosen with a Dirichlet
 pseudo-count. Scores: Pearson r of ``P(upper)`` with the truth over every earlier cell,
 its 95% bootstrap interval over cells and the paired difference to the null at k = 15 (the
-same resamples, :func:`scflow.fate_paired.paired_pearson`); r on the first timepoint; the
+same resamples, :func:`scflow.benchmark.fate_paired.paired_pearson`); r on the first timepoint; the
 mean absolute error on the cells before the branch time (``late branch``).
 
 Criterion, set before the run: the highest mean r over the LARRY-like cases (all but
@@ -108,9 +108,9 @@ def _case(name: str, seed: int):
 def _k_prior(adata, key: str, col: str, to_t: int) -> int:
     """The label k chosen with the Dirichlet pseudo-count (``select_neighbors(prior=)``)."""
     import torch
-    from scflow.tl._store import read_fit
 
-    from scflow.fate import select_neighbors
+    from scflow._adata.store import read_fit
+    from scflow.fate.core import select_neighbors
     from scflow.tl._velocity import rep_of
 
     rec = read_fit(adata, key)
@@ -124,9 +124,9 @@ def _k_prior(adata, key: str, col: str, to_t: int) -> int:
 
 def _null(adata, key: str, k) -> np.ndarray:
     import torch
-    from scflow.tl._store import read_fit
 
-    from scflow.fate import select_neighbors, soft_labels
+    from scflow._adata.store import read_fit
+    from scflow.fate.core import select_neighbors, soft_labels
     from scflow.tl._velocity import rep_of
 
     rec = read_fit(adata, key)

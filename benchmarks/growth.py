@@ -23,7 +23,7 @@ Stages, each writing ``benchmarks/results/growth_<stage>[_<datasets>].json`` and
     clone's expansion, with and without the gene-score prior (:func:`run_clones`).
 ``prior``
     Chooses how much of a growth prior ``uotcfm`` adds to its growth targets
-    (:data:`scflow.growth_data.PRIOR_WEIGHT`) on the simulation of ``sim``, never on the
+    (:data:`scflow.growth.data.PRIOR_WEIGHT`) on the simulation of ``sim``, never on the
     clones: a prior that knows the true rate up to noise (the true rate plus N(0, s^2), s =
     ln 2 and 2 ln 2: correlations with the truth near those of a gene score), each weight of
     ``PRIOR_GRID`` and no prior, 3 seeds; scored by the Spearman r (and the error) of the

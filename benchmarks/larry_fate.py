@@ -13,7 +13,7 @@ refitting. Run::
 or in parts (one process per method and seed, ``--rows PART.json``: the rows, and the
 predictions in ``PART.npz``), gathered by ``--merge PART.json ...`` (the null and published
 rows are kept once). Every row is read at every readout (``--readouts``, default
-:data:`scflow.fate_benchmark.READOUTS`).
+:data:`scflow.benchmark.larry.READOUTS`).
 """
 
 from __future__ import annotations

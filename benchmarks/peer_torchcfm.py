@@ -1,6 +1,8 @@
 """scflow beside the TorchCFM library itself, same data, network, steps and protocol.
 
-Leave-one-timepoint-out (DESIGN.md): whiten, index time, bridge ``k-1 -> k+1``, push the
+Leave-one-timepoint-out (DESIGN.md): whiten (both libraries train with a scaler fitted on
+the kept cells of each held-out ``k``, and are scored in the units of one fitted on all
+cells), index time, bridge ``k-1 -> k+1``, push the
 cells of ``k-1`` with 100 Euler steps, exact W1 against all cells of ``k``. TorchCFM runs
 with its own flow matchers (``ExactOptimalTransportConditionalFlowMatcher``,
 ``ConditionalFlowMatcher``, ``SchrodingerBridgeConditionalFlowMatcher``), its own ``MLP``
@@ -136,16 +138,18 @@ def run(dataset: str, methods: list[str], seeds: list[int], n_steps: int, batch_
     rows = []
     for k in ks:
         floor = sampling_floor(tc.xs[k])
+        fit = tc.refit_scaler(k)  # as scflow's protocol: the scaler sees the kept cells
         for method in methods:
             for seed in seeds:
                 start = time.perf_counter()
                 raw, smooth = torchcfm_train_ema(
-                    tc, method, k, seed, n_steps, batch_size,
+                    fit, method, k, seed, n_steps, batch_size,
                     scflow.methods.get(method).default_sigma if method != "sbcfm" else 1.0,
                     ema=decay)
                 seconds = time.perf_counter() - start  # one run gives both weights
                 for e in emas:
-                    pred = torchcfm_push(smooth if e else raw, tc, k).numpy()
+                    pred = tc.from_course(torchcfm_push(smooth if e else raw, fit, k),
+                                          fit).numpy()
                     rows.append({"library": "torchcfm", "method": method, "ema": float(e),
                                  "holdout_index": k, "seed": seed,
                                  "w1": wasserstein(pred, tc.xs[k]),

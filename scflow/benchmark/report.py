@@ -32,9 +32,11 @@ _TITLES = {"leave_one_out": "Leave one timepoint out",
            "rollout_holdout": "Roll-out from t0, hold one out (prediction)"}
 
 
-def _interval(lo: float, hi: float, digits: int = 3) -> str:
-    """`` [lo, hi]``: the bootstrap interval over cells (averaged over seeds), or nothing."""
-    return "" if pd.isna(lo) or pd.isna(hi) else f" [{lo:.{digits}f}, {hi:.{digits}f}]"
+def _interval(lo: float, hi: float, digits: int = 3, signed: bool = False) -> str:
+    """`` [lo, hi]``: the bootstrap interval over cells (averaged over seeds), or nothing;
+    ``signed``: with the sign of each bound."""
+    f = f"{'+' if signed else ''}.{digits}f"
+    return "" if pd.isna(lo) or pd.isna(hi) else f" [{lo:{f}}, {hi:{f}}]"
 
 
 #: what the ``floor`` column is (:func:`scflow.metrics.sampling_floor`), under every table
@@ -59,20 +61,42 @@ def held_label(value, labels: dict | None = None) -> str:
 
 
 def markdown(summary: pd.DataFrame, labels: dict | None = None) -> str:
-    """The leave-one-out table: mean ± std over seeds per method and held-out time
-    (``labels``: ``{time value: label}``, the data set's names of its timepoints)."""
-    lines = ["| method | held-out | W1 [95% interval over cells] | W2 | MMD | split-half W1 | "
-             "seconds |", "|---|---|---|---|---|---|---|"]
+    """The leave-one-out table: mean ± std over seeds per method and held-out time, and the
+    paired difference to static OT (when the rows carry it); ``labels``: ``{time value:
+    label}``, the data set's names of its timepoints."""
+    diff = "diff_static_ot_mean" in summary
+    lines = ["| method | held-out | W1 [95% interval over cells] | "
+             + ("W1 - static OT [95% paired interval] | " if diff else "")
+             + "W2 | MMD | split-half W1 | seconds |",
+             "|---|---|---|" + ("---|" if diff else "") + "---|---|---|---|"]
     for r in summary.itertuples():
-        def ms(m, s):  # one seed: no spread to show
-            return f"{m:.3f}" if pd.isna(s) else f"{m:.3f} ± {s:.3f}"
+        def ms(m, s, sign=""):  # one seed: no spread to show
+            return f"{m:{sign}.3f}" if pd.isna(s) else f"{m:{sign}.3f} ± {s:.3f}"
         held = held_label(r.holdout, labels)
         ci = _interval(getattr(r, "w1_lo_mean", float("nan")),
                        getattr(r, "w1_hi_mean", float("nan")))
-        lines.append(f"| {r.method} | {held} | {ms(r.w1_mean, r.w1_std)}{ci} | "
-                     f"{ms(r.w2_mean, r.w2_std)} | {ms(r.mmd_mean, r.mmd_std)} | "
-                     f"{r.floor_mean:.3f} | {r.seconds_mean:.1f} |")
+        cells = [r.method, held, f"{ms(r.w1_mean, r.w1_std)}{ci}"]
+        if diff:
+            cells.append("–" if pd.isna(r.diff_static_ot_mean) else
+                         ms(r.diff_static_ot_mean, r.diff_static_ot_std, "+")
+                         + _interval(r.diff_static_ot_lo_mean, r.diff_static_ot_hi_mean,
+                                     signed=True))
+        cells += [ms(r.w2_mean, r.w2_std), ms(r.mmd_mean, r.mmd_std), f"{r.floor_mean:.3f}",
+                  f"{r.seconds_mean:.1f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    if diff and summary["diff_static_ot_lo_mean"].notna().any():
+        lines += ["", PAIRED_NOTE]
     return "\n".join(lines + ["", SPLIT_HALF])
+
+
+#: what the paired column of a leave-one-out table means
+PAIRED_NOTE = (
+    "W1 - static OT: the row's W1 minus static OT's at the same held-out time (below 0: "
+    "closer to the held-out cells than the no-network reference), mean ± std over seeds, "
+    "then [95% interval over cells, paired: every prediction scored on the same bootstrap "
+    "resamples of the real cells, cells pushed from k - 1 resampled together; centred as "
+    "the W1 intervals, averaged over seeds]. An interval below 0 beats static OT beyond "
+    "the cells' sampling noise.")
 
 
 def _ms(values: pd.Series, lo: pd.Series | None = None, hi: pd.Series | None = None) -> str:
@@ -137,8 +161,11 @@ def published_leave_one_out(name: str, summary: pd.DataFrame) -> str:
 
 def title(c: dict) -> str:
     """The section title of a run's config."""
+    units = "raw units"
+    if c["whiten"]:  # older tables: the scaler saw every cell, held-out ones included
+        units = "whitened on the kept cells" if c.get("scaler") else "whitened on all cells"
     return (f"## {_TITLES[c['protocol']]}: {c['dataset']} ({c['use_rep']}, "
-            f"{c['n_dims'] or 'all'} dims, {'whitened' if c['whiten'] else 'raw units'}, "
+            f"{c['n_dims'] or 'all'} dims, {units}, "
             f"{c['time_scale']} time, seeds {c['seeds']}, {c['n_steps']} steps)")
 
 
@@ -170,7 +197,15 @@ def render(record: dict, labels: dict | None = None) -> str:
 
 
 #: what must match for ``--append`` to add rows to an earlier table
-_FIXED = ("dataset", "protocol", "use_rep", "n_dims", "whiten", "seeds", "time_scale")
+_FIXED = ("dataset", "protocol", "use_rep", "n_dims", "whiten", "scaler", "seeds",
+          "time_scale")
+
+
+def _scaler(whiten: bool) -> str:
+    """What the whitening scaler of a table was fitted on (recorded in its config; tables
+    made before the scaler left the held-out cells out have none, and are not appended
+    to)."""
+    return "fitted on the kept cells of each hold-out" if whiten else "none"
 
 
 def previous_table(path: Path, config: dict) -> tuple[dict, pd.DataFrame] | None:
@@ -203,7 +238,8 @@ def run_benchmark(adata, name: str, *, protocol: str, methods: Sequence[str],
 
     train = {k: v for k, v in config.as_dict().items() if k != "activation"}
     run: dict[str, Any] = {"dataset": name, "protocol": protocol, "use_rep": use_rep,
-                           "n_dims": n_dims, "whiten": whiten, "methods": list(methods),
+                           "n_dims": n_dims, "whiten": whiten, "scaler": _scaler(whiten),
+                           "methods": list(methods),
                            "seeds": list(seeds), "time_scale": time_scale, **train,
                            "command": command}
     previous = previous_table(out / f"{stem}.json", run) if append else None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -185,6 +185,15 @@ def float32_offset(x: np.ndarray) -> np.ndarray:
     return np.where(coarse > _FLOAT32_RESOLUTION * spread, centre, 0.0)
 
 
+def _scaler(x: np.ndarray, whiten: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``(mean, scale)`` of each column of ``x`` (float64); without ``whiten``, scale 1 and
+    only the offset float32 needs (:func:`float32_offset`)."""
+    if not whiten:
+        return float32_offset(x), np.ones(x.shape[1])
+    scale = x.std(0)
+    return x.mean(0), np.where(scale > 0, scale, 1.0)
+
+
 def to_model(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """``(x - mean) / scale`` on the first ``len(mean)`` columns of ``x`` (float64)."""
     return (np.asarray(x, dtype=np.float64)[:, : len(mean)] - mean) / scale
@@ -224,6 +233,13 @@ class TimeCourse:
         time_unit``, the first timepoint's value and the mean gap between timepoints, so
         model time runs ``0 .. n_timepoints - 1`` on average as index time does, in any unit
         of time (seconds or years train and integrate alike).
+    whiten
+        Whether the scaler was fitted on the cells (each dimension standardised). A protocol
+        that holds a timepoint out refits it on the kept cells only
+        (:meth:`refit_scaler`); ``False``: a fixed scaler, never refitted.
+    raw
+        The cells of each timepoint in the representation's units (float64), kept when
+        ``whiten`` so that :meth:`refit_scaler` is exact; ``None``: rebuilt from ``xs``.
     """
 
     xs: list[Tensor]
@@ -234,6 +250,8 @@ class TimeCourse:
     scale: np.ndarray
     time_origin: float | None = None
     time_unit: float | None = None
+    whiten: bool = False
+    raw: list[np.ndarray] | None = None
 
     @classmethod
     def from_arrays(cls, x: np.ndarray, time_labels: Sequence | np.ndarray | pd.Series, *,
@@ -241,6 +259,11 @@ class TimeCourse:
                     time_scale: str = "index", min_cells: int = 2,
                     device: str | torch.device = "cpu") -> TimeCourse:
         """Split cells by timepoint, optionally standardise each dimension on all cells.
+
+        ``whiten``: the scaler is fitted on every cell given. Where a timepoint is held out,
+        the protocols and ``tl.fit(holdout=)`` refit it on the kept cells only
+        (:meth:`refit_scaler`); the cells in the representation's units are kept for that
+        (:attr:`raw`).
 
         ``time_scale="index"`` gives timepoint ``k`` model time ``k``; ``"real"`` uses the
         numeric labels, shifted to start at 0 and divided by the mean gap between
@@ -270,24 +293,23 @@ class TimeCourse:
         if len(ordered) < 2:
             raise ValueError(f"need at least two timepoints, got {len(ordered)}")
         codes = _codes(labels, ordered)
-        mean = x.mean(0) if whiten else float32_offset(x)
-        scale = x.std(0) if whiten else np.ones(x.shape[1])
-        scale = np.where(scale > 0, scale, 1.0)
-        xs_np = (x - mean) / scale
-        xs = []
+        raw = []
         for k, lab in enumerate(ordered):
             sel = codes == k
             if sel.sum() < min_cells:
                 shown = lab.item() if isinstance(lab, np.generic) else lab
                 raise ValueError(f"timepoint {shown!r} has {int(sel.sum())} cells; at least "
                                  f"{min_cells} are needed")
-            xs.append(torch.as_tensor(xs_np[sel], dtype=torch.float32, device=device))
+            raw.append(x[sel])
+        mean, scale = _scaler(x, whiten)
+        xs = [torch.as_tensor((r - mean) / scale, dtype=torch.float32, device=device)
+              for r in raw]
         if time_scale == "index":
             return cls(xs, np.arange(len(ordered), dtype=np.float64), np.asarray(ordered),
-                       values, mean, scale)
+                       values, mean, scale, whiten=bool(whiten), raw=raw if whiten else None)
         origin, unit = real_time_scale(values)
         return cls(xs, (values - origin) / unit, np.asarray(ordered), values, mean, scale,
-                   origin, unit)
+                   origin, unit, whiten=bool(whiten), raw=raw if whiten else None)
 
     @property
     def n_timepoints(self) -> int:
@@ -307,8 +329,7 @@ class TimeCourse:
         return int(self.xs[0].shape[1])
 
     def to(self, device: str | torch.device) -> TimeCourse:
-        return TimeCourse([x.to(device) for x in self.xs], self.times, self.labels,
-                          self.values, self.mean, self.scale, self.time_origin, self.time_unit)
+        return replace(self, xs=[x.to(device) for x in self.xs])
 
     def time_meta(self) -> dict[str, float]:
         """What a model keeps of the real-time scale (``{}`` under index time):
@@ -316,6 +337,49 @@ class TimeCourse:
         if self.time_unit is None:
             return {}
         return {"time_origin": float(self.time_origin), "time_unit": float(self.time_unit)}
+
+    def subset(self, keep: Sequence[int]) -> TimeCourse:
+        """The timepoints ``keep`` (indices, in order), with the same scaler and time scale."""
+        keep = [int(r) for r in keep]
+        return replace(self, xs=[self.xs[r] for r in keep], times=self.times[keep],
+                       labels=self.labels[keep], values=self.values[keep],
+                       raw=None if self.raw is None else [self.raw[r] for r in keep])
+
+    def refit_scaler(self, holdout: int | None = None) -> TimeCourse:
+        """The same timepoints, standardised on the cells of every timepoint but ``holdout``.
+
+        The scaler (mean and standard deviation of each dimension, as
+        :meth:`from_arrays` fits it) is refitted on the kept cells only, so that nothing
+        trained or solved on the result reads the held-out cells; those are given in the
+        new units too (for scoring, map predictions back with :meth:`from_course`). With
+        ``holdout=None``, fitted on every timepoint of this time course (e.g. a truncated
+        one). A time course whose scaler was not fitted on its cells (``whiten=False``) is
+        returned as it is.
+        """
+        if not self.whiten:
+            return self
+        if holdout is not None:
+            holdout = integer(holdout, "holdout", lower=0, upper=self.n_timepoints - 1,
+                              expected=f"a timepoint index (0..{self.n_timepoints - 1})")
+        raw = self.raw if self.raw is not None else [
+            to_rep(x.detach().cpu().double().numpy(), self.mean, self.scale) for x in self.xs]
+        kept = np.concatenate([r for k, r in enumerate(raw) if k != holdout])
+        mean, scale = _scaler(kept, True)
+        xs = [torch.as_tensor((r - mean) / scale, dtype=x.dtype, device=x.device)
+              for r, x in zip(raw, self.xs, strict=True)]
+        return replace(self, xs=xs, mean=mean, scale=scale, raw=raw)
+
+    def from_course(self, x: Tensor, other: TimeCourse) -> Tensor:
+        """Cells given in ``other``'s model units, in this time course's (same dtype).
+
+        The identity (``x`` itself) when both scalers are the same.
+        """
+        if np.array_equal(self.mean, other.mean) and np.array_equal(self.scale, other.scale):
+            return x
+        a = torch.as_tensor(other.scale / self.scale, dtype=torch.float64, device=x.device)
+        b = torch.as_tensor((other.mean - self.mean) / self.scale, dtype=torch.float64,
+                            device=x.device)
+        return (x.double() * a + b).to(x.dtype)
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         """Cells of the embedding in model units (:func:`to_model`)."""

@@ -15,6 +15,8 @@ centre could gain for an interpolant of that plan:
 
 ``w1_prev`` and ``w1_next``, the W1 from the held-out cells to each neighbour, show how
 evenly the model time spaces them. None of these is a method: they read the held-out cells.
+The plan is solved as the leave-one-out protocol solves it, with a whitened time course's
+scaler refitted on the kept cells; every score is in the units of the time course given.
 """
 
 from __future__ import annotations
@@ -66,13 +68,20 @@ def _row(tc: TimeCourse, k: int, n_fractions: int) -> dict:
     """The budget of held-out timepoint ``k``."""
     x0, xk, x1 = tc.xs[k - 1], tc.xs[k], tc.xs[k + 1]
     s_protocol = fraction(tc, k)
-    plan = ExactOT().plan(x0, x1)  # solved once, moved to every fraction
+    # solved once, moved to every fraction; as leave-one-out solves it: in the units of a
+    # scaler fitted on the kept cells (a whitened course), the points then taken in tc's
+    fit = tc.refit_scaler(k)
+    plan = ExactOT().plan(fit.xs[k - 1], fit.xs[k + 1])
     i, j = torch.nonzero(plan, as_tuple=True)
-    a, b, w = x0[i], x1[j], plan[i, j]
+    a, b, w = fit.xs[k - 1][i], fit.xs[k + 1][j], plan[i, j]
+
+    def moved(s: float) -> torch.Tensor:  # the interpolant at s, in tc's units
+        return tc.from_course((1 - s) * a + s * b, fit)
+
     grid = sorted({*(r / (n_fractions - 1) for r in range(n_fractions)), s_protocol})
-    scores = {s: wasserstein((1 - s) * a + s * b, xk, a=w) for s in grid}
+    scores = {s: wasserstein(moved(s), xk, a=w) for s in grid}
     best = min(scores, key=scores.__getitem__)
-    pts = (1 - s_protocol) * a + s_protocol * b
+    pts = moved(s_protocol)
     centre = (w[:, None] * pts).sum(0) / w.sum()
     return {"holdout": tc.labels[k], "holdout_index": k, "floor": sampling_floor(xk),
             "w1_prev": wasserstein(x0, xk), "w1_next": wasserstein(xk, x1),

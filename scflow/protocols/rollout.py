@@ -4,7 +4,9 @@ Train on all timepoints (or without one, the hold-one-out variant), push every c
 first timepoint forward from ``t_0`` only (never restarted at an observed time), and at each
 later timepoint score the pushed cells against all real cells there by exact W1 and W2.
 Raw units (build the time course with ``whiten=False``), time is the timepoint index, Euler
-with ``n_euler`` steps per unit of model time.
+with ``n_euler`` steps per unit of model time. On a whitened time course, the hold-one-out
+variant refits the scaler on the kept cells (those before ``k`` when ``k`` is the last)
+before anything is trained or solved, and scores in the units of the time course given.
 
 In the hold-one-out variant the held-out timepoint may be the last one: the model is then
 trained on the timepoints before it and the roll-out extrapolates. The non-neural
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 import pandas as pd
 import torch
@@ -57,8 +60,17 @@ CHAIN_REFERENCE = reference("rollout")
 
 def truncate(tc: TimeCourse, n: int) -> TimeCourse:
     """The first ``n`` timepoints (same scaler)."""
-    return TimeCourse(tc.xs[:n], tc.times[:n], tc.labels[:n], tc.values[:n], tc.mean,
-                      tc.scale)
+    return tc.subset(range(n))
+
+
+def _held_out(tc: TimeCourse, k: int) -> tuple[TimeCourse, int | None]:
+    """What the hold-one-out roll-out trains on without timepoint ``k``: the time course
+    with ``k`` held out (``k`` interior) or its first ``k`` timepoints (``k`` the last),
+    with a whitened course's scaler refitted on those kept cells; and the index held out
+    of it (``None`` when truncated)."""
+    if k == tc.n_timepoints - 1:
+        return truncate(tc, k).refit_scaler(None), None
+    return tc.refit_scaler(k), k
 
 
 def roll_out(model: FlowModel, x0: Tensor, times: Sequence[float], *,
@@ -156,6 +168,9 @@ def rollout_tc(tc: TimeCourse, methods: Sequence[str] = default_methods("rollout
         if tc.n_timepoints < 3:
             raise ValueError("the hold-one-out roll-out needs at least three timepoints")
     floors = {k: sampling_floor(tc.xs[k]) for k in range(1, tc.n_timepoints)}
+    # per held-out k: the time course trained on (scaler refitted on its cells) and the
+    # index held out of it (None: the last timepoint, cut off)
+    fitted = {k: _held_out(tc, k) for k in holdouts or ()}
     counts = [float(len(x)) for x in tc.xs] if mass is None else list(mass)
     rows: list[dict] = []
     solved: dict[tuple[str, int], tuple] = {}  # deterministic: once per seed set
@@ -196,15 +211,17 @@ def rollout_tc(tc: TimeCourse, methods: Sequence[str] = default_methods("rollout
                 continue
             for k in holdouts:
                 start = time.perf_counter()
-                # the last timepoint held out: train on those before it, extrapolate
-                sub, hold = (truncate(tc, k), None) if k == tc.n_timepoints - 1 else (tc, k)
+                # the last timepoint held out: train on those before it, extrapolate; the
+                # scaler of a whitened course sees the kept cells only, predictions are
+                # mapped back to tc's units to be scored
+                sub, hold = fitted[k]
                 t_k = float(tc.times[k])
                 if method == CHAIN_REFERENCE:
                     if hold is None:
                         continue  # no right neighbour: nothing to interpolate
                     if (method, k) not in solved:
-                        solved[method, k] = (score(static_chain_predict(tc, k, holdout=k), k),
-                                             time.perf_counter() - start)
+                        pred = tc.from_course(static_chain_predict(sub, k, holdout=k), sub)
+                        solved[method, k] = (score(pred, k), time.perf_counter() - start)
                     row(method, k, k, seed, *solved[method, k])
                     continue
                 if not entry.neural and entry.shape == "pair":
@@ -212,14 +229,13 @@ def rollout_tc(tc: TimeCourse, methods: Sequence[str] = default_methods("rollout
                         continue  # no right neighbour: nothing to interpolate
                     # restarted from t0: the first cells carried to k - 1 (one draw per
                     # seed), not the observed cells of k - 1
-                    carried = carry_first_cells(tc, k - 1, holdout=k, random_state=seed)
-                    xs = [carried if r == k - 1 else x for r, x in enumerate(tc.xs)]
-                    from_t0 = TimeCourse(xs, tc.times, tc.labels, tc.values, tc.mean,
-                                         tc.scale)
-                    pts, w = static_predict(method, from_t0, t_k, start=k - 1, holdout=k,
-                                            random_state=seed, mass=counts,
-                                            spline=cfg.spline, window=cfg.window)
-                    row(method, k, k, seed, score(pts, k, w), time.perf_counter() - start)
+                    carried = carry_first_cells(sub, k - 1, holdout=k, random_state=seed)
+                    xs = [carried if r == k - 1 else x for r, x in enumerate(sub.xs)]
+                    pts, w = static_predict(method, replace(sub, xs=xs, raw=None), t_k,
+                                            start=k - 1, holdout=k, random_state=seed,
+                                            mass=counts, spline=cfg.spline, window=cfg.window)
+                    row(method, k, k, seed, score(tc.from_course(pts, sub), k, w),
+                        time.perf_counter() - start)
                     continue
                 if not entry.neural:  # chains: from the first timepoint, one draw per seed
                     pred, w = static_predict(method, sub, t_k, start=0, holdout=hold,
@@ -231,8 +247,9 @@ def rollout_tc(tc: TimeCourse, methods: Sequence[str] = default_methods("rollout
                                      plan_cache=cache,
                                      mass=None if mass is None or not entry.takes_mass
                                      else list(mass)[: sub.n_timepoints])
-                    pred = roll_out(model, tc.xs[0], tc.times[: k + 1], n_euler=n_euler,
+                    pred = roll_out(model, sub.xs[0], tc.times[: k + 1], n_euler=n_euler,
                                     weighted=entry.learns_growth)[-1]
                     pred, w = pred if entry.learns_growth else (pred, None)
-                row(method, k, k, seed, score(pred, k, w), time.perf_counter() - start)
+                row(method, k, k, seed, score(tc.from_course(pred, sub), k, w),
+                    time.perf_counter() - start)
     return pd.DataFrame(rows, columns=ROLLOUT_COLUMNS)

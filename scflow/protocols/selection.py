@@ -2,8 +2,11 @@
 
 :func:`select_method` scores every candidate (a method, or a method with settings) by the
 leave-one-timepoint-out protocol run on the timepoints it may read: all of them, or all but
-``holdout`` (that timepoint's cells are dropped before anything is computed). Each interior
-kept timepoint is held out in turn (the inner hold-out); the candidate with the lowest mean
+``holdout`` (that timepoint's cells are dropped before anything is computed, the whitening
+scaler included: a whitened time course is refitted on the kept cells, and the inner scores
+are in those units). Each interior kept timepoint is held out in turn (the inner hold-out,
+whose cells the scaler of each inner fit does not see either:
+:func:`~scflow.protocols.leave_one_out_tc`); the candidate with the lowest mean
 W1 over the inner hold-outs and seeds is chosen, ties (equal up to rounding, :data:`TIE`)
 going to the earlier candidate. With three kept timepoints each inner fit sees only two:
 candidates that differ only in how they use more (``mmfm`` and ``otcfm``,
@@ -129,11 +132,11 @@ class Selection:
 
 
 def _kept(tc: TimeCourse, holdout: int | None) -> tuple[TimeCourse, list[int]]:
-    """The time course without ``holdout`` (same times and scaler), and the kept indices."""
+    """The time course without ``holdout`` (same times; a whitened course's scaler refitted
+    on the kept cells), and the kept indices."""
     keep = [r for r in range(tc.n_timepoints) if r != holdout]
-    sub = TimeCourse([tc.xs[r] for r in keep], tc.times[keep], tc.labels[keep],
-                     tc.values[keep], tc.mean, tc.scale)
-    return sub, keep
+    sub = tc.subset(keep)
+    return (sub if holdout is None else sub.refit_scaler(None)), keep
 
 
 def select_method(tc: TimeCourse, candidates: Sequence = FIT_CANDIDATES, *,

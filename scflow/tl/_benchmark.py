@@ -27,10 +27,16 @@ def leave_one_out(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pc
                   n_boot: int = 0, **train_kwargs) -> pd.DataFrame:
     """Leave-one-timepoint-out benchmark (TorchCFM's protocol).
 
-    Standardise the first ``n_dims`` dimensions of ``use_rep`` on all cells (``whiten``),
-    use the timepoint index as time; for each interior timepoint ``k`` and seed, train
+    Use the timepoint index as time; for each interior timepoint ``k`` and seed, train
     without ``k`` (bridging ``k - 1 -> k + 1``), push every cell of ``k - 1`` to ``k`` with
     ``n_euler`` Euler steps and score against the real cells of ``k``.
+
+    ``whiten``: the first ``n_dims`` dimensions of ``use_rep`` are standardised. For each
+    held-out ``k`` the scaler that training and the static references see is fitted on the
+    kept cells only (never on ``k``'s); predictions are scored in the units of a scaler
+    fitted on all cells (the published protocol's units, the same for every held-out time
+    and method), by mapping them back. The nested selection (``select``) refits it on the
+    kept cells of each outer and inner hold-out alike.
 
     Parameters
     ----------

@@ -43,8 +43,9 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
     """Learn one time-dependent velocity field that carries each timepoint onto the next.
 
     Cells are grouped by ``obs[time_key]``, the first ``n_dims`` dimensions of ``use_rep``
-    are standardised on all cells (``whiten``), and a conditional flow matching model is
-    trained across every consecutive interval (:func:`scflow.fit_flow`).
+    are standardised on the cells trained on (``whiten``: all cells, or all but those of
+    ``holdout``), and a conditional flow matching model is trained across every consecutive
+    interval (:func:`scflow.fit_flow`).
 
     Parameters
     ----------
@@ -75,7 +76,8 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
         in the units of ``obs[time_key]``.
     holdout
         A timepoint to leave out, in the units of ``obs[time_key]`` (its value or label);
-        must be interior. Its neighbours are bridged as one interval.
+        must be interior. Its neighbours are bridged as one interval. Its cells are never
+        read: neither the scaler (``whiten``) nor ``method="auto"``'s choice sees them.
     key_added
         Key of ``adata.uns`` to write the fit to.
     device
@@ -102,11 +104,13 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
         once; refused up front when it will not fit in memory) or ``"minibatch"``
         (TorchCFM). ``params`` records what was asked and what was used.
     whiten
-        Standardise each dimension (mean 0, std 1) before training. ``False`` keeps the
-        representation's units (``sigma`` is then in them), less an offset large enough to
-        cost float32 precision (values around 1e9 with a spread of 1; stored as the scaler's
-        mean, it moves no cell relative to another); a spread beyond 1e8, or a ``sigma`` more
-        than 10 times the spread, is refused (a ``sigma`` above the spread warns).
+        Standardise each dimension (mean 0, std 1) before training, with a scaler fitted
+        on the kept cells (all but ``holdout``'s); stored under ``scaler``. ``False`` keeps
+        the representation's units (``sigma`` is then in them), less an offset large enough
+        to cost float32 precision (values around 1e9 with a spread of 1; stored as the
+        scaler's mean, it moves no cell relative to another); a spread beyond 1e8, or a
+        ``sigma`` more than 10 times the spread, is refused (a ``sigma`` above the spread
+        warns).
     lr_schedule, ema
         ``"constant"`` or ``"cosine"`` learning rate; decay of the weight average that is
         kept (``None``: the last weights). See :func:`scflow.fit_flow`.
@@ -176,7 +180,8 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
         ``labels`` (strings), ``values`` (numeric), ``times`` (model times), ``n_cells``,
         ``numeric`` (whether ``obs[time_key]`` is numeric).
     ``scaler``
-        ``mean`` and ``scale``: ``x_model = (x - mean) / scale``.
+        ``mean`` and ``scale``: ``x_model = (x - mean) / scale`` (fitted on the kept cells;
+        ``0`` and ``1`` without ``whiten``).
     ``loss``
         Training loss of every step.
     ``model``
@@ -230,6 +235,8 @@ def fit(adata: AnnData, time_key: str = "day", *, use_rep: str = "X_pca",
     if not auto and get(method).takes_mass and isinstance(mass, str) and mass == "counts":
         warn_counts_design([len(x) for x in tc.xs], method)
     k = None if holdout is None else timeline.require_interior(holdout, "holdout")
+    if k is not None:
+        tc = tc.refit_scaler(k)  # the held-out cells never reach the scaler
     selection = None
     if auto:
         selection = choose_for_fit(tc, candidates, holdout=k, random_state=random_state,

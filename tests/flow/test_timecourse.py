@@ -144,3 +144,28 @@ def test_from_arrays_keeps_the_kind_of_each_label():
     cat = pd.Categorical(["late", "late", "early", "early"], categories=["late", "early"],
                          ordered=True)
     assert list(TimeCourse.from_arrays(x, cat).labels) == ["late", "early"]
+
+
+def test_refit_scaler_fits_on_the_kept_cells_and_maps_back():
+    """The scaler refitted without timepoint 1 is the one fitted on the other cells alone;
+    cells in its units map back to the original units exactly (float32 rounding)."""
+    rng = np.random.default_rng(3)
+    x = rng.normal([5.0, -2.0], [3.0, 0.5], size=(90, 2))
+    labels = np.repeat([0, 1, 2], 30)
+    x[labels == 1] += 20.0  # the held-out cells move the all-cells scaler a lot
+    tc = TimeCourse.from_arrays(x, labels, whiten=True)
+    fit = tc.refit_scaler(1)
+    kept = x[labels != 1]
+    np.testing.assert_allclose(fit.mean, kept.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(fit.scale, kept.std(0), rtol=1e-12)
+    alone = TimeCourse.from_arrays(kept, labels[labels != 1], whiten=True)
+    for a, b in zip([fit.xs[0], fit.xs[2]], alone.xs, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert not np.allclose(fit.mean, tc.mean)
+    back = tc.from_course(fit.xs[1], fit)
+    np.testing.assert_allclose(back.numpy(), tc.xs[1].numpy(), atol=1e-5)
+    assert tc.from_course(tc.xs[0], tc) is tc.xs[0]  # same scaler: untouched
+    raw = TimeCourse.from_arrays(x, labels, whiten=False)
+    assert raw.refit_scaler(1) is raw  # a fixed scaler is never refitted
+    with pytest.raises(ValueError, match="holdout"):
+        tc.refit_scaler(3)

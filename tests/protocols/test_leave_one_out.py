@@ -283,3 +283,34 @@ def test_bootstrap_intervals_over_cells_in_the_table(line_course):
     assert (df["w1_lo"] < df["w1_hi"]).all() and (df["w1_lo"] > 0).all()
     s = summarize(df)
     np.testing.assert_allclose(s["w1_lo_mean"], df["w1_lo"])
+
+
+def test_paired_difference_to_static_ot_in_the_table(line_course):
+    """Every row carries W1 minus static OT's at the same held-out time, with the interval
+    read off the same bootstrap resamples of the real cells (static OT solved for it when
+    not listed); it is what paired_bootstrap_w1 gives on the same predictions."""
+    from scflow.protocols.intervals import paired_bootstrap_w1
+    from scflow.protocols.static import static_spline_predict
+
+    df = leave_one_out_tc(line_course, ["static_spline"], seeds=[0, 1], holdouts=[1],
+                          n_boot=30)
+    tc = line_course
+    ref = static_ot_interpolant(tc.xs[0], tc.xs[2], 0.5)
+    for seed in (0, 1):
+        row = df[df["seed"] == seed].iloc[0]
+        spline = static_spline_predict(tc, 1.0, start=0, holdout=1, random_state=seed)
+        want = paired_bootstrap_w1({"static_ot": ref, "static_spline": (spline, None)},
+                                   tc.xs[1], reference="static_ot", n_boot=30)
+        assert row["diff_static_ot"] == pytest.approx(want.diff["static_spline"], abs=1e-9)
+        assert row["diff_static_ot_lo"] == pytest.approx(want.diff_lo["static_spline"])
+        assert row["diff_static_ot_hi"] == pytest.approx(want.diff_hi["static_spline"])
+        assert row["diff_static_ot_lo"] < row["diff_static_ot_hi"]
+    both = leave_one_out_tc(line_course, ["static_ot", "static_spline"], seeds=[0],
+                            holdouts=[1])
+    w = both.set_index("method")["w1"]
+    d = both.set_index("method")["diff_static_ot"]
+    assert d["static_ot"] == 0.0
+    assert d["static_spline"] == pytest.approx(w["static_spline"] - w["static_ot"])
+    assert both["diff_static_ot_lo"].isna().all()  # no bootstrap: no interval
+    s = summarize(df)
+    np.testing.assert_allclose(s["diff_static_ot_mean"], df["diff_static_ot"].mean())

@@ -69,22 +69,35 @@ def test_auto_shows_progress_and_announces_its_choice_by_default(blobs, capsys):
     assert capsys.readouterr().err == ""
 
 
-def test_auto_never_reads_the_held_out_timepoint(blobs):
-    """Unscaled (the scaler is fitted on all cells): the day-2 cells replaced by noise
-    change neither the choice nor a single inner score."""
-    kw = dict(use_rep="X_pca", n_dims=3, method="auto", whiten=False, holdout=2.0,
+@pytest.mark.parametrize("whiten", [False, True])
+def test_auto_never_reads_the_held_out_timepoint(blobs, whiten):
+    """The day-2 cells replaced by far-away noise change neither the choice, nor a single
+    inner score, nor the scaler, nor the model fitted (whitened: the scaler is fitted on
+    the kept cells only)."""
+    kw = dict(use_rep="X_pca", n_dims=3, method="auto", whiten=whiten, holdout=2.0,
               candidates=[{"method": "otcfm", "n_steps": 20, "hidden": (16,)},
                           {"method": "mmfm", "n_steps": 20, "hidden": (16,)}], copy=True)
-    a = scflow.tl.fit(blobs, **kw).uns["scflow"]["selection"]
+    a = scflow.tl.fit(blobs, **kw).uns["scflow"]
     noised = blobs.copy()
     day2 = (noised.obs["day"] == 2.0).to_numpy()
     rng = np.random.default_rng(0)
     noised.obsm["X_pca"][day2] = rng.normal(50, 10, size=(day2.sum(), 5)).astype(np.float32)
-    b = scflow.tl.fit(noised, **kw).uns["scflow"]["selection"]
-    assert list(a["inner_holdouts"]) == ["1"]  # day 2 held out: day 1 is the inner one
-    assert a["chosen"] == b["chosen"]
+    b = scflow.tl.fit(noised, **kw).uns["scflow"]
+    assert list(a["selection"]["inner_holdouts"]) == ["1"]  # day 2 out: day 1 is inner
+    assert a["selection"]["chosen"] == b["selection"]["chosen"]
     for key in ("w1", "w2", "floor"):
-        np.testing.assert_array_equal(a["scores"][key], b["scores"][key])
+        np.testing.assert_array_equal(a["selection"]["scores"][key],
+                                      b["selection"]["scores"][key])
+    for key in ("mean", "scale"):
+        np.testing.assert_array_equal(a["scaler"][key], b["scaler"][key])
+    if whiten:  # fitted on the kept cells: not the statistics of all cells
+        kept = blobs.obsm["X_pca"][~day2, :3].astype(np.float64)
+        np.testing.assert_allclose(a["scaler"]["mean"], kept.mean(0), rtol=1e-12)
+        np.testing.assert_allclose(a["scaler"]["scale"], kept.std(0), rtol=1e-12)
+    wa, wb = a["model"]["weights"], b["model"]["weights"]
+    assert set(wa) == set(wb)
+    for name in wa:
+        np.testing.assert_array_equal(wa[name], wb[name])
 
 
 def test_auto_with_too_few_kept_timepoints_falls_back_and_records_it(blobs):
