@@ -25,7 +25,8 @@ class MMFM(NeuralMethod):
     params = ("spline", "window")
     coupling = ExactOT
 
-    def training_data(self, tc, config, *, holdout, coupling, cache, inputs):
+    def training_data(self, tc, config, *, holdout, coupling, cache, inputs,
+                      random_state=0, progress=None):
         return chain_data(tc, config.sigma, holdout, coupling=self.coupling(),
                           spline=config.spline, window=config.window, cache=cache)
 

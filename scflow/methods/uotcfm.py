@@ -140,7 +140,8 @@ class UOTCFM(NeuralMethod):
                 DEFAULT_REG_M if config.reg_m is None else config.reg_m,
                 DEFAULT_GROWTH_WEIGHT if config.growth_weight is None else config.growth_weight)
 
-    def training_data(self, tc, config, *, holdout, coupling, cache, inputs):
+    def training_data(self, tc, config, *, holdout, coupling, cache, inputs,
+                      random_state=0, progress=None):
         reg, reg_m, _ = self.options(config)
         solver = GrowthOT(reg=reg, reg_m=reg_m)
         masses, priors = inputs["masses"], inputs["priors"]

@@ -330,7 +330,8 @@ def kinetic_energy(phi: GeodesicInterpolant | None, metrics: Sequence[DataMetric
 def train_interpolant(phi: GeodesicInterpolant, metrics: DataMetric | Sequence[DataMetric],
                       pairs: Sequence[IntervalPairs], *, n_steps: int = INTERPOLANT_STEPS,
                       batch_size: int = INTERPOLANT_BATCH, lr: float = INTERPOLANT_LR,
-                      sigma: float = SIGMA, generator: torch.Generator) -> Tensor:
+                      sigma: float = SIGMA, generator: torch.Generator,
+                      progress=None) -> Tensor:
     """Train ``phi`` in place to minimise the kinetic energy along the given pairs.
 
     Each Adam step draws ``batch_size`` pairs of every interval (uniformly among those
@@ -338,6 +339,8 @@ def train_interpolant(phi: GeodesicInterpolant, metrics: DataMetric | Sequence[D
     :func:`kinetic_energy` divided by the straight lines' on the same draws (the paper
     divides by a fixed reference; Adam's steps do not depend on the scale). Everything stays
     on the pairs' device; ``generator`` (on that device) makes it repeatable.
+
+    ``progress``: a callable ``progress(n)`` told of every 10 finished steps, or ``None``.
 
     Returns the ratio of every step, ``(n_steps,)`` (below 1: cheaper than straight lines).
     A ratio that is not finite raises a ``RuntimeError`` naming the step.
@@ -360,6 +363,8 @@ def train_interpolant(phi: GeodesicInterpolant, metrics: DataMetric | Sequence[D
         loss.backward()
         opt.step()
         ratios[step] = loss.detach()
+        if progress is not None and (step + 1) % 10 == 0:
+            progress(10)
     bad = ~torch.isfinite(ratios)
     if bool(bad.any()):
         raise RuntimeError(f"interpolant training diverged: the energy ratio is not finite "

@@ -374,7 +374,8 @@ def fit_flow(tc: TimeCourse, method: str | None = None, *, holdout: int | None =
                           growth=entry.learns_growth)
     model.to(dev).train()
     data = entry.training_data(tc, cfg, holdout=holdout, coupling=coupling, cache=plan_cache,
-                               inputs=inputs)
+                               inputs=inputs, random_state=int(random_state),
+                               progress=progress if not parallel or _dist.is_main() else False)
     if parallel:  # one global plan: rank 0's, bit for bit on every process
         _dist.broadcast_plans(data.plans())
     losses, parts = _train(model, entry, data, cfg, tc=tc, holdout=holdout, dev=dev, g=g,
@@ -492,7 +493,8 @@ def training_data(tc: TimeCourse, method: str, sigma: float | None = None,
                   coupling: str = "global", holdout: int | None = None, *,
                   config: TrainConfig | None = None, cache: PlanCache | None = None,
                   mass=None, growth_prior: Sequence | None = None,
-                  prior_times: Sequence[float] | None = None) -> TrainingData:
+                  prior_times: Sequence[float] | None = None, random_state: int = 0,
+                  progress: bool | None = False) -> TrainingData:
     """What :func:`fit_flow` draws at each step for ``method``, built as it builds it (for
     benchmarks and checks of a method's draws): ``sigma`` (``None``: the method's default)
     and ``config`` (other options) resolved for the method, ``coupling`` ``"global"`` or
@@ -510,4 +512,5 @@ def training_data(tc: TimeCourse, method: str, sigma: float | None = None,
     inputs = entry.inputs(tc, mass=mass, growth_prior=growth_prior, prior_times=prior_times,
                           holdout=holdout)
     return entry.training_data(tc, replace(cfg, coupling=coupling), holdout=holdout,
-                               coupling=coupling, cache=cache, inputs=inputs)
+                               coupling=coupling, cache=cache, inputs=inputs,
+                               random_state=int(random_state), progress=progress)

@@ -147,9 +147,12 @@ class NeuralMethod(Method):
         return sigma * math.sqrt(span) if self.diffusion else sigma
 
     def training_data(self, tc, config, *, holdout: int | None, coupling: str,
-                      cache: PlanCache | None, inputs: Mapping[str, Any]) -> TrainingData:
+                      cache: PlanCache | None, inputs: Mapping[str, Any],
+                      random_state: int = 0, progress: bool | None = None) -> TrainingData:
         """What the loop draws at each step (``coupling``: ``"global"`` or
-        ``"minibatch"``, already resolved; ``config``: resolved for this method)."""
+        ``"minibatch"``, already resolved; ``config``: resolved for this method).
+        ``random_state`` and ``progress`` are the fit's, for methods that train something
+        before the field (the interpolant of ``otmfm``)."""
         raise NotImplementedError
 
     def loss(self, out: Outputs, batch: Batch, config) -> tuple[Tensor, dict[str, Tensor]]:
@@ -179,7 +182,8 @@ class PairMethod(NeuralMethod):
         """The :class:`~scflow.FlowMatcher` of one interval at path noise ``sigma``."""
         raise NotImplementedError
 
-    def training_data(self, tc, config, *, holdout, coupling, cache, inputs):
+    def training_data(self, tc, config, *, holdout, coupling, cache, inputs,
+                      random_state=0, progress=None):
         from .data import pair_data
 
         return pair_data(tc, lambda span: self.matcher(self.interval_sigma(config.sigma, span)),
