@@ -23,7 +23,6 @@ import torch
 
 from .._progress import Progress
 from ..paths.metric import (
-    INTERPOLANT_BATCH,
     INTERPOLANT_LR,
     INTERPOLANT_STEPS,
     GeodesicInterpolant,
@@ -71,12 +70,13 @@ class MetricPairData(PairData):
 
 def interpolant_for(tc, intervals, holdout: int | None, *, sigma: float, random_state: int,
                     metric: str = METRIC, metric_params: dict | None = None,
-                    n_steps: int = INTERPOLANT_STEPS, lr: float = INTERPOLANT_LR,
-                    batch_size: int = INTERPOLANT_BATCH, progress: bool | None = False
+                    n_steps: int | None = None, lr: float | None = None,
+                    batch_size: int | None = None, progress: bool | None = False
                     ) -> tuple[GeodesicInterpolant, float]:
     """The interpolant of a fit: each kept interval's metric from the cells of its two
     ends, pairs from its plan (``intervals``: :func:`scflow.training.data.pair_data`'s),
-    :func:`~scflow.paths.metric.train_interpolant`; and the energy ratio to straight lines
+    :func:`~scflow.paths.metric.train_interpolant` (``n_steps``, ``lr``, ``batch_size``:
+    ``None`` reads its defaults); and the energy ratio to straight lines
     over its last 100 steps (below 1: the interpolants found cheaper paths)."""
     dev = tc.xs[0].device
     g = torch.Generator(device=dev).manual_seed(int(random_state))
@@ -97,6 +97,7 @@ def interpolant_for(tc, intervals, holdout: int | None, *, sigma: float, random_
         torch.manual_seed(int(random_state))
         phi = GeodesicInterpolant(tc.dim, t_range=(float(tc.times[0]), float(tc.times[-1])))
     phi.to(dev)
+    n_steps = INTERPOLANT_STEPS if n_steps is None else n_steps
     with Progress(total=n_steps, desc="scflow otmfm interpolant", enabled=progress) as bar:
         ratios = train_interpolant(phi, metrics, pairs, n_steps=n_steps, lr=lr,
                                    batch_size=batch_size, sigma=sigma, generator=g,

@@ -328,11 +328,15 @@ def kinetic_energy(phi: GeodesicInterpolant | None, metrics: Sequence[DataMetric
 
 
 def train_interpolant(phi: GeodesicInterpolant, metrics: DataMetric | Sequence[DataMetric],
-                      pairs: Sequence[IntervalPairs], *, n_steps: int = INTERPOLANT_STEPS,
-                      batch_size: int = INTERPOLANT_BATCH, lr: float = INTERPOLANT_LR,
-                      sigma: float = SIGMA, generator: torch.Generator,
+                      pairs: Sequence[IntervalPairs], *, n_steps: int | None = None,
+                      batch_size: int | None = None, lr: float | None = None,
+                      sigma: float | None = None, generator: torch.Generator,
                       progress=None) -> Tensor:
     """Train ``phi`` in place to minimise the kinetic energy along the given pairs.
+
+    ``n_steps``, ``batch_size``, ``lr``, ``sigma``: ``None`` reads :data:`INTERPOLANT_STEPS`,
+    :data:`INTERPOLANT_BATCH`, :data:`INTERPOLANT_LR` (the paper's batch and rate) and
+    :data:`SIGMA` (the path noise).
 
     Each Adam step draws ``batch_size`` pairs of every interval (uniformly among those
     given, e.g. drawn from its exact OT plan), a time and the path noise, and minimises
@@ -345,9 +349,11 @@ def train_interpolant(phi: GeodesicInterpolant, metrics: DataMetric | Sequence[D
     Returns the ratio of every step, ``(n_steps,)`` (below 1: cheaper than straight lines).
     A ratio that is not finite raises a ``RuntimeError`` naming the step.
     """
-    n_steps = integer(n_steps, "n_steps", lower=1)
-    batch_size = integer(batch_size, "batch_size", lower=1)
-    number(lr, "lr", lower=0, strict=True)
+    n_steps = integer(INTERPOLANT_STEPS if n_steps is None else n_steps, "n_steps", lower=1)
+    batch_size = integer(INTERPOLANT_BATCH if batch_size is None else batch_size,
+                         "batch_size", lower=1)
+    lr = number(INTERPOLANT_LR if lr is None else lr, "lr", lower=0, strict=True)
+    sigma = number(SIGMA if sigma is None else sigma, "sigma", lower=0)
     if isinstance(metrics, DataMetric):
         metrics = [metrics] * len(pairs)
     if len(metrics) != len(pairs) or not pairs:

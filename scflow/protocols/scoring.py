@@ -10,6 +10,7 @@ import pandas as pd
 from torch import Tensor
 
 from ..flow.timecourse import TimeCourse
+from ..methods import reference
 from ..metrics import mmd, wasserstein
 from .intervals import bootstrap_w1, paired_bootstrap_w1
 
@@ -17,7 +18,7 @@ __all__ = ["scores", "paired_scores", "interior_holdouts", "summarize", "REFEREN
            "DIFF_COLUMNS"]
 
 #: the no-network reference every leave-one-out row is compared with, paired
-REFERENCE = "static_ot"
+REFERENCE = reference("leave_one_out")
 #: the paired difference to :data:`REFERENCE` and its interval
 DIFF_COLUMNS = [f"diff_{REFERENCE}", f"diff_{REFERENCE}_lo", f"diff_{REFERENCE}_hi"]
 

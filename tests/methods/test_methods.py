@@ -19,7 +19,7 @@ def test_every_list_of_methods_comes_from_the_registry():
     from scflow.protocols.selection import ALL_CANDIDATES, FIT_CANDIDATES
 
     neural = methods.names("neural")
-    assert neural == ("otcfm", "mmfm", "sbcfm", "icfm", "uotcfm")
+    assert neural == ("otcfm", "otmfm", "mmfm", "sbcfm", "icfm", "uotcfm")
     assert ALL_METHODS == methods.names() == (*neural, *methods.names("static"))
     assert methods.default_fit_method() == "otcfm"
     assert methods.names("neural", has_score=True) == ("sbcfm",)
@@ -32,7 +32,8 @@ def test_every_list_of_methods_comes_from_the_registry():
     assert DEFAULT_METHODS["rollout_holdout"] == "otcfm,mmfm,static_spline,static_chain"
     assert DEFAULT_METHODS["leave_one_out"] == ",".join(methods.default_methods(
         "leave_one_out"))
-    assert FIT_CANDIDATES == ("otcfm", "mmfm", {"method": "mmfm", "window": 1}, "sbcfm")
+    assert FIT_CANDIDATES == ("otcfm", "otmfm", "mmfm", {"method": "mmfm", "window": 1},
+                              "sbcfm")
     assert ALL_CANDIDATES[len(FIT_CANDIDATES):] == ("static_ot", "static_spline",
                                                     "static_mean_spline")
     fit = next(a for a in _parser()._subparsers._group_actions[0].choices["fit"]._actions

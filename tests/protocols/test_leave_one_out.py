@@ -289,8 +289,8 @@ def test_paired_difference_to_static_ot_in_the_table(line_course):
     """Every row carries W1 minus static OT's at the same held-out time, with the interval
     read off the same bootstrap resamples of the real cells (static OT solved for it when
     not listed); it is what paired_bootstrap_w1 gives on the same predictions."""
-    from scflow.protocols.intervals import paired_bootstrap_w1
     from scflow.methods.static_spline import static_spline_predict
+    from scflow.protocols.intervals import paired_bootstrap_w1
 
     df = leave_one_out_tc(line_course, ["static_spline"], seeds=[0, 1], holdouts=[1],
                           n_boot=30)
