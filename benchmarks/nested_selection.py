@@ -63,10 +63,18 @@ def _candidates(value: str) -> list:
     return out
 
 
-def run_one(name: str, candidates: list, args: argparse.Namespace) -> dict:
+def _course(name: str) -> tuple[TimeCourse, str]:
+    """The whitened time course of a data set as its leave-one-out table has it (the
+    simulation: its first 5 PCs, as ``scflow benchmark --dataset simulate``)."""
     adata = getattr(scflow.datasets, name)()
     use_rep = adata.uns["scflow_dataset"]["use_rep"]
-    tc = TimeCourse.from_arrays(adata.obsm[use_rep], adata.obs["day"], whiten=True)
+    n_dims = 5 if name == "simulate" else None
+    return TimeCourse.from_arrays(adata.obsm[use_rep], adata.obs["day"], n_dims=n_dims,
+                                  whiten=True), use_rep
+
+
+def run_one(name: str, candidates: list, args: argparse.Namespace) -> dict:
+    tc, use_rep = _course(name)
     seeds = [int(s) for s in args.seeds.split(",")]
     train = {"n_steps": args.n_steps, "progress": False, "device": "cpu"}
     start = time.perf_counter()
@@ -86,8 +94,7 @@ def add_fit_auto(rec: dict, candidates: list, args: argparse.Namespace) -> dict:
     """Rows ``fit_auto``: what ``tl.fit(method="auto")`` would fit, the same choice made among
     the neural candidates only (a fit trains a field), read off the same inner scores, then
     trained and scored at each held-out timepoint."""
-    adata = getattr(scflow.datasets, rec["dataset"])()
-    tc = TimeCourse.from_arrays(adata.obsm[rec["use_rep"]], adata.obs["day"], whiten=True)
+    tc, _ = _course(rec["dataset"])
     inner = pd.DataFrame(rec["inner"])
     by_label = {candidate_label(c): c for c in candidates}
     neural = [lab for lab in rec["candidates"]
@@ -221,7 +228,7 @@ def markdown(record: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--datasets", default="emt,emt_umap,weinreb,bargaje")
+    p.add_argument("--datasets", default="simulate,emt,emt_umap,weinreb,bargaje")
     p.add_argument("--candidates", default=",".join(
         c if isinstance(c, str) else f"{c['method']}:window={c['window']}"
         for c in ALL_CANDIDATES))

@@ -65,14 +65,14 @@ def test_fit_with_straight_interpolants_is_otcfm(uneven_course, monkeypatch):
 
 
 def test_the_interpolant_bends_onto_the_arc():
-    """Between the first two quarters the learned interpolant's midpoints lie near the
-    circle (mean distance to it below 0.45 of the chords'), and its metric energy is far
-    below the straight lines'."""
+    """Between the first two quarters the learned interpolant's midpoints lie nearer the
+    circle than the chords' (0.65 against 0.98 with the defaults: the paper's RBF metric and
+    learning rate bend gently), and its metric energy is below the straight lines'."""
     from scflow.paths.metric import interpolate
 
     tc = _arc()
     data = training_data(tc, "otmfm", random_state=0)
-    assert data.energy_ratio < 0.1
+    assert data.energy_ratio < 0.95
     x0, x1 = tc.xs[0][:100], tc.xs[1][:100]
     s = torch.full((100,), 0.5)
     t0, t1 = float(tc.times[0]), float(tc.times[1])
@@ -83,7 +83,7 @@ def test_the_interpolant_bends_onto_the_arc():
         return (torch.as_tensor(tc.inverse_transform(p.double().numpy())).norm(dim=1) - 3).abs()
 
     assert off_circle(chord).mean() > 0.5
-    assert off_circle(mid).mean() < 0.45 * off_circle(chord).mean()
+    assert off_circle(mid).mean() < 0.8 * off_circle(chord).mean()
 
 
 def test_the_interpolant_never_reads_the_held_out_cells():
@@ -130,3 +130,16 @@ def test_otmfm_through_the_protocols(protocol):
         df = rollout_tc(tc, ["otmfm"], seeds=[0], holdouts=[1], n_euler=10, device="cpu",
                         **kw)
         assert (df["method"] == "otmfm").any() and np.isfinite(df["w1"]).all()
+
+
+def test_the_defaults_are_those_the_development_simulation_chose():
+    """``benchmarks/metric_flow.py --stage choose`` picked them on ``simulate(random_state=1)``
+    (never a reported table); the method holds what its JSON says."""
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).parents[2] / "benchmarks" / "results" / "metric_flow_choose.json"
+    chosen = json.loads(path.read_text())["chosen"]
+    m = scflow.methods.get("otmfm")
+    assert chosen["metric"] == m.metric and chosen["metric_params"] == m.metric_params
+    assert chosen.get("interpolant_lr", m.interpolant_lr) == m.interpolant_lr
