@@ -123,8 +123,9 @@ def test_nested_table_says_which_candidates_each_set_had():
         return {"dataset": name, "candidates": candidates, "seeds": [0], "n_steps": 3000,
                 "n_boot": 10, "seconds": 60.0, "rows": rows}
 
-    full = ["otcfm", "mmfm", "mmfm(window=1)", "sbcfm", "static_ot", "static_spline",
-            "static_mean_spline"]
+    from scflow.protocols.selection import ALL_CANDIDATES
+
+    full = [ns.candidate_label(c) for c in ALL_CANDIDATES]
     reduced = [c for c in full if c != "sbcfm"]
     text = ns.markdown([rec("emt", full), rec("bargaje", reduced)])
     assert "(emt)" in text and "(bargaje)" in text and "`sbcfm` left out" in text

@@ -210,7 +210,7 @@ def test_a_label_of_another_column_names_its_timepoint():
 def test_fate_in_seconds_takes_the_steps_of_index_time(monkeypatch):
     """Days in seconds (86400 apart): the pushes of tl.fate take n_steps per unit of model time
     (the mean gap), 3 x 10 here, not 10 per second (8.64 M steps and a bad_alloc before)."""
-    from scflow.tl import _fate
+    from scflow.tl import _fate_compute as _fate
 
     adata = _course(86400.0 * np.arange(4.0))
     adata.obs["lab"] = pd.Categorical(np.where(np.arange(adata.n_obs) % 2, "A", "B"))
@@ -223,7 +223,7 @@ def test_fate_in_seconds_takes_the_steps_of_index_time(monkeypatch):
         return real_flow_fate(*args, **kwargs)
 
     monkeypatch.setattr(_fate, "flow_fate", spy)
-    scflow.tl.fate(adata, "lab", n_steps=10, n_neighbors=3)
+    scflow.tl.fate(adata, "lab", mode="ode", n_steps=10, n_neighbors=3)
     assert steps == [30, 20, 10]  # from days 0, 1, 2 to day 3
 
 
