@@ -47,6 +47,8 @@ from scflow.protocols.selection import (
 
 HERE = Path(__file__).resolve().parent
 STEM = "nested_selection"
+#: the data sets with a leave-one-out table (the default ``--datasets``)
+DATASETS = ("simulate", "emt", "emt_umap", "weinreb", "bargaje")
 ORDER = ["emt_umap", "emt", "weinreb", "bargaje"]  # the order of the other tables
 
 
@@ -194,6 +196,10 @@ def markdown(record: list[dict]) -> str:
     left_out = (f" `{'`, `'.join(missing)}` left out of the candidates of some runs, where "
                 "the CPU here was shared (`tl.fit`'s default list has "
                 f"{'it' if len(missing) == 1 else 'them'})." if missing else "")
+    absent = [d for d in DATASETS if d not in {r["dataset"] for r in record}]
+    if absent:
+        left_out += (f" Not in this record (not run with the current code): "
+                     f"{', '.join(absent)}.")
     return "\n".join([
         "## Selection that never reads the test: nested leave-one-out (whitened on kept "
         "cells, index time)",
@@ -209,9 +215,9 @@ def markdown(record: list[dict]) -> str:
         "excess over the score, which resampling with replacement inflates]. The difference "
         "to static OT is paired: both scored on the same bootstrap resamples of the held-out "
         "cells (`scflow.protocols.intervals.paired_bootstrap_w1`); a choice is counted below "
-        "static OT when that interval is below 0. Every scaler (outer and inner fits) is fitted on "
-        "the kept cells only; scores are in the units of one fitted on all cells. With two "
-        "kept timepoints (mouse 2-D) no inner hold-out exists: the first candidate is "
+        "static OT when that interval is below 0. Every scaler (outer and inner fits) is "
+        "fitted on the kept cells only; scores are in the units of one fitted on all "
+        "cells. With two kept timepoints (mouse 2-D) no inner hold-out exists: the first candidate is "
         "used and the row says *fallback*. Training steps (`n_steps`) and bootstrap "
         "replicates (`n_boot`: fewer on mouse 2-D, where each replicate solves a 7000 x "
         "3781 plan) are columns of the summary; one seed." + left_out + " Command per data "
@@ -228,7 +234,7 @@ def markdown(record: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--datasets", default="simulate,emt,emt_umap,weinreb,bargaje")
+    p.add_argument("--datasets", default=",".join(DATASETS))
     p.add_argument("--candidates", default=",".join(
         c if isinstance(c, str) else f"{c['method']}:window={c['window']}"
         for c in ALL_CANDIDATES))
