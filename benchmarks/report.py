@@ -7,7 +7,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ORDER = ["benchmark_emt_umap", "benchmark_emt", "benchmark_emt_5d", "benchmark_weinreb",
          "benchmark_bargaje", "benchmark_simulate", "nested_selection", "metric_flow",
-         "peers_loo", "growth", "peers_growth", "growth_move_check", "error_budget", "larry_fate", "peers_larry",
+         "peers_loo", "growth", "peers_growth", "growth_move_check", "error_budget",
+         "larry_fate", "peers_larry",
          "larry_sensitivity", "fate_dynamics", "fate_simulation", "fate_simulation_labels",
          "peer_torchcfm", "rollout_emt", "rollout_weinreb",
          "rollout_emt_umap", "rollout_bargaje", "rollout_holdout_emt",
