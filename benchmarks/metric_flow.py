@@ -44,6 +44,7 @@ import pandas as pd
 import torch
 
 import scflow
+from scflow.benchmark.report import held_label
 from scflow.couplings import PlanCache
 from scflow.flow.integrate import integrate
 from scflow.flow.timecourse import TimeCourse
@@ -272,7 +273,8 @@ def _table(df: pd.DataFrame) -> list[str]:
              f"{g['diff_otcfm'].mean():+.3f}" + _iv(g["diff_otcfm_lo"].mean(),
                                                    g["diff_otcfm_hi"].mean(), "+"))
         secs = g["seconds"].mean() if "seconds" in g and g["seconds"].notna().any() else 0.0
-        lines.append(f"| {g['holdout'].iloc[0]} | {g['floor'].iloc[0]:.3f} | {method} | {w1} "
+        held = held_label(float(g["holdout"].iloc[0]))
+        lines.append(f"| {held} | {g['floor'].iloc[0]:.3f} | {method} | {w1} "
                      f"| {d} | {o} | {secs:.0f} |")
     return lines
 
