@@ -45,6 +45,7 @@ import torch
 
 import scflow
 from scflow.benchmark.report import held_label
+from scflow.cli import DATASET_DEFAULTS
 from scflow.couplings import PlanCache
 from scflow.flow.integrate import integrate
 from scflow.flow.timecourse import TimeCourse
@@ -84,13 +85,13 @@ def variant(tag: str, settings: dict) -> str:
 
 
 def course(name: str, random_state: int = 0) -> TimeCourse:
-    """The whitened time course of a data set (simulation: 5 PCs, as the CLI's table)."""
-    if name == "simulate":
-        a = scflow.datasets.simulate(random_state=random_state)
-        return TimeCourse.from_arrays(a.obsm["X_pca"], a.obs["day"], n_dims=5, whiten=True)
-    a = getattr(scflow.datasets, name)()
+    """The whitened time course of a data set, with ``scflow benchmark``'s per-set defaults
+    (the simulation: its first 5 PCs)."""
+    a = (scflow.datasets.simulate(random_state=random_state) if name == "simulate"
+         else getattr(scflow.datasets, name)())
     rep = a.uns["scflow_dataset"]["use_rep"]
-    return TimeCourse.from_arrays(a.obsm[rep], a.obs["day"], whiten=True)
+    return TimeCourse.from_arrays(a.obsm[rep], a.obs["day"], whiten=True,
+                                  **DATASET_DEFAULTS.get(name, {}))
 
 
 def predictions(tc: TimeCourse, k: int, methods: list[str], seeds, cache: PlanCache,

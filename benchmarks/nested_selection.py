@@ -33,6 +33,7 @@ import pandas as pd
 import torch
 
 import scflow
+from scflow.cli import DATASET_DEFAULTS
 from scflow.flow.timecourse import TimeCourse
 from scflow.methods import names
 from scflow.protocols import leave_one_out_tc
@@ -66,13 +67,12 @@ def _candidates(value: str) -> list:
 
 
 def _course(name: str) -> tuple[TimeCourse, str]:
-    """The whitened time course of a data set as its leave-one-out table has it (the
-    simulation: its first 5 PCs, as ``scflow benchmark --dataset simulate``)."""
+    """The whitened time course of a data set as its leave-one-out table has it (with
+    ``scflow benchmark``'s per-set defaults: the simulation's first 5 PCs)."""
     adata = getattr(scflow.datasets, name)()
     use_rep = adata.uns["scflow_dataset"]["use_rep"]
-    n_dims = 5 if name == "simulate" else None
-    return TimeCourse.from_arrays(adata.obsm[use_rep], adata.obs["day"], n_dims=n_dims,
-                                  whiten=True), use_rep
+    return TimeCourse.from_arrays(adata.obsm[use_rep], adata.obs["day"], whiten=True,
+                                  **DATASET_DEFAULTS.get(name, {})), use_rep
 
 
 def run_one(name: str, candidates: list, args: argparse.Namespace) -> dict:

@@ -31,7 +31,7 @@ from ..paths.metric import (
     sample,
     train_interpolant,
 )
-from ..training.data import Batch, PairData, kept_intervals, pair_data
+from ..training.data import Batch, PairData, pair_data
 from ..training.registry import NeuralMethod, register
 from .otcfm import DEFAULT_SIGMA, otcfm
 
@@ -72,21 +72,23 @@ class MetricPairData(PairData):
         return Batch(torch.cat(ts), torch.cat(xts), torch.cat(uts))
 
 
-def interpolant_for(tc, intervals, holdout: int | None, *, sigma: float, random_state: int,
+def interpolant_for(tc, intervals, *, sigma: float, random_state: int,
                     metric: str = METRIC, metric_params: dict | None = None,
                     n_steps: int | None = None, lr: float | None = None,
                     batch_size: int | None = None, progress: bool | None = False
                     ) -> tuple[GeodesicInterpolant, float]:
     """The interpolant of a fit: each kept interval's metric from the cells of its two
-    ends, pairs from its plan (``intervals``: :func:`scflow.training.data.pair_data`'s),
+    ends (the held-out timepoint is in none: ``intervals`` are
+    :func:`scflow.training.data.pair_data`'s, a bridged one holds its neighbours), pairs
+    from its plan,
     :func:`~scflow.paths.metric.train_interpolant` (``n_steps``, ``lr``, ``batch_size``:
     ``None`` reads its defaults); and the energy ratio to straight lines
     over its last 100 steps (below 1: the interpolants found cheaper paths)."""
     dev = tc.xs[0].device
     g = torch.Generator(device=dev).manual_seed(int(random_state))
     metrics, pairs = [], []
-    for (a, b), iv in zip(kept_intervals(tc.n_timepoints, holdout), intervals, strict=True):
-        cells = torch.cat([tc.xs[a], tc.xs[b]])
+    for iv in intervals:
+        cells = torch.cat([iv.x0, iv.x1])
         if len(cells) > MAX_METRIC_CELLS:
             cells = cells[torch.randperm(len(cells), generator=g, device=dev)
                           [:MAX_METRIC_CELLS]]
@@ -132,7 +134,7 @@ class OTMFM(NeuralMethod):
                       random_state=0, progress=None):
         sigma = config.sigma
         data = pair_data(tc, lambda span: otcfm(sigma), coupling, holdout, cache=cache)
-        phi, ratio = interpolant_for(tc, data.intervals, holdout, sigma=sigma,
+        phi, ratio = interpolant_for(tc, data.intervals, sigma=sigma,
                                      random_state=random_state, metric=self.metric,
                                      metric_params=self.metric_params,
                                      n_steps=self.interpolant_steps, lr=self.interpolant_lr,
