@@ -157,3 +157,13 @@ def test_loo_brier_and_soft_labels_match_the_one_hot_reference_with_many_fates()
     near = torch.cdist(points, ref).topk(7, dim=1, largest=False).indices
     torch.testing.assert_close(F.soft_labels(points, ref, codes, 40, 7),
                                onehot[near].mean(1).float(), rtol=0, atol=1e-6)
+    # with the Dirichlet pseudo-count a: p_f = (count_f + a) / (k + 40 a)
+    a = 0.5
+    got = F.loo_brier(ref, codes, 40, ks, prior=a)
+    want = torch.stack([(((onehot[nn[:, :k]].sum(1) + a) / (k + 40 * a) - onehot) ** 2)
+                        .sum(1).mean() for k in ks])
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    many = F.soft_labels_many(points, ref, codes, 40, [1, 7, 20])
+    for row, k in zip(many, [1, 7, 20], strict=True):
+        torch.testing.assert_close(row, F.soft_labels(points, ref, codes, 40, k), rtol=0,
+                                   atol=0)
