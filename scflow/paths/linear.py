@@ -12,8 +12,19 @@ from .base import ProbabilityPath, col
 __all__ = ["LinearPath", "BrownianBridgePath"]
 
 
+class _StraightMean:
+    """The straight mean both paths here share: ``mu_t = (1-t) x0 + t x1``, ``dmu_t = x1 - x0``."""
+
+    def mu_t(self, t, x0, x1):
+        tc = col(t, x1)
+        return (1 - tc) * x0 + tc * x1
+
+    def dmu_t(self, t, x0, x1):
+        return x1 - x0
+
+
 @dataclass(frozen=True)
-class LinearPath(ProbabilityPath):
+class LinearPath(_StraightMean, ProbabilityPath):
     """Straight line with constant noise: ``mu_t = (1-t) x0 + t x1``, ``sigma_t = sigma``.
 
     I-CFM with an :class:`~scflow.couplings.Independent` coupling, OT-CFM with
@@ -25,21 +36,15 @@ class LinearPath(ProbabilityPath):
     def __post_init__(self) -> None:
         number(self.sigma, "sigma", lower=0)
 
-    def mu_t(self, t, x0, x1):
-        tc = col(t, x1)
-        return (1 - tc) * x0 + tc * x1
-
-    def dmu_t(self, t, x0, x1):
-        return x1 - x0
-
     def sigma_t(self, t):
         return torch.full_like(t, self.sigma)
 
     def dsigma_t(self, t):
         return torch.zeros_like(t)
 
+
 @dataclass(frozen=True)
-class BrownianBridgePath(ProbabilityPath):
+class BrownianBridgePath(_StraightMean, ProbabilityPath):
     """Brownian bridge between the pair: ``sigma_t = sigma * sqrt(t (1 - t))``.
 
     With an entropic OT coupling of ``reg = 2 sigma**2`` this is SB-CFM; the marginals
@@ -51,13 +56,6 @@ class BrownianBridgePath(ProbabilityPath):
 
     def __post_init__(self) -> None:
         number(self.sigma, "sigma", lower=0, strict=True)
-
-    def mu_t(self, t, x0, x1):
-        tc = col(t, x1)
-        return (1 - tc) * x0 + tc * x1
-
-    def dmu_t(self, t, x0, x1):
-        return x1 - x0
 
     def sigma_t(self, t):
         return self.sigma * torch.sqrt(t * (1 - t))
