@@ -303,6 +303,9 @@ def main(argv: list[str] | None = None) -> None:
                    help="larry: moscot's epsilon (default 0.05, the value the issue tried)")
     p.add_argument("--batch-size", type=int, default=None,
                    help="larry, cost: moscot's batch_size (its online cost; default: dense)")
+    p.add_argument("--subsample", type=int, default=None,
+                   help="larry: cells kept per later day (days 4 and 6; every day-2 cell "
+                        "kept), drawn with a fixed seed; default: all cells")
     args = p.parse_args(argv)
     if args.stage == "loo":
         run_loo(args)

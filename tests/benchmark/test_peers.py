@@ -251,3 +251,32 @@ def test_peer_rows_keep_moscots_row_when_cellrank_is_stopped():
     md = peers_stages.cost_markdown([scflow, m, c], 60, "cmd")
     line = next(x for x in md.splitlines() if "| cellrank |" in x)
     assert "| 4.00 | 2.00 |" in line and "moscot part 7 CPU s" in line and "1,234" in line
+
+
+def test_subsample_late_keeps_every_first_day_cell_and_n_of_each_later_day():
+    import peers_larry
+
+    days = np.repeat([2.0, 4.0, 6.0], [50, 80, 30])
+    keep = peers_larry.subsample_late(days, 40)
+    assert keep[days == 2].all()  # the scored cells are never thinned
+    assert keep[days == 4].sum() == 40
+    assert keep[days == 6].all()  # fewer than n: all kept
+    np.testing.assert_array_equal(keep, peers_larry.subsample_late(days, 40))  # seeded
+    assert peers_larry.subsample_late(days, None).all()
+    with pytest.raises(ValueError, match="subsample"):
+        peers_larry.subsample_late(days, 0)
+
+
+def test_larry_tries_of_another_setting_are_kept_as_earlier(tmp_path, monkeypatch):
+    import peers_larry
+
+    monkeypatch.setattr(core, "RESULTS", tmp_path)
+    (tmp_path / "peers_larry.json").write_text(json.dumps({"tried": [
+        {"epsilon": 0.05, "batch_size": 4096, "status": "stopped", "wall": 10.0},
+        {"epsilon": 0.05, "batch_size": None, "subsample": 12000, "status": "ok",
+         "wall": 5.0}]}))
+    kept = peers_larry.earlier_tries({"epsilon": 0.05, "batch_size": None,
+                                      "subsample": 12000})
+    assert [t["batch_size"] for t in kept] == [4096] and kept[0]["earlier"]
+    text = peers_larry._tries_text(kept)
+    assert "all cells" in text and "an earlier run" in text
