@@ -304,8 +304,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--batch-size", type=int, default=None,
                    help="larry, cost: moscot's batch_size (its online cost; default: dense)")
     p.add_argument("--subsample", type=int, default=None,
-                   help="larry: cells kept per later day (days 4 and 6; every day-2 cell "
-                        "kept), drawn with a fixed seed; default: all cells")
+                   help="larry: cells kept of day 4 (every day-2 and day-6 cell kept), "
+                        "drawn with a fixed seed; default: all cells")
     args = p.parse_args(argv)
     if args.stage == "loo":
         run_loo(args)

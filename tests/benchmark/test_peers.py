@@ -253,18 +253,18 @@ def test_peer_rows_keep_moscots_row_when_cellrank_is_stopped():
     assert "| 4.00 | 2.00 |" in line and "moscot part 7 CPU s" in line and "1,234" in line
 
 
-def test_subsample_late_keeps_every_first_day_cell_and_n_of_each_later_day():
+def test_subsample_middle_keeps_the_first_and_last_day_and_n_of_each_day_between():
     import peers_larry
 
-    days = np.repeat([2.0, 4.0, 6.0], [50, 80, 30])
-    keep = peers_larry.subsample_late(days, 40)
-    assert keep[days == 2].all()  # the scored cells are never thinned
+    days = np.repeat([2.0, 4.0, 5.0, 6.0], [50, 80, 30, 70])
+    keep = peers_larry.subsample_middle(days, 40)
+    assert keep[days == 2].all() and keep[days == 6].all()  # scored and labelled cells
     assert keep[days == 4].sum() == 40
-    assert keep[days == 6].all()  # fewer than n: all kept
-    np.testing.assert_array_equal(keep, peers_larry.subsample_late(days, 40))  # seeded
-    assert peers_larry.subsample_late(days, None).all()
+    assert keep[days == 5].all()  # fewer than n: all kept
+    np.testing.assert_array_equal(keep, peers_larry.subsample_middle(days, 40))  # seeded
+    assert peers_larry.subsample_middle(days, None).all()
     with pytest.raises(ValueError, match="subsample"):
-        peers_larry.subsample_late(days, 0)
+        peers_larry.subsample_middle(days, 0)
 
 
 def test_larry_tries_of_another_setting_are_kept_as_earlier(tmp_path, monkeypatch):
