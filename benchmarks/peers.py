@@ -303,6 +303,9 @@ def main(argv: list[str] | None = None) -> None:
                    help="larry: moscot's epsilon (default 0.05, the value the issue tried)")
     p.add_argument("--batch-size", type=int, default=None,
                    help="larry, cost: moscot's batch_size (its online cost; default: dense)")
+    p.add_argument("--reuse-solve", action="store_true",
+                   help="larry: take moscot's step from an earlier run of the same setting "
+                        "(its kept problem and fates) instead of solving again")
     p.add_argument("--subsample", type=int, default=None,
                    help="larry: cells kept of day 4 (every day-2 and day-6 cell kept), "
                         "drawn with a fixed seed; default: all cells")

@@ -37,7 +37,9 @@ def save_predictions(path: str | Path, cells: Sequence, heldout: np.ndarray,
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + ".tmp.npz")
-    np.savez_compressed(tmp, cells=cells, heldout=np.asarray(heldout, dtype=bool),
+    # cell names as fixed-width strings: an object array cannot be loaded without pickle
+    np.savez_compressed(tmp, cells=np.asarray(cells, dtype=str),
+                        heldout=np.asarray(heldout, dtype=bool),
                         truth=np.asarray(truth, dtype=np.float64),
                         names=np.asarray(list(predictions)),
                         predictions=np.stack([np.asarray(v, dtype=np.float32)

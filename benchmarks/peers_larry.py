@@ -183,6 +183,9 @@ def _tries_text(tried: list[dict]) -> str:
             f", day 4 subsampled to {t['subsample']:,} cells" if t.get("subsample")
             else ", all cells") + (" (an earlier run)" if t.get("earlier") else "")
         done = f"{t['status']}, {t['wall']:.0f} s wall"
+        if "solve_cpu_seconds" in t and t["status"] != "ok":
+            done += (f" (solve {t['solve_cpu_seconds']:.0f} CPU s, converged "
+                     f"{t['all_converged']})")
         if t["status"] == "ok":
             done += f", {t['cpu_seconds']:.0f} CPU s, peak {t['peak_mb'] / 1024:.1f} GB"
             if "solve_cpu_seconds" in t:
@@ -208,7 +211,8 @@ def run_larry(args) -> None:
     tried = earlier_tries(setting)
     flags = (["--epsilon", f"{eps}"] + (["--batch-size", str(batch)] if batch else [])
              + (["--subsample", str(sub)] if sub else []))
-    res = _child(["larry-one", *flags], args.budget, LARRY_CAP)
+    res = (reused_solve(eps, batch, sub) if args.reuse_solve else
+           _child(["larry-one", *flags], args.budget, LARRY_CAP))
     tried.append({"step": "moscot solve + pull", **setting, **res})
     if res["status"] == "ok":
         res = _child(["larry-cellrank-one", *flags], args.budget, LARRY_CAP)
@@ -243,6 +247,19 @@ def run_larry(args) -> None:
     pairs = _pairs(npz, list(peers), ours.get("rows", []))
     _write("peers_larry", {"rows": rows, "tried": tried, "pairs": pairs, **setting},
            larry_markdown(rows, tried, pairs, LABEL_RULE, args.budget))
+
+
+def reused_solve(epsilon: float, batch_size: int | None, subsample: int | None) -> dict:
+    """The moscot step of an earlier ``larry`` run of the same setting, read back from what
+    its child kept (the solved problem, its facts, the pulled fates) for ``--reuse-solve``;
+    raises ``FileNotFoundError`` naming what is missing."""
+    problem, facts_path, npz = _paths(epsilon, batch_size, subsample)
+    missing = [str(p) for p in (problem, facts_path, npz) if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"--reuse-solve needs an earlier run's files: {missing}")
+    facts = json.loads(facts_path.read_text())
+    return {"status": "ok (solved and pulled by an earlier run of this setting, reused)",
+            "wall": facts["solve_seconds"], **facts}
 
 
 def earlier_tries(setting: dict) -> list[dict]:

@@ -280,3 +280,31 @@ def test_larry_tries_of_another_setting_are_kept_as_earlier(tmp_path, monkeypatc
     assert [t["batch_size"] for t in kept] == [4096] and kept[0]["earlier"]
     text = peers_larry._tries_text(kept)
     assert "all cells" in text and "an earlier run" in text
+
+
+def test_predictions_of_cells_named_by_a_pandas_index_load_without_pickle(tmp_path):
+    import pandas as pd
+    import peers_fates
+
+    cells = pd.Index(["c1", "c2", "c3"])  # object dtype, as LARRY's obs_names
+    path = peers_fates.save_predictions(tmp_path / "p.npz", cells, [True, False, True],
+                                        [0.1, 0.5, 0.9], {"moscot": np.array([0.2, 0.4, 0.8])})
+    back = peers_fates.load_predictions(path)
+    assert list(back["cells"]) == ["c1", "c2", "c3"]
+    np.testing.assert_allclose(back["predictions"]["moscot"], [0.2, 0.4, 0.8], rtol=1e-6)
+
+
+def test_reuse_solve_reads_the_earlier_run_or_names_what_is_missing(tmp_path, monkeypatch):
+    import peers_larry
+
+    monkeypatch.setattr(core, "CACHE", tmp_path)
+    with pytest.raises(FileNotFoundError, match="reuse-solve"):
+        peers_larry.reused_solve(0.05, None, 12000)
+    problem, facts, npz = peers_larry._paths(0.05, None, 12000)
+    problem.write_bytes(b"x")
+    npz.write_bytes(b"x")
+    facts.write_text(json.dumps({"solve_seconds": 10.0, "solve_cpu_seconds": 9.0,
+                                 "all_converged": True}))
+    res = peers_larry.reused_solve(0.05, None, 12000)
+    assert res["status"].startswith("ok (") and res["wall"] == 10.0
+    assert "solve 9 CPU s" in peers_larry._tries_text([{"epsilon": 0.05, **res}])
