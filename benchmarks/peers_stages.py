@@ -232,6 +232,11 @@ def run_cost(args) -> None:
     for n in sizes:
         res = _child(["cost-one", "--tool", "scflow", "--n", str(n)], args.budget, MEMORY_CAP)
         rows.append({"tool": "scflow", "n": n, **res})
+        smaller = stopped_below(rows, n)
+        if smaller is not None:  # more cells cannot finish in the same budget
+            rows += [{"tool": t, "n": n, "status": f"not run: stopped at {smaller:,} cells "
+                      "per timepoint already", "wall": 0.0} for t in ("moscot", "cellrank")]
+            continue
         res = _child(["cost-one", "--tool", "peers", "--n", str(n), *extra], args.budget,
                      MEMORY_CAP)
         rows += peer_rows(res, n)
@@ -241,6 +246,14 @@ def run_cost(args) -> None:
                           "batch_size": args.batch_size},
            cost_markdown(rows, args.budget, "python benchmarks/peers.py "
                          + " ".join(sys.argv[1:])))
+
+
+def stopped_below(rows: list[dict], n: int) -> int | None:
+    """The largest size below ``n`` at which moscot's row was stopped (budget, wall time or
+    memory), or ``None``: a peer that could not finish with fewer cells is not run on more."""
+    sizes = [r["n"] for r in rows if r["tool"] == "moscot" and r["n"] < n
+             and r["status"] != "ok" and not r["status"].startswith("not run")]
+    return max(sizes) if sizes else None
 
 
 def peer_rows(res: dict, n: int) -> list[dict]:

@@ -308,3 +308,14 @@ def test_reuse_solve_reads_the_earlier_run_or_names_what_is_missing(tmp_path, mo
     res = peers_larry.reused_solve(0.05, None, 12000)
     assert res["status"].startswith("ok (") and res["wall"] == 10.0
     assert "solve 9 CPU s" in peers_larry._tries_text([{"epsilon": 0.05, **res}])
+
+
+def test_cost_skips_a_peer_at_sizes_above_one_it_could_not_finish():
+    import peers_stages
+
+    rows = [{"tool": "moscot", "n": 1000, "status": "ok"},
+            {"tool": "moscot", "n": 10000, "status": "stopped after the 1200 CPU-s budget"},
+            {"tool": "scflow", "n": 10000, "status": "ok"}]
+    assert peers_stages.stopped_below(rows, 40000) == 10000
+    assert peers_stages.stopped_below(rows, 10000) is None  # only smaller sizes count
+    assert peers_stages.stopped_below(rows[:1], 40000) is None
