@@ -214,7 +214,7 @@ def run_larry(args) -> None:
     res = (reused_solve(eps, batch, sub) if args.reuse_solve else
            _child(["larry-one", *flags], args.budget, LARRY_CAP))
     tried.append({"step": "moscot solve + pull", **setting, **res})
-    if res["status"] == "ok":
+    if res["status"].startswith("ok"):  # "ok (...)": reused
         res = _child(["larry-cellrank-one", *flags], args.budget, LARRY_CAP)
         tried.append({"step": "CellRank on moscot's couplings", **setting, **res})
     truth = scflow.datasets.larry_truth()
