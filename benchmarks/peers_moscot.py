@@ -156,8 +156,8 @@ def pull_fates(tp, labels_key: str, fates, source: float, target: float) -> pd.D
 
 
 def cellrank_fates(tp, terminal: dict[str, list[str]], *, n_neighbors: int = 30,
-                   use_rep: str = "X_emb", sparse_mode: str | None = "min_row"
-                   ) -> tuple[pd.DataFrame, dict]:
+                   use_rep: str = "X_emb", sparse_mode: str | None = "min_row",
+                   transformer: str | None = "sklearn") -> tuple[pd.DataFrame, dict]:
     """CellRank 2's ``RealTimeKernel.from_moscot(tp, sparse_mode=...)`` with CellRank's
     real-time tutorial settings (``self_transitions="all"``, ``conn_weight=0.2``,
     ``threshold="auto"``; the within-timepoint connectivities from ``sc.pp.neighbors`` on
@@ -170,14 +170,20 @@ def cellrank_fates(tp, terminal: dict[str, list[str]], *, n_neighbors: int = 30,
     held (LARRY's 38k x 38k one is 11.6 GB in float64); CellRank then thresholds no
     further. ``None``: the dense couplings, thresholded by CellRank (``"auto"``, one value
     over all couplings). Returns every cell's probabilities and the facts (seconds, the
-    transition matrix's size)."""
+    transition matrix's size).
+
+    ``transformer``: ``sc.pp.neighbors``'s kNN search. ``"sklearn"`` (exact) by default:
+    scanpy 1.11.5's default search on large data (pynndescent 0.7) hands back a
+    ``csr_array`` on which scanpy then calls ``getnnz``, which scipy 1.16 no longer has
+    (measured on LARRY's 70k cells: ``AttributeError``); ``None``: scanpy's default."""
     import cellrank as cr
     import scanpy as sc
 
     _quiet()
     start = time.perf_counter()
     adata = tp.adata
-    sc.pp.neighbors(adata, use_rep=use_rep, n_neighbors=n_neighbors, random_state=0)
+    sc.pp.neighbors(adata, use_rep=use_rep, n_neighbors=n_neighbors, random_state=0,
+                    **({"transformer": transformer} if transformer else {}))
     kernel = cr.kernels.RealTimeKernel.from_moscot(tp, sparse_mode=sparse_mode)
     kernel.compute_transition_matrix(self_transitions="all", conn_weight=0.2,
                                      threshold="auto")
@@ -193,4 +199,5 @@ def cellrank_fates(tp, terminal: dict[str, list[str]], *, n_neighbors: int = 30,
                    "transition_nnz": int(t.nnz), "n_cells": int(t.shape[0]),
                    "settings": {"self_transitions": "all", "conn_weight": 0.2,
                                 "threshold": "auto", "sparse_mode": sparse_mode,
-                                "n_neighbors": n_neighbors, "solver": "gmres"}}
+                                "n_neighbors": n_neighbors, "solver": "gmres",
+                                "transformer": transformer}}
