@@ -172,7 +172,8 @@ def cellrank_fates(tp, terminal: dict[str, list[str]], *, n_neighbors: int = 30,
     over all couplings). Returns every cell's probabilities and the facts (seconds, the
     transition matrix's size).
 
-    ``transformer``: ``sc.pp.neighbors``'s kNN search. ``"sklearn"`` (exact) by default:
+    ``transformer``: ``sc.pp.neighbors``'s kNN search, here and in CellRank's
+    within-timepoint connectivities (``conn_kwargs``). ``"sklearn"`` (exact) by default:
     scanpy 1.11.5's default search on large data (pynndescent 0.7) hands back a
     ``csr_array`` on which scanpy then calls ``getnnz``, which scipy 1.16 no longer has
     (measured on LARRY's 70k cells: ``AttributeError``); ``None``: scanpy's default."""
@@ -182,11 +183,11 @@ def cellrank_fates(tp, terminal: dict[str, list[str]], *, n_neighbors: int = 30,
     _quiet()
     start = time.perf_counter()
     adata = tp.adata
-    sc.pp.neighbors(adata, use_rep=use_rep, n_neighbors=n_neighbors, random_state=0,
-                    **({"transformer": transformer} if transformer else {}))
+    knn = {"transformer": transformer} if transformer else {}
+    sc.pp.neighbors(adata, use_rep=use_rep, n_neighbors=n_neighbors, random_state=0, **knn)
     kernel = cr.kernels.RealTimeKernel.from_moscot(tp, sparse_mode=sparse_mode)
     kernel.compute_transition_matrix(self_transitions="all", conn_weight=0.2,
-                                     threshold="auto")
+                                     threshold="auto", conn_kwargs=knn)
     built = time.perf_counter()
     g = cr.estimators.GPCCA(kernel)
     g.set_terminal_states(terminal)
