@@ -54,7 +54,7 @@ LARRY_CAP = 12 * 2**30  # bytes of data a LARRY child may map (a shared 24 GiB m
 #: 0.6 GB a block); the dense cost does not fit (see the module's docstring)
 LARRY_BATCH = 4096
 SCFLOW_PREDICTIONS = core.RESULTS / "larry_fate_predictions.npz"
-#: the seed of :func:`subsample_late` (``--subsample``)
+#: the seed of :func:`subsample_middle` (``--subsample``)
 SUBSAMPLE_SEED = 0
 
 
@@ -112,8 +112,8 @@ def _save(path: Path, truth, preds: dict) -> None:
 def larry_one(epsilon: float, batch_size: int | None = None,
               subsample: int | None = None) -> dict:
     """moscot on LARRY (a child of :func:`run_larry`): solve, keep the problem, pull the
-    day-6 labels to day 2, save the per-cell bias (``subsample``: cells kept per later
-    day, :func:`subsample_late`)."""
+    day-6 labels to day 2, save the per-cell bias (``subsample``: cells kept of day 4,
+    :func:`subsample_middle`)."""
     import peers_moscot as pm
 
     from scflow.benchmark.larry import neutrophil_bias
@@ -180,8 +180,8 @@ def _tries_text(tried: list[dict]) -> str:
     for t in tried:
         what = f"{t.get('step', 'moscot solve + pull')} at epsilon {t['epsilon']:g}" + (
             f" (batch_size {t['batch_size']})" if t.get("batch_size") else " (dense cost)") + (
-            f", day 4 subsampled to {t['subsample']:,} cells" if t.get("subsample")
-            else ", all cells") + (" (an earlier run)" if t.get("earlier") else "")
+            _sub_label(t.get("subsample")) or ", all cells") + (
+            " (an earlier run)" if t.get("earlier") else "")
         done = f"{t['status']}, {t['wall']:.0f} s wall"
         if "solve_cpu_seconds" in t and t["status"] != "ok":
             done += (f" (solve {t['solve_cpu_seconds']:.0f} CPU s, converged "
