@@ -19,6 +19,10 @@ the table says so. Run::
 
 Writes ``benchmarks/results/nested_selection.json`` and ``nested_selection.md`` (data sets
 already in the JSON are kept unless run again, so sets can be run one at a time).
+``--holdouts 1,2,3`` runs only those outer held-out timepoints (indices into the time
+course); a run of other held-out timepoints of the same set with the same settings is then
+merged into the record rather than replacing it, so one set can be split over processes
+(one per core) that write the same JSON.
 """
 
 from __future__ import annotations
@@ -80,16 +84,45 @@ def run_one(name: str, candidates: list, args: argparse.Namespace) -> dict:
     seeds = [int(s) for s in args.seeds.split(",")]
     train = {"n_steps": args.n_steps, "progress": False, "device": "cpu"}
     start = time.perf_counter()
+    holdouts = _holdouts(args)
     auto, inner = nested_leave_one_out(tc, candidates, seeds, select_seeds=seeds[:1],
-                                       n_boot=args.n_boot, **train)
-    ref = leave_one_out_tc(tc, ["static_ot"], seeds[:1], n_boot=args.n_boot, **train)
+                                       holdouts=holdouts, n_boot=args.n_boot, **train)
+    ref = leave_one_out_tc(tc, ["static_ot"], seeds[:1], holdouts=holdouts,
+                           n_boot=args.n_boot, **train)
     seconds = time.perf_counter() - start
     print(f"{name}: {seconds:.0f} s", file=sys.stderr)
     return {"dataset": name, "use_rep": use_rep, "n_cells": [len(x) for x in tc.xs],
             "candidates": [candidate_label(c) for c in candidates], "seeds": seeds,
             "n_steps": args.n_steps, "n_boot": args.n_boot, "seconds": seconds,
+            "holdouts": sorted({int(k) for k in auto["holdout_index"]}),
             "rows": pd.concat([auto, ref], ignore_index=True).to_dict(orient="records"),
             "inner": inner.to_dict(orient="records")}
+
+
+def _holdouts(args: argparse.Namespace) -> list[int] | None:
+    """``--holdouts "1,2"`` -> ``[1, 2]`` (None: every interior timepoint)."""
+    return [int(k) for k in args.holdouts.split(",")] if args.holdouts else None
+
+
+#: what two parts of one set must share to be merged into one record
+_SAME = ("candidates", "seeds", "n_steps", "n_boot", "n_cells")
+
+
+def merge_record(record: list[dict], rec: dict) -> list[dict]:
+    """``record`` with ``rec`` in it: it replaces the set's earlier record, unless both name
+    their held-out timepoints (``holdouts``), these are disjoint and the settings are the
+    same (a set split over processes): then the rows, inner rows and seconds are joined."""
+    old = next((r for r in record if r["dataset"] == rec["dataset"]), None)
+    rest = [r for r in record if r["dataset"] != rec["dataset"]]
+    if (old is None or "holdouts" not in old or "holdouts" not in rec
+            or set(old["holdouts"]) & set(rec["holdouts"])
+            or any(old.get(key) != rec.get(key) for key in _SAME)):
+        return rest + [rec]
+    joined = {**rec, "holdouts": sorted(old["holdouts"] + rec["holdouts"]),
+              "rows": old["rows"] + rec["rows"], "inner": old["inner"] + rec["inner"]}
+    for key in ("seconds", "seconds_fit_auto"):
+        joined[key] = old.get(key, 0.0) + rec.get(key, 0.0)
+    return rest + [joined]
 
 
 def add_fit_auto(rec: dict, candidates: list, args: argparse.Namespace) -> dict:
@@ -242,6 +275,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--n-steps", type=int, default=3000)
     p.add_argument("--n-boot", type=int, default=100)
     p.add_argument("--out", default=str(HERE / "results"))
+    p.add_argument("--holdouts", default="",
+                   help="only these outer held-out timepoints (indices, comma-separated); "
+                        "a part of a set is merged with its other parts in the JSON")
     p.add_argument("--fit-auto-only", action="store_true",
                    help="only add the fit_auto rows to the data sets already in the JSON")
     p.add_argument("--render-only", action="store_true",
@@ -262,7 +298,10 @@ def main(argv: list[str] | None = None) -> None:
         else:
             rec = add_fit_auto(run_one(name, _candidates(args.candidates), args),
                                _candidates(args.candidates), args)
-        record = [r for r in record if r["dataset"] != name] + [rec]
+        # read again: another process may have written a part of a set meanwhile
+        record = json.loads(path.read_text()) if path.exists() else []
+        record = (merge_record(record, rec) if not args.fit_auto_only
+                  else [r for r in record if r["dataset"] != name] + [rec])
         path.write_text(json.dumps(record, indent=1, default=float))  # after every set
         (out / f"{STEM}.md").write_text(markdown(record))
     print(f"wrote {path} and {out / f'{STEM}.md'}", file=sys.stderr)
