@@ -144,3 +144,30 @@ def test_nested_verdict_without_intervals_says_so():
     assert ns._verdict(row(0.7), row(0.6)) == "not below, no interval"
     assert ns._verdict(row(0.5, 0.45, 0.55), row(0.7, 0.6, 0.8)) == "below, intervals apart"
     assert ns._verdict(row(0.5, 0.4, 0.65), row(0.7, 0.6, 0.8)) == "intervals overlap"
+
+
+def test_nested_parts_of_one_set_merge_and_others_replace():
+    import nested_selection as ns
+
+    def rec(holdouts, n_steps=3000, w1=0.5):
+        rows = [{"method": "auto", "holdout_index": k, "w1": w1} for k in holdouts]
+        inner = [{"outer_holdout_index": k, "w1": w1} for k in holdouts]
+        return {"dataset": "bargaje", "candidates": ["otcfm"], "seeds": [0],
+                "n_steps": n_steps, "n_boot": 100, "n_cells": [5, 5, 5], "seconds": 10.0,
+                "seconds_fit_auto": 1.0, "holdouts": holdouts, "rows": rows, "inner": inner}
+
+    other = {"dataset": "emt", "rows": []}
+    merged = ns.merge_record([other, rec([1, 2])], rec([3]))
+    assert [r["dataset"] for r in merged] == ["emt", "bargaje"]
+    part = merged[1]
+    assert part["holdouts"] == [1, 2, 3]
+    assert [r["holdout_index"] for r in part["rows"]] == [1, 2, 3]
+    assert len(part["inner"]) == 3 and part["seconds"] == 20.0
+    assert part["seconds_fit_auto"] == 2.0
+    # the same held-out timepoint again, other settings, or an old record: replaced
+    for new in (rec([2], w1=0.9), rec([3], n_steps=1000)):
+        again = ns.merge_record([rec([1, 2])], new)
+        assert again == [new]
+    old = rec([1, 2])
+    del old["holdouts"]
+    assert ns.merge_record([old], rec([3])) == [rec([3])]
