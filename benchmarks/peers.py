@@ -291,7 +291,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--datasets", default=",".join(LOO_SETS))
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--scflow-only", action="store_true",
-                   help="loo: re-run scflow's rows only (no peer needed)")
+                   help="loo, cost: re-run scflow's rows only (no peer needed; cost: the "
+                        "peers' rows of those sizes are kept from the earlier run)")
     p.add_argument("--budget", type=float, default=1200.0,
                    help="loo, larry, cost: CPU seconds a peer's child may take before the "
                         "row says so (loo: per held-out time)")

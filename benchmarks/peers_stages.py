@@ -227,11 +227,16 @@ def run_cost(args) -> None:
     sizes = [int(v) for v in args.sizes.split(",")]
     path = core.RESULTS / "peers_cost.json"
     old = json.loads(path.read_text())["rows"] if path.is_file() else []
-    rows = [r for r in old if r["n"] not in sizes]
+    # --scflow-only: scflow's rows measured again, the peers' rows of those sizes kept
+    rows = [r for r in old if r["n"] not in sizes
+            or (args.scflow_only and r["tool"] != "scflow")]
     extra = ["--batch-size", str(args.batch_size)] if args.batch_size else []
+    command = "python benchmarks/peers.py " + " ".join(sys.argv[1:])
     for n in sizes:
         res = _child(["cost-one", "--tool", "scflow", "--n", str(n)], args.budget, MEMORY_CAP)
-        rows.append({"tool": "scflow", "n": n, **res})
+        rows.append({"tool": "scflow", "n": n, **res, "command": command})
+        if args.scflow_only:
+            continue
         smaller = stopped_below(rows, n)
         if smaller is not None:  # more cells cannot finish in the same budget
             rows += [{"tool": t, "n": n, "status": f"not run: stopped at {smaller:,} cells "
@@ -239,13 +244,12 @@ def run_cost(args) -> None:
             continue
         res = _child(["cost-one", "--tool", "peers", "--n", str(n), *extra], args.budget,
                      MEMORY_CAP)
-        rows += peer_rows(res, n)
+        rows += [{**r, "command": command} for r in peer_rows(res, n)]
         print(json.dumps(rows[-3:], default=str), flush=True)
     rows.sort(key=lambda r: (r["n"], r["tool"]))
     _write("peers_cost", {"rows": rows, "budget": args.budget, "memory_cap": MEMORY_CAP,
                           "batch_size": args.batch_size},
-           cost_markdown(rows, args.budget, "python benchmarks/peers.py "
-                         + " ".join(sys.argv[1:])))
+           cost_markdown(rows, args.budget, command))
 
 
 def stopped_below(rows: list[dict], n: int) -> int | None:
@@ -286,13 +290,16 @@ def cost_markdown(rows: list[dict], budget: float, command: str) -> str:
              "GPCCA fate probabilities, in the same child: moscot's row is read off it when "
              "its pull ends (CPU seconds and peak memory so far), CellRank's at the end (what "
              "a CellRank user runs, moscot's solve included). Ratios are other / scflow in "
-             "the same run, on CPU seconds (all threads of the child): the machine is shared "
-             "(2 cores, other jobs), so wall seconds mostly measure the load.", "",
+             "the same run (a row from another run names its command), on CPU seconds (all "
+             "threads of the child): the machine is shared (2 cores, other jobs), so wall "
+             "seconds mostly measure the load.", "",
              "| cells / timepoint | tool | status | CPU seconds | wall seconds | peak MB | "
              "CPU s / scflow | peak / scflow | detail |", "|---|---|---|---|---|---|---|---|---|"]
     base = {r["n"]: r for r in rows if r["tool"] == "scflow" and r["status"] == "ok"}
     for r in rows:
         b = base.get(r["n"])
+        if b is not None and b.get("command") != r.get("command"):
+            b = None  # measured in another run (``--scflow-only``): no ratio across runs
         ok = r["status"] == "ok"
         ratio = (f"{r['cpu_seconds'] / b['cpu_seconds']:.2f}" if ok and b else "–")
         mem = (f"{r['peak_mb'] / b['peak_mb']:.2f}" if ok and b else "–")
@@ -305,6 +312,8 @@ def cost_markdown(rows: list[dict], budget: float, command: str) -> str:
                   f"{cr['kernel_seconds']:.0f} s, fates {cr['fate_seconds']:.0f} s wall; "
                   f"{cr['transition_nnz']:,} non-zeros" if ok and "moscot" in r else
                   r.get("error", ""))
+        if r.get("command") not in (None, command):
+            detail += f" (`{r['command']}`)"
         lines.append(f"| {r['n']} | {r['tool']} | {r['status']} | {r['cpu_seconds']:.0f} | "
                      f"{r['seconds']:.0f} | {r['peak_mb']:.0f} | {ratio} | {mem} | {detail} |"
                      if ok else f"| {r['n']} | {r['tool']} | {r['status']} | – | "

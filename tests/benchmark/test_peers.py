@@ -319,3 +319,36 @@ def test_cost_skips_a_peer_at_sizes_above_one_it_could_not_finish():
     assert peers_stages.stopped_below(rows, 40000) == 10000
     assert peers_stages.stopped_below(rows, 10000) is None  # only smaller sizes count
     assert peers_stages.stopped_below(rows[:1], 40000) is None
+
+
+def test_cost_scflow_only_keeps_the_peers_rows_and_gives_no_ratio_across_runs(tmp_path,
+                                                                               monkeypatch):
+    import argparse
+
+    import peers_core
+    import peers_stages
+
+    old = [{"tool": t, "n": 10, "status": "ok", "cpu_seconds": c, "seconds": c,
+            "peak_mb": 100.0, "wall": c, **extra}
+           for t, c, extra in (("scflow", 4.0, {"fit_seconds": 3.0, "fate_seconds": 1.0}),
+                               ("moscot", 10.0, {"solve_seconds": 9.0, "converged": True}))]
+    (tmp_path / "peers_cost.json").write_text(json.dumps({"rows": old}))
+    monkeypatch.setattr(peers_core, "RESULTS", tmp_path)
+    calls = []
+
+    def child(argv, budget, cap=None):
+        calls.append(argv)
+        return {"status": "ok", "cpu_seconds": 8.0, "seconds": 8.0, "peak_mb": 100.0,
+                "fit_seconds": 6.0, "fate_seconds": 2.0, "wall": 8.0}
+
+    monkeypatch.setattr(peers_stages, "_child", child)
+    monkeypatch.setattr(peers_stages.sys, "argv", ["peers.py", "cost", "--scflow-only"])
+    args = argparse.Namespace(sizes="10", budget=60.0, batch_size=None, scflow_only=True)
+    peers_stages.run_cost(args)
+    assert [a[2] for a in calls] == ["scflow"]  # no peer child
+    rows = json.loads((tmp_path / "peers_cost.json").read_text())["rows"]
+    assert sorted(r["tool"] for r in rows) == ["moscot", "scflow"]
+    assert next(r for r in rows if r["tool"] == "scflow")["cpu_seconds"] == 8.0
+    md = (tmp_path / "peers_cost.md").read_text()
+    moscot = next(line for line in md.splitlines() if "| moscot |" in line)
+    assert "| 10 | 10 | 100 | – | – |" in moscot  # measured in another run: no ratio
