@@ -300,8 +300,7 @@ def main(argv: list[str] | None = None) -> None:
                                _candidates(args.candidates), args)
         # read again: another process may have written a part of a set meanwhile
         record = json.loads(path.read_text()) if path.exists() else []
-        record = (merge_record(record, rec) if not args.fit_auto_only
-                  else [r for r in record if r["dataset"] != name] + [rec])
+        record = merge_record(record, rec)  # --fit-auto-only: the same held-out times, replaced
         path.write_text(json.dumps(record, indent=1, default=float))  # after every set
         (out / f"{STEM}.md").write_text(markdown(record))
     print(f"wrote {path} and {out / f'{STEM}.md'}", file=sys.stderr)
